@@ -1,0 +1,64 @@
+# mentorflow — every target sets up what it needs (venv, packages, Kafka jars, services) and is idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MF := $(VENV)/bin/mentorflow
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help venv test test-unit lint format demo services-up services-down services-status bench bench-smoke clean
+
+help:
+	@echo "make demo          run a realistic mentoring program through all four stages"
+	@echo "make test          start the stack if needed and run the whole test suite"
+	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
+	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
+
+venv: $(INSTALLED)
+
+# Re-installs only when pyproject.toml changes; the second run is a no-op.
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,api]'
+	@touch $@
+
+services-up: venv
+	$(MF) services up --with-postgres
+
+services-down: venv
+	$(MF) services down
+
+services-status: venv
+	$(MF) services status
+
+test: services-up
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy domain
+	$(VENV)/bin/mypy workflows activities projections workers api
+	$(VENV)/bin/lint-imports
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo: services-up
+	@if $(MF) demo --help >/dev/null 2>&1; then $(MF) demo; else \
+	  echo "make demo is not built yet: it arrives with the demo issue (HTTP API, dashboard, demo program)."; \
+	  echo "The stack is up: mentorflow services status"; exit 1; fi
+
+bench: services-up
+	$(PY) -m benchmarks
+
+bench-smoke: services-up
+	$(PY) -m benchmarks --smoke
+
+clean: services-down
+	rm -rf .run $(VENV)

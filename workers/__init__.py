@@ -1,0 +1,1 @@
+"""mentorflow: workers layer."""

@@ -1,0 +1,15 @@
+"""The root Typer app; command groups register themselves here."""
+
+from __future__ import annotations
+
+import typer
+
+from workers.cli import services
+
+app = typer.Typer(
+    name="mentorflow",
+    help="Event-sourced workflow engine for mentoring-relationship lifecycles.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(services.app, name="services")

@@ -1,0 +1,73 @@
+"""``mentorflow services up | down | status``."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from workers.cli.output import console, err_console, print_json
+from workers.services import services_down, services_status, services_up
+from workers.services.process import ServiceError
+from workers.settings import load_settings
+
+app = typer.Typer(help="The local stack: Temporal dev server, Kafka broker, (PostgreSQL).", no_args_is_help=True)
+
+
+@app.command()
+def up(
+    with_postgres: bool = typer.Option(False, "--with-postgres", help="also run a PostgreSQL cluster under .run/"),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Start whatever is not running yet and wait until each service answers a health call."""
+    settings = load_settings()
+    try:
+        if json_output:
+            results = services_up(settings, with_postgres=with_postgres)
+        else:
+            with console.status(
+                "starting the local stack (Temporal, Kafka" + (", PostgreSQL)" if with_postgres else ")")
+            ):
+                results = services_up(settings, with_postgres=with_postgres)
+    except ServiceError as exc:
+        err_console.print(f"[red]services up failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if json_output:
+        print_json(results)
+        return
+    for name, result in results.items():
+        console.print(f"[green]✓[/green] {name}: {result}")
+
+
+@app.command()
+def down(json_output: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """Stop the services that `up` started (and only those)."""
+    results = services_down(load_settings())
+    if json_output:
+        print_json(results)
+        return
+    for name, result in results.items():
+        console.print(f"{name}: {result}")
+
+
+@app.command()
+def status(json_output: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+    """What runs where. Exits 1 if Temporal or Kafka is not healthy."""
+    statuses = services_status(load_settings())
+    if json_output:
+        print_json([s.as_dict() for s in statuses])
+    else:
+        table = Table(title="mentorflow services")
+        for column in ("service", "address", "health", "pid", "started by us", "detail"):
+            table.add_column(column)
+        for s in statuses:
+            table.add_row(
+                s.name,
+                s.address,
+                "[green]up[/green]" if s.healthy else "[red]down[/red]",
+                str(s.pid or "-"),
+                "yes" if s.managed else "no",
+                s.detail,
+            )
+        console.print(table)
+    if not all(s.healthy for s in statuses if s.name != "postgres"):
+        raise typer.Exit(1)

@@ -1,0 +1,82 @@
+"""``mentorflow services up | down | status``: the whole local stack at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.services import kafka, postgres, temporal
+from workers.services.process import read_pid, stop
+from workers.settings import Settings
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    address: str
+    healthy: bool
+    pid: int | None
+    managed: bool
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "healthy": self.healthy,
+            "pid": self.pid,
+            "managed": self.managed,
+            "detail": self.detail,
+        }
+
+
+def services_up(settings: Settings, *, with_postgres: bool = False) -> dict[str, str]:
+    """Start what is not running (each waits for a real health answer); idempotent."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    results = {"temporal": temporal.start(settings), "kafka": kafka.start(settings)}
+    if with_postgres:
+        results["postgres"] = postgres.start(settings)
+    return results
+
+
+def services_down(settings: Settings) -> dict[str, str]:
+    """Stop only what ``up`` started (pid files / our own PostgreSQL data dir)."""
+    run_dir = settings.run_dir
+    return {
+        "temporal": "stopped" if stop(run_dir, temporal.NAME) else "was not started by us",
+        "kafka": "stopped" if stop(run_dir, kafka.NAME, timeout=40) else "was not started by us",
+        "postgres": "stopped" if postgres.stop(settings) else "was not started by us",
+    }
+
+
+def services_status(settings: Settings) -> list[ServiceStatus]:
+    run_dir = settings.run_dir
+    temporal_pid = read_pid(run_dir, temporal.NAME)
+    kafka_pid = read_pid(run_dir, kafka.NAME)
+    pg_pid = postgres.running_pid(settings)
+    ui = f"UI http://{settings.temporal.host}:{settings.temporal.ui_port}" if settings.temporal.ui else "headless"
+    return [
+        ServiceStatus(
+            "temporal",
+            settings.temporal.address,
+            temporal.healthy(settings),
+            temporal_pid,
+            temporal_pid is not None,
+            ui,
+        ),
+        ServiceStatus(
+            "kafka",
+            settings.kafka.bootstrap_servers,
+            kafka.healthy(settings),
+            kafka_pid,
+            kafka_pid is not None,
+            f"topic {settings.kafka.events_topic}",
+        ),
+        ServiceStatus(
+            "postgres",
+            f"{settings.postgres.host}:{settings.postgres.port}",
+            postgres.healthy(settings),
+            pg_pid,
+            pg_pid is not None,
+            "optional (--with-postgres)",
+        ),
+    ]

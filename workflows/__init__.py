@@ -1,0 +1,1 @@
+"""mentorflow: workflows layer."""
