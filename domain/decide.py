@@ -1,0 +1,613 @@
+"""``decide(state, command, now) -> list[Event]``: validate a command against the state and the pinned policy.
+
+Pure: no clock, no ids, no randomness. Checks, in this order (the first failure raises):
+
+1. the relationship exists (only ``ProposeRelationship`` on a ``RelationshipState.new`` state) and is not closed
+   (:class:`RelationshipClosedError`);
+2. the actor's role may issue the command (:class:`NotAllowedForRole`), and a mentor/mentee is this
+   relationship's mentor/mentee (:class:`NotAParticipant`);
+3. the command is allowed in the current stage/sub-state (:class:`IllegalTransition`, see :data:`WHERE`);
+4. the command's own rules (:class:`InvalidCommand`: duplicates, instants in the future, caps...).
+
+Events of a command come in a fixed order: the facts first, then ``StageChanged``, then (when the relationship
+closes) ``RelationshipClosed`` last. Every event's ``at`` is ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from domain._time import Duration, human_instant, to_utc
+from domain.actors import Role
+from domain.commands import (
+    AcceptMatch,
+    CommandBase,
+    CompleteGoal,
+    ConsentSeparation,
+    DeclineMatch,
+    LogMeeting,
+    Pause,
+    ProposeRelationship,
+    ProposeSeparation,
+    RecordRedefinition,
+    RequestRematch,
+    RequestRenewal,
+    ResolveSeparation,
+    Resume,
+    SetGoal,
+    SignAgreement,
+    SubmitCheckIn,
+    Terminate,
+)
+from domain.errors import (
+    IllegalTransition,
+    InvalidCommand,
+    NotAllowedForRole,
+    NotAParticipant,
+    RelationshipClosedError,
+)
+from domain.events import (
+    AgreementSigned,
+    CheckInSubmitted,
+    Event,
+    GoalCompleted,
+    GoalSet,
+    HealthChanged,
+    MatchAccepted,
+    MatchDeclined,
+    MeetingLogged,
+    Paused,
+    RedefinitionRecorded,
+    RelationshipClosed,
+    RelationshipProposed,
+    RematchRequested,
+    RenewalRequested,
+    Resumed,
+    SeparationConsented,
+    SeparationProposed,
+    SeparationResolved,
+    StageChanged,
+    Terminated,
+    TermRenewed,
+    TrialStarted,
+)
+from domain.policy import LifecyclePolicy
+from domain.stages import Health, Outcome, Stage, Substate, is_transition_allowed
+from domain.state import RelationshipState
+
+__all__ = ["ROLES", "WHERE", "decide", "health_after", "move", "policy_of"]
+
+_P = (Role.MENTOR, Role.MENTEE)
+_PM = (Role.MENTOR, Role.MENTEE, Role.MANAGER)
+_M = (Role.MANAGER,)
+
+ROLES: dict[type[CommandBase], tuple[Role, ...]] = {
+    ProposeRelationship: _PM,
+    AcceptMatch: _P,
+    DeclineMatch: _P,
+    SignAgreement: _P,
+    LogMeeting: _PM,
+    SetGoal: _P,
+    CompleteGoal: _P,
+    SubmitCheckIn: _P,
+    RequestRematch: _P,
+    Pause: _PM,
+    Resume: _PM,
+    RequestRenewal: _P,
+    ProposeSeparation: _P,
+    ConsentSeparation: _P,
+    ResolveSeparation: _M,
+    RecordRedefinition: _P,
+    Terminate: _M,
+}
+"""Who may issue each command (DESIGN §3)."""
+
+_ANY: frozenset[Substate] | None = None
+_OPEN = (Stage.INITIATION, Stage.CULTIVATION, Stage.SEPARATION, Stage.REDEFINITION)
+
+WHERE: dict[type[CommandBase], Mapping[Stage, frozenset[Substate] | None]] = {
+    ProposeRelationship: {Stage.NONE: _ANY},
+    AcceptMatch: {Stage.INITIATION: frozenset({Substate.PROPOSED})},
+    DeclineMatch: {Stage.INITIATION: frozenset({Substate.PROPOSED})},
+    SignAgreement: {Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING})},
+    LogMeeting: {
+        Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING, Substate.TRIAL}),
+        Stage.CULTIVATION: _ANY,
+        Stage.SEPARATION: _ANY,
+    },
+    SetGoal: {Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING, Substate.TRIAL}), Stage.CULTIVATION: _ANY},
+    CompleteGoal: {Stage.INITIATION: frozenset({Substate.TRIAL}), Stage.CULTIVATION: _ANY, Stage.SEPARATION: _ANY},
+    SubmitCheckIn: {Stage.INITIATION: frozenset({Substate.TRIAL}), Stage.CULTIVATION: _ANY, Stage.SEPARATION: _ANY},
+    RequestRematch: {Stage.INITIATION: frozenset({Substate.TRIAL})},
+    Pause: {Stage.CULTIVATION: frozenset({Substate.ACTIVE})},
+    Resume: {Stage.CULTIVATION: frozenset({Substate.PAUSED})},
+    RequestRenewal: {Stage.CULTIVATION: _ANY},
+    ProposeSeparation: {Stage.CULTIVATION: _ANY},
+    ConsentSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT})},
+    ResolveSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT, Substate.CONTESTED})},
+    RecordRedefinition: {Stage.REDEFINITION: _ANY},
+    Terminate: dict.fromkeys(_OPEN, _ANY),
+}
+"""Where each command is allowed: stage -> allowed sub-states (None: any sub-state of that stage)."""
+
+
+def policy_of(state: RelationshipState) -> LifecyclePolicy:
+    if state.policy is None:  # pragma: no cover - only a never-proposed state has no policy
+        raise IllegalTransition(f"relationship {state.relationship_id} has no policy: it was never proposed")
+    return state.policy
+
+
+def move(
+    state: RelationshipState,
+    to_stage: Stage,
+    to_substate: Substate,
+    *,
+    trigger: str,
+    reason: str,
+    at: datetime,
+    policy_version: str | None = None,
+) -> StageChanged:
+    """The ``StageChanged`` event for a move from the state's position; refuses moves outside the table."""
+    src, dst = (state.stage, state.substate), (to_stage, to_substate)
+    if not is_transition_allowed(src, dst):  # pragma: no cover - a bug in decide/tick, not a user error
+        raise IllegalTransition(f"transition {src[0]}/{src[1]} -> {to_stage}/{to_substate} is not in the table")
+    return StageChanged(
+        at=at,
+        from_stage=state.stage,
+        to_stage=to_stage,
+        from_substate=state.substate,
+        to_substate=to_substate,
+        trigger="timer" if trigger == "timer" else "command",
+        reason=reason,
+        policy_version=policy_version or policy_of(state).version,
+    )
+
+
+def close(state: RelationshipState, outcome: Outcome, reason: str, *, trigger: str, at: datetime) -> list[Event]:
+    return [
+        move(state, Stage.CLOSED, Substate.CLOSED, trigger=trigger, reason=reason, at=at),
+        RelationshipClosed(at=at, outcome=outcome, reason=reason),
+    ]
+
+
+def health_after(anchor: datetime, policy: LifecyclePolicy, effective_now: datetime) -> Health:
+    """The health for an inactivity clock started at ``anchor``, read at ``effective_now``."""
+    if policy.at_risk_red.add_to(anchor) <= effective_now:
+        return Health.RED
+    if policy.at_risk_yellow.add_to(anchor) <= effective_now:
+        return Health.YELLOW
+    return Health.GREEN
+
+
+def _where_text(where: Mapping[Stage, frozenset[Substate] | None]) -> str:
+    parts = []
+    for stage, subs in where.items():
+        if subs is None:
+            parts.append(stage.value)
+        else:
+            parts.extend(f"{stage.value}/{sub.value}" for sub in sorted(subs, key=list(Substate).index))
+    return ", ".join(parts)
+
+
+def _check_actor(state: RelationshipState, command: CommandBase) -> None:
+    name = type(command).__name__
+    roles = ROLES[type(command)]
+    actor = command.actor
+    if actor.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise NotAllowedForRole(f"{name} may not be issued by a {actor.role.value} (allowed: {allowed})")
+    if actor.role in _P:
+        own = state.mentor_id if actor.role is Role.MENTOR else state.mentee_id
+        if actor.id != own:
+            raise NotAParticipant(
+                f"{actor.role.value} {actor.id} is not a participant of relationship {state.relationship_id}"
+            )
+
+
+def _check_where(state: RelationshipState, command: CommandBase) -> None:
+    where = WHERE[type(command)]
+    if state.stage in where:
+        subs = where[state.stage]
+        if subs is None or state.substate in subs:
+            return
+        here = f"{state.stage.value}/{state.substate.value}"
+    else:
+        here = state.stage.value
+    raise IllegalTransition(
+        f"{type(command).__name__} is not allowed in stage {here} (allowed in: {_where_text(where)})"
+    )
+
+
+def decide(state: RelationshipState, command: CommandBase, now: datetime) -> list[Event]:
+    """Validate ``command`` at ``now``; return the events it causes (``at = now``) or raise a DomainError."""
+    now = to_utc(now)
+    name = type(command).__name__
+    if isinstance(command, ProposeRelationship):
+        return _propose(state, command, now)
+    if state.stage is Stage.NONE:
+        raise IllegalTransition(
+            f"{name} is not allowed: relationship {state.relationship_id} has not been proposed yet "
+            f"(allowed: ProposeRelationship)"
+        )
+    if state.is_closed:
+        outcome = state.outcome.value if state.outcome else "unknown"
+        raise RelationshipClosedError(
+            f"relationship {state.relationship_id} is closed (outcome: {outcome}); no command is accepted"
+        )
+    _check_actor(state, command)
+    _check_where(state, command)
+    handler = _HANDLERS[type(command)]
+    return handler(state, command, now)
+
+
+def _who(command: CommandBase) -> str:
+    return f"{command.actor.role.value} {command.actor.id}"
+
+
+def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) -> list[Event]:
+    if state.stage is not Stage.NONE:
+        raise IllegalTransition(
+            f"relationship {state.relationship_id} already exists (stage {state.stage.value}); "
+            f"ProposeRelationship only starts a new one"
+        )
+    if c.relationship_id != state.relationship_id:
+        raise InvalidCommand(
+            f"ProposeRelationship for relationship {c.relationship_id} sent to relationship {state.relationship_id}"
+        )
+    actor = c.actor
+    if actor.role not in ROLES[ProposeRelationship]:
+        raise NotAllowedForRole(
+            f"ProposeRelationship may not be issued by a {actor.role.value} (allowed: {_roles(_PM)})"
+        )
+    if actor.role in _P:
+        own = c.mentor_id if actor.role is Role.MENTOR else c.mentee_id
+        if actor.id != own:
+            raise NotAParticipant(
+                f"{actor.role.value} {actor.id} is not a participant of relationship {c.relationship_id}; "
+                f"a participant may only propose themself (self-match)"
+            )
+    needed = tuple(p for p in (c.mentor_id, c.mentee_id) if p != actor.id)
+    proposed = RelationshipProposed(
+        at=now,
+        relationship_id=c.relationship_id,
+        program_id=c.program_id,
+        mentor_id=c.mentor_id,
+        mentee_id=c.mentee_id,
+        proposed_by=actor.id,
+        proposed_by_role=actor.role,
+        match_method=c.match_method,
+        match_score=c.match_score,
+        predecessor_id=c.predecessor_id,
+        policy=c.policy,
+        acceptances_needed=needed,
+    )
+    how = "self-match" if actor.role in _P else f"match method {c.match_method}"
+    stage = move(
+        state,
+        Stage.INITIATION,
+        Substate.PROPOSED,
+        trigger="command",
+        reason=f"proposed by {_who(c)} ({how})",
+        at=now,
+        policy_version=c.policy.version,
+    )
+    return [proposed, stage]
+
+
+def _roles(roles: tuple[Role, ...]) -> str:
+    return ", ".join(r.value for r in roles)
+
+
+def _must_answer_match(state: RelationshipState, c: CommandBase) -> None:
+    if c.actor.id not in state.acceptances_needed:
+        raise InvalidCommand(f"{_who(c)} proposed the match and does not need to accept or decline it")
+
+
+def _accept(state: RelationshipState, c: CommandBase, now: datetime) -> list[Event]:
+    _must_answer_match(state, c)
+    if c.actor.id in state.accepted_by:
+        raise InvalidCommand(f"{_who(c)} has already accepted relationship {state.relationship_id}")
+    events: list[Event] = [MatchAccepted(at=now, by=c.actor.id, role=c.actor.role)]
+    if set(state.acceptances_needed) <= {*state.accepted_by, c.actor.id}:
+        events.append(
+            move(
+                state,
+                Stage.INITIATION,
+                Substate.KICKOFF_PENDING,
+                trigger="command",
+                reason=f"accepted by all participants (last: {_who(c)})",
+                at=now,
+            )
+        )
+    return events
+
+
+def _decline(state: RelationshipState, c: DeclineMatch, now: datetime) -> list[Event]:
+    _must_answer_match(state, c)
+    reason = f"declined by {_who(c)}: {c.reason}"
+    return [
+        MatchDeclined(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason),
+        *close(state, Outcome.DECLINED, reason, trigger="command", at=now),
+    ]
+
+
+def _next_goal_ids(state: RelationshipState, count: int) -> list[str]:
+    ids: list[str] = []
+    n = len(state.goals)
+    while len(ids) < count:
+        n += 1
+        candidate = f"goal-{n}"
+        if candidate not in state.goals:
+            ids.append(candidate)
+    return ids
+
+
+def _sign(state: RelationshipState, c: SignAgreement, now: datetime) -> list[Event]:
+    policy = policy_of(state)
+    if c.actor.id in state.signatures:
+        raise InvalidCommand(f"{_who(c)} has already signed the agreement")
+    term: Duration = c.term or policy.term
+    other_id = state.other_participant(c.actor.id)
+    other = state.signatures.get(other_id) if other_id else None
+    if other is not None and (other.cadence != c.cadence or other.term != term):
+        raise InvalidCommand(
+            f"the agreement signed by {other.role.value} {other_id} has cadence {other.cadence} and term "
+            f"{other.term}; {_who(c)} signed cadence {c.cadence} and term {term}: both must sign the same"
+        )
+    goals = tuple(dict.fromkeys(c.goals))
+    events: list[Event] = [
+        AgreementSigned(at=now, by=c.actor.id, role=c.actor.role, goals=goals, cadence=c.cadence, term=term)
+    ]
+    if other is not None:
+        events.append(
+            TrialStarted(
+                at=now,
+                trial_ends_at=policy.trial_window.add_to(now),
+                term_ends_at=term.add_to(now),
+                cadence=c.cadence,
+                term=term,
+            )
+        )
+        existing = {g.text for g in state.goals.values()}
+        texts = [t for t in dict.fromkeys((*other.goals, *goals)) if t not in existing]
+        for goal_id, text in zip(_next_goal_ids(state, len(texts)), texts, strict=True):
+            events.append(GoalSet(at=now, goal_id=goal_id, text=text, by=c.actor.id))
+        events.append(
+            move(
+                state,
+                Stage.INITIATION,
+                Substate.TRIAL,
+                trigger="command",
+                reason="agreement signed by both participants: kickoff, trial window starts",
+                at=now,
+            )
+        )
+    return events
+
+
+def _log_meeting(state: RelationshipState, c: LogMeeting, now: datetime) -> list[Event]:
+    policy = policy_of(state)
+    held_at = c.held_at
+    if held_at > now:
+        raise InvalidCommand(f"held_at {human_instant(held_at)} is in the future (now {human_instant(now)})")
+    if state.opened_at is not None and held_at < state.opened_at:
+        raise InvalidCommand(
+            f"held_at {human_instant(held_at)} is before relationship {state.relationship_id} began "
+            f"({human_instant(state.opened_at)})"
+        )
+    backfill = c.actor.role is Role.MANAGER
+    events: list[Event] = [
+        MeetingLogged(
+            at=now,
+            by=c.actor.id,
+            role=c.actor.role,
+            held_at=held_at,
+            duration_minutes=c.duration_minutes,
+            notes=c.notes,
+            backfill=backfill,
+        )
+    ]
+    if state.stage is Stage.CULTIVATION and state.health is not Health.GREEN:
+        anchor = held_at if state.activity_anchor is None else max(state.activity_anchor, held_at)
+        effective_now = state.paused_at if state.paused_at is not None else now
+        health = health_after(anchor, policy, effective_now)
+        if health != state.health:
+            events.append(
+                HealthChanged(
+                    at=now,
+                    from_health=state.health,
+                    to_health=health,
+                    reason=f"meeting held at {human_instant(held_at)}",
+                )
+            )
+    if (
+        state.substate is Substate.TRIAL
+        and state.trial_ends_at is not None
+        and now >= state.trial_ends_at
+        and state.meetings + 1 >= policy.trial_meetings_needed
+    ):
+        events.append(
+            move(
+                state,
+                Stage.CULTIVATION,
+                Substate.ACTIVE,
+                trigger="command",
+                reason=f"trial window passed and {state.meetings + 1} meetings held "
+                f"(needed {policy.trial_meetings_needed})",
+                at=now,
+            )
+        )
+    return events
+
+
+def _set_goal(state: RelationshipState, c: SetGoal, now: datetime) -> list[Event]:
+    goal_id = c.goal_id or _next_goal_ids(state, 1)[0]
+    if goal_id in state.goals:
+        raise InvalidCommand(f"goal {goal_id} already exists in relationship {state.relationship_id}")
+    return [GoalSet(at=now, goal_id=goal_id, text=c.text, by=c.actor.id)]
+
+
+def _complete_goal(state: RelationshipState, c: CompleteGoal, now: datetime) -> list[Event]:
+    goal = state.goals.get(c.goal_id)
+    if goal is None:
+        known = ", ".join(state.goals) or "none"
+        raise InvalidCommand(
+            f"goal {c.goal_id} does not exist in relationship {state.relationship_id} (goals: {known})"
+        )
+    if goal.completed:
+        raise InvalidCommand(f"goal {c.goal_id} is already completed")
+    return [GoalCompleted(at=now, goal_id=c.goal_id, by=c.actor.id)]
+
+
+def _check_in(state: RelationshipState, c: SubmitCheckIn, now: datetime) -> list[Event]:
+    return [CheckInSubmitted(at=now, by=c.actor.id, role=c.actor.role, satisfaction=c.satisfaction, comment=c.comment)]
+
+
+def _rematch(state: RelationshipState, c: RequestRematch, now: datetime) -> list[Event]:
+    reason = f"rematch requested by {_who(c)} during the trial: {c.reason}"
+    return [
+        RematchRequested(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason),
+        *close(state, Outcome.REMATCHED, reason, trigger="command", at=now),
+    ]
+
+
+def _pause(state: RelationshipState, c: Pause, now: datetime) -> list[Event]:
+    policy = policy_of(state)
+    return [
+        Paused(
+            at=now, by=c.actor.id, role=c.actor.role, reason=c.reason, resumes_at_latest=policy.max_pause.add_to(now)
+        ),
+        move(
+            state,
+            Stage.CULTIVATION,
+            Substate.PAUSED,
+            trigger="command",
+            reason=f"paused by {_who(c)}" + (f": {c.reason}" if c.reason else ""),
+            at=now,
+        ),
+    ]
+
+
+def _resume(state: RelationshipState, c: Resume, now: datetime) -> list[Event]:
+    return [
+        Resumed(at=now, by=c.actor.id, role=c.actor.role, automatic=False),
+        move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=f"resumed by {_who(c)}", at=now),
+    ]
+
+
+def _renew(state: RelationshipState, c: RequestRenewal, now: datetime) -> list[Event]:
+    policy = policy_of(state)
+    if state.term_ends_at is None or now >= state.term_ends_at:
+        ended = human_instant(state.term_ends_at) if state.term_ends_at else "?"
+        raise InvalidCommand(f"the term ended at {ended}; a renewal must be requested before the term ends")
+    if state.renewals >= policy.max_renewals:
+        raise InvalidCommand(
+            f"renewal cap reached: {state.renewals} of max_renewals={policy.max_renewals} already used"
+        )
+    if c.actor.id in state.renewal_requests:
+        raise InvalidCommand(f"{_who(c)} has already requested this renewal")
+    events: list[Event] = [RenewalRequested(at=now, by=c.actor.id, role=c.actor.role)]
+    if set(state.participants) <= {*state.renewal_requests, c.actor.id}:
+        term = state.term or policy.term
+        events.append(
+            TermRenewed(
+                at=now,
+                renewal=state.renewals + 1,
+                previous_term_ends_at=state.term_ends_at,
+                term_ends_at=term.add_to(state.term_ends_at),
+            )
+        )
+    return events
+
+
+def _propose_separation(state: RelationshipState, c: ProposeSeparation, now: datetime) -> list[Event]:
+    policy = policy_of(state)
+    return [
+        SeparationProposed(
+            at=now, by=c.actor.id, role=c.actor.role, reason=c.reason, consent_due_at=policy.consent_window.add_to(now)
+        ),
+        move(
+            state,
+            Stage.SEPARATION,
+            Substate.AWAITING_CONSENT,
+            trigger="command",
+            reason=f"separation proposed by {_who(c)}: {c.reason}",
+            at=now,
+        ),
+    ]
+
+
+def _consent(state: RelationshipState, c: ConsentSeparation, now: datetime) -> list[Event]:
+    if c.actor.id == state.separation_proposed_by:
+        raise InvalidCommand(f"{_who(c)} proposed the separation; the consent must come from the other participant")
+    return [
+        SeparationConsented(at=now, by=c.actor.id, role=c.actor.role),
+        move(
+            state,
+            Stage.SEPARATION,
+            Substate.WINDING_DOWN,
+            trigger="command",
+            reason=f"mutual separation: consented by {_who(c)}",
+            at=now,
+        ),
+    ]
+
+
+def _resolve(state: RelationshipState, c: ResolveSeparation, now: datetime) -> list[Event]:
+    resolved = SeparationResolved(at=now, by=c.actor.id, resolution=c.resolution, note=c.note)
+    why = f"separation resolved by {_who(c)}: {c.resolution}" + (f" ({c.note})" if c.note else "")
+    if c.resolution == "end":
+        return [resolved, move(state, Stage.SEPARATION, Substate.WINDING_DOWN, trigger="command", reason=why, at=now)]
+    return [resolved, move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=why, at=now)]
+
+
+def _redefine(state: RelationshipState, c: RecordRedefinition, now: datetime) -> list[Event]:
+    if c.actor.id in state.redefinition:
+        raise InvalidCommand(
+            f"{_who(c)} has already recorded the redefinition outcome {state.redefinition[c.actor.id].value}"
+        )
+    events: list[Event] = [
+        RedefinitionRecorded(at=now, by=c.actor.id, role=c.actor.role, outcome=c.outcome, note=c.note)
+    ]
+    recorded = {**{k: v.value for k, v in state.redefinition.items()}, c.actor.id: c.outcome}
+    if set(state.participants) <= set(recorded):
+        values = {recorded[p] for p in state.participants}
+        if len(values) == 1:
+            outcome = Outcome(values.pop())
+            reason = f"both participants recorded {outcome.value}"
+        else:
+            outcome = Outcome.ENDED
+            detail = ", ".join(f"{state.role_of(p)}: {recorded[p]}" for p in state.participants)
+            reason = f"participants disagreed ({detail}) => ended"
+        events.extend(close(state, outcome, reason, trigger="command", at=now))
+    return events
+
+
+def _terminate(state: RelationshipState, c: Terminate, now: datetime) -> list[Event]:
+    reason = f"terminated by {_who(c)}: {c.reason_code}" + (f" ({c.note})" if c.note else "")
+    return [
+        Terminated(at=now, by=c.actor.id, reason_code=c.reason_code, note=c.note),
+        *close(state, Outcome.TERMINATED, reason, trigger="command", at=now),
+    ]
+
+
+_HANDLERS: dict[type[CommandBase], Callable[[RelationshipState, Any, datetime], list[Event]]] = {
+    AcceptMatch: _accept,
+    DeclineMatch: _decline,
+    SignAgreement: _sign,
+    LogMeeting: _log_meeting,
+    SetGoal: _set_goal,
+    CompleteGoal: _complete_goal,
+    SubmitCheckIn: _check_in,
+    RequestRematch: _rematch,
+    Pause: _pause,
+    Resume: _resume,
+    RequestRenewal: _renew,
+    ProposeSeparation: _propose_separation,
+    ConsentSeparation: _consent,
+    ResolveSeparation: _resolve,
+    RecordRedefinition: _redefine,
+    Terminate: _terminate,
+}

@@ -1,0 +1,352 @@
+"""Events: facts, past tense, frozen. Once published they never change meaning; a new shape is a new
+``schema_version`` with a pure upcaster (see :mod:`domain.upcasting`).
+
+Every event has ``type`` (Literal = class name, the discriminator of :data:`Event`) and ``at`` (the UTC instant the
+fact happened). In an envelope, ``type`` and ``at`` travel as the envelope's ``type`` and ``occurred_at``; the
+payload holds the other fields (:func:`domain.envelope.event_to_payload`). ``schema_version`` is a ClassVar.
+
+Fields named ``by``/``role`` identify the person behind the fact (the envelope's actor says the same; the payload
+repeats it so ``evolve`` needs nothing but the event).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain._time import Duration, UtcDatetime
+from domain.actors import Role
+from domain.policy import LifecyclePolicy
+from domain.stages import Health, Outcome, Stage, Substate
+
+__all__ = [
+    "EVENT_CLASSES",
+    "AcceptanceReminderSent",
+    "AgreementSigned",
+    "CheckInSubmitted",
+    "EscalatedToManager",
+    "Event",
+    "EventBase",
+    "GoalCompleted",
+    "GoalSet",
+    "HealthChanged",
+    "InactivityWarningSent",
+    "MatchAccepted",
+    "MatchDeclined",
+    "MatchExpired",
+    "MeetingLogged",
+    "NudgeSent",
+    "Paused",
+    "RedefinitionRecorded",
+    "RelationshipClosed",
+    "RelationshipProposed",
+    "RematchRequested",
+    "RenewalRequested",
+    "Resumed",
+    "SeparationConsented",
+    "SeparationContested",
+    "SeparationProposed",
+    "SeparationResolved",
+    "StageChanged",
+    "TermRenewed",
+    "Terminated",
+    "TrialStarted",
+    "event_adapter",
+]
+
+
+class EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: ClassVar[int] = 1
+    at: UtcDatetime
+
+
+class RelationshipProposed(EventBase):
+    type: Literal["RelationshipProposed"] = "RelationshipProposed"
+    relationship_id: str
+    program_id: str
+    mentor_id: str
+    mentee_id: str
+    proposed_by: str
+    proposed_by_role: Role
+    match_method: str
+    match_score: Decimal | None = None
+    predecessor_id: str | None = None
+    policy: LifecyclePolicy
+    acceptances_needed: tuple[str, ...]
+
+
+class MatchAccepted(EventBase):
+    type: Literal["MatchAccepted"] = "MatchAccepted"
+    by: str
+    role: Role
+
+
+class MatchDeclined(EventBase):
+    type: Literal["MatchDeclined"] = "MatchDeclined"
+    by: str
+    role: Role
+    reason: str
+
+
+class AcceptanceReminderSent(EventBase):
+    type: Literal["AcceptanceReminderSent"] = "AcceptanceReminderSent"
+    to: tuple[str, ...]
+
+
+class MatchExpired(EventBase):
+    type: Literal["MatchExpired"] = "MatchExpired"
+    not_accepted_by: tuple[str, ...]
+
+
+class AgreementSigned(EventBase):
+    type: Literal["AgreementSigned"] = "AgreementSigned"
+    by: str
+    role: Role
+    goals: tuple[str, ...]
+    cadence: Duration
+    term: Duration
+
+
+class TrialStarted(EventBase):
+    """Both signed: the kickoff. The trial window and the term start now."""
+
+    type: Literal["TrialStarted"] = "TrialStarted"
+    trial_ends_at: UtcDatetime
+    term_ends_at: UtcDatetime
+    cadence: Duration
+    term: Duration
+
+
+class MeetingLogged(EventBase):
+    type: Literal["MeetingLogged"] = "MeetingLogged"
+    by: str
+    role: Role
+    held_at: UtcDatetime
+    duration_minutes: int
+    notes: str = ""
+    backfill: bool = False
+
+
+class GoalSet(EventBase):
+    type: Literal["GoalSet"] = "GoalSet"
+    goal_id: str
+    text: str
+    by: str
+
+
+class GoalCompleted(EventBase):
+    type: Literal["GoalCompleted"] = "GoalCompleted"
+    goal_id: str
+    by: str
+
+
+class CheckInSubmitted(EventBase):
+    """v2: ``satisfaction`` 1-5. (v1 had ``score`` 1-10; see the upcaster.)"""
+
+    schema_version: ClassVar[int] = 2
+    type: Literal["CheckInSubmitted"] = "CheckInSubmitted"
+    by: str
+    role: Role
+    satisfaction: int = Field(ge=1, le=5)
+    comment: str = ""
+
+
+class HealthChanged(EventBase):
+    type: Literal["HealthChanged"] = "HealthChanged"
+    from_health: Health
+    to_health: Health
+    reason: str
+
+
+class NudgeSent(EventBase):
+    type: Literal["NudgeSent"] = "NudgeSent"
+    rule: str
+    to: tuple[str, ...]
+    message: str
+
+
+class EscalatedToManager(EventBase):
+    type: Literal["EscalatedToManager"] = "EscalatedToManager"
+    rule: str
+    reason: str
+
+
+class InactivityWarningSent(EventBase):
+    type: Literal["InactivityWarningSent"] = "InactivityWarningSent"
+    last_meeting_at: UtcDatetime | None = None
+    separation_at: UtcDatetime
+
+
+class RematchRequested(EventBase):
+    type: Literal["RematchRequested"] = "RematchRequested"
+    by: str
+    role: Role
+    reason: str
+
+
+class Paused(EventBase):
+    type: Literal["Paused"] = "Paused"
+    by: str
+    role: Role
+    reason: str = ""
+    resumes_at_latest: UtcDatetime
+
+
+class Resumed(EventBase):
+    type: Literal["Resumed"] = "Resumed"
+    by: str
+    role: Role
+    automatic: bool = False
+
+
+class RenewalRequested(EventBase):
+    type: Literal["RenewalRequested"] = "RenewalRequested"
+    by: str
+    role: Role
+
+
+class TermRenewed(EventBase):
+    type: Literal["TermRenewed"] = "TermRenewed"
+    renewal: int
+    previous_term_ends_at: UtcDatetime
+    term_ends_at: UtcDatetime
+
+
+class SeparationProposed(EventBase):
+    type: Literal["SeparationProposed"] = "SeparationProposed"
+    by: str
+    role: Role
+    reason: str
+    consent_due_at: UtcDatetime
+
+
+class SeparationConsented(EventBase):
+    type: Literal["SeparationConsented"] = "SeparationConsented"
+    by: str
+    role: Role
+
+
+class SeparationContested(EventBase):
+    type: Literal["SeparationContested"] = "SeparationContested"
+    proposed_by: str
+    not_consented_by: str
+
+
+class SeparationResolved(EventBase):
+    type: Literal["SeparationResolved"] = "SeparationResolved"
+    by: str
+    resolution: Literal["end", "reconcile"]
+    note: str = ""
+
+
+class StageChanged(EventBase):
+    """Every stage or sub-state change, with why (``reason``) and by what (``trigger``)."""
+
+    type: Literal["StageChanged"] = "StageChanged"
+    from_stage: Stage
+    to_stage: Stage
+    from_substate: Substate
+    to_substate: Substate
+    trigger: Literal["command", "timer"]
+    reason: str
+    policy_version: str
+
+
+class RedefinitionRecorded(EventBase):
+    type: Literal["RedefinitionRecorded"] = "RedefinitionRecorded"
+    by: str
+    role: Role
+    outcome: Literal["collegial", "friendship", "ended"]
+    note: str = ""
+
+
+class Terminated(EventBase):
+    type: Literal["Terminated"] = "Terminated"
+    by: str
+    reason_code: str
+    note: str = ""
+
+
+class RelationshipClosed(EventBase):
+    """The last event of every relationship."""
+
+    type: Literal["RelationshipClosed"] = "RelationshipClosed"
+    outcome: Outcome
+    reason: str
+
+
+Event = Annotated[
+    RelationshipProposed
+    | MatchAccepted
+    | MatchDeclined
+    | AcceptanceReminderSent
+    | MatchExpired
+    | AgreementSigned
+    | TrialStarted
+    | MeetingLogged
+    | GoalSet
+    | GoalCompleted
+    | CheckInSubmitted
+    | HealthChanged
+    | NudgeSent
+    | EscalatedToManager
+    | InactivityWarningSent
+    | RematchRequested
+    | Paused
+    | Resumed
+    | RenewalRequested
+    | TermRenewed
+    | SeparationProposed
+    | SeparationConsented
+    | SeparationContested
+    | SeparationResolved
+    | StageChanged
+    | RedefinitionRecorded
+    | Terminated
+    | RelationshipClosed,
+    Field(discriminator="type"),
+]
+
+EVENT_CLASSES: dict[str, type[EventBase]] = {
+    cls.__name__: cls
+    for cls in (
+        RelationshipProposed,
+        MatchAccepted,
+        MatchDeclined,
+        AcceptanceReminderSent,
+        MatchExpired,
+        AgreementSigned,
+        TrialStarted,
+        MeetingLogged,
+        GoalSet,
+        GoalCompleted,
+        CheckInSubmitted,
+        HealthChanged,
+        NudgeSent,
+        EscalatedToManager,
+        InactivityWarningSent,
+        RematchRequested,
+        Paused,
+        Resumed,
+        RenewalRequested,
+        TermRenewed,
+        SeparationProposed,
+        SeparationConsented,
+        SeparationContested,
+        SeparationResolved,
+        StageChanged,
+        RedefinitionRecorded,
+        Terminated,
+        RelationshipClosed,
+    )
+}
+
+
+@cache
+def event_adapter() -> TypeAdapter[Event]:
+    return TypeAdapter(Event)

@@ -1,0 +1,188 @@
+"""``evolve(state, event) -> state``: the pure fold step. Never mutates its input; never touches ``seq`` /
+``last_hash`` (those move with envelopes: ``seal`` / ``apply_envelope``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from domain.errors import IllegalTransition
+from domain.events import (
+    AcceptanceReminderSent,
+    AgreementSigned,
+    CheckInSubmitted,
+    EscalatedToManager,
+    EventBase,
+    GoalCompleted,
+    GoalSet,
+    HealthChanged,
+    InactivityWarningSent,
+    MatchAccepted,
+    MatchDeclined,
+    MatchExpired,
+    MeetingLogged,
+    NudgeSent,
+    Paused,
+    RedefinitionRecorded,
+    RelationshipClosed,
+    RelationshipProposed,
+    RematchRequested,
+    RenewalRequested,
+    Resumed,
+    SeparationConsented,
+    SeparationContested,
+    SeparationProposed,
+    SeparationResolved,
+    StageChanged,
+    Terminated,
+    TermRenewed,
+    TrialStarted,
+)
+from domain.stages import Outcome, Stage, Substate, is_transition_allowed
+from domain.state import Goal, RelationshipState, Signature
+
+__all__ = ["evolve"]
+
+# one-shot rule ids kept in RelationshipState.fired
+RULE_ACCEPTANCE_REMINDER = "acceptance_reminder"
+RULE_KICKOFF_NUDGE = "kickoff_nudge"
+RULE_KICKOFF_ESCALATION = "kickoff_escalation"
+RULE_INACTIVITY_WARNING = "inactivity_warning"
+
+
+def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
+    return tuple(x for x in items if x != item)
+
+
+def _with(items: tuple[str, ...], item: str) -> tuple[str, ...]:
+    return items if item in items else (*items, item)
+
+
+def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
+    """Apply one event. Raises :class:`IllegalTransition` for a ``StageChanged`` outside the transition table
+    (a corrupt or foreign log)."""
+    u: dict[str, Any] = {"last_event_at": event.at}
+    s = state
+    match event:
+        case RelationshipProposed():
+            u.update(
+                program_id=event.program_id,
+                mentor_id=event.mentor_id,
+                mentee_id=event.mentee_id,
+                proposed_by=event.proposed_by,
+                proposed_by_role=event.proposed_by_role,
+                match_method=event.match_method,
+                match_score=event.match_score,
+                predecessor_id=event.predecessor_id,
+                policy=event.policy,
+                opened_at=event.at,
+                acceptances_needed=event.acceptances_needed,
+            )
+        case MatchAccepted():
+            u["accepted_by"] = _with(s.accepted_by, event.by)
+            if set(u["accepted_by"]) >= set(s.acceptances_needed):
+                u["accepted_at"] = event.at
+        case MatchDeclined() | MatchExpired() | RematchRequested() | Terminated():
+            pass  # the RelationshipClosed that follows carries the outcome
+        case AcceptanceReminderSent():
+            u["fired"] = _with(s.fired, RULE_ACCEPTANCE_REMINDER)
+        case NudgeSent():
+            u["fired"] = _with(s.fired, event.rule)
+        case EscalatedToManager():
+            u["fired"] = _with(s.fired, event.rule)
+        case AgreementSigned():
+            sig = Signature(role=event.role, goals=event.goals, cadence=event.cadence, term=event.term, at=event.at)
+            u["signatures"] = {**s.signatures, event.by: sig}
+        case TrialStarted():
+            u.update(
+                trial_started_at=event.at,
+                trial_ends_at=event.trial_ends_at,
+                term_ends_at=event.term_ends_at,
+                cadence=event.cadence,
+                term=event.term,
+                activity_anchor=event.at if s.activity_anchor is None else max(s.activity_anchor, event.at),
+            )
+        case MeetingLogged():
+            u["meetings"] = s.meetings + 1
+            u["last_meeting_at"] = event.held_at if s.last_meeting_at is None else max(s.last_meeting_at, event.held_at)
+            anchor = event.held_at if s.activity_anchor is None else max(s.activity_anchor, event.held_at)
+            if anchor != s.activity_anchor:
+                u["activity_anchor"] = anchor
+                u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
+        case GoalSet():
+            u["goals"] = {**s.goals, event.goal_id: Goal(text=event.text, set_by=event.by, set_at=event.at)}
+        case GoalCompleted():
+            goal = s.goals[event.goal_id]
+            done = goal.model_copy(update={"completed_at": event.at, "completed_by": event.by})
+            u["goals"] = {**s.goals, event.goal_id: done}
+        case CheckInSubmitted():
+            latest = {**s.latest_satisfaction, event.by: event.satisfaction}
+            u.update(check_ins=s.check_ins + 1, latest_satisfaction=latest, marginal=3 in latest.values())
+        case HealthChanged():
+            u["health"] = event.to_health
+        case InactivityWarningSent():
+            u["fired"] = _with(s.fired, RULE_INACTIVITY_WARNING)
+        case Paused():
+            u["paused_by"] = event.by
+        case Resumed():
+            pass  # the StageChanged paused -> active ends the pause
+        case RenewalRequested():
+            u["renewal_requests"] = _with(s.renewal_requests, event.by)
+        case TermRenewed():
+            u.update(renewals=event.renewal, term_ends_at=event.term_ends_at, renewal_requests=())
+        case SeparationProposed():
+            u.update(
+                separation_proposed_by=event.by,
+                separation_proposed_at=event.at,
+                separation_reason=event.reason,
+                separation_consents=(),
+                separation_resolution=None,
+            )
+        case SeparationConsented():
+            u["separation_consents"] = _with(s.separation_consents, event.by)
+        case SeparationContested():
+            pass
+        case SeparationResolved():
+            u["separation_resolution"] = event.resolution
+            if event.resolution == "reconcile":
+                # back to cultivation with a fresh inactivity clock
+                u["activity_anchor"] = event.at
+                u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
+        case RedefinitionRecorded():
+            u["redefinition"] = {**s.redefinition, event.by: Outcome(event.outcome)}
+        case StageChanged():
+            u.update(_stage_changed(s, event))
+        case RelationshipClosed():
+            u.update(outcome=event.outcome, close_reason=event.reason, closed_at=event.at)
+        case _:  # pragma: no cover - every event class is handled above
+            raise TypeError(f"evolve does not know {type(event).__name__}")
+    return s.model_copy(update=u)
+
+
+def _stage_changed(s: RelationshipState, e: StageChanged) -> dict[str, Any]:
+    src, dst = (e.from_stage, e.from_substate), (e.to_stage, e.to_substate)
+    if src != (s.stage, s.substate):
+        raise IllegalTransition(
+            f"StageChanged from {e.from_stage}/{e.from_substate} does not match the state "
+            f"({s.stage}/{s.substate}) of relationship {s.relationship_id}"
+        )
+    if not is_transition_allowed(src, dst):
+        raise IllegalTransition(
+            f"transition {e.from_stage}/{e.from_substate} -> {e.to_stage}/{e.to_substate} is not in the table"
+        )
+    u: dict[str, Any] = {"stage": e.to_stage, "substate": e.to_substate, "substate_entered_at": e.at}
+    if e.to_stage != e.from_stage:
+        u["stage_entered_at"] = e.at
+    if e.to_substate is Substate.PAUSED:
+        u.update(paused_at=e.at, pauses=s.pauses + 1)
+    elif e.from_substate is Substate.PAUSED and s.paused_at is not None:
+        paused = max(e.at - s.paused_at, timedelta(0))
+        u.update(paused_at=None, paused_by=None, total_paused=s.total_paused + paused)
+        if s.activity_anchor is not None:
+            u["activity_anchor"] = s.activity_anchor + paused
+            u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
+    if e.to_substate is Substate.WINDING_DOWN:
+        u["winding_down_since"] = e.at
+    if e.to_stage is Stage.CULTIVATION and e.from_stage is Stage.SEPARATION:
+        u.update(separation_consents=())
+    return u

@@ -1,0 +1,148 @@
+"""Lifecycle policies: data, not code.
+
+A :class:`LifecyclePolicy` carries a name, a version and every duration or threshold of DESIGN §3 as ISO-8601
+durations. It is pinned into the relationship at proposal (``RelationshipProposed.policy``); changing a policy file
+never changes a running relationship.
+
+Sources: :func:`builtin_policy` (TOML files shipped in ``domain/policies/``), :func:`parse_policy_toml` (TOML text),
+:func:`policy_from_mapping` (any mapping, e.g. ``yaml.safe_load`` output: YAML parsing lives outside the domain).
+
+Durations that mix calendar months with days are compared by adding both to a fixed reference instant
+(2001-01-01T00:00:00Z); e.g. ``P1M`` counts as 31 days there.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from domain._time import Duration
+from domain.errors import InvalidPolicy
+
+__all__ = [
+    "BUILTIN_POLICIES",
+    "DURATION_FIELDS",
+    "LifecyclePolicy",
+    "builtin_policy",
+    "parse_policy_toml",
+    "policy_from_mapping",
+]
+
+_REFERENCE = datetime(2001, 1, 1, tzinfo=UTC)
+
+BUILTIN_POLICIES: tuple[str, ...] = ("mentoring-12m", "demo")
+
+
+class LifecyclePolicy(BaseModel):
+    """Every timer and threshold of the lifecycle. Field names are the TOML/YAML keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    description: str = ""
+
+    # initiation
+    acceptance_reminder: Duration  # after proposal, remind those who have not accepted yet
+    acceptance_expiry: Duration  # after proposal, not accepted by all ⇒ closed `expired`
+    kickoff_nudge: Duration  # after acceptance, agreement not signed by both ⇒ nudge the pair
+    kickoff_escalation: Duration  # after acceptance, still not signed ⇒ escalate to the manager
+    trial_window: Duration  # after kickoff (both signed); then enough meetings ⇒ cultivation
+    trial_meetings_needed: int = Field(ge=1)
+    initiation_give_up: Duration  # after proposal, still in initiation ⇒ closed `did_not_start`
+    # cultivation
+    at_risk_yellow: Duration  # no meeting for this long ⇒ health yellow
+    at_risk_red: Duration  # no meeting for this long ⇒ health red
+    inactivity_separation: Duration  # no meeting for this long ⇒ separation (winding down)
+    inactivity_warning: Duration  # warn this long before the inactivity separation
+    term: Duration  # from kickoff; term end ⇒ separation unless renewed
+    max_renewals: int = Field(ge=0)
+    max_pause: Duration  # a pause longer than this ends automatically (auto-resume)
+    # separation
+    consent_window: Duration  # a proposal not consented within it ⇒ contested ⇒ manager
+    wind_down: Duration  # winding down this long ⇒ redefinition
+    # redefinition
+    redefinition_follow_up: Duration  # outcomes not all recorded by then ⇒ closed `ended`
+
+    @model_validator(mode="after")
+    def _check(self) -> LifecyclePolicy:
+        problems: list[str] = []
+        for name in DURATION_FIELDS:
+            d: Duration = getattr(self, name)
+            if not d.is_positive:
+                problems.append(f"{name} must be a positive duration (got {d})")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+        def lt(a: str, b: str) -> None:
+            da: Duration = getattr(self, a)
+            db: Duration = getattr(self, b)
+            if not da.add_to(_REFERENCE) < db.add_to(_REFERENCE):
+                problems.append(f"{a} ({da}) must be shorter than {b} ({db})")
+
+        lt("acceptance_reminder", "acceptance_expiry")
+        lt("acceptance_expiry", "initiation_give_up")
+        lt("kickoff_nudge", "kickoff_escalation")
+        lt("trial_window", "initiation_give_up")
+        lt("at_risk_yellow", "at_risk_red")
+        lt("at_risk_red", "inactivity_separation")
+        lt("inactivity_warning", "inactivity_separation")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_mapping(self) -> dict[str, Any]:
+        """JSON-native mapping (durations as their ISO strings); ``policy_from_mapping`` reads it back."""
+        return self.model_dump(mode="json")
+
+
+DURATION_FIELDS: tuple[str, ...] = tuple(
+    name for name, f in LifecyclePolicy.model_fields.items() if f.annotation is Duration
+)
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
+    """Build and validate a policy from a mapping (TOML table, ``yaml.safe_load`` result, JSON object).
+
+    A top-level ``[policy]`` table is accepted as well as a flat mapping. Raises :class:`InvalidPolicy` with every
+    problem listed."""
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy(f"invalid policy: expected a mapping, got {type(data).__name__}")
+    if set(data) == {"policy"} and isinstance(data["policy"], Mapping):
+        data = data["policy"]
+    try:
+        return LifecyclePolicy.model_validate(dict(data))
+    except ValidationError as exc:
+        name = data.get("name", "?")
+        raise InvalidPolicy(f"invalid policy {name!s}: {_format_validation_error(exc)}") from None
+
+
+def parse_policy_toml(text: str) -> LifecyclePolicy:
+    """Parse a policy from TOML text (stdlib ``tomllib``)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidPolicy(f"invalid policy TOML: {exc}") from None
+    return policy_from_mapping(data)
+
+
+def builtin_policy(name: str) -> LifecyclePolicy:
+    """A policy shipped with the package: ``mentoring-12m`` (DESIGN §3 defaults) or ``demo`` (seconds)."""
+    if name not in BUILTIN_POLICIES:
+        raise InvalidPolicy(f"unknown built-in policy {name!r} (known: {', '.join(BUILTIN_POLICIES)})")
+    text = resources.files("domain").joinpath("policies", f"{name}.toml").read_text(encoding="utf-8")
+    return parse_policy_toml(text)

@@ -1,0 +1,160 @@
+"""``RelationshipState``: the fold of ``evolve`` over a relationship's events.
+
+A frozen pydantic model that round-trips through JSON (``model_dump(mode="json")`` / ``model_validate``): the
+Temporal workflow carries it across continue-as-new and returns it from queries. Updates are immutable
+(``model_copy(update=...)``). ``seq`` and ``last_hash`` follow the envelopes (``seal`` / ``apply_envelope``), not
+``evolve``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain._time import Duration, UtcDatetime
+from domain.actors import Role
+from domain.policy import LifecyclePolicy
+from domain.stages import Health, Outcome, Stage, Substate
+
+__all__ = ["GENESIS_HASH", "Goal", "RelationshipState", "Signature"]
+
+GENESIS_HASH = "0" * 64
+"""``prev_hash`` of seq 1 and ``last_hash`` of a relationship with no events."""
+
+
+class Signature(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    role: Role
+    goals: tuple[str, ...]
+    cadence: Duration
+    term: Duration
+    at: UtcDatetime
+
+
+class Goal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    set_by: str
+    set_at: UtcDatetime
+    completed_at: UtcDatetime | None = None
+    completed_by: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
+
+
+class RelationshipState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    relationship_id: str
+    program_id: str | None = None
+    mentor_id: str | None = None
+    mentee_id: str | None = None
+    proposed_by: str | None = None
+    proposed_by_role: Role | None = None
+    match_method: str | None = None
+    match_score: Decimal | None = None
+    predecessor_id: str | None = None
+    policy: LifecyclePolicy | None = None
+
+    stage: Stage = Stage.NONE
+    substate: Substate = Substate.NONE
+    health: Health = Health.GREEN
+    marginal: bool = False
+    outcome: Outcome | None = None
+    close_reason: str | None = None
+
+    opened_at: UtcDatetime | None = None
+    closed_at: UtcDatetime | None = None
+    stage_entered_at: UtcDatetime | None = None
+    substate_entered_at: UtcDatetime | None = None
+    last_event_at: UtcDatetime | None = None
+
+    # initiation
+    acceptances_needed: tuple[str, ...] = ()
+    accepted_by: tuple[str, ...] = ()
+    accepted_at: UtcDatetime | None = None  # everyone needed accepted: kickoff pending since
+    signatures: dict[str, Signature] = Field(default_factory=dict)
+    cadence: Duration | None = None
+    term: Duration | None = None
+    trial_started_at: UtcDatetime | None = None  # the kickoff
+    trial_ends_at: UtcDatetime | None = None
+    term_ends_at: UtcDatetime | None = None
+
+    # activity
+    meetings: int = 0
+    last_meeting_at: UtcDatetime | None = None
+    activity_anchor: UtcDatetime | None = None  # inactivity clock origin, shifted forward by paused time
+    goals: dict[str, Goal] = Field(default_factory=dict)
+    check_ins: int = 0
+    latest_satisfaction: dict[str, int] = Field(default_factory=dict)
+
+    # pause
+    paused_at: UtcDatetime | None = None
+    paused_by: str | None = None
+    pauses: int = 0
+    total_paused: timedelta = timedelta(0)
+
+    # renewal
+    renewals: int = 0
+    renewal_requests: tuple[str, ...] = ()
+
+    # separation
+    separation_proposed_by: str | None = None
+    separation_proposed_at: UtcDatetime | None = None
+    separation_reason: str | None = None
+    separation_consents: tuple[str, ...] = ()
+    separation_resolution: str | None = None
+    winding_down_since: UtcDatetime | None = None
+
+    # redefinition
+    redefinition: dict[str, Outcome] = Field(default_factory=dict)
+
+    # one-shot timer rules that already fired (tick idempotency), e.g. "acceptance_reminder"
+    fired: tuple[str, ...] = ()
+
+    # the envelope chain
+    seq: int = 0
+    last_hash: str = GENESIS_HASH
+
+    @classmethod
+    def new(cls, relationship_id: str) -> RelationshipState:
+        """The not-yet-proposed state (stage ``none``): only ``ProposeRelationship`` is accepted."""
+        return cls(relationship_id=relationship_id)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage is Stage.CLOSED
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        return tuple(p for p in (self.mentor_id, self.mentee_id) if p is not None)
+
+    @property
+    def goals_completed(self) -> int:
+        return sum(1 for g in self.goals.values() if g.completed)
+
+    def role_of(self, person_id: str) -> Role | None:
+        if person_id == self.mentor_id:
+            return Role.MENTOR
+        if person_id == self.mentee_id:
+            return Role.MENTEE
+        return None
+
+    def other_participant(self, person_id: str) -> str | None:
+        if person_id == self.mentor_id:
+            return self.mentee_id
+        if person_id == self.mentee_id:
+            return self.mentor_id
+        return None
+
+    def paused_for(self, now: datetime) -> timedelta:
+        """Total paused time up to ``now``, including a pause in progress."""
+        if self.paused_at is None:
+            return self.total_paused
+        return self.total_paused + max(now - self.paused_at, timedelta(0))
