@@ -1,0 +1,206 @@
+"""Builders for domain tests: a fake clock, id sources and a driver that reaches every stage/sub-state."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from domain import (
+    AcceptMatch,
+    Actor,
+    CommandBase,
+    ConsentSeparation,
+    Envelope,
+    LifecyclePolicy,
+    LogMeeting,
+    Pause,
+    ProposeRelationship,
+    ProposeSeparation,
+    RelationshipState,
+    Role,
+    SignAgreement,
+    Stage,
+    Substate,
+    Terminate,
+    advance,
+    builtin_policy,
+    execute,
+    next_deadline,
+)
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+DAY = timedelta(days=1)
+
+MANAGER = Actor(id="pm-1", role=Role.MANAGER)
+MENTOR = Actor(id="m-1", role=Role.MENTOR)
+MENTEE = Actor(id="e-1", role=Role.MENTEE)
+STRANGER_MENTOR = Actor(id="m-7", role=Role.MENTOR)
+STRANGER_MENTEE = Actor(id="e-7", role=Role.MENTEE)
+SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
+
+POLICY = builtin_policy("mentoring-12m")
+
+
+def uuid_source(start: int = 1) -> Iterator[str]:
+    return (str(uuid.UUID(int=i)) for i in itertools.count(start))
+
+
+@dataclass
+class Driver:
+    """Drives one relationship through execute/advance, keeping the log and a clock."""
+
+    policy: LifecyclePolicy = POLICY
+    relationship_id: str = "r-1"
+    now: datetime = T0
+    state: RelationshipState = field(init=False)
+    log: list[Envelope] = field(default_factory=list)
+    ids: Iterator[str] = field(default_factory=uuid_source)
+    _cmd: Iterator[int] = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        self.state = RelationshipState.new(self.relationship_id)
+
+    def cid(self) -> str:
+        return f"cmd-{next(self._cmd)}"
+
+    def do(self, cmd: CommandBase, at: datetime | None = None) -> list[str]:
+        if at is not None:
+            self.now = at
+        self.state, envs = execute(self.state, cmd, self.now, self.ids)
+        self.log.extend(envs)
+        return [e.type for e in envs]
+
+    def tick(self, at: datetime | None = None) -> list[str]:
+        if at is not None:
+            self.now = at
+        self.state, envs = advance(self.state, self.now, self.ids)
+        self.log.extend(envs)
+        return [e.type for e in envs]
+
+    def tick_to_deadline(self) -> list[str]:
+        d = next_deadline(self.state)
+        assert d is not None
+        return self.tick(d)
+
+    def later(self, delta: timedelta) -> datetime:
+        self.now = self.now + delta
+        return self.now
+
+    # --- the standard path ----------------------------------------------------------------------------
+
+    def propose(self, by: Actor = MANAGER) -> Driver:
+        self.do(
+            ProposeRelationship(
+                command_id=self.cid(),
+                actor=by,
+                relationship_id=self.relationship_id,
+                program_id="prog-1",
+                mentor_id=MENTOR.id,
+                mentee_id=MENTEE.id,
+                policy=self.policy,
+                match_method="algorithm",
+                match_score="0.87",
+            )
+        )
+        return self
+
+    def accept_all(self) -> Driver:
+        self.later(timedelta(hours=1))
+        for who in (MENTOR, MENTEE):
+            if who.id in self.state.acceptances_needed:
+                self.do(AcceptMatch(command_id=self.cid(), actor=who))
+        return self
+
+    def sign_both(self) -> Driver:
+        self.later(DAY)
+        for who in (MENTOR, MENTEE):
+            self.do(SignAgreement(command_id=self.cid(), actor=who, goals=[f"goal of {who.id}"], cadence="P2W"))
+        return self
+
+    def meet(self, by: Actor = MENTEE, held_at: datetime | None = None) -> list[str]:
+        return self.do(LogMeeting(command_id=self.cid(), actor=by, held_at=held_at or self.now))
+
+    def to_cultivation(self) -> Driver:
+        self.later(DAY)
+        self.meet()
+        self.later(10 * DAY)
+        self.meet()
+        assert self.state.trial_ends_at is not None
+        types = self.tick(self.state.trial_ends_at)
+        assert types == ["StageChanged"], types
+        return self
+
+    def pause(self) -> Driver:
+        self.later(DAY)
+        self.do(Pause(command_id=self.cid(), actor=MENTOR, reason="parental leave"))
+        return self
+
+    def propose_separation(self) -> Driver:
+        self.later(DAY)
+        self.do(ProposeSeparation(command_id=self.cid(), actor=MENTOR, reason="goals met"))
+        return self
+
+    def consent(self) -> Driver:
+        self.later(DAY)
+        self.do(ConsentSeparation(command_id=self.cid(), actor=MENTEE))
+        return self
+
+    def terminate(self) -> Driver:
+        self.later(DAY)
+        self.do(Terminate(command_id=self.cid(), actor=MANAGER, reason_code="conduct"))
+        return self
+
+
+POSITIONS: tuple[tuple[Stage, Substate], ...] = (
+    (Stage.NONE, Substate.NONE),
+    (Stage.INITIATION, Substate.PROPOSED),
+    (Stage.INITIATION, Substate.KICKOFF_PENDING),
+    (Stage.INITIATION, Substate.TRIAL),
+    (Stage.CULTIVATION, Substate.ACTIVE),
+    (Stage.CULTIVATION, Substate.PAUSED),
+    (Stage.SEPARATION, Substate.AWAITING_CONSENT),
+    (Stage.SEPARATION, Substate.CONTESTED),
+    (Stage.SEPARATION, Substate.WINDING_DOWN),
+    (Stage.REDEFINITION, Substate.AWAITING_OUTCOMES),
+    (Stage.CLOSED, Substate.CLOSED),
+)
+
+
+def reach(position: tuple[Stage, Substate], policy: LifecyclePolicy = POLICY) -> Driver:
+    """A driver whose relationship sits at ``position`` (reached through real commands and ticks)."""
+    d = Driver(policy=policy)
+    stage, sub = position
+    if stage is Stage.NONE:
+        return d
+    d.propose()
+    if sub is Substate.PROPOSED:
+        return d
+    if stage is Stage.CLOSED:
+        return d.terminate()
+    d.accept_all()
+    if sub is Substate.KICKOFF_PENDING:
+        return d
+    d.sign_both()
+    if sub is Substate.TRIAL:
+        return d
+    d.to_cultivation()
+    if sub is Substate.ACTIVE:
+        return d
+    if sub is Substate.PAUSED:
+        return d.pause()
+    d.propose_separation()
+    if sub is Substate.AWAITING_CONSENT:
+        return d
+    if sub is Substate.CONTESTED:
+        assert d.tick_to_deadline() == ["SeparationContested", "StageChanged", "EscalatedToManager"]
+        return d
+    d.consent()
+    if sub is Substate.WINDING_DOWN:
+        return d
+    assert d.tick_to_deadline() == ["StageChanged"]
+    assert (d.state.stage, d.state.substate) == position
+    return d
