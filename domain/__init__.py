@@ -88,7 +88,7 @@ from domain.events import (
 )
 from domain.evolve import evolve
 from domain.policy import BUILTIN_POLICIES, LifecyclePolicy, builtin_policy, parse_policy_toml, policy_from_mapping
-from domain.runtime import IdSource, advance, apply_envelope, execute, replay
+from domain.runtime import IdSource, advance, apply_envelope, catch_up, execute, replay
 from domain.stages import TRANSITIONS, Health, Outcome, Stage, Substate
 from domain.state import GENESIS_HASH, Goal, RelationshipState, Signature
 from domain.timers import next_deadline, tick
@@ -178,6 +178,7 @@ __all__ = [
     "apply_envelope",
     "builtin_policy",
     "canonical_json",
+    "catch_up",
     "command_adapter",
     "command_from_kebab",
     "decide",

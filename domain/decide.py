@@ -4,10 +4,11 @@ Pure: no clock, no ids, no randomness. Checks, in this order (the first failure 
 
 1. the relationship exists (only ``ProposeRelationship`` on a ``RelationshipState.new`` state) and is not closed
    (:class:`RelationshipClosedError`);
-2. the actor's role may issue the command (:class:`NotAllowedForRole`), and a mentor/mentee is this
+2. ``now`` is not before the relationship's last event (:class:`InvalidCommand`: time only moves forward);
+3. the actor's role may issue the command (:class:`NotAllowedForRole`), and a mentor/mentee is this
    relationship's mentor/mentee (:class:`NotAParticipant`);
-3. the command is allowed in the current stage/sub-state (:class:`IllegalTransition`, see :data:`WHERE`);
-4. the command's own rules (:class:`InvalidCommand`: duplicates, instants in the future, caps...).
+4. the command is allowed in the current stage/sub-state (:class:`IllegalTransition`, see :data:`WHERE`);
+5. the command's own rules (:class:`InvalidCommand`: duplicates, instants in the future, caps...).
 
 Events of a command come in a fixed order: the facts first, then ``StageChanged``, then (when the relationship
 closes) ``RelationshipClosed`` last. Every event's ``at`` is ``now``.
@@ -235,6 +236,11 @@ def decide(state: RelationshipState, command: CommandBase, now: datetime) -> lis
         outcome = state.outcome.value if state.outcome else "unknown"
         raise RelationshipClosedError(
             f"relationship {state.relationship_id} is closed (outcome: {outcome}); no command is accepted"
+        )
+    if state.last_event_at is not None and now < state.last_event_at:
+        raise InvalidCommand(
+            f"{name} at {human_instant(now)} is earlier than the last event of relationship "
+            f"{state.relationship_id} ({human_instant(state.last_event_at)}); time only moves forward"
         )
     _check_actor(state, command)
     _check_where(state, command)

@@ -16,7 +16,7 @@ from domain.evolve import evolve
 from domain.state import RelationshipState
 from domain.timers import tick
 
-__all__ = ["IdSource", "advance", "apply_envelope", "commit", "execute", "replay"]
+__all__ = ["IdSource", "advance", "apply_envelope", "catch_up", "commit", "execute", "replay"]
 
 IdSource = Iterator[str] | Callable[[], str]
 """Where event ids come from: ``lambda: str(workflow.uuid4())`` in the workflow, an iterator in tests."""
@@ -56,6 +56,17 @@ def advance(state: RelationshipState, now: datetime, new_id: IdSource) -> tuple[
     """``tick`` then evolve and seal (actor = system, causation_id = None)."""
     events = tick(state, now)
     return commit(state, events, actor=SYSTEM, causation_id=None, event_ids=new_id)
+
+
+def catch_up(state: RelationshipState, now: datetime) -> RelationshipState:
+    """The state after the timer rules due at ``now``, without sealing anything (``seq``/``last_hash`` unchanged).
+
+    For update validators: ``decide(catch_up(state, now), command, now)`` judges a command against the state the
+    handler will see after it runs ``advance(state, now, ...)`` first. (A command that arrives after a deadline the
+    loop has not ticked yet must not be judged on the stale state: e.g. an acceptance after the expiry.)"""
+    for event in tick(state, now):
+        state = evolve(state, event)
+    return state
 
 
 def apply_envelope(state: RelationshipState, envelope: Envelope) -> RelationshipState:

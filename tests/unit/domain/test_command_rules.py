@@ -288,3 +288,11 @@ def test_meeting_returns_health_to_green() -> None:
 def test_actor_model_validates_role() -> None:
     with pytest.raises(ValidationError):
         Actor(id="x", role="student")  # type: ignore[arg-type]
+
+
+def test_time_only_moves_forward() -> None:
+    d = reach((S.CULTIVATION, U.ACTIVE))
+    assert d.state.last_event_at is not None
+    with pytest.raises(InvalidCommand, match="is earlier than the last event of relationship r-1"):
+        decide(d.state, SubmitCheckIn(command_id="c", actor=MENTEE, satisfaction=4), d.state.last_event_at - DAY)
+    assert decide(d.state, SubmitCheckIn(command_id="c", actor=MENTEE, satisfaction=4), d.state.last_event_at)

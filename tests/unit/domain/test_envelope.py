@@ -226,3 +226,12 @@ def test_golden_v1_check_in_decodes_to_v2_and_its_stored_hash_still_verifies() -
     assert state.latest_satisfaction == {"e-1": 4} and state.check_ins == 1
     assert (state.seq, state.last_hash) == (12, legacy.hash)
     assert (state.stage, state.substate) == (Stage.INITIATION, Substate.TRIAL)
+
+
+def test_envelope_and_state_survive_a_pydantic_json_round_trip() -> None:
+    """The workflow carries envelopes (outbox) and the state through Temporal's pydantic JSON converter."""
+    d = reach((Stage.CULTIVATION, Substate.PAUSED))
+    for env in d.log:
+        again = Envelope.model_validate_json(env.model_dump_json())
+        assert again == env and again.to_bytes() == env.to_bytes()
+    assert RelationshipState.model_validate_json(d.state.model_dump_json()) == d.state

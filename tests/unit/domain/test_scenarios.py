@@ -10,6 +10,7 @@ import pytest
 
 from domain import (
     COMMAND_CLASSES,
+    AcceptMatch,
     CommandBase,
     ConsentSeparation,
     Health,
@@ -235,7 +236,7 @@ def test_a_whole_relationship_with_one_renewal() -> None:
         n += 1
         script.append((when, n, make))
 
-    from domain import AcceptMatch, SignAgreement, SubmitCheckIn
+    from domain import SignAgreement, SubmitCheckIn
 
     at(start + timedelta(days=1), lambda: AcceptMatch(command_id=d.cid(), actor=MENTOR))
     at(start + timedelta(days=4), lambda: AcceptMatch(command_id=d.cid(), actor=MENTEE))  # after the reminder
@@ -309,3 +310,22 @@ def test_a_whole_relationship_with_one_renewal() -> None:
     mid = replay(d.log, until=sign + timedelta(days=200))
     assert (mid.stage, mid.renewals) == (S.CULTIVATION, 0)
     assert RelationshipState.model_validate(s.model_dump(mode="json")) == s
+
+
+def test_catch_up_judges_a_late_command_on_the_ticked_state() -> None:
+    from domain import advance, catch_up, execute
+
+    d = reach((S.INITIATION, U.PROPOSED))
+    assert d.state.opened_at is not None
+    late = d.state.opened_at + timedelta(days=14)
+    accept = AcceptMatch(command_id="late", actor=MENTOR)
+    assert decide(d.state, accept, late)  # the stale state would accept it...
+    caught = catch_up(d.state, late)
+    assert caught.seq == d.state.seq and caught.outcome is Outcome.EXPIRED
+    with pytest.raises(RelationshipClosedError):  # ...but the match expired at that instant
+        decide(caught, accept, late)
+    # the handler: advance first, then execute
+    state, envs = advance(d.state, late, d.ids)
+    assert [e.type for e in envs] == ["AcceptanceReminderSent", "MatchExpired", "StageChanged", "RelationshipClosed"]
+    with pytest.raises(RelationshipClosedError):
+        execute(state, accept, late, d.ids)
