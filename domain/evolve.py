@@ -179,7 +179,10 @@ def _stage_changed(s: RelationshipState, e: StageChanged) -> dict[str, Any]:
         paused = max(e.at - s.paused_at, timedelta(0))
         u.update(paused_at=None, paused_by=None, total_paused=s.total_paused + paused)
         if s.activity_anchor is not None:
-            u["activity_anchor"] = s.activity_anchor + paused
+            # the inactivity clock stood still during the pause: what had elapsed before it still counts,
+            # nothing after it does (a meeting logged during the pause restarts the clock at the resume)
+            elapsed_before = max(s.paused_at - s.activity_anchor, timedelta(0))
+            u["activity_anchor"] = e.at - elapsed_before
             u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
     if e.to_substate is Substate.WINDING_DOWN:
         u["winding_down_since"] = e.at

@@ -329,3 +329,13 @@ def test_catch_up_judges_a_late_command_on_the_ticked_state() -> None:
     assert [e.type for e in envs] == ["AcceptanceReminderSent", "MatchExpired", "StageChanged", "RelationshipClosed"]
     with pytest.raises(RelationshipClosedError):
         execute(state, accept, late, d.ids)
+
+
+def test_meeting_during_a_pause_restarts_the_clock_at_resume() -> None:
+    d = reach((S.CULTIVATION, U.PAUSED))
+    d.later(5 * DAY)
+    d.meet()  # held during the pause
+    d.later(5 * DAY)
+    d.do(Resume(command_id=d.cid(), actor=MENTEE))
+    assert d.state.activity_anchor == d.now
+    assert next_deadline(d.state) == d.now + timedelta(days=45)
