@@ -208,7 +208,7 @@ def test_a_closed_relationship_refuses_everything() -> None:
 Script = list[tuple[datetime, int, Callable[[], CommandBase]]]
 
 
-def run(d: Driver, script: Script, *, until_closed: bool = True) -> None:
+def run(d: Driver, script: Script) -> None:
     """Sleep until the next deadline or the next scripted command, whichever is first (ties: the timer)."""
     heapq.heapify(script)
     while not d.state.is_closed:
@@ -221,7 +221,8 @@ def run(d: Driver, script: Script, *, until_closed: bool = True) -> None:
             d.tick(deadline)
         else:
             _, _, make = heapq.heappop(script)
-            d.do(make(), at_cmd)
+            d.now = at_cmd  # the command is built at its own instant
+            d.do(make())
 
 
 def test_a_whole_relationship_with_one_renewal() -> None:
@@ -339,3 +340,30 @@ def test_meeting_during_a_pause_restarts_the_clock_at_resume() -> None:
     d.do(Resume(command_id=d.cid(), actor=MENTEE))
     assert d.state.activity_anchor == d.now
     assert next_deadline(d.state) == d.now + timedelta(days=45)
+
+
+def test_demo_policy_runs_all_four_stages_in_about_two_minutes() -> None:
+    from domain import SignAgreement, builtin_policy
+
+    d = Driver(policy=builtin_policy("demo"))
+    d.propose()
+    t0 = d.now
+    s = timedelta(seconds=1)
+    script: Script = []
+    cmds: list[tuple[timedelta, Callable[[], CommandBase]]] = [
+        (s * 0.3, lambda: AcceptMatch(command_id=d.cid(), actor=MENTOR)),
+        (s * 0.6, lambda: AcceptMatch(command_id=d.cid(), actor=MENTEE)),
+        (s * 1.0, lambda: SignAgreement(command_id=d.cid(), actor=MENTOR, goals=["g"], cadence="PT2S")),
+        (s * 1.2, lambda: SignAgreement(command_id=d.cid(), actor=MENTEE, goals=["g"], cadence="PT2S")),
+    ]
+    for k in range(1, 20):  # a meeting every 5 s
+        cmds.append((s * (1.2 + 5 * k), lambda: LogMeeting(command_id=d.cid(), actor=MENTEE, held_at=d.now)))
+    cmds.append((s * 100, lambda: RecordRedefinition(command_id=d.cid(), actor=MENTOR, outcome="collegial")))
+    cmds.append((s * 100.5, lambda: RecordRedefinition(command_id=d.cid(), actor=MENTEE, outcome="collegial")))
+    for n, (offset, make) in enumerate(cmds):
+        script.append((t0 + offset, n, make))
+    run(d, script)
+    stages = [e.payload["to_stage"] for e in d.log if e.type == "StageChanged"]
+    assert stages == ["initiation", "initiation", "initiation", "cultivation", "separation", "redefinition", "closed"]
+    assert d.state.outcome is Outcome.COLLEGIAL
+    assert d.now - t0 < timedelta(seconds=120)
