@@ -464,7 +464,16 @@ def _complete_goal(state: RelationshipState, c: CompleteGoal, now: datetime) -> 
         )
     if goal.completed:
         raise InvalidCommand(f"goal {c.goal_id} is already completed")
-    return [GoalCompleted(at=now, goal_id=c.goal_id, by=c.actor.id)]
+    events: list[Event] = [GoalCompleted(at=now, goal_id=c.goal_id, by=c.actor.id)]
+    still_open = [gid for gid, g in state.goals.items() if not g.completed and gid != c.goal_id]
+    if (
+        policy_of(state).separate_when_goals_met
+        and not still_open
+        and (state.stage, state.substate) == (Stage.CULTIVATION, Substate.ACTIVE)
+    ):
+        reason = f"all {len(state.goals)} goals met (policy separate_when_goals_met)"
+        events.append(move(state, Stage.SEPARATION, Substate.WINDING_DOWN, trigger="command", reason=reason, at=now))
+    return events
 
 
 def _check_in(state: RelationshipState, c: SubmitCheckIn, now: datetime) -> list[Event]:

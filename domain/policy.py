@@ -63,6 +63,9 @@ class LifecyclePolicy(BaseModel):
     term: Duration  # from kickoff; term end ⇒ separation unless renewed
     max_renewals: int = Field(ge=0)
     max_pause: Duration  # a pause longer than this ends automatically (auto-resume)
+    # DESIGN §1: cultivation may also end when the goals are done. Opt-in: many programs keep meeting after
+    # the agreed goals are met, so the defaults leave it off.
+    separate_when_goals_met: bool = False  # the last open goal completed in cultivation/active ⇒ winding down
     # separation
     consent_window: Duration  # a proposal not consented within it ⇒ contested ⇒ manager
     wind_down: Duration  # winding down this long ⇒ redefinition

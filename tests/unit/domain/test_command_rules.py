@@ -296,3 +296,30 @@ def test_time_only_moves_forward() -> None:
     with pytest.raises(InvalidCommand, match="is earlier than the last event of relationship r-1"):
         decide(d.state, SubmitCheckIn(command_id="c", actor=MENTEE, satisfaction=4), d.state.last_event_at - DAY)
     assert decide(d.state, SubmitCheckIn(command_id="c", actor=MENTEE, satisfaction=4), d.state.last_event_at)
+
+
+def _complete_all_goals(d: Driver) -> list[str]:
+    types: list[str] = []
+    for goal_id in list(d.state.goals):
+        if not d.state.goals[goal_id].completed:
+            types = d.do(CompleteGoal(command_id=d.cid(), actor=MENTEE, goal_id=goal_id))
+    return types
+
+
+def test_goals_met_end_cultivation_when_the_policy_says_so() -> None:
+    policy = POLICY.model_copy(update={"separate_when_goals_met": True})
+    d = reach((S.CULTIVATION, U.ACTIVE), policy=policy)
+    assert len(d.state.goals) >= 1
+    assert _complete_all_goals(d) == ["GoalCompleted", "StageChanged"]
+    assert (d.state.stage, d.state.substate) == (S.SEPARATION, U.WINDING_DOWN)
+    last = d.log[-1]
+    assert last.payload["trigger"] == "command" and "goals met" in last.payload["reason"]
+
+
+def test_goals_met_keep_cultivating_by_default_and_while_paused() -> None:
+    d = reach((S.CULTIVATION, U.ACTIVE))
+    assert _complete_all_goals(d) == ["GoalCompleted"]
+    assert d.state.stage is S.CULTIVATION
+    paused = reach((S.CULTIVATION, U.PAUSED), policy=POLICY.model_copy(update={"separate_when_goals_met": True}))
+    assert _complete_all_goals(paused) == ["GoalCompleted"]
+    assert paused.state.substate is U.PAUSED

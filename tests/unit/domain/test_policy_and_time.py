@@ -120,7 +120,13 @@ def test_policy_round_trips_through_mapping_and_json() -> None:
 
 def _toml(**overrides: object) -> str:
     data = builtin_policy("mentoring-12m").to_mapping() | overrides
-    return "\n".join(f"{k} = {v!r}".replace("'", '"') if isinstance(v, str) else f"{k} = {v}" for k, v in data.items())
+
+    def value(v: object) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f"{v!r}".replace("'", '"') if isinstance(v, str) else f"{v}"
+
+    return "\n".join(f"{k} = {value(v)}" for k, v in data.items())
 
 
 def test_parse_policy_toml() -> None:
