@@ -1,0 +1,169 @@
+"""Engines, migrations and read-your-writes for the projection database (SQLite by default, PostgreSQL by URL).
+
+SQLite: WAL journal (readers never block the projector and see only committed batches), ``synchronous=NORMAL``
+(durable against a killed process, which is what exactly-once needs here), a busy timeout, and for writer engines
+``BEGIN IMMEDIATE`` so a batch holds the write lock from its first read of the offsets to its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select
+from sqlalchemy.engine import URL
+
+from projections.models import Relationship
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "is_sqlite",
+    "make_engine",
+    "migrate",
+    "sqlite_path",
+    "wait_for_seq",
+    "wait_for_seq_async",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL (None for in-memory)."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    writer: bool = False,
+    search_path: str | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for the projection tables. ``writer=True``: SQLite transactions start with ``BEGIN IMMEDIATE``.
+    ``search_path`` (PostgreSQL): the schema unqualified names resolve to (a rebuild's table-set generation)."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        path = sqlite_path(u)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(u, connect_args=connect_args, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+            cursor = dbapi_connection.cursor()
+            if path is not None:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+        return engine
+    pg_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    if search_path:
+        pg_args["options"] = f"-c search_path={search_path}"
+    return create_engine(u, connect_args=pg_args, pool_pre_ping=True, **kwargs)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
+    """``alembic upgrade head`` programmatically (idempotent)."""
+    own = not isinstance(url_or_engine, Engine)
+    engine = make_engine(url_or_engine) if not isinstance(url_or_engine, Engine) else url_or_engine
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def _applied_seq(engine: Engine, relationship_id: str) -> int:
+    with engine.connect() as conn:
+        value = conn.execute(
+            select(Relationship.last_seq).where(Relationship.relationship_id == relationship_id)
+        ).scalar_one_or_none()
+    return int(value or 0)
+
+
+def wait_for_seq(
+    engine_or_url: Engine | str,
+    relationship_id: str,
+    seq: int,
+    timeout: float = 10.0,
+    *,
+    poll_interval: float = 0.05,
+) -> int:
+    """Read-your-writes: block until the projection has applied ``seq`` of ``relationship_id`` (returns the applied
+    seq, ``>= seq``). Raises ``TimeoutError`` after ``timeout`` seconds."""
+    own = not isinstance(engine_or_url, Engine)
+    engine = make_engine(engine_or_url) if not isinstance(engine_or_url, Engine) else engine_or_url
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            applied = _applied_seq(engine, relationship_id)
+            if applied >= seq:
+                return applied
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"projection has seq {applied} of relationship {relationship_id}, not {seq}, after {timeout} s"
+                )
+            time.sleep(poll_interval)
+    finally:
+        if own:
+            engine.dispose()
+
+
+async def wait_for_seq_async(
+    engine_or_url: Engine | str,
+    relationship_id: str,
+    seq: int,
+    timeout: float = 10.0,  # noqa: ASYNC109 - same signature as wait_for_seq
+    *,
+    poll_interval: float = 0.05,
+) -> int:
+    """:func:`wait_for_seq` for async callers (the API): polls in a worker thread, never blocks the loop."""
+    own = not isinstance(engine_or_url, Engine)
+    engine = make_engine(engine_or_url) if not isinstance(engine_or_url, Engine) else engine_or_url
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            applied = await asyncio.to_thread(_applied_seq, engine, relationship_id)
+            if applied >= seq:
+                return applied
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"projection has seq {applied} of relationship {relationship_id}, not {seq}, after {timeout} s"
+                )
+            await asyncio.sleep(poll_interval)
+    finally:
+        if own:
+            engine.dispose()
