@@ -1,0 +1,223 @@
+"""A relationship's timeline, its state at an instant, and its export (pure: envelopes in, rows/bytes out)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from domain import (
+    GENESIS_HASH,
+    Envelope,
+    RelationshipState,
+    event_from_envelope,
+    evolve,
+    format_instant,
+    replay,
+)
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "TimelineRow",
+    "export_csv",
+    "export_jsonl",
+    "policies_in_force",
+    "state_at",
+    "state_summary",
+    "timeline",
+]
+
+EXPORT_FORMAT = "mentorflow.audit-export/1"
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    seq: int
+    occurred_at: datetime
+    actor: str
+    event: str
+    stage: str
+    substate: str
+    hash: str
+    prev_hash: str
+    policy: str
+    chain_ok: bool
+    """This envelope hashes to its ``hash`` and links to the row before."""
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:10]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "occurred_at": format_instant(self.occurred_at),
+            "actor": self.actor,
+            "event": self.event,
+            "stage": self.stage,
+            "substate": self.substate,
+            "hash": self.hash,
+            "short_hash": self.short_hash,
+            "policy": self.policy,
+            "chain_ok": self.chain_ok,
+        }
+
+
+def _policy_label(state: RelationshipState) -> str:
+    return f"{state.policy.name}@{state.policy.version}" if state.policy is not None else ""
+
+
+def timeline(envelopes: Sequence[Envelope]) -> list[TimelineRow]:
+    """One row per envelope in the given order, with the stage/sub-state after it. Tolerant: a broken link or an
+    edited envelope is folded anyway and flagged (``chain_ok=False``), so an auditor still sees the whole story."""
+    if not envelopes:
+        return []
+    state = RelationshipState.new(envelopes[0].relationship_id)
+    prev = GENESIS_HASH
+    rows: list[TimelineRow] = []
+    for env in envelopes:
+        ok = env.prev_hash == prev and env.compute_hash() == env.hash and env.seq == state.seq + 1
+        state = evolve(state, event_from_envelope(env)).model_copy(update={"seq": env.seq, "last_hash": env.hash})
+        rows.append(
+            TimelineRow(
+                seq=env.seq,
+                occurred_at=env.occurred_at,
+                actor=f"{env.actor.role.value}:{env.actor.id}",
+                event=env.type,
+                stage=state.stage.value,
+                substate=state.substate.value,
+                hash=env.hash,
+                prev_hash=env.prev_hash,
+                policy=_policy_label(state),
+                chain_ok=ok,
+            )
+        )
+        prev = env.hash
+    return rows
+
+
+def state_at(envelopes: Sequence[Envelope], at: datetime) -> RelationshipState:
+    """DESIGN §7: the fold of ``evolve`` over the events with ``occurred_at <= at`` (the chain is checked on the
+    way: a tampered log raises :class:`domain.ChainBroken`)."""
+    return replay(envelopes, until=at)
+
+
+def state_summary(state: RelationshipState) -> dict[str, Any]:
+    """What an auditor asks of a state first; the full state is ``state.model_dump(mode="json")``."""
+    return {
+        "relationship_id": state.relationship_id,
+        "program_id": state.program_id,
+        "seq": state.seq,
+        "last_hash": state.last_hash,
+        "stage": state.stage.value,
+        "substate": state.substate.value,
+        "health": state.health.value,
+        "outcome": state.outcome.value if state.outcome is not None else None,
+        "policy": _policy_label(state) or None,
+        "stage_entered_at": format_instant(state.stage_entered_at) if state.stage_entered_at else None,
+        "last_event_at": format_instant(state.last_event_at) if state.last_event_at else None,
+    }
+
+
+def policies_in_force(envelopes: Sequence[Envelope]) -> list[dict[str, Any]]:
+    """The policy versions in force over the history: the pinned policy (from ``RelationshipProposed``) and every
+    ``policy_version`` a ``StageChanged`` carried, each with the seqs it covers."""
+    spans: list[dict[str, Any]] = []
+    name: str | None = None
+    for env in envelopes:
+        version: str | None = None
+        if env.type == "RelationshipProposed":
+            policy = env.payload.get("policy") or {}
+            name, version = policy.get("name"), policy.get("version")
+        elif env.type == "StageChanged":
+            version = env.payload.get("policy_version")
+        if version is None:
+            if spans:
+                spans[-1]["to_seq"] = env.seq
+            continue
+        if spans and spans[-1]["version"] == version:
+            spans[-1]["to_seq"] = env.seq
+        else:
+            spans.append({"name": name, "version": version, "from_seq": env.seq, "to_seq": env.seq})
+    return spans
+
+
+def _header(
+    relationship_id: str, envelopes: Sequence[Envelope], verification: Mapping[str, Any], exported_at: datetime
+) -> dict[str, Any]:
+    return {
+        "export": EXPORT_FORMAT,
+        "relationship_id": relationship_id,
+        "exported_at": format_instant(exported_at),
+        "events": len(envelopes),
+        "last_hash": envelopes[-1].hash if envelopes else GENESIS_HASH,
+        "policies": policies_in_force(envelopes),
+        "verification": dict(verification),
+    }
+
+
+def export_jsonl(
+    relationship_id: str, envelopes: Sequence[Envelope], verification: Mapping[str, Any], exported_at: datetime
+) -> str:
+    """Line 1: a header object (``"export"``, the verification result, the policies in force, the event count and
+    last hash). Then one line per envelope, exactly its canonical JSON (the bytes that were hashed and published):
+    ``docs/verify_history.py`` re-verifies it with the standard library alone."""
+    lines = [json.dumps(_header(relationship_id, envelopes, verification, exported_at), sort_keys=True)]
+    lines.extend(env.to_bytes().decode("utf-8") for env in envelopes)
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "actor",
+    "event",
+    "stage_after",
+    "substate_after",
+    "policy",
+    "causation_id",
+    "prev_hash",
+    "hash",
+    "verified",
+    "verification",
+    "envelope",
+)
+
+
+def export_csv(
+    relationship_id: str, envelopes: Sequence[Envelope], verification: Mapping[str, Any], exported_at: datetime
+) -> str:
+    """One row per envelope: the timeline columns, ``verified`` (the relationship's overall result, ``ok`` or
+    ``FAILED``), ``verification`` (the findings at this seq, ``ok`` when none) and ``envelope`` (its canonical
+    JSON, verifiable like the JSON Lines export)."""
+    by_seq: dict[int, list[str]] = {}
+    for d in verification.get("differences", []):
+        if d.get("seq") is not None:
+            by_seq.setdefault(int(d["seq"]), []).append(str(d["message"]))
+    overall = "ok" if verification.get("ok") else "FAILED"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row, env in zip(timeline(envelopes), envelopes, strict=True):
+        writer.writerow(
+            [
+                row.seq,
+                format_instant(row.occurred_at),
+                row.actor,
+                row.event,
+                row.stage,
+                row.substate,
+                row.policy,
+                env.causation_id or "",
+                row.prev_hash,
+                row.hash,
+                overall,
+                " | ".join(by_seq.get(row.seq, [])) or "ok",
+                env.to_bytes().decode("utf-8"),
+            ]
+        )
+    return out.getvalue()

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import pytest
+
+from audit.synthetic import full_lifecycle
+from domain import Envelope
+
+
+@pytest.fixture(scope="session")
+def history() -> list[Envelope]:
+    """One relationship through all four stages (27 envelopes, mentoring-12m)."""
+    return full_lifecycle("r-audit")
