@@ -1,0 +1,184 @@
+"""Reports for program managers, read from the projection tables (``mentorflow report …``).
+
+Each report is a function ``(conn, program=None, …) -> list[dict]`` of JSON-friendly rows, with its column order in
+:data:`COLUMNS`; the CLI renders them as a rich table, CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from projections.models import FUNNEL_COLUMNS, ProgramFunnel, Relationship, StageDuration, StageTransition
+
+__all__ = ["COLUMNS", "REPORTS", "at_risk", "funnel", "stages", "transitions"]
+
+STAGE_ORDER = ("initiation", "cultivation", "separation", "redefinition", "closed")
+_DAY = 86_400.0
+
+
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / _DAY, 1)
+
+
+def stages(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
+    """Per stage: relationships in it now, and the time completed visits spent in it (days)."""
+    rel = Relationship.__table__
+    now_in = select(rel.c.stage, func.count()).group_by(rel.c.stage)
+    if program:
+        now_in = now_in.where(rel.c.program_id == program)
+    current = {stage: int(n) for stage, n in conn.execute(now_in)}
+    sd = StageDuration.__table__
+    visits = select(sd.c.stage, sd.c.seconds).where(sd.c.seconds.is_not(None))
+    if program:
+        visits = visits.where(sd.c.program_id == program)
+    durations: dict[str, list[float]] = defaultdict(list)
+    for stage, seconds in conn.execute(visits):
+        durations[stage].append(float(seconds))
+    rows = []
+    for stage in STAGE_ORDER:
+        d = durations.get(stage, [])
+        rows.append(
+            {
+                "stage": stage,
+                "relationships": current.get(stage, 0),
+                "completed_visits": len(d),
+                "avg_days": _days(statistics.fmean(d)) if d else None,
+                "median_days": _days(statistics.median(d)) if d else None,
+                "max_days": _days(max(d)) if d else None,
+            }
+        )
+    return rows
+
+
+def transitions(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
+    """How relationships moved: every (from → to, trigger) with its count and the last time it happened."""
+    st = StageTransition.__table__
+    stmt = select(
+        st.c.from_stage,
+        st.c.from_substate,
+        st.c.to_stage,
+        st.c.to_substate,
+        st.c.trigger,
+        func.count().label("count"),
+        func.max(st.c.occurred_at).label("last_at"),
+    ).group_by(st.c.from_stage, st.c.from_substate, st.c.to_stage, st.c.to_substate, st.c.trigger)
+    if program:
+        stmt = stmt.where(st.c.program_id == program)
+    rows = [
+        {
+            "from": f"{r.from_stage}/{r.from_substate}",
+            "to": f"{r.to_stage}/{r.to_substate}",
+            "trigger": r.trigger,
+            "count": int(r.count),
+            "last_at": _instant(r.last_at),
+        }
+        for r in conn.execute(stmt)
+    ]
+    rows.sort(key=lambda r: (-r["count"], r["from"], r["to"], r["trigger"]))
+    return rows
+
+
+def funnel(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
+    """Per program: proposed → accepted → kicked off → cultivation → separation → redefinition, the side exits, and
+    the conversion of each step from proposals (percent)."""
+    pf = ProgramFunnel.__table__
+    stmt = select(pf).order_by(pf.c.program_id)
+    if program:
+        stmt = stmt.where(pf.c.program_id == program)
+    rows = []
+    for r in conn.execute(stmt).mappings():
+        row: dict[str, Any] = {"program_id": r["program_id"], **{c: int(r[c]) for c in FUNNEL_COLUMNS}}
+        row["open"] = row["proposed"] - row["closed"]
+        for step in ("accepted", "kicked_off", "cultivation", "separation", "redefinition"):
+            row[f"{step}_pct"] = round(100.0 * row[step] / row["proposed"], 1) if row["proposed"] else None
+        rows.append(row)
+    return rows
+
+
+def at_risk(conn: Connection, program: str | None = None, as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Open relationships whose health is yellow/red (no meeting for a while) or that are marginal (a middle
+    check-in score), red first, then the longest without a meeting."""
+    as_of = as_of or datetime.now(UTC)
+    rel = Relationship.__table__
+    stmt = select(rel).where(rel.c.stage != "closed", (rel.c.health != "green") | rel.c.marginal.is_(True))
+    if program:
+        stmt = stmt.where(rel.c.program_id == program)
+    rows = []
+    for r in conn.execute(stmt).mappings():
+        since = r["last_meeting_at"] or r["kicked_off_at"] or r["opened_at"]
+        rows.append(
+            {
+                "relationship_id": r["relationship_id"],
+                "program_id": r["program_id"],
+                "mentor_id": r["mentor_id"],
+                "mentee_id": r["mentee_id"],
+                "stage": f"{r['stage']}/{r['substate']}",
+                "health": r["health"],
+                "marginal": bool(r["marginal"]),
+                "meetings": int(r["meetings"]),
+                "last_meeting_at": _instant(r["last_meeting_at"]),
+                "days_without_meeting": _days((as_of - since).total_seconds()) if since else None,
+            }
+        )
+    rank = {"red": 0, "yellow": 1, "green": 2}
+    rows.sort(key=lambda r: (rank.get(r["health"], 3), -(r["days_without_meeting"] or 0), r["relationship_id"]))
+    return rows
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
+    "stages": stages,
+    "transitions": transitions,
+    "funnel": funnel,
+    "at-risk": at_risk,
+}
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "stages": ("stage", "relationships", "completed_visits", "avg_days", "median_days", "max_days"),
+    "transitions": ("from", "to", "trigger", "count", "last_at"),
+    "funnel": (
+        "program_id",
+        "proposed",
+        "accepted",
+        "kicked_off",
+        "cultivation",
+        "separation",
+        "redefinition",
+        "closed",
+        "open",
+        "declined",
+        "expired",
+        "rematched",
+        "terminated",
+        "did_not_start",
+        "collegial",
+        "friendship",
+        "ended",
+        "accepted_pct",
+        "kicked_off_pct",
+        "cultivation_pct",
+        "separation_pct",
+        "redefinition_pct",
+    ),
+    "at-risk": (
+        "relationship_id",
+        "program_id",
+        "mentor_id",
+        "mentee_id",
+        "stage",
+        "health",
+        "marginal",
+        "meetings",
+        "last_meeting_at",
+        "days_without_meeting",
+    ),
+}
