@@ -1,0 +1,64 @@
+"""The FastAPI application: ``create_app(backend, tokens)``. OpenAPI at ``/openapi.json``, docs at ``/docs``,
+the dashboard at ``/dashboard``. ``mentorflow api`` (workers/cli/api.py) builds the live backend and serves it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from api.auth import TokenBook
+from api.backend import Backend
+from api.errors import install_error_handlers
+from api.routes import dashboard, relationships, reports
+
+__all__ = ["create_app"]
+
+DESCRIPTION = """
+The mentorflow HTTP API: the operations of the `mentorflow` CLI over HTTP.
+
+**Authentication.** `Authorization: Bearer <token>`; tokens are configured in `MENTORFLOW_API__TOKENS`
+(a JSON object token → role: `platform`, `manager[:name]`, `auditor[:name]`, `participant:<person id>`).
+
+| role | may |
+|---|---|
+| platform | everything; commands on behalf of an actor named in the body |
+| manager | propose; terminate, resolve-separation, log-meeting (backfill), pause, resume; every read |
+| participant | self-match and the participant's commands as themself, on their own relationships; their reads |
+| auditor | reads only: show, list, history, state at an instant, verify, reports, dashboard |
+
+**Errors** are `{"error": {"type", "message", "field"}}`: 401 no/unknown token, 403 role, 404 unknown relationship,
+409 the command conflicts with the stage (`IllegalTransition`, `RelationshipClosedError`), 422 invalid input or a
+command refused as such (`InvalidCommand`, `NotAParticipant`, `NotAllowedForRole`, `ValidationError` with `field`),
+503 a backing service is down. `message` is the rule that was broken.
+"""
+
+
+def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "mentorflow") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await backend.start()
+        try:
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(title=title, version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.backend = backend
+    app.state.tokens = TokenBook(tokens)
+    install_error_handlers(app)
+    app.include_router(relationships.router)
+    app.include_router(reports.router)
+    app.include_router(dashboard.router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,1 @@
+"""The program managers' dashboard: one HTML page polling one JSON endpoint; charts are server-made SVG."""

@@ -1,0 +1,60 @@
+"""FastAPI dependencies: the backend, the caller (bearer token → :class:`Principal`), ownership checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import ApiRole, Principal, TokenBook, require
+from api.backend import Backend
+from api.errors import ApiError
+from api.schemas import ID_PATTERN
+from domain import RelationshipState
+
+__all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "visible_state"]
+
+_bearer = HTTPBearer(auto_error=False, description="a token from MENTORFLOW_API__TOKENS (token → role)")
+
+
+def get_backend(request: Request) -> Backend:
+    backend: Backend = request.app.state.backend
+    return backend
+
+
+def get_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+) -> Principal:
+    tokens: TokenBook = request.app.state.tokens
+    header = f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")
+    return tokens.principal(header)
+
+
+def get_writer(caller: Annotated[Principal, Depends(get_caller)], request: Request) -> Principal:
+    """A caller who may write (not an auditor); checked before the body is validated, so an auditor gets 403."""
+    route = request.scope.get("route")
+    operation = getattr(route, "summary", None) or getattr(route, "name", None) or "this operation"
+    require(caller, ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.PARTICIPANT, operation=str(operation))
+    return caller
+
+
+BackendDep = Annotated[Backend, Depends(get_backend)]
+CallerDep = Annotated[Principal, Depends(get_caller)]
+WriterDep = Annotated[Principal, Depends(get_writer)]
+RelationshipId = Annotated[
+    str, Path(pattern=ID_PATTERN, max_length=200, description="the relationship id", examples=["rel-2026-0001"])
+]
+
+
+async def visible_state(backend: Backend, caller: Principal, relationship_id: str) -> RelationshipState:
+    """The relationship's current state (404 if unknown); 403 for a participant who is neither mentor nor mentee."""
+    state = await backend.state(relationship_id)
+    if caller.role is ApiRole.PARTICIPANT and caller.person_id not in state.participants:
+        raise ApiError(
+            403,
+            "Forbidden",
+            f"participant {caller.person_id} is neither mentor nor mentee of relationship {relationship_id}; "
+            f"a participant touches only their own relationships",
+        )
+    return state

@@ -1,0 +1,135 @@
+"""One error shape for every 4xx/5xx: ``{"error": {"type", "message", "field"}}``.
+
+=====================================================  ======  =============================================
+cause                                                  status  ``type``
+=====================================================  ======  =============================================
+missing / unknown bearer token                         401     ``Unauthorized``
+the token's role may not do this                       403     ``Forbidden``
+unknown relationship                                   404     ``RelationshipNotFound``
+IllegalTransition, RelationshipClosedError, other      409     the DomainError class name
+DomainError about the current state
+InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
+InvalidPolicy (the request cannot be accepted as is)
+request shape (body, path, query)                      422     ``ValidationError`` with ``field``
+Temporal / database unreachable                        503     ``ServiceUnavailable``
+=====================================================  ======  =============================================
+
+``message`` is the rule that was broken, verbatim from the domain where the domain said it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain import (
+    DomainError,
+    InvalidCommand,
+    InvalidPolicy,
+    NotAllowedForRole,
+    NotAParticipant,
+)
+
+__all__ = [
+    "ApiError",
+    "ErrorBody",
+    "ErrorDetail",
+    "RelationshipNotFound",
+    "ServiceUnavailable",
+    "domain_status",
+    "install_error_handlers",
+]
+
+log = logging.getLogger("mentorflow.api")
+
+UNPROCESSABLE: tuple[type[DomainError], ...] = (InvalidCommand, NotAParticipant, NotAllowedForRole, InvalidPolicy)
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, type_: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.field = field
+
+
+class RelationshipNotFound(ApiError):
+    def __init__(self, relationship_id: str) -> None:
+        super().__init__(404, "RelationshipNotFound", f"relationship {relationship_id} does not exist")
+        self.relationship_id = relationship_id
+
+
+class ServiceUnavailable(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "ServiceUnavailable", message)
+
+
+def domain_status(error: DomainError) -> int:
+    return 422 if isinstance(error, UNPROCESSABLE) else 409
+
+
+def _body(type_: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "field": field}}
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_body(exc.type, exc.message, exc.field), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(_body(exc.code, exc.rule), status_code=domain_status(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        parts = []
+        for err in errors:
+            loc = _field_of(err.get("loc", ()))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        field = _field_of(errors[0].get("loc", ())) if errors else None
+        return JSONResponse(_body("ValidationError", "; ".join(parts) or "invalid request", field), status_code=422)
+
+    @app.exception_handler(ValidationError)
+    async def _pydantic(_request: Request, exc: ValidationError) -> JSONResponse:
+        errors = exc.errors(include_url=False)
+        parts = [f"{_field_of(e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}" for e in errors]
+        field = _field_of(errors[0]["loc"]) if errors else None
+        return JSONResponse(_body("ValidationError", "; ".join(parts) or "invalid input", field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_ = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        message = str(exc.detail) if exc.detail else type_
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint; see /docs"
+        return JSONResponse(_body(type_, message), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        log.exception("unexpected error")
+        return JSONResponse(_body("InternalError", f"{type(exc).__name__}: {exc}"), status_code=500)

@@ -1,0 +1,133 @@
+"""An in-memory :class:`api.backend.Backend` over the pure core: the API's routing, roles and error mapping are
+tested without Temporal (the integration tests run the same routes over the live backend)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from api.backend import CommandOutcome, ListFilter, ReportName
+from api.errors import ApiError, RelationshipNotFound
+from domain import (
+    Command,
+    Envelope,
+    ProposeRelationship,
+    RelationshipState,
+    advance,
+    execute,
+    replay,
+    verify_chain,
+)
+
+
+def _ids() -> str:
+    return str(uuid.uuid4())
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.states: dict[str, RelationshipState] = {}
+        self.logs: dict[str, list[Envelope]] = {}
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def close(self) -> None:
+        self.started = False
+
+    def _get(self, relationship_id: str) -> RelationshipState:
+        if relationship_id not in self.states:
+            raise RelationshipNotFound(relationship_id)
+        now = datetime.now(UTC)
+        state, envelopes = advance(self.states[relationship_id], now, _ids)
+        self.states[relationship_id] = state
+        self.logs[relationship_id].extend(envelopes)
+        return state
+
+    async def propose(self, command: ProposeRelationship) -> CommandOutcome:
+        rid = command.relationship_id
+        state = self.states.get(rid) or RelationshipState.new(rid)
+        state, envelopes = execute(state, command, datetime.now(UTC), _ids)
+        self.states[rid] = state
+        self.logs.setdefault(rid, []).extend(envelopes)
+        return CommandOutcome(state=state, events=envelopes)
+
+    async def send(self, relationship_id: str, command: Command) -> CommandOutcome:
+        state = self._get(relationship_id)
+        state, envelopes = execute(state, command, datetime.now(UTC), _ids)
+        self.states[relationship_id] = state
+        self.logs[relationship_id].extend(envelopes)
+        return CommandOutcome(state=state, events=envelopes)
+
+    async def state(self, relationship_id: str) -> RelationshipState:
+        return self._get(relationship_id)
+
+    async def history(self, relationship_id: str) -> list[Envelope]:
+        self._get(relationship_id)
+        return list(self.logs[relationship_id])
+
+    async def state_at(self, relationship_id: str, at: datetime) -> RelationshipState:
+        self._get(relationship_id)
+        try:
+            return replay(self.logs[relationship_id], at)
+        except ValueError as exc:  # it did not exist yet then
+            raise ApiError(404, "RelationshipNotFound", str(exc)) from None
+
+    async def verify(self, relationship_id: str | None, program: str | None = None) -> dict[str, Any]:
+        ids = [relationship_id] if relationship_id else sorted(self.logs)
+        results = {rid: verify_chain(self.logs[rid]).model_dump(mode="json") for rid in ids}
+        return {"ok": all(r["ok"] for r in results.values()), "relationships": results}
+
+    def _rows(self, program: str | None) -> list[RelationshipState]:
+        return [s for s in self.states.values() if program is None or s.program_id == program]
+
+    async def list_relationships(self, flt: ListFilter) -> list[dict[str, Any]]:
+        rows = []
+        for s in self._rows(flt.program):
+            if flt.stage and s.stage.value != flt.stage:
+                continue
+            if flt.substate and s.substate.value != flt.substate:
+                continue
+            if flt.health and s.health.value != flt.health:
+                continue
+            if flt.person and flt.person not in s.participants:
+                continue
+            rows.append(
+                {
+                    "relationship_id": s.relationship_id,
+                    "program_id": s.program_id,
+                    "mentor_id": s.mentor_id,
+                    "mentee_id": s.mentee_id,
+                    "stage": s.stage.value,
+                    "substate": s.substate.value,
+                    "health": s.health.value,
+                }
+            )
+        return rows[flt.offset : flt.offset + flt.limit]
+
+    async def programs(self) -> list[str]:
+        return sorted({s.program_id for s in self.states.values() if s.program_id})
+
+    async def report(self, name: ReportName, program: str | None) -> list[dict[str, Any]]:
+        states = self._rows(program)
+        if name == "stages":
+            counts = Counter(s.stage.value for s in states)
+            return [{"stage": k, "count": v} for k, v in sorted(counts.items())]
+        if name == "transitions":
+            out = []
+            for s in states:
+                for e in self.logs[s.relationship_id]:
+                    if e.type == "StageChanged":
+                        out.append({"relationship_id": e.relationship_id, "seq": e.seq, **e.payload})
+            return out
+        if name == "funnel":
+            return [{"program_id": program, "proposed": len(states)}]
+        if name == "at-risk":
+            return [{"relationship_id": s.relationship_id} for s in states if s.health.value != "green"]
+        return []
+
+    async def contested(self, program: str | None) -> list[dict[str, Any]]:
+        return [{"relationship_id": s.relationship_id} for s in self._rows(program) if s.substate.value == "contested"]
