@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _spawn(url: str, topic: str, group: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "projections", "--database-url", url, "--topic", topic, "--group", group]
-        + ["--max-records", "50", "--session-timeout-ms", "6000", "--log-level", "WARNING"],
+        [
+            *(sys.executable, "-m", "projections", "--database-url", url, "--topic", topic, "--group", group),
+            *("--max-records", "50", "--session-timeout-ms", "6000", "--log-level", "WARNING"),
+        ],
         cwd=ROOT,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -43,9 +45,13 @@ def _progress(engine: Engine, group: str) -> int:
 async def _wait_for(engine: Engine, group: str, at_least: int, proc: subprocess.Popen[bytes], log: Path) -> int:
     async with asyncio.timeout(60):
         while (done := _progress(engine, group)) < at_least:
-            assert proc.poll() is None, log.read_text()[-3000:]
+            assert proc.poll() is None, _tail(log)
             await asyncio.sleep(0.01)
     return done
+
+
+def _tail(log: Path) -> str:
+    return log.read_text()[-3000:]
 
 
 def _terminate(proc: subprocess.Popen[bytes], log: Path) -> None:
