@@ -72,13 +72,13 @@ def transitions(conn: Connection, program: str | None = None) -> list[dict[str, 
         stmt = stmt.where(st.c.program_id == program)
     rows = [
         {
-            "from": f"{r.from_stage}/{r.from_substate}",
-            "to": f"{r.to_stage}/{r.to_substate}",
-            "trigger": r.trigger,
-            "count": int(r.count),
-            "last_at": _instant(r.last_at),
+            "from": f"{r['from_stage']}/{r['from_substate']}",
+            "to": f"{r['to_stage']}/{r['to_substate']}",
+            "trigger": r["trigger"],
+            "count": int(r["count"]),
+            "last_at": _instant(r["last_at"]),
         }
-        for r in conn.execute(stmt)
+        for r in conn.execute(stmt).mappings()
     ]
     rows.sort(key=lambda r: (-r["count"], r["from"], r["to"], r["trigger"]))
     return rows

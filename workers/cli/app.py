@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from workers.cli import services
+from workers.cli import projections, report, services
 
 app = typer.Typer(
     name="mentorflow",
@@ -13,3 +13,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(services.app, name="services")
+app.add_typer(report.app, name="report")
+app.add_typer(projections.app, name="projections")
+app.command(name="projector")(projections.projector)

@@ -1,0 +1,103 @@
+"""``mentorflow report stages | transitions | funnel | at-risk [--program P] [--format table|csv|json]``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from projections.db import make_engine, migrate
+from projections.reports import COLUMNS, REPORTS
+from workers.cli.output import console
+from workers.settings import load_settings
+
+app = typer.Typer(help="Reports for program managers, from the projection tables.", no_args_is_help=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+TITLES = {
+    "stages": "Relationships per stage, and time spent in each (days)",
+    "transitions": "Stage transitions: from → to, by what",
+    "funnel": "Program funnel",
+    "at-risk": "At-risk relationships (health yellow/red or marginal)",
+}
+
+
+def _render(name: str, rows: list[dict[str, Any]], fmt: Format) -> None:
+    columns = COLUMNS[name]
+    if fmt is Format.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    if fmt is Format.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    table = Table(title=TITLES[name])
+    for column in columns:
+        table.add_column(column, justify="right" if rows and isinstance(rows[0].get(column), int | float) else "left")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
+    if not rows:
+        console.print("[dim]no rows[/dim]")
+
+
+def _run(name: str, program: str | None, fmt: Format, as_json: bool, database_url: str | None) -> None:
+    url = database_url or load_settings().database_url
+    migrate(url)  # an empty, current schema rather than an error on a fresh install
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = REPORTS[name](conn, program=program)
+    finally:
+        engine.dispose()
+    _render(name, rows, Format.json if as_json else fmt)
+
+
+ProgramOpt = typer.Option(None, "--program", help="only this program")
+FormatOpt = typer.Option(Format.table, "--format", help="table (rich), csv or json")
+JsonOpt = typer.Option(False, "--json", help="same as --format json")
+UrlOpt = typer.Option(None, "--database-url", help="default: the settings' database URL")
+
+
+@app.command()
+def stages(
+    program: str = ProgramOpt, fmt: Format = FormatOpt, as_json: bool = JsonOpt, database_url: str = UrlOpt
+) -> None:
+    """Relationships per stage now, and how long completed stage visits took."""
+    _run("stages", program, fmt, as_json, database_url)
+
+
+@app.command()
+def transitions(
+    program: str = ProgramOpt, fmt: Format = FormatOpt, as_json: bool = JsonOpt, database_url: str = UrlOpt
+) -> None:
+    """Every kind of stage change with its trigger (command or timer) and count."""
+    _run("transitions", program, fmt, as_json, database_url)
+
+
+@app.command()
+def funnel(
+    program: str = ProgramOpt, fmt: Format = FormatOpt, as_json: bool = JsonOpt, database_url: str = UrlOpt
+) -> None:
+    """Proposed → accepted → kicked off → cultivation → separation → redefinition, and the side exits."""
+    _run("funnel", program, fmt, as_json, database_url)
+
+
+@app.command("at-risk")
+def at_risk(
+    program: str = ProgramOpt, fmt: Format = FormatOpt, as_json: bool = JsonOpt, database_url: str = UrlOpt
+) -> None:
+    """Open relationships going quiet (yellow/red) or marginal, worst first."""
+    _run("at-risk", program, fmt, as_json, database_url)
