@@ -11,7 +11,8 @@ Rules:
   (``"0"*64`` for seq 1), appear in seq order, and appear once (an identical repeat is a warning: at-least-once
   delivery; a repeat with other content is an error).
 * Across stores: a seq is expected when a majority of the stores holds it; with no majority (two stores, one has
-  it) the store earlier in :data:`STORES` is believed (Temporal made the events, Kafka carries them, the event log is
+  it) it is missing from the other if that store holds later seqs (a gap), else the store earlier in :data:`STORES`
+  is believed (Temporal made the events, Kafka carries them, the event log is
   projected from Kafka), and the report says so. For a seq held by several stores, the content held by the most
   stores is the reference (ties: the self-consistent, chain-linked copy, then the store order); every other copy is
   reported field by field.
@@ -23,6 +24,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from domain import GENESIS_HASH, Envelope, canonical_json
@@ -76,7 +78,7 @@ class StoredRecord:
     def hash(self) -> str | None:
         return None if self.data is None else self.data.get("hash")
 
-    @property
+    @cached_property
     def recomputed_hash(self) -> str | None:
         if self.data is None:
             return None
@@ -86,7 +88,7 @@ class StoredRecord:
     def self_consistent(self) -> bool:
         return self.data is not None and self.hash == self.recomputed_hash
 
-    @property
+    @cached_property
     def canonical(self) -> bytes:
         return canonical_json(dict(self.data or {}))
 
@@ -250,7 +252,7 @@ def _within_store(
         data = record.data
         assert data is not None
         # exact bytes: a store that keeps bytes must keep the canonical JSON (what was hashed and published)
-        if record.raw is not None and record.self_consistent and canonical_json(dict(data)) != record.raw:
+        if record.raw is not None and record.self_consistent and record.canonical != record.raw:
             diffs.append(
                 Difference(
                     "tampered",
@@ -333,13 +335,22 @@ def compare_stores(
         absent = [name for name in names if seq not in held[name]]
         majority = len(holders) * 2 > n
         tie = len(holders) * 2 == n
-        expected_present = majority or (tie and bool(holders) and rank[holders[0]] < rank[absent[0]])
+        # no majority: a seq missing *inside* a store's range (the store holds later seqs) was lost there; at the
+        # tail (lag, or a forged append) the earlier store in STORES is believed
+        internal_gap = tie and all(max(held[name], default=0) > seq for name in absent)
+        expected_present = majority or (tie and (internal_gap or rank[holders[0]] < rank[absent[0]]))
         if n > 1 and absent:
             if expected_present:
                 ref = held[holders[0]][seq]
                 kind = ref.data.get("type") if ref.data else "?"
                 have = "has" if len(holders) == 1 else "have"
-                note = "" if majority else f" (no majority; {holders[0]} is believed)"
+                note = (
+                    ""
+                    if majority
+                    else f" (no majority; a gap in {', '.join(absent)})"
+                    if internal_gap
+                    else f" (no majority; {holders[0]} is believed)"
+                )
                 for name in absent:
                     diffs.append(
                         Difference(

@@ -172,3 +172,11 @@ def test_edited_everywhere_is_still_caught(history: list[Envelope]) -> None:
         stores[s][SEQ - 1] = with_data(rec, data)
     diffs = compare_stores(stores, "r-audit")
     assert [(d.kind, d.store, d.seq) for d in diffs] == [("tampered", s, SEQ) for s in STORES]
+
+
+def test_two_stores_a_gap_inside_a_store_is_missing_there(history: list[Envelope]) -> None:
+    stores = {s: records(s, history) for s in ("kafka", "event_log")}
+    del stores["kafka"][SEQ - 1]
+    [d] = compare_stores(stores, "r-audit")
+    assert (d.kind, d.store, d.seq) == ("missing", "kafka", SEQ)
+    assert "no majority; a gap in kafka" in d.message

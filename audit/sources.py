@@ -1,0 +1,148 @@
+"""Reading a relationship's envelopes from the stores, as :class:`~audit.compare.StoredRecord` in each store's order.
+
+* ``event_log`` (the audit store, DESIGN §6): the ``envelope`` text of each row, ordered by the ``seq`` column, with
+  the indexed columns beside it (``where`` = ``row seq=N``).
+* Kafka: every partition of the topic from its beginning to the end offsets taken when the scan starts (no consumer
+  group, nothing committed); messages whose key is the relationship id, in partition then offset order
+  (``where`` = ``partition P offset O``). All partitions are read, so a message written to the wrong partition is
+  still found. :func:`kafka_records_by_key` groups one scan by key (``verify --all``: one pass, not one per
+  relationship).
+* Temporal: :mod:`audit.temporal`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+
+from sqlalchemy import Engine, select
+
+from audit.compare import StoredRecord
+from domain import Envelope
+from projections.models import EventLog
+
+__all__ = [
+    "envelopes_of",
+    "event_log_records",
+    "event_log_records_by_relationship",
+    "event_log_relationship_ids",
+    "kafka_records",
+    "kafka_records_by_key",
+]
+
+_COLUMNS = ("event_id", "program_id", "type", "schema_version", "causation_id", "prev_hash", "hash")
+
+
+def _row_record(row: EventLog) -> StoredRecord:
+    return StoredRecord.from_bytes(
+        "event_log",
+        f"row seq={row.seq}",
+        row.envelope.encode("utf-8"),
+        columns={name: getattr(row, name) for name in _COLUMNS},
+    )
+
+
+def event_log_records(engine: Engine, relationship_id: str) -> list[StoredRecord]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(EventLog).where(EventLog.relationship_id == relationship_id).order_by(EventLog.seq)
+        ).all()
+    return [_row_record(row) for row in rows]  # type: ignore[arg-type]
+
+
+def event_log_relationship_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(select(EventLog.relationship_id).distinct().order_by(EventLog.relationship_id)).scalars()
+        )
+
+
+def event_log_records_by_relationship(engine: Engine) -> dict[str, list[StoredRecord]]:
+    """The whole event log in one ordered read, grouped by relationship."""
+    grouped: dict[str, list[StoredRecord]] = defaultdict(list)
+    with engine.connect() as conn:
+        result = conn.execute(select(EventLog).order_by(EventLog.relationship_id, EventLog.seq))
+        for row in result:
+            grouped[row.relationship_id].append(_row_record(row))  # type: ignore[arg-type]
+    return dict(grouped)
+
+
+async def kafka_records_by_key(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    keys: Iterable[str] | None = None,
+    on_message: Callable[[int], None] | None = None,
+) -> dict[str, list[StoredRecord]]:
+    """One scan of every partition of ``topic`` (beginning → the end offsets at the start), grouped by message
+    key (only ``keys`` when given). ``on_message(n)`` is called with the running count (for a progress bar)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    wanted = {k.encode("utf-8") for k in keys} if keys is not None else None
+    grouped: dict[str, list[StoredRecord]] = defaultdict(list)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        # the consumer only keeps metadata of the topics it follows: ask the cluster
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"Kafka topic {topic!r} does not exist at {bootstrap_servers}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        pending = {tp for tp in tps if ends[tp] > begins[tp]}
+        per_partition: dict[int, list[tuple[int, bytes | None, bytes | None]]] = defaultdict(list)
+        count = 0
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.offset < ends[tp]:
+                        per_partition[tp.partition].append((m.offset, m.key, m.value))
+                        count += 1
+                if messages and messages[-1].offset >= ends[tp] - 1:
+                    pending.discard(tp)
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+            if on_message is not None:
+                on_message(count)
+        for partition in sorted(per_partition):
+            for offset, key, value in per_partition[partition]:
+                if key is None or (wanted is not None and key not in wanted):
+                    continue
+                where = f"partition {partition} offset {offset}"
+                grouped[key.decode("utf-8", "replace")].append(
+                    StoredRecord.from_bytes("kafka", where, value if value is not None else b"")
+                )
+    finally:
+        await consumer.stop()
+    return dict(grouped)
+
+
+async def kafka_records(bootstrap_servers: str, topic: str, relationship_id: str) -> list[StoredRecord]:
+    grouped = await kafka_records_by_key(bootstrap_servers, topic, keys=[relationship_id])
+    return grouped.get(relationship_id, [])
+
+
+def envelopes_of(records: Sequence[StoredRecord]) -> list[Envelope]:
+    """The records as envelopes, in seq order (for a history or a replay). Raises ``ValueError`` naming the first
+    record that is not a valid envelope."""
+    out: list[Envelope] = []
+    for record in records:
+        if record.data is None:
+            raise ValueError(f"{record.store} ({record.where}): {record.error}")
+        try:
+            out.append(Envelope.from_json_dict(record.data))
+        except Exception as exc:
+            raise ValueError(f"{record.store} ({record.where}): not a valid envelope: {exc}") from exc
+    return sorted(out, key=lambda e: e.seq)

@@ -1,0 +1,172 @@
+"""The Temporal side of an audit: a relationship's workflow histories (every run of the continue-as-new chain), the
+envelopes they carry, and a replay of them with the real workflow code.
+
+Where the envelopes are in a history: the workflow hands each batch to the publishing activity, so they are in the
+``ActivityTaskScheduled`` inputs; they may also be in update results, a continue-as-new input (the outbox carried
+over) or the workflow's result. Every JSON payload of those events is decoded and searched for envelope-shaped
+objects (the keys of DESIGN §3), so the extraction does not depend on the activity's exact signature. The same
+envelope met several times (an activity input and then the next run's carried outbox) counts once: the copy met
+first; two *different* copies of one seq are both kept, and the comparison reports them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError, RPCStatusCode
+
+from audit.compare import StoredRecord
+
+__all__ = [
+    "ENVELOPE_KEYS",
+    "WORKFLOW_TYPE",
+    "ReplayOutcome",
+    "envelope_records",
+    "fetch_histories",
+    "replay_histories",
+    "workflow_id_of",
+]
+
+WORKFLOW_TYPE = "RelationshipWorkflow"
+ENVELOPE_KEYS = frozenset({"event_id", "relationship_id", "seq", "type", "payload", "prev_hash", "hash"})
+
+
+def workflow_id_of(relationship_id: str) -> str:
+    return f"relationship-{relationship_id}"
+
+
+async def fetch_histories(client: Client, relationship_id: str) -> list[WorkflowHistory]:
+    """Every run of the relationship's workflow, first run first (following ``continued_execution_run_id`` back
+    from the latest run: no visibility query, so no visibility lag). ``[]`` when Temporal no longer (or never) had
+    the workflow."""
+    workflow_id = workflow_id_of(relationship_id)
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    seen: set[str] = set()
+    while True:
+        try:
+            history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                break
+            raise
+        if not history.events or history.run_id in seen:
+            break
+        seen.add(history.run_id)
+        histories.append(history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            break
+    histories.reverse()
+    return histories
+
+
+def _payload_value(payload: Payload) -> Any:
+    if payload.metadata.get("encoding") != b"json/plain":
+        return None
+    try:
+        return json.loads(payload.data)
+    except ValueError:
+        return None
+
+
+def _find_envelopes(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if value.keys() >= ENVELOPE_KEYS:
+            yield value
+            return
+        for v in value.values():
+            yield from _find_envelopes(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _find_envelopes(v)
+    elif isinstance(value, str) and value.startswith("{") and '"prev_hash"' in value:
+        try:
+            yield from _find_envelopes(json.loads(value))
+        except ValueError:
+            return
+
+
+def _event_payloads(event: HistoryEvent) -> Iterator[tuple[str, Sequence[Payload]]]:
+    t = event.event_type
+    if t == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        a = event.activity_task_scheduled_event_attributes
+        yield f"activity {a.activity_type.name} input", a.input.payloads
+    elif t == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        yield "activity result", event.activity_task_completed_event_attributes.result.payloads
+    elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+        u = event.workflow_execution_update_completed_event_attributes
+        yield f"update {u.meta.update_id} result", u.outcome.success.payloads
+    elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        yield "workflow input", event.workflow_execution_started_event_attributes.input.payloads
+    elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        yield "continue-as-new input", event.workflow_execution_continued_as_new_event_attributes.input.payloads
+    elif t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        yield "workflow result", event.workflow_execution_completed_event_attributes.result.payloads
+
+
+def envelope_records(histories: Iterable[WorkflowHistory], store: str = "temporal") -> list[StoredRecord]:
+    """The envelopes the histories carry, in the order first met (``where`` = ``run <8 hex> event <id> (<what>)``).
+    Identical repeats are dropped; different copies of one seq are all kept."""
+    records: list[StoredRecord] = []
+    seen: set[bytes] = set()
+    for history in histories:
+        run = history.run_id[:8]
+        for event in history.events:
+            for what, payloads in _event_payloads(event):
+                for payload in payloads:
+                    for data in _find_envelopes(_payload_value(payload)):
+                        record = StoredRecord(store, f"run {run} event {event.event_id} ({what})", data)
+                        if record.canonical in seen:
+                            continue
+                        seen.add(record.canonical)
+                        records.append(record)
+    return records
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """``ok`` when every run replayed without a non-determinism error; ``failures``: run id → the error."""
+
+    ok: bool
+    runs: int
+    failures: dict[str, str]
+    skipped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "runs": self.runs, "failures": self.failures, "skipped": self.skipped}
+
+
+def _replayer() -> Any:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+    from workflows.relationship import RelationshipWorkflow
+
+    return Replayer(workflows=[RelationshipWorkflow], data_converter=pydantic_data_converter)
+
+
+async def replay_histories(histories: Sequence[WorkflowHistory]) -> ReplayOutcome:
+    """Replay the histories with Temporal's ``Replayer`` and the current ``RelationshipWorkflow``: proof that the
+    code still reproduces them (every command the code issues matches the recorded events)."""
+    if not histories:
+        return ReplayOutcome(ok=False, runs=0, failures={}, skipped="no workflow history to replay")
+    try:
+        replayer = _replayer()
+    except ImportError as exc:
+        return ReplayOutcome(ok=False, runs=0, failures={}, skipped=f"the workflow code cannot be imported: {exc}")
+
+    async def items() -> Any:
+        for h in histories:
+            yield h
+
+    results = await replayer.replay_workflows(items(), raise_on_replay_failure=False)
+    failures = {run: f"{type(err).__name__}: {err}" for run, err in results.replay_failures.items()}
+    return ReplayOutcome(ok=not failures, runs=len(histories), failures=failures)

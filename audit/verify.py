@@ -1,0 +1,384 @@
+"""Verification of a relationship (or all of them) across the three stores, and the reading behind the other audit
+commands (DESIGN §7).
+
+``verify``: read the event_log rows, the Kafka messages and the Temporal workflow history (live, or the archived
+copy past retention); recompute each store's chain (:func:`domain.verify_chain`); compare the stores seq by seq
+(:func:`audit.compare.compare_stores`); replay the workflow history with Temporal's ``Replayer`` and the current
+workflow code. The report lists every difference; it is ``ok`` only when there is none of severity ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Engine, inspect
+from temporalio.client import Client, WorkflowHistory
+
+from audit.compare import STORES, Difference, StoredRecord, compare_stores, short
+from audit.sources import (
+    envelopes_of,
+    event_log_records,
+    event_log_records_by_relationship,
+    kafka_records,
+    kafka_records_by_key,
+)
+from domain import Envelope, verify_chain
+
+__all__ = ["Auditor", "StoreRead", "VerifyReport", "VerifySummary", "build_report"]
+
+TemporalSource = Literal["auto", "live", "archive"]
+
+
+@dataclass
+class StoreRead:
+    """What was read from one store: ``records`` None when the store could not be read (``error`` says why)."""
+
+    records: list[StoredRecord] | None
+    source: str
+    error: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    relationship_id: str
+    stores: dict[str, StoreRead]
+    differences: list[Difference]
+    replay: dict[str, Any] | None = None
+
+    @property
+    def errors(self) -> list[Difference]:
+        return [d for d in self.differences if d.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def chain(self, store: str) -> dict[str, Any]:
+        read = self.stores[store]
+        if read.records is None:
+            return {"ok": False, "problem": read.error}
+        rep = verify_chain([dict(r.data) if r.data is not None else (r.raw or b"") for r in read.records])
+        return {
+            "ok": rep.ok,
+            "events": len(read.records),
+            "first_bad_seq": rep.first_bad_seq,
+            "problem": rep.problem,
+            "last_hash": rep.last_hash,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "relationship_id": self.relationship_id,
+            "ok": self.ok,
+            "stores": {
+                name: {
+                    "source": read.source,
+                    "events": None if read.records is None else len(read.records),
+                    "error": read.error,
+                    "chain": self.chain(name),
+                }
+                for name, read in self.stores.items()
+            },
+            "replay": self.replay,
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+    def lines(self) -> list[str]:
+        """The human report."""
+        out = [f"relationship {self.relationship_id}: {'OK' if self.ok else 'FAILED'}"]
+        for name, read in self.stores.items():
+            chain = self.chain(name)
+            if read.records is None:
+                out.append(f"  {name:<9} {read.source}: not read ({read.error})")
+            elif chain["ok"]:
+                out.append(
+                    f"  {name:<9} {read.source}: {len(read.records)} events, chain intact, "
+                    f"last hash {short(chain['last_hash'])}"
+                )
+            else:
+                out.append(f"  {name:<9} {read.source}: {len(read.records)} events, chain broken: {chain['problem']}")
+        if self.replay is not None:
+            r = self.replay
+            state = "ok" if r["ok"] else ("skipped: " + r["skipped"] if r.get("skipped") else "FAILED")
+            out.append(f"  replay    {r['runs']} workflow run(s) replayed with the current code: {state}")
+        for d in self.differences:
+            out.append(f"  {'!' if d.severity == 'error' else '~'} {d.message}")
+        return out
+
+
+def build_report(
+    relationship_id: str, stores: Mapping[str, StoreRead], replay: Mapping[str, Any] | None = None
+) -> VerifyReport:
+    """Pure: the report from what was read."""
+    diffs: list[Difference] = []
+    present: dict[str, list[StoredRecord]] = {}
+    for name, read in stores.items():
+        if read.records is None:
+            diffs.append(Difference("unavailable", name, None, f"{name}: could not be read: {read.error}"))
+        else:
+            present[name] = read.records
+    most = max((len(r) for r in present.values()), default=0)
+    if present and most == 0:
+        diffs.append(
+            Difference("missing", "*", None, f"relationship {relationship_id} is in none of {', '.join(present)}")
+        )
+    compared = {}
+    for name, records in present.items():
+        if not records and most:
+            diffs.append(Difference("missing", name, None, f"{name}: holds no event of relationship {relationship_id}"))
+        else:
+            compared[name] = records
+    diffs.extend(compare_stores(compared, relationship_id))
+    if replay is not None and not replay.get("ok"):
+        if replay.get("skipped"):
+            diffs.append(Difference("replay", "temporal", None, f"temporal: replay skipped: {replay['skipped']}"))
+        for run, err in (replay.get("failures") or {}).items():
+            diffs.append(
+                Difference(
+                    "replay",
+                    "temporal",
+                    None,
+                    f"temporal (run {run}): the current workflow code does not reproduce the history: {err}",
+                    where=f"run {run}",
+                    found=err,
+                )
+            )
+    return VerifyReport(relationship_id, dict(stores), diffs, dict(replay) if replay is not None else None)
+
+
+@dataclass
+class VerifySummary:
+    reports: list[VerifyReport]
+    seconds: float
+    scan_seconds: float = 0.0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.reports) / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Auditor:
+    """Reads the stores. Any of them may be left out: ``engine=None`` (no event_log), ``topic=None`` (no Kafka),
+    ``temporal=None`` (no Temporal history, no replay)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine | None = None,
+        bootstrap_servers: str | None = None,
+        topic: str | None = None,
+        temporal: Client | None = None,
+        temporal_source: TemporalSource = "auto",
+        replay: bool = True,
+        archive_on_read: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic if bootstrap_servers else None
+        self.temporal = temporal
+        self.temporal_source = temporal_source
+        self.replay = replay
+        self.archive_on_read = archive_on_read and engine is not None
+
+    # -- single stores ---------------------------------------------------------------------------------------
+    def _event_log_ready(self) -> str | None:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("event_log"):
+                return "the event_log table does not exist (run the projector's migrations)"
+        return None
+
+    async def read_event_log(self, relationship_id: str) -> StoreRead:
+        assert self.engine is not None
+        source = f"event_log ({self.engine.url.render_as_string(hide_password=True)})"
+        try:
+            if (problem := await asyncio.to_thread(self._event_log_ready)) is not None:
+                return StoreRead(None, source, problem)
+            return StoreRead(await asyncio.to_thread(event_log_records, self.engine, relationship_id), source)
+        except Exception as exc:
+            return StoreRead(None, source, f"{type(exc).__name__}: {exc}")
+
+    async def read_kafka(self, relationship_id: str) -> StoreRead:
+        assert self.bootstrap_servers and self.topic
+        source = f"topic {self.topic}"
+        try:
+            return StoreRead(await kafka_records(self.bootstrap_servers, self.topic, relationship_id), source)
+        except Exception as exc:
+            return StoreRead(None, source, f"{type(exc).__name__}: {exc}")
+
+    async def read_temporal(self, relationship_id: str) -> tuple[StoreRead, list[WorkflowHistory], list[str]]:
+        """(what was read, the histories to replay, problems with the archive)."""
+        from audit.archive import archive_histories, is_closed, load_archived
+        from audit.temporal import envelope_records, fetch_histories, workflow_id_of
+
+        assert self.temporal is not None
+        wid = workflow_id_of(relationship_id)
+        histories: list[WorkflowHistory] = []
+        problems: list[str] = []
+        source = f"workflow {wid}"
+        try:
+            if self.temporal_source in ("auto", "live"):
+                histories = await fetch_histories(self.temporal, relationship_id)
+            if histories and self.archive_on_read and is_closed(histories):
+                assert self.engine is not None
+                from audit.archive import migrate
+
+                await asyncio.to_thread(migrate, self.engine)
+                result = await asyncio.to_thread(archive_histories, self.engine, relationship_id, histories)
+                problems += [
+                    f"temporal: the archived history of {key} differs from the live one" for key in result.conflicts
+                ]
+            if not histories and self.temporal_source in ("auto", "archive") and self.engine is not None:
+                histories = await asyncio.to_thread(load_archived, self.engine, relationship_id)
+                source = f"archived history of {wid}"
+        except Exception as exc:
+            return StoreRead(None, source, f"{type(exc).__name__}: {exc}"), [], problems
+        if not histories:
+            where = {"auto": "in Temporal nor in the archive", "live": "in Temporal", "archive": "in the archive"}
+            return StoreRead(None, source, f"no history {where[self.temporal_source]}"), [], problems
+        runs = f" ({len(histories)} runs)" if len(histories) > 1 else ""
+        return StoreRead(envelope_records(histories), source + runs), histories, problems
+
+    # -- verification -----------------------------------------------------------------------------------------
+    async def _finish(
+        self, relationship_id: str, reads: dict[str, StoreRead], histories: list[WorkflowHistory], problems: list[str]
+    ) -> VerifyReport:
+        from audit.temporal import replay_histories
+
+        replay = None
+        if self.temporal is not None and self.replay and histories:
+            replay = (await replay_histories(histories)).to_dict()
+        ordered = {name: reads[name] for name in STORES if name in reads}
+        report = build_report(relationship_id, ordered, replay)
+        report.differences.extend(Difference("differs", "temporal", None, p) for p in problems)
+        return report
+
+    async def verify(self, relationship_id: str) -> VerifyReport:
+        reads: dict[str, StoreRead] = {}
+        histories: list[WorkflowHistory] = []
+        problems: list[str] = []
+        if self.temporal is not None:
+            reads["temporal"], histories, problems = await self.read_temporal(relationship_id)
+        if self.topic:
+            reads["kafka"] = await self.read_kafka(relationship_id)
+        if self.engine is not None:
+            reads["event_log"] = await self.read_event_log(relationship_id)
+        return await self._finish(relationship_id, reads, histories, problems)
+
+    async def relationship_ids_in_temporal(self) -> set[str]:
+        from audit.temporal import WORKFLOW_TYPE, workflow_id_of
+
+        assert self.temporal is not None
+        prefix = workflow_id_of("")
+        ids = set()
+        async for execution in self.temporal.list_workflows(f"WorkflowType = '{WORKFLOW_TYPE}'"):
+            if execution.id.startswith(prefix):
+                ids.add(execution.id[len(prefix) :])
+        return ids
+
+    async def verify_all(
+        self,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        concurrency: int = 16,
+    ) -> VerifySummary:
+        """Every relationship any store knows. The event log is read in one query and the topic in one scan (grouped
+        by key); Temporal is read per relationship, ``concurrency`` at a time. ``progress(done, total)``."""
+        started = time.perf_counter()
+        grouped_log: dict[str, list[StoredRecord]] | None = None
+        grouped_kafka: dict[str, list[StoredRecord]] | None = None
+        log_error = kafka_error = None
+        if self.engine is not None:
+            log_error = await asyncio.to_thread(self._event_log_ready)
+            if log_error is None:
+                grouped_log = await asyncio.to_thread(event_log_records_by_relationship, self.engine)
+        if self.topic:
+            assert self.bootstrap_servers
+            try:
+                grouped_kafka = await kafka_records_by_key(self.bootstrap_servers, self.topic)
+            except Exception as exc:
+                kafka_error = f"{type(exc).__name__}: {exc}"
+        ids = set(grouped_log or {}) | set(grouped_kafka or {})
+        if self.temporal is not None:
+            ids |= await self.relationship_ids_in_temporal()
+        scan_seconds = time.perf_counter() - started
+        ordered_ids = sorted(ids)
+        total = len(ordered_ids)
+        done = 0
+        if progress is not None:
+            progress(0, total)
+        semaphore = asyncio.Semaphore(concurrency)
+        log_source = (
+            f"event_log ({self.engine.url.render_as_string(hide_password=True)})" if self.engine is not None else ""
+        )
+
+        async def one(rid: str) -> VerifyReport:
+            nonlocal done
+            async with semaphore:
+                reads: dict[str, StoreRead] = {}
+                histories: list[WorkflowHistory] = []
+                problems: list[str] = []
+                if self.temporal is not None:
+                    reads["temporal"], histories, problems = await self.read_temporal(rid)
+                if self.topic:
+                    reads["kafka"] = StoreRead(
+                        None if grouped_kafka is None else grouped_kafka.get(rid, []),
+                        f"topic {self.topic}",
+                        kafka_error,
+                    )
+                if self.engine is not None:
+                    reads["event_log"] = StoreRead(
+                        None if grouped_log is None else grouped_log.get(rid, []), log_source, log_error
+                    )
+                report = await self._finish(rid, reads, histories, problems)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            return report
+
+        reports = list(await asyncio.gather(*(one(rid) for rid in ordered_ids)))
+        seconds = time.perf_counter() - started
+        return VerifySummary(reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok])
+
+    # -- reading for history / replay / export -----------------------------------------------------------------
+    async def envelopes(self, relationship_id: str, source: str = "event_log") -> list[Envelope]:
+        """The relationship's envelopes from one store (``event_log``, ``kafka`` or ``temporal``), in seq order."""
+        read: StoreRead
+        if source == "event_log":
+            if self.engine is None:
+                raise ValueError("no database configured")
+            read = await self.read_event_log(relationship_id)
+        elif source == "kafka":
+            if not self.topic:
+                raise ValueError("no Kafka topic configured")
+            read = await self.read_kafka(relationship_id)
+        elif source == "temporal":
+            if self.temporal is None:
+                raise ValueError("no Temporal client configured")
+            read, _, _ = await self.read_temporal(relationship_id)
+        else:
+            raise ValueError(f"unknown source {source!r}: event_log, kafka or temporal")
+        if read.records is None:
+            raise LookupError(f"{source} could not be read: {read.error}")
+        if not read.records:
+            raise LookupError(f"relationship {relationship_id} has no event in {source} ({read.source})")
+        return envelopes_of(_dedupe(read.records))
+
+
+def _dedupe(records: Sequence[StoredRecord]) -> list[StoredRecord]:
+    seen: set[bytes] = set()
+    out = []
+    for r in records:
+        if r.canonical not in seen:
+            seen.add(r.canonical)
+            out.append(r)
+    return out

@@ -1,0 +1,343 @@
+"""``mentorflow audit history | replay | verify | export | archive`` (DESIGN §7, §8): the auditors' toolkit.
+
+Every command reads; none writes to the event stores (``archive`` and ``verify`` add to the archive of closed
+workflow histories). ``--json`` gives machine-readable output. ``verify`` exits 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from workers.cli.output import console, err_console, print_json
+from workers.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Auditors: history, state at an instant, verification across stores, export.", no_args_is_help=True
+)
+
+SOURCE_HELP = "where to read the events: event_log (the audit store), kafka (the topic) or temporal"
+DB_HELP = "SQLAlchemy URL of the audit store (default: the configured database)"
+TOPIC_HELP = "Kafka topic (default: the configured events topic)"
+
+
+def parse_at(text: str) -> datetime:
+    """An ISO-8601 instant; ``Z`` or an offset; a naive instant is taken as UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO-8601 instant (e.g. 2026-02-21T14:00:00Z)") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@asynccontextmanager
+async def auditor(
+    settings: Settings,
+    *,
+    database_url: str | None,
+    topic: str | None,
+    temporal: bool = True,
+    kafka: bool = True,
+    database: bool = True,
+    temporal_source: str = "auto",
+    replay: bool = True,
+) -> AsyncIterator[Any]:
+    from audit.verify import Auditor
+    from projections.db import make_engine
+
+    engine = make_engine(database_url or settings.database_url) if database else None
+    client = None
+    if temporal:
+        from temporalio.client import Client
+        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        client = await Client.connect(
+            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+        )
+    try:
+        yield Auditor(
+            engine=engine,
+            bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
+            topic=(topic or settings.kafka.events_topic) if kafka else None,
+            temporal=client,
+            temporal_source=temporal_source,  # type: ignore[arg-type]
+            replay=replay,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+async def _envelopes(relationship_id: str, source: str, database_url: str | None, topic: str | None) -> list[Any]:
+    settings = load_settings()
+    async with auditor(
+        settings,
+        database_url=database_url,
+        topic=topic,
+        temporal=source == "temporal",
+        kafka=source == "kafka",
+        database=source in ("event_log", "temporal"),
+    ) as a:
+        return list(await a.envelopes(relationship_id, source))
+
+
+def _load(relationship_id: str, source: str, database_url: str | None, topic: str | None) -> list[Any]:
+    try:
+        return asyncio.run(_envelopes(relationship_id, source.replace("-", "_"), database_url, topic))
+    except (LookupError, ValueError) as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def history(
+    relationship_id: str = typer.Argument(..., metavar="R"),
+    source: str = typer.Option("event_log", "--source", help=SOURCE_HELP),
+    database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
+    topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """The timeline: seq, instant, actor, event, the stage after it, short hash."""
+    from audit.history import timeline
+
+    rows = timeline(_load(relationship_id, source, database_url, topic))
+    if json_output:
+        print_json([r.to_dict() for r in rows])
+        return
+    table = Table(title=f"relationship {relationship_id} ({source})")
+    for column in ("seq", "instant", "actor", "event", "stage after", "hash"):
+        table.add_column(column, no_wrap=column != "actor")
+    for r in rows:
+        stage = r.stage if r.substate in ("", r.stage, "none") else f"{r.stage}/{r.substate}"
+        mark = "" if r.chain_ok else " [red]✗ chain[/red]"
+        table.add_row(str(r.seq), r.to_dict()["occurred_at"], r.actor, r.event, stage, r.short_hash + mark)
+    console.print(table)
+    if not all(r.chain_ok for r in rows):
+        err_console.print("[red]the chain is broken at the rows marked ✗; run `mentorflow audit verify`[/red]")
+
+
+@app.command()
+def replay(
+    relationship_id: str = typer.Argument(..., metavar="R"),
+    at: str = typer.Option(..., "--at", help="the instant, ISO-8601 (naive = UTC), e.g. 2026-02-21T14:00:00Z"),
+    source: str = typer.Option("event_log", "--source", help=SOURCE_HELP),
+    full: bool = typer.Option(False, "--full", help="the whole state, not the summary"),
+    database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
+    topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """The state at an instant: a fold of evolve over the events with occurred_at <= INSTANT."""
+    from audit.history import state_at, state_summary
+    from domain import ChainBroken
+
+    instant = parse_at(at)
+    envelopes = _load(relationship_id, source, database_url, topic)
+    try:
+        state = state_at(envelopes, instant)
+    except ChainBroken as exc:
+        err_console.print(f"[red]cannot replay a broken chain: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    data = state.model_dump(mode="json") if full else state_summary(state)
+    if json_output:
+        print_json({"at": instant.isoformat().replace("+00:00", "Z"), "state": data})
+        return
+    table = Table(title=f"relationship {relationship_id} at {instant.isoformat().replace('+00:00', 'Z')}")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in data.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+def _print_report(report: Any) -> None:
+    for i, line in enumerate(report.lines()):
+        style = ("green" if report.ok else "red") if i == 0 else None
+        console.print(line, style=style, markup=False, highlight=False)
+
+
+@app.command()
+def verify(
+    relationship_id: str | None = typer.Argument(None, metavar="[R]"),
+    all_: bool = typer.Option(False, "--all", help="every relationship any store knows"),
+    no_temporal: bool = typer.Option(False, "--no-temporal", help="compare event_log and Kafka only (no replay)"),
+    temporal_source: str = typer.Option(
+        "auto", "--temporal-source", help="auto (live history, else the archive) | live | archive"
+    ),
+    no_replay: bool = typer.Option(False, "--no-replay", help="skip the Replayer"),
+    database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
+    topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, help="relationships read from Temporal at once"),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Recompute the chain in each store, cross-check event_log, Kafka and the Temporal history (same events, same
+    hashes, none missing, none extra) and replay the workflow history. Exits 1 on any difference."""
+    if (relationship_id is None) == (not all_):
+        err_console.print("[red]give a relationship id or --all (not both)[/red]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def run() -> bool:
+        async with auditor(
+            settings,
+            database_url=database_url,
+            topic=topic,
+            temporal=not no_temporal,
+            temporal_source=temporal_source,
+            replay=not no_replay,
+        ) as a:
+            if relationship_id is not None:
+                report = await a.verify(relationship_id)
+                print_json(report.to_dict()) if json_output else _print_report(report)
+                return bool(report.ok)
+            progress = Progress(
+                TextColumn("verifying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=False,
+            )
+            task = progress.add_task("verify", total=None, rate="")
+            started = asyncio.get_running_loop().time()
+
+            def tick(done: int, total: int) -> None:
+                elapsed = asyncio.get_running_loop().time() - started
+                rate = f"{done / elapsed:,.0f} relationships/s" if elapsed > 0 and done else ""
+                progress.update(task, completed=done, total=total, rate=rate)
+
+            with progress:
+                summary = await a.verify_all(progress=tick, concurrency=concurrency)
+            if json_output:
+                print_json(
+                    {
+                        "ok": summary.ok,
+                        "relationships": len(summary.reports),
+                        "failed": summary.failed,
+                        "seconds": round(summary.seconds, 3),
+                        "relationships_per_second": round(summary.rate, 1),
+                        "reports": [r.to_dict() for r in summary.reports if not r.ok],
+                    }
+                )
+            else:
+                for report in summary.reports:
+                    if not report.ok:
+                        _print_report(report)
+                verdict = "[green]all intact[/green]" if summary.ok else f"[red]{len(summary.failed)} FAILED[/red]"
+                console.print(
+                    f"{len(summary.reports)} relationships verified in {summary.seconds:.2f} s "
+                    f"({summary.rate:,.1f}/s): {verdict}"
+                )
+            return bool(summary.ok)
+
+    if not asyncio.run(run()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    relationship_id: str = typer.Argument(..., metavar="R"),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl | csv"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file to write (default: stdout)"),
+    source: str = typer.Option("event_log", "--source", help=SOURCE_HELP),
+    no_temporal: bool = typer.Option(False, "--no-temporal", help="verify against event_log and Kafka only"),
+    database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
+    topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
+) -> None:
+    """The history with the verification result and the policy version(s) in force. Re-verify the JSON Lines file
+    with docs/verify_history.py (standard library only)."""
+    from audit.history import export_csv, export_jsonl
+
+    if fmt not in ("jsonl", "csv"):
+        raise typer.BadParameter("--format must be jsonl or csv")
+    settings = load_settings()
+
+    async def run() -> tuple[list[Any], Any]:
+        async with auditor(settings, database_url=database_url, topic=topic, temporal=not no_temporal) as a:
+            report = await a.verify(relationship_id)
+            return list(await a.envelopes(relationship_id, source.replace("-", "_"))), report
+
+    try:
+        envelopes, report = asyncio.run(run())
+    except (LookupError, ValueError) as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    verification = report.to_dict()
+    render = export_jsonl if fmt == "jsonl" else export_csv
+    text = render(relationship_id, envelopes, verification, datetime.now(UTC))
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {len(envelopes)} events to {output}")
+    if not report.ok:
+        err_console.print(f"[yellow]verification FAILED ({len(report.errors)} differences, recorded in the export)")
+
+
+@app.command()
+def archive(
+    watch: bool = typer.Option(False, "--watch", help="keep archiving every --interval seconds"),
+    interval: float = typer.Option(60.0, "--interval", min=1.0),
+    database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Archive the workflow history of every closed relationship not archived yet (Temporal deletes it after the
+    namespace's retention; verify then reads the archive)."""
+    from audit.archive import archive_closed, run_archiver
+    from projections.db import make_engine
+
+    settings = load_settings()
+
+    async def run() -> Any:
+        from temporalio.client import Client
+        from temporalio.contrib.pydantic import pydantic_data_converter
+
+        client = await Client.connect(
+            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+        )
+        engine = make_engine(database_url or settings.database_url)
+        try:
+            if watch:
+                await run_archiver(client, engine, asyncio.Event(), interval)
+                return None
+            return await archive_closed(client, engine)
+        finally:
+            engine.dispose()
+
+    result = asyncio.run(run())
+    if result is None:
+        return
+    data = {
+        "archived": result.archived,
+        "already_archived": result.already,
+        "conflicts": result.conflicts,
+        "still_open": result.skipped_open,
+    }
+    if json_output:
+        print_json(data)
+    else:
+        console.print(
+            f"archived {len(result.archived)} workflow run(s); {result.already} relationship(s) already archived"
+            + (
+                f"; [red]{len(result.conflicts)} conflicts: {', '.join(result.conflicts)}[/red]"
+                if result.conflicts
+                else ""
+            )
+        )
+    if result.conflicts:
+        raise typer.Exit(1)
