@@ -1,0 +1,152 @@
+"""The publishing activity: the workflow's outbox, out to the Kafka topic (DESIGN §5).
+
+One long-lived idempotent producer per worker (``enable_idempotence=True`` forces ``acks="all"``). A batch is sent
+in seq order (key = relationship id, so one partition and per-key order; value = the envelope's canonical JSON;
+headers ``event_id``, ``type``, ``schema_version``, ``seq``) and the activity returns only after Kafka
+acknowledged every record. Any failure fails the whole attempt: the workflow retries the same batch (unlimited
+attempts, backoff capped at 5 s), so a record may reach the topic twice, never out of order and never not at all;
+consumers skip ``seq <= last_seq``. After a failure the producer is discarded and a fresh one is made for the next
+attempt, so no half-failed producer state (idempotence sequence numbers, expired batches) leaks into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain import Envelope
+from workflows.models import ACTIVITY_PUBLISH
+
+__all__ = ["KafkaPublisher", "PublishReceipt", "headers_for"]
+
+log = logging.getLogger(__name__)
+
+
+class PublishReceipt(BaseModel):
+    """Where the batch landed: the partition and the offsets of its first and last record."""
+
+    published: int
+    first_seq: int
+    last_seq: int
+    partition: int
+    first_offset: int
+    last_offset: int
+
+
+def headers_for(envelope: Envelope) -> list[tuple[str, bytes]]:
+    return [
+        ("event_id", envelope.event_id.encode()),
+        ("type", envelope.type.encode()),
+        ("schema_version", str(envelope.schema_version).encode()),
+        ("seq", str(envelope.seq).encode()),
+    ]
+
+
+def _check_batch(batch: list[Envelope]) -> None:
+    if not batch:
+        raise ApplicationError("empty batch", type="InvalidBatch", non_retryable=True)
+    first = batch[0]
+    for offset, envelope in enumerate(batch):
+        if envelope.relationship_id != first.relationship_id:
+            raise ApplicationError(
+                f"batch mixes relationships {first.relationship_id} and {envelope.relationship_id}",
+                type="InvalidBatch",
+                non_retryable=True,
+            )
+        if envelope.seq != first.seq + offset:
+            raise ApplicationError(
+                f"batch is not in seq order: seq {envelope.seq} at position {offset} after seq {first.seq}",
+                type="InvalidBatch",
+                non_retryable=True,
+            )
+
+
+class KafkaPublisher:
+    """Register ``publisher.publish`` as an activity; call :meth:`close` when the worker stops."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        request_timeout_ms: int = 10_000,
+        linger_ms: int = 2,
+        producer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self._options: dict[str, Any] = {
+            "request_timeout_ms": request_timeout_ms,
+            "linger_ms": linger_ms,
+            "retry_backoff_ms": 200,
+            **(producer_options or {}),
+        }
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap_servers,
+                    enable_idempotence=True,  # forces acks="all"
+                    acks="all",
+                    **self._options,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _discard(self, producer: AIOKafkaProducer) -> None:
+        async with self._lock:
+            if self._producer is producer:
+                self._producer = None
+        try:
+            await asyncio.wait_for(producer.stop(), timeout=5)
+        except Exception as exc:  # the broker is away; the next attempt makes a fresh producer
+            log.debug("discarding producer: %s", exc)
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    @activity.defn(name=ACTIVITY_PUBLISH)
+    async def publish(self, batch: list[Envelope]) -> PublishReceipt:
+        _check_batch(batch)
+        try:
+            records = [(e.relationship_id.encode(), e.to_bytes(), headers_for(e)) for e in batch]
+        except Exception as exc:
+            raise ApplicationError(
+                f"cannot serialise seq {batch[0].seq}..{batch[-1].seq}: {exc}",
+                type="SerializationError",
+                non_retryable=True,
+            ) from exc
+        producer = await self._get_producer()
+        try:
+            futures = [
+                await producer.send(self.topic, key=key, value=value, headers=headers)
+                for key, value, headers in records
+            ]
+            metadata = await asyncio.gather(*futures)
+        except BaseException:
+            await self._discard(producer)
+            raise
+        return PublishReceipt(
+            published=len(batch),
+            first_seq=batch[0].seq,
+            last_seq=batch[-1].seq,
+            partition=metadata[0].partition,
+            first_offset=metadata[0].offset,
+            last_offset=metadata[-1].offset,
+        )

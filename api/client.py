@@ -1,0 +1,392 @@
+"""The Python client for platform engineers: commands, state, events and lists of relationships over Temporal.
+
+::
+
+    client = await MentorflowClient.connect()
+    result = await client.propose(program="p1", mentor="ana", mentee="bo", by=Actor(id="mgr", role="manager"))
+    await client.send(result.relationship_id, AcceptMatch(command_id=new_command_id(), actor=ana))
+
+* A refused command raises the domain's ``DomainError`` subclass (``IllegalTransition``, ``NotAParticipant``, ...)
+  with the rule that was broken; nothing was appended.
+* Every command carries a ``command_id``; it is the Temporal update id, so re-sending a command (after a timeout, a
+  crash) returns the first result and appends nothing (``CommandResult.duplicate``).
+* Temporal admits at most 10 updates in flight per workflow and refuses the 11th with ``RESOURCE_EXHAUSTED``; the
+  client retries such refusals (and a workflow that is between two runs of continue-as-new) with capped exponential
+  backoff and full jitter, for up to ``busy_timeout`` seconds, then raises :class:`RelationshipBusy`.
+* A command to a relationship whose workflow has completed (closed, everything published) raises
+  ``RelationshipClosedError`` with the outcome, unless it is a re-sent command the workflow remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+import domain
+from domain import (
+    Actor,
+    Command,
+    DomainError,
+    Envelope,
+    IllegalTransition,
+    LifecyclePolicy,
+    ProposeRelationship,
+    RelationshipClosedError,
+    RelationshipState,
+    builtin_policy,
+    parse_command,
+)
+from workflows.models import (
+    WORKFLOW_TYPE,
+    CommandResult,
+    EventsPage,
+    Limits,
+    RelationshipWorkflowInput,
+    WorkflowStatus,
+    workflow_id,
+)
+from workflows.relationship import PROGRAM, RelationshipWorkflow
+
+__all__ = [
+    "CommandResult",
+    "EventsTruncated",
+    "MentorflowClient",
+    "RelationshipBusy",
+    "RelationshipNotFound",
+    "RelationshipSummary",
+    "new_command_id",
+]
+
+T = TypeVar("T")
+
+_RETRYABLE = {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED}
+
+
+def new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+class RelationshipNotFound(LookupError):
+    def __init__(self, relationship_id: str) -> None:
+        super().__init__(f"relationship {relationship_id} does not exist")
+        self.relationship_id = relationship_id
+
+
+class RelationshipBusy(RuntimeError):
+    """Temporal kept refusing the command (10 updates already in flight) for longer than the client waits.
+    Nothing was appended; re-send the same command (same command id) later."""
+
+
+class EventsTruncated(LookupError):
+    """The workflow no longer holds the events asked for (they were dropped at continue-as-new)."""
+
+
+class RelationshipSummary(BaseModel):
+    """A row of :meth:`MentorflowClient.list`, from Temporal visibility (lags about a second behind)."""
+
+    relationship_id: str
+    workflow_status: str
+    program: str | None = None
+    stage: str | None = None
+    substate: str | None = None
+    health: str | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+def domain_error(error: ApplicationError) -> DomainError | None:
+    """The DomainError an ApplicationError stands for (by its type name), or None."""
+    cls = getattr(domain, error.type or "", None)
+    if isinstance(cls, type) and issubclass(cls, DomainError):
+        return cls(error.message)
+    return None
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class MentorflowClient:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = "mentorflow",
+        limits: Limits | None = None,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.limits = limits
+        self.busy_timeout = busy_timeout
+
+    @classmethod
+    async def connect(cls, settings: Any = None, *, task_queue: str | None = None, **options: Any) -> MentorflowClient:
+        """Connect with the pydantic data converter; ``settings`` default to ``workers.settings.load_settings()``."""
+        if settings is None:
+            from workers.settings import load_settings  # the composition root's settings, read only
+
+            settings = load_settings()
+        client = await Client.connect(
+            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+        )
+        return cls(client, task_queue=task_queue or settings.temporal.task_queue, **options)
+
+    def handle(self, relationship_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(workflow_id(relationship_id), result_type=RelationshipState)
+
+    # --- commands -------------------------------------------------------------------------------------------
+
+    async def propose(
+        self,
+        command: ProposeRelationship | None = None,
+        *,
+        program: str | None = None,
+        mentor: str | None = None,
+        mentee: str | None = None,
+        by: Actor | None = None,
+        relationship_id: str | None = None,
+        policy: LifecyclePolicy | str = "mentoring-12m",
+        match_method: str = "manual",
+        match_score: Decimal | float | None = None,
+        predecessor_id: str | None = None,
+        command_id: str | None = None,
+    ) -> CommandResult:
+        """Start a relationship (update-with-start). Pass a ready :class:`ProposeRelationship`, or its fields."""
+        if command is None:
+            if not (program and mentor and mentee and by):
+                raise TypeError("propose() needs a ProposeRelationship, or program, mentor, mentee and by")
+            command = ProposeRelationship(
+                command_id=command_id or new_command_id(),
+                actor=by,
+                relationship_id=relationship_id or f"rel-{uuid.uuid4().hex[:12]}",
+                program_id=program,
+                mentor_id=mentor,
+                mentee_id=mentee,
+                policy=builtin_policy(policy) if isinstance(policy, str) else policy,
+                match_method=match_method,
+                match_score=Decimal(str(match_score)) if match_score is not None else None,
+                predecessor_id=predecessor_id,
+            )
+        proposal = command
+        rid = proposal.relationship_id
+        start_input = RelationshipWorkflowInput(relationship_id=rid, program_id=proposal.program_id)
+        if self.limits is not None:
+            start_input = start_input.model_copy(update={"limits": self.limits})
+
+        operations: list[WithStartWorkflowOperation[Any, Any]] = []
+
+        async def attempt() -> CommandResult:
+            operation = WithStartWorkflowOperation(
+                RelationshipWorkflow.run,
+                start_input,
+                id=workflow_id(rid),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                # A closed relationship keeps its id: never start a second run (seq would restart at 1).
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes([SearchAttributePair(PROGRAM, proposal.program_id)]),
+            )
+            operations.append(operation)
+            result: CommandResult = await self.client.execute_update_with_start_workflow(
+                RelationshipWorkflow.command, proposal, start_workflow_operation=operation, id=proposal.command_id
+            )
+            return result
+
+        try:
+            return await self._with_retries(rid, proposal.command_id, attempt)
+        except WorkflowAlreadyStartedError:
+            for operation in operations:  # retrieve the start's error too (else asyncio reports it as unretrieved)
+                with contextlib.suppress(Exception):
+                    await operation.workflow_handle()
+            closed = await self._closed_outcome(rid, proposal.command_id)
+            if isinstance(closed, CommandResult):
+                return closed
+            raise IllegalTransition(
+                f"relationship {rid} already exists ({closed}); ProposeRelationship only starts a new one"
+            ) from None
+
+    async def send(self, relationship_id: str, command: Command | Mapping[str, Any]) -> CommandResult:
+        """Send one command (a domain command, or its JSON-like mapping with ``type``)."""
+        cmd: Command = parse_command(command) if isinstance(command, Mapping) else command
+
+        async def attempt() -> CommandResult:
+            result: CommandResult = await self.handle(relationship_id).execute_update(
+                RelationshipWorkflow.command, cmd, id=cmd.command_id
+            )
+            return result
+
+        return await self._with_retries(relationship_id, cmd.command_id, attempt)
+
+    async def _with_retries(
+        self, relationship_id: str, command_id: str, attempt: Callable[[], Awaitable[T]]
+    ) -> T | CommandResult:
+        """Run ``attempt``; map errors to the domain's; retry what Temporal refuses for load (same update id ⇒
+        idempotent)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.busy_timeout
+        delay = 0.05
+        last: Exception | None = None
+        while True:
+            try:
+                return await attempt()
+            except WorkflowUpdateFailedError as exc:
+                cause = exc.cause
+                if isinstance(cause, ApplicationError):
+                    error = domain_error(cause)
+                    if error is not None:
+                        raise error from None
+                raise
+            except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+                last = exc
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    closed = await self._closed_outcome(relationship_id, command_id)
+                    if isinstance(closed, CommandResult):
+                        return closed
+                    raise RelationshipClosedError(
+                        f"relationship {relationship_id} is closed ({closed}); no command is accepted"
+                    ) from None
+                if exc.status not in _RETRYABLE:
+                    raise
+                last = exc
+            if loop.time() >= deadline:
+                raise RelationshipBusy(
+                    f"relationship {relationship_id}: command {command_id} not delivered within {self.busy_timeout:g}s "
+                    f"(Temporal kept refusing it: {last}); nothing was appended, re-send it with the same command id"
+                ) from last
+            # capped exponential backoff, full jitter
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 2.0)
+
+    async def _closed_outcome(self, relationship_id: str, command_id: str) -> CommandResult | str:
+        """For a workflow that is not running: the remembered result of ``command_id``, or a description of how the
+        relationship ended. Raises RelationshipNotFound when there is no such workflow."""
+        handle = self.handle(relationship_id)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise RelationshipNotFound(relationship_id) from None
+            raise
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            try:
+                remembered = await handle.query(RelationshipWorkflow.command_result, command_id)
+            except (WorkflowQueryFailedError, RPCError):
+                remembered = None
+            if remembered is not None:
+                return remembered
+            final: RelationshipState = await handle.result()
+            outcome = final.outcome.value if final.outcome else "unknown"
+            return f"outcome: {outcome}"
+        status = description.status.name.lower() if description.status else "unknown"
+        return f"workflow {status}"
+
+    # --- reads ----------------------------------------------------------------------------------------------
+
+    async def _query(self, relationship_id: str, query: Any, *args: Any) -> Any:
+        try:
+            return await self.handle(relationship_id).query(query, *args)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise RelationshipNotFound(relationship_id) from None
+            raise
+
+    async def state(self, relationship_id: str) -> RelationshipState:
+        """The authoritative current state (a query on the workflow; a closed one is replayed by a worker)."""
+        state: RelationshipState = await self._query(relationship_id, RelationshipWorkflow.state)
+        return state
+
+    async def events_page(self, relationship_id: str, after_seq: int = 0) -> EventsPage:
+        page: EventsPage = await self._query(relationship_id, RelationshipWorkflow.events, after_seq)
+        return page
+
+    async def events(self, relationship_id: str, after_seq: int = 0) -> list[Envelope]:
+        """The envelopes after ``after_seq``, in seq order. Raises :class:`EventsTruncated` when the workflow no
+        longer holds some of them (read those from the Kafka topic or the audit store)."""
+        page = await self.events_page(relationship_id, after_seq)
+        if after_seq < page.complete_after:
+            raise EventsTruncated(
+                f"relationship {relationship_id}: the workflow holds seq {page.first_available_seq}..{page.last_seq}; "
+                f"seq {after_seq + 1}..{page.complete_after} are in the Kafka topic and the audit store"
+            )
+        return page.events
+
+    async def status(self, relationship_id: str) -> WorkflowStatus:
+        status: WorkflowStatus = await self._query(relationship_id, RelationshipWorkflow.status)
+        return status
+
+    async def wait_closed(self, relationship_id: str) -> RelationshipState:
+        """Wait until the workflow completed (closed and everything published); its final state."""
+        final: RelationshipState = await self.handle(relationship_id).result()
+        return final
+
+    async def list(
+        self,
+        program: str | None = None,
+        stage: str | None = None,
+        *,
+        substate: str | None = None,
+        health: str | None = None,
+        limit: int | None = None,
+    ) -> list[RelationshipSummary]:
+        """Relationships by search attributes (Temporal visibility: lags about a second behind commands)."""
+        clauses = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}", "ExecutionStatus != 'ContinuedAsNew'"]
+        for name, value in (
+            ("MentorflowProgram", program),
+            ("MentorflowStage", stage),
+            ("MentorflowSubstate", substate),
+            ("MentorflowHealth", health),
+        ):
+            if value is not None:
+                clauses.append(f"{name} = {_quote(value)}")
+        rows: list[RelationshipSummary] = []
+        async for execution in self.client.list_workflows(" AND ".join(clauses), limit=limit):
+            attrs = execution.typed_search_attributes
+            prefix = "relationship-"
+            rows.append(
+                RelationshipSummary(
+                    relationship_id=execution.id.removeprefix(prefix),
+                    workflow_status=execution.status.name.lower() if execution.status else "unknown",
+                    program=attrs.get(PROGRAM),
+                    stage=_get(attrs, "MentorflowStage"),
+                    substate=_get(attrs, "MentorflowSubstate"),
+                    health=_get(attrs, "MentorflowHealth"),
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                )
+            )
+        return rows
+
+
+def _get(attrs: TypedSearchAttributes, name: str) -> str | None:
+    from temporalio.common import SearchAttributeKey
+
+    value = attrs.get(SearchAttributeKey.for_keyword(name))
+    return value

@@ -1,0 +1,140 @@
+"""``mentorflow worker``: runs RelationshipWorkflow and its activities on the task queue.
+
+Composition only: connect (pydantic data converter), make sure the events topic exists, build the long-lived Kafka
+producer and the notification sink, run the Temporal worker until SIGTERM/SIGINT, then shut down gracefully
+(``Worker.shutdown``: no new tasks are polled, in-flight activities get ``graceful_shutdown_timeout`` to finish;
+whatever does not finish is retried by Temporal on the next worker, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
+from activities.publishing import KafkaPublisher
+from workers.settings import Settings, load_settings
+from workflows.relationship import RelationshipWorkflow
+
+__all__ = ["WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
+
+log = logging.getLogger("mentorflow.worker")
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=15)
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client with the pydantic data converter (the one converter client, worker and Replayer share)."""
+    return await Client.connect(
+        settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
+    )
+
+
+def make_sink(settings: Settings, webhook_url: str | None = None, log_path: Path | None = None) -> NotifySink:
+    if webhook_url:
+        return WebhookSink(webhook_url)
+    return LogSink(log_path or settings.run_dir / "logs" / "notifications.jsonl")
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    publisher: KafkaPublisher,
+    notifier: Notifier,
+    graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN,
+    max_concurrent_activities: int = 100,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[RelationshipWorkflow],
+        activities=[publisher.publish, notifier.notify],
+        graceful_shutdown_timeout=graceful_shutdown_timeout,
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+@dataclass
+class WorkerConfig:
+    settings: Settings
+    topic: str | None = None  # default: settings.kafka.events_topic
+    task_queue: str | None = None  # default: settings.temporal.task_queue
+    webhook_url: str | None = None
+    notification_log: Path | None = None
+    create_topic: bool = True
+
+
+async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
+    """Create the events topic (and its dead-letter topic) if missing; fail clearly if Kafka cannot be reached."""
+    from workers.services.kafka import ensure_topics
+
+    wanted = {topic: settings.kafka.partitions}
+    if topic == settings.kafka.events_topic:
+        wanted[settings.kafka.dead_letter_topic] = 1
+    try:
+        return await asyncio.wait_for(ensure_topics(settings.kafka.bootstrap_servers, wanted), timeout=30)
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers} to create topic {topic!r}: "
+            f"{type(exc).__name__}: {exc} (is the broker up? `mentorflow services up`)"
+        ) from exc
+
+
+async def run_worker(
+    config: WorkerConfig,
+    *,
+    stop: asyncio.Event | None = None,
+    signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set or a signal arrives, then shut down gracefully."""
+    settings = config.settings
+    topic = config.topic or settings.kafka.events_topic
+    task_queue = config.task_queue or settings.temporal.task_queue
+    if config.create_topic:
+        created = await ensure_events_topic(settings, topic)
+        if created:
+            log.info("created topics %s", created)
+    try:
+        client = await connect(settings)
+    except Exception as exc:
+        raise RuntimeError(
+            f"cannot reach Temporal at {settings.temporal.address}: {exc} (is it up? `mentorflow services up`)"
+        ) from exc
+    publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic)
+    notifier = Notifier(make_sink(settings, config.webhook_url, config.notification_log))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    worker = build_worker(client, task_queue=task_queue, publisher=publisher, notifier=notifier)
+    try:
+        async with worker:
+            log.info("worker on task queue %r, publishing to %r", task_queue, topic)
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            log.info("stopping: finishing in-flight tasks (up to %s)", GRACEFUL_SHUTDOWN)
+        # leaving the context awaits worker.shutdown()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await publisher.close()
+
+
+def main(config: WorkerConfig | None = None) -> None:
+    asyncio.run(run_worker(config or WorkerConfig(settings=load_settings())))

@@ -1,0 +1,111 @@
+"""The data the relationship workflow takes, carries and returns (pydantic, through the pydantic data converter).
+
+Kept apart from the workflow class so the client, the CLI and the tests can import them without the workflow.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain import Envelope, RelationshipState
+
+__all__ = [
+    "ACTIVITY_NOTIFY",
+    "ACTIVITY_PUBLISH",
+    "CommandResult",
+    "EventsPage",
+    "Limits",
+    "RelationshipWorkflowInput",
+    "WorkflowStatus",
+    "workflow_id",
+]
+
+WORKFLOW_TYPE = "RelationshipWorkflow"
+ACTIVITY_PUBLISH = "publish_events"
+"""The publishing activity (``activities.publishing.KafkaPublisher.publish``), referenced by name so the workflow
+module never imports aiokafka."""
+ACTIVITY_NOTIFY = "notify"
+"""The notification activity (``activities.notifications.Notifier.notify``)."""
+
+
+def workflow_id(relationship_id: str) -> str:
+    return f"relationship-{relationship_id}"
+
+
+class Limits(BaseModel):
+    """Bounds of what the workflow holds in memory and carries across continue-as-new.
+
+    The defaults keep the continue-as-new input well under Temporal's 2 MB payload limit: about 50 bytes per
+    idempotency record (10,000 ⇒ ~0.5 MB), ~0.7 kB per envelope of the events tail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command_records: int = Field(10_000, ge=1, description="command ids remembered for idempotency (oldest evicted)")
+    events_tail: int = Field(256, ge=0, description="envelopes carried across continue-as-new for the events query")
+    publish_batch: int = Field(200, ge=1, description="envelopes per publishing activity call")
+    max_carried_outbox: int = Field(
+        1_000, ge=1, description="continue-as-new waits while more unpublished envelopes than this are queued"
+    )
+    continue_as_new_after_events: int | None = Field(
+        None,
+        ge=100,
+        description="tests only: continue-as-new when the history reaches this length (default: when Temporal "
+        "suggests it, ~4,096 events)",
+    )
+
+
+class RelationshipWorkflowInput(BaseModel):
+    """Start input, and the continue-as-new input (then with the carried state, outbox and records)."""
+
+    relationship_id: str
+    program_id: str | None = None
+    state: RelationshipState | None = None
+    outbox: list[Envelope] = Field(default_factory=list, description="sealed, not yet acknowledged by Kafka")
+    notifications: list[Envelope] = Field(default_factory=list, description="NudgeSent/EscalatedToManager to send")
+    commands: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="command id -> (first seq, last seq) it appended, oldest first"
+    )
+    tail: list[Envelope] = Field(default_factory=list, description="the latest envelopes, for the events query")
+    published_through: int = 0
+    limits: Limits = Field(default_factory=Limits)
+    run: int = Field(0, description="how many times this relationship continued as new")
+
+
+class CommandResult(BaseModel):
+    """What an accepted command did. ``events`` are the envelopes it appended (for a re-sent command, the same
+    ones, as long as the workflow still holds them; ``first_seq``/``last_seq`` always say which they were)."""
+
+    command_id: str
+    relationship_id: str
+    duplicate: bool = False
+    first_seq: int
+    last_seq: int
+    events: list[Envelope] = Field(default_factory=list)
+    state: RelationshipState
+
+
+class EventsPage(BaseModel):
+    """The envelopes after a seq still held by the workflow. Older ones (before ``first_available_seq``) were
+    dropped at continue-as-new: read them from the Kafka topic or the audit store."""
+
+    events: list[Envelope]
+    first_available_seq: int
+    last_seq: int
+
+    @property
+    def complete_after(self) -> int:
+        """Events are complete for any ``after_seq >= complete_after``."""
+        return self.first_available_seq - 1
+
+
+class WorkflowStatus(BaseModel):
+    """Operational view: how far publishing got, what is still queued."""
+
+    relationship_id: str
+    seq: int
+    published_through: int
+    outbox: int
+    notifications: int
+    commands_remembered: int
+    run: int
+    closed: bool

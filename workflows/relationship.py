@@ -1,0 +1,362 @@
+"""``RelationshipWorkflow``: one Temporal workflow per mentoring relationship (DESIGN §4).
+
+Orchestration only: every decision comes from ``domain`` (``decide``/``execute`` for commands, ``advance`` for the
+timer rules, ``next_deadline`` for when to wake up). The workflow feeds it ``workflow.now()`` and
+``workflow.uuid4()``, keeps the state, and moves the sealed envelopes out through two queues:
+
+* the **outbox**: every envelope, published to Kafka in seq order, in batches, by the publishing activity. An entry
+  leaves the queue only when the activity returned, i.e. Kafka acknowledged it. Commands never wait on it, so they
+  are accepted while Kafka is away.
+* the **notifications**: ``NudgeSent`` and ``EscalatedToManager`` envelopes, delivered by the notification activity.
+
+Commands are one update, ``command``, taking the domain's ``Command`` union: the validator runs ``decide`` on the
+caught-up state (a rejection is an ``ApplicationError`` whose type is the ``DomainError`` class name; nothing reaches
+the history), the handler (synchronous, so it never interleaves with anything) ticks then executes. The command id
+is the update id, and the workflow also remembers command id -> (first seq, last seq) across continue-as-new, so a
+re-sent command returns the first result and appends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    # Pure and deterministic (stdlib + pydantic only): passed through, not re-imported per run by the sandbox.
+    from domain import (
+        Command,
+        DomainError,
+        Envelope,
+        RelationshipState,
+        advance,
+        catch_up,
+        decide,
+        execute,
+        next_deadline,
+    )
+    from workflows.models import (
+        ACTIVITY_NOTIFY,
+        ACTIVITY_PUBLISH,
+        CommandResult,
+        EventsPage,
+        Limits,
+        RelationshipWorkflowInput,
+        WorkflowStatus,
+    )
+
+__all__ = ["NOTIFY_TYPES", "SEARCH_KEYS", "RelationshipWorkflow"]
+
+STAGE = SearchAttributeKey.for_keyword("MentorflowStage")
+SUBSTATE = SearchAttributeKey.for_keyword("MentorflowSubstate")
+PROGRAM = SearchAttributeKey.for_keyword("MentorflowProgram")
+HEALTH = SearchAttributeKey.for_keyword("MentorflowHealth")
+SEARCH_KEYS = (STAGE, SUBSTATE, PROGRAM, HEALTH)
+
+NOTIFY_TYPES = frozenset({"NudgeSent", "EscalatedToManager"})
+
+PUBLISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=0,  # unlimited: Kafka will come back; the outbox waits for it
+    non_retryable_error_types=["InvalidBatch", "SerializationError"],
+)
+PUBLISH_TIMEOUT = timedelta(seconds=30)
+PUBLISH_PARKED = timedelta(minutes=1)
+"""After a non-retryable publishing failure (a bug, not an outage) the outbox keeps the batch and tries again this
+much later: a fixed activity can still deliver it; nothing is skipped."""
+
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=20,
+    non_retryable_error_types=["InvalidNotification"],
+)
+NOTIFY_TIMEOUT = timedelta(seconds=60)
+MIN_SLEEP = timedelta(seconds=1)
+
+
+def _rejection(error: DomainError) -> ApplicationError:
+    """The one shape of a refused command: the DomainError class name as type, its rule as message."""
+    return ApplicationError(error.rule, type=error.code, non_retryable=True)
+
+
+@workflow.defn(name="RelationshipWorkflow")
+class RelationshipWorkflow:
+    @workflow.init
+    def __init__(self, input: RelationshipWorkflowInput) -> None:
+        # Update-with-start runs the validator before run(): everything the handlers read is set here.
+        self._input = input
+        self._limits: Limits = input.limits
+        self._state: RelationshipState = input.state or RelationshipState.new(input.relationship_id)
+        self._outbox: list[Envelope] = list(input.outbox)
+        self._notifications: list[Envelope] = list(input.notifications)
+        self._commands: dict[str, tuple[int, int]] = dict(input.commands)
+        self._events: list[Envelope] = list(input.tail)  # contiguous by seq; the whole current run plus the tail
+        self._published_through = input.published_through
+        self._run = input.run
+        self._publishing = False
+        self._notifying = False
+        self._draining = False  # continue-as-new pending: start no new activity
+        self._wake = False
+        self._sleeping_until = None if self._state.seq == 0 else next_deadline(self._state)
+        self._search: dict[str, str] = {}
+
+    # --- the main loop ------------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RelationshipWorkflowInput) -> RelationshipState:
+        self._search = self._current_search_attributes()
+        self._upsert_search_attributes()
+        publisher = asyncio.create_task(self._publish_loop())
+        notifier = asyncio.create_task(self._notify_loop())
+        while True:
+            self._advance()
+            if self._state.is_closed and self._drained():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                publisher.cancel()
+                notifier.cancel()
+                return self._state
+            if self._continue_as_new_due():
+                self._draining = True
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self._publishing and not self._notifying
+                )
+                publisher.cancel()
+                notifier.cancel()
+                workflow.continue_as_new(self._carry())
+            deadline = next_deadline(self._state)
+            now = workflow.now()
+            timeout = None if deadline is None else max(deadline - now, MIN_SLEEP if deadline <= now else timedelta(0))
+            self._sleeping_until = deadline
+            self._wake = False
+            with contextlib.suppress(TimeoutError):  # the deadline came: the loop ticks
+                await workflow.wait_condition(
+                    lambda: self._wake or self._drained_after_close() or self._continue_as_new_due(),
+                    timeout=timeout,
+                )
+
+    def _advance(self) -> None:
+        """Apply the timer rules due now (``tick``): the only events that come without a command."""
+        state, envelopes = advance(self._state, workflow.now(), self._new_id)
+        if envelopes:
+            self._append(state, envelopes)
+
+    def _drained(self) -> bool:
+        return not self._outbox and not self._notifications and not self._publishing and not self._notifying
+
+    def _drained_after_close(self) -> bool:
+        return self._state.is_closed and self._drained()
+
+    def _continue_as_new_due(self) -> bool:
+        if len(self._outbox) > self._limits.max_carried_outbox:
+            return False  # too much to carry: publish first (Kafka is away; the history grows meanwhile)
+        info = workflow.info()
+        trigger = self._limits.continue_as_new_after_events
+        if trigger is not None and info.get_current_history_length() >= trigger:
+            return True
+        return info.is_continue_as_new_suggested()
+
+    def _carry(self) -> RelationshipWorkflowInput:
+        tail = self._events[-self._limits.events_tail :] if self._limits.events_tail else []
+        return RelationshipWorkflowInput(
+            relationship_id=self._state.relationship_id,
+            program_id=self._state.program_id,
+            state=self._state,
+            outbox=self._outbox,
+            notifications=self._notifications,
+            commands=self._commands,
+            tail=tail,
+            published_through=self._published_through,
+            limits=self._limits,
+            run=self._run + 1,
+        )
+
+    @staticmethod
+    def _new_id() -> str:
+        return str(workflow.uuid4())
+
+    def _append(self, state: RelationshipState, envelopes: list[Envelope]) -> None:
+        """The one place state moves: keep the new state and queue its envelopes (outbox, notifications)."""
+        self._state = state
+        self._events.extend(envelopes)
+        self._outbox.extend(envelopes)
+        self._notifications.extend(e for e in envelopes if e.type in NOTIFY_TYPES)
+        self._upsert_search_attributes()
+
+    # --- search attributes -----------------------------------------------------------------------------------
+
+    def _current_search_attributes(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        typed = workflow.info().typed_search_attributes
+        for key in SEARCH_KEYS:
+            value = typed.get(key)
+            if value is not None:
+                found[key.name] = value
+        return found
+
+    def _upsert_search_attributes(self) -> None:
+        s = self._state
+        if s.seq == 0:
+            return
+        wanted = {STAGE.name: s.stage.value, SUBSTATE.name: s.substate.value, HEALTH.name: s.health.value}
+        if s.program_id:
+            wanted[PROGRAM.name] = s.program_id
+        updates: list[SearchAttributeUpdate[str]] = [
+            key.value_set(wanted[key.name])
+            for key in SEARCH_KEYS
+            if key.name in wanted and self._search.get(key.name) != wanted[key.name]
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._search.update(wanted)
+
+    # --- the outbox and the notifications ----------------------------------------------------------------------
+
+    async def _publish_loop(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox) and not self._draining)
+            batch = self._outbox[: self._limits.publish_batch]
+            self._publishing = True
+            try:
+                await workflow.execute_activity(
+                    ACTIVITY_PUBLISH,
+                    batch,
+                    start_to_close_timeout=PUBLISH_TIMEOUT,
+                    retry_policy=PUBLISH_RETRY,
+                )
+            except ActivityError as error:
+                workflow.logger.error(
+                    "publishing seq %d..%d failed without retry (%s); the outbox keeps them and tries again in %s",
+                    batch[0].seq,
+                    batch[-1].seq,
+                    error.cause or error,
+                    PUBLISH_PARKED,
+                )
+                self._publishing = False
+                await workflow.sleep(PUBLISH_PARKED)
+                continue
+            finally:
+                self._publishing = False
+            # Acknowledged by Kafka: only now do the entries leave the queue (new ones were only appended behind).
+            del self._outbox[: len(batch)]
+            self._published_through = batch[-1].seq
+
+    async def _notify_loop(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._notifications) and not self._draining)
+            envelope = self._notifications[0]
+            self._notifying = True
+            try:
+                await workflow.execute_activity(
+                    ACTIVITY_NOTIFY,
+                    envelope,
+                    start_to_close_timeout=NOTIFY_TIMEOUT,
+                    retry_policy=NOTIFY_RETRY,
+                )
+            except ActivityError as error:
+                # A notification is a courtesy; the event itself is in the log either way.
+                workflow.logger.error("notification for seq %d given up: %s", envelope.seq, error.cause or error)
+            finally:
+                self._notifying = False
+            del self._notifications[0]
+
+    # --- commands ------------------------------------------------------------------------------------------------
+
+    @workflow.update
+    def command(self, command: Command) -> CommandResult:
+        """Apply one command. The update id is the command id."""
+        known = self._commands.get(command.command_id)
+        if known is not None:
+            return self._result(command.command_id, known, duplicate=True)
+        self._advance()  # the timer rules due before the command come first (as the validator assumed)
+        try:
+            state, envelopes = execute(self._state, command, workflow.now(), self._new_id)
+        except DomainError as error:
+            # Possible when another update, accepted in the same task, changed the state after this validator ran.
+            raise _rejection(error) from None
+        before = self._state.seq
+        self._append(state, envelopes)
+        span = (before + 1, state.seq)
+        self._remember(command.command_id, span)
+        if state.is_closed or self._deadline_moved_earlier():
+            self._wake = True
+        return self._result(command.command_id, span, duplicate=False)
+
+    @command.validator
+    def _validate_command(self, command: Command) -> None:
+        if command.command_id in self._commands:
+            return  # a re-sent command: the handler returns the first result
+        now = workflow.now()
+        try:
+            decide(catch_up(self._state, now), command, now)
+        except DomainError as error:
+            raise _rejection(error) from None
+
+    def _deadline_moved_earlier(self) -> bool:
+        deadline = next_deadline(self._state)
+        if deadline is None:
+            return False
+        return self._sleeping_until is None or deadline < self._sleeping_until
+
+    def _remember(self, command_id: str, span: tuple[int, int]) -> None:
+        self._commands[command_id] = span
+        while len(self._commands) > self._limits.command_records:
+            del self._commands[next(iter(self._commands))]
+
+    def _slice(self, first: int, last: int) -> list[Envelope]:
+        if not self._events or last < first:
+            return []
+        base = self._events[0].seq
+        return self._events[max(first - base, 0) : max(last - base + 1, 0)]
+
+    def _result(self, command_id: str, span: tuple[int, int], *, duplicate: bool) -> CommandResult:
+        first, last = span
+        return CommandResult(
+            command_id=command_id,
+            relationship_id=self._state.relationship_id,
+            duplicate=duplicate,
+            first_seq=first,
+            last_seq=last,
+            events=self._slice(first, last),
+            state=self._state,
+        )
+
+    # --- queries -----------------------------------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> RelationshipState:
+        return self._state
+
+    @workflow.query
+    def events(self, after_seq: int = 0) -> EventsPage:
+        first = self._events[0].seq if self._events else self._state.seq + 1
+        return EventsPage(
+            events=self._slice(max(after_seq + 1, first), self._state.seq),
+            first_available_seq=first,
+            last_seq=self._state.seq,
+        )
+
+    @workflow.query
+    def command_result(self, command_id: str) -> CommandResult | None:
+        known = self._commands.get(command_id)
+        return None if known is None else self._result(command_id, known, duplicate=True)
+
+    @workflow.query
+    def status(self) -> WorkflowStatus:
+        return WorkflowStatus(
+            relationship_id=self._state.relationship_id,
+            seq=self._state.seq,
+            published_through=self._published_through,
+            outbox=len(self._outbox),
+            notifications=len(self._notifications),
+            commands_remembered=len(self._commands),
+            run=self._run,
+            closed=self._state.is_closed,
+        )
