@@ -1,8 +1,8 @@
 """The archive of closed relationships' workflow histories, in the audit store (DESIGN §7).
 
 Temporal keeps a closed workflow's history only for the namespace's retention; after that, ``verify`` reads the
-archived copy instead. One row per run of the continue-as-new chain: the history exactly as
-``WorkflowHistory.to_json()`` gives it, its sha256, the run's close status.
+archived copy instead. One row per run of the continue-as-new chain: the history as
+``WorkflowHistory.to_json_dict()`` gives it (keys sorted), its sha256, the run's close status.
 
 When is it written?
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -134,7 +135,8 @@ def archive_histories(
     now = datetime.now(UTC)
     with engine.begin() as conn:
         for index, history in enumerate(histories):
-            text = history.to_json()
+            # sorted keys: the proto JSON of a map (headers, search attributes) comes in no fixed order
+            text = json.dumps(history.to_json_dict(), sort_keys=True, separators=(",", ":"))
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
             key = f"{history.workflow_id}/{history.run_id}"
             stored = conn.execute(
