@@ -16,8 +16,8 @@ from domain import Command, Envelope, ProposeRelationship, RelationshipState
 
 __all__ = ["REPORT_NAMES", "Backend", "CommandOutcome", "ListFilter", "ReportName"]
 
-ReportName = Literal["stages", "transitions", "funnel", "at-risk", "durations"]
-REPORT_NAMES: tuple[str, ...] = ("stages", "transitions", "funnel", "at-risk", "durations")
+ReportName = Literal["stages", "transitions", "funnel", "at-risk"]
+REPORT_NAMES: tuple[str, ...] = ("stages", "transitions", "funnel", "at-risk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,18 @@ class Backend(Protocol):
 
     async def programs(self) -> list[str]: ...
 
-    async def report(self, name: ReportName, program: str | None) -> list[dict[str, Any]]: ...
+    async def report(self, name: ReportName, program: str | None) -> list[dict[str, Any]]:
+        """The rows of ``projections.reports.REPORTS[name]``: what ``mentorflow report NAME --format json`` prints."""
+        ...
 
     async def contested(self, program: str | None) -> list[dict[str, Any]]: ...
+
+    async def latest_transitions(
+        self, program: str | None, trigger: str | None, limit: int
+    ) -> list[dict[str, Any]]: ...
+
+    async def time_in_stage(self, program: str | None) -> list[dict[str, Any]]: ...
+
+    async def wait_for_projection(self, relationship_id: str, seq: int, seconds: float) -> None:
+        """Read-your-writes: return once the projections have applied ``seq`` (TimeoutError otherwise)."""
+        ...

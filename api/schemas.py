@@ -68,6 +68,9 @@ class CommandResponse(BaseModel):
     health: str
     seq: int
     events: list[dict[str, Any]] = Field(description="the envelopes this command appended, oldest first")
+    projected: bool | None = Field(
+        None, description="with ?wait=true: whether the projections (lists, reports, dashboard) show it already"
+    )
 
 
 class ListResponse(BaseModel):

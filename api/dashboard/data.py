@@ -1,5 +1,6 @@
-"""The dashboard's JSON: every number comes from the report functions (``Backend.report``), the same rows that
-``mentorflow report`` prints, so the dashboard and the CLI always agree."""
+"""The dashboard's JSON. The stage distribution, the funnel and the at-risk list are the rows of
+:mod:`projections.reports` (``Backend.report``, what ``mentorflow report`` prints), so the dashboard and the CLI
+always agree; the latest transitions, the contested list and the time in stage are rows of the same tables."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 from api.backend import Backend
 from api.dashboard.charts import bar_chart
 
-__all__ = ["LATEST_TRANSITIONS", "STAGE_ORDER", "dashboard_data"]
+__all__ = ["FUNNEL_STEPS", "LATEST_TRANSITIONS", "SIDE_EXITS", "dashboard_data"]
 
-STAGE_ORDER = ("initiation", "cultivation", "separation", "redefinition", "closed")
 LATEST_TRANSITIONS = 15
+FUNNEL_STEPS = ("proposed", "accepted", "kicked_off", "cultivation", "separation", "redefinition")
+SIDE_EXITS = ("declined", "expired", "rematched", "terminated", "did_not_start")
+OUTCOMES = ("collegial", "friendship", "ended")
 
 
 def _num(value: Any) -> float:
@@ -23,72 +26,49 @@ def _num(value: Any) -> float:
         return 0.0
 
 
-def _stage_bars(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    counts: dict[str, float] = {}
+def funnel_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The funnel rows (one per program) summed: the numbers the funnel chart shows."""
+    totals: dict[str, int] = {}
     for row in rows:
-        stage = str(row.get("stage"))
-        counts[stage] = counts.get(stage, 0.0) + _num(row.get("count", row.get("relationships", 0)))
-    order = [s for s in STAGE_ORDER if s in counts] + sorted(s for s in counts if s not in STAGE_ORDER)
-    return [(s, counts[s]) for s in order]
-
-
-def _funnel_bars(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    if not rows:
-        return []
-    if all("step" in r for r in rows):
-        return [(str(r["step"]), _num(r.get("count"))) for r in rows]
-    totals: dict[str, float] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key.endswith("_id") or isinstance(value, str | bool) or value is None:
-                continue
-            totals[key] = totals.get(key, 0.0) + _num(value)
-    return list(totals.items())
-
-
-def _duration_bars(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
-    bars = []
-    for row in rows:
-        value = row.get("avg_seconds", row.get("mean_seconds", row.get("seconds")))
-        if row.get("stage") is not None and value is not None:
-            bars.append((str(row["stage"]), round(_num(value), 1)))
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
-    return sorted(bars, key=lambda b: order.get(b[0], 99))
-
-
-def _latest(rows: list[dict[str, Any]], trigger: str) -> list[dict[str, Any]]:
-    picked = [r for r in rows if r.get("trigger") == trigger]
-    picked.sort(key=lambda r: (str(r.get("occurred_at", "")), r.get("seq", 0)), reverse=True)
-    return picked[:LATEST_TRANSITIONS]
+        for key in (*FUNNEL_STEPS, "closed", "open", *SIDE_EXITS, *OUTCOMES):
+            if key in row:
+                totals[key] = totals.get(key, 0) + int(_num(row[key]))
+    return totals
 
 
 async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any]:
-    stages, transitions, funnel, at_risk, durations, contested = await asyncio.gather(
+    stages, funnel, at_risk, contested, automatic, by_command, durations = await asyncio.gather(
         backend.report("stages", program),
-        backend.report("transitions", program),
         backend.report("funnel", program),
         backend.report("at-risk", program),
-        backend.report("durations", program),
         backend.contested(program),
+        backend.latest_transitions(program, "timer", LATEST_TRANSITIONS),
+        backend.latest_transitions(program, "command", LATEST_TRANSITIONS),
+        backend.time_in_stage(program),
     )
-    stage_bars = _stage_bars(stages)
-    funnel_bars = _funnel_bars(funnel)
-    duration_bars = _duration_bars(durations)
+    stage_bars = [(str(r["stage"]), _num(r.get("relationships"))) for r in stages]
+    totals = funnel_totals(funnel)
+    funnel_bars = [(step, float(totals.get(step, 0))) for step in FUNNEL_STEPS if step in totals]
+    exit_bars = [(name, float(totals.get(name, 0))) for name in (*SIDE_EXITS, *OUTCOMES) if name in totals]
+    duration_bars = [(str(r["stage"]), _num(r["avg_seconds"])) for r in durations if r.get("avg_seconds") is not None]
     return {
         "program": program,
-        "generated_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "total": sum(v for _, v in stage_bars),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "total": int(sum(v for _, v in stage_bars)),
         "stages": stages,
-        "automatic": _latest(transitions, "timer"),
-        "by_command": _latest(transitions, "command"),
-        "transitions_total": len(transitions),
+        "funnel": funnel,
+        "funnel_totals": totals,
         "at_risk": at_risk,
         "contested": contested,
-        "funnel": funnel,
-        "durations": durations,
+        "automatic": automatic,
+        "by_command": by_command,
+        "time_in_stage": durations,
         "svg": {
-            "stages": bar_chart("Relationships by stage", stage_bars, chart_id="chart-stages"),
-            "funnel": bar_chart("Program funnel", funnel_bars, chart_id="chart-funnel"),
-            "durations": bar_chart("Average time in stage", duration_bars, unit=" s", chart_id="chart-durations"),
+            "stages": bar_chart("Relationships by stage (now)", stage_bars, chart_id="chart-stages"),
+            "funnel": bar_chart("Funnel: relationships that reached each step", funnel_bars, chart_id="chart-funnel"),
+            "outcomes": bar_chart("Side exits and redefinition outcomes", exit_bars, chart_id="chart-outcomes"),
+            "durations": bar_chart(
+                "Average time in stage (completed visits)", duration_bars, unit=" s", chart_id="chart-durations"
+            ),
         },
     }

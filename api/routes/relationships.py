@@ -77,9 +77,26 @@ def _platform_actor(wanted: Actor | None) -> Actor:
     return wanted
 
 
-def _response(outcome: CommandOutcome, command_id: str) -> CommandResponse:
+WaitQuery = Annotated[
+    bool,
+    Query(description="read-your-writes: answer once the projections (lists, reports, dashboard) show the command"),
+]
+WAIT_SECONDS = 10.0
+
+
+async def _response(
+    outcome: CommandOutcome, command_id: str, backend: BackendDep, wait: bool = False
+) -> CommandResponse:
     state = outcome.state
+    projected: bool | None = None
+    if wait:
+        try:
+            await backend.wait_for_projection(state.relationship_id, state.seq, WAIT_SECONDS)
+            projected = True
+        except TimeoutError:
+            projected = False
     return CommandResponse(
+        projected=projected,
         relationship_id=state.relationship_id,
         command_id=command_id,
         stage=state.stage.value,
@@ -98,7 +115,9 @@ def _response(outcome: CommandOutcome, command_id: str) -> CommandResponse:
     summary="Propose a relationship (starts its workflow)",
     tags=["relationships"],
 )
-async def propose(caller: WriterDep, backend: BackendDep, body: ProposeBody) -> CommandResponse:
+async def propose(
+    caller: WriterDep, backend: BackendDep, body: ProposeBody, wait: WaitQuery = False
+) -> CommandResponse:
     """Managers propose as themselves, participants propose a self-match (they must be the mentor or the mentee),
     platform tokens name the actor."""
     require(caller, *WRITERS, operation="propose")
@@ -134,11 +153,11 @@ async def propose(caller: WriterDep, backend: BackendDep, body: ProposeBody) -> 
         }
     )
     assert isinstance(command, ProposeRelationship)
-    return _response(await backend.propose(command), command_id)
+    return await _response(await backend.propose(command), command_id, backend, wait)
 
 
 async def _send(
-    cls: type[CommandBase], relationship_id: str, body: BaseModel, caller: Principal, backend: BackendDep
+    cls: type[CommandBase], relationship_id: str, body: BaseModel, caller: Principal, backend: BackendDep, wait: bool
 ) -> CommandResponse:
     name = cls.__name__
     require(caller, *WRITERS, operation=name)
@@ -165,7 +184,7 @@ async def _send(
     data = body.model_dump(exclude={"actor", "command_id"}, exclude_unset=True, mode="json")
     _check_text(data)
     command = parse_command({**data, "type": name, "command_id": command_id, "actor": actor})
-    return _response(await backend.send(relationship_id, command), command_id)
+    return await _response(await backend.send(relationship_id, command), command_id, backend, wait)
 
 
 def _command_endpoint(kebab: str, cls: type[CommandBase]) -> None:
@@ -177,8 +196,9 @@ def _command_endpoint(kebab: str, cls: type[CommandBase]) -> None:
             caller: WriterDep,
             backend: BackendDep,
             body: Annotated[model, Body()],  # type: ignore[valid-type]
+            wait: WaitQuery = False,
         ) -> CommandResponse:
-            return await _send(cls, relationship_id, body, caller, backend)
+            return await _send(cls, relationship_id, body, caller, backend, wait)
 
     else:
 
@@ -187,8 +207,9 @@ def _command_endpoint(kebab: str, cls: type[CommandBase]) -> None:
             caller: WriterDep,
             backend: BackendDep,
             body: Annotated[model | None, Body()] = None,  # type: ignore[valid-type]
+            wait: WaitQuery = False,
         ) -> CommandResponse:
-            return await _send(cls, relationship_id, body if body is not None else model(), caller, backend)
+            return await _send(cls, relationship_id, body if body is not None else model(), caller, backend, wait)
 
     endpoint.__name__ = f"command_{kebab.replace('-', '_')}"
     allowed = ", ".join(r.value for r in ROLES[cls])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from workers.cli import api as api_cli
 from workers.cli import audit as audit_cli
+from workers.cli import demo as demo_cli
 from workers.cli import projections, report, services
 
 app = typer.Typer(
@@ -17,4 +19,6 @@ app.add_typer(services.app, name="services")
 app.add_typer(report.app, name="report")
 app.add_typer(projections.app, name="projections")
 app.command(name="projector")(projections.projector)
+app.command(name="api")(api_cli.api)
+app.command(name="demo")(demo_cli.demo)
 app.add_typer(audit_cli.app, name="audit")

@@ -115,19 +115,46 @@ class MemoryBackend:
         states = self._rows(program)
         if name == "stages":
             counts = Counter(s.stage.value for s in states)
-            return [{"stage": k, "count": v} for k, v in sorted(counts.items())]
+            return [{"stage": k, "relationships": v} for k, v in sorted(counts.items())]
         if name == "transitions":
-            out = []
-            for s in states:
-                for e in self.logs[s.relationship_id]:
-                    if e.type == "StageChanged":
-                        out.append({"relationship_id": e.relationship_id, "seq": e.seq, **e.payload})
-            return out
+            counts = Counter(
+                (t["from_stage"] + "/" + t["from_substate"], t["to_stage"] + "/" + t["to_substate"], t["trigger"])
+                for t in self._transitions(program)
+            )
+            return [{"from": f, "to": t, "trigger": g, "count": n} for (f, t, g), n in counts.items()]
         if name == "funnel":
-            return [{"program_id": program, "proposed": len(states)}]
-        if name == "at-risk":
-            return [{"relationship_id": s.relationship_id} for s in states if s.health.value != "green"]
-        return []
+            return [{"program_id": program or "prog", "proposed": len(states), "closed": 0}]
+        return [
+            {"relationship_id": s.relationship_id, "health": s.health.value}
+            for s in states
+            if s.health.value != "green"
+        ]
+
+    def _transitions(self, program: str | None) -> list[dict[str, Any]]:
+        out = []
+        for s in self._rows(program):
+            for e in self.logs[s.relationship_id]:
+                if e.type == "StageChanged":
+                    out.append(
+                        {
+                            "relationship_id": e.relationship_id,
+                            "seq": e.seq,
+                            "occurred_at": e.model_dump(mode="json")["occurred_at"],
+                            **e.payload,
+                        }
+                    )
+        return out
+
+    async def latest_transitions(self, program: str | None, trigger: str | None, limit: int) -> list[dict[str, Any]]:
+        rows = [t for t in self._transitions(program) if trigger is None or t["trigger"] == trigger]
+        rows.sort(key=lambda t: (t["occurred_at"], t["seq"]), reverse=True)
+        return rows[:limit]
+
+    async def time_in_stage(self, program: str | None) -> list[dict[str, Any]]:
+        return [{"stage": "initiation", "completed_visits": 0, "avg_seconds": None}]
+
+    async def wait_for_projection(self, relationship_id: str, seq: int, seconds: float) -> None:
+        return None
 
     async def contested(self, program: str | None) -> list[dict[str, Any]]:
         return [{"relationship_id": s.relationship_id} for s in self._rows(program) if s.substate.value == "contested"]

@@ -1,0 +1,215 @@
+"""The live backend: commands and current state through the Temporal client (:mod:`api.client`), lists and reports
+from the projection tables (:mod:`projections.reports`, the functions ``mentorflow report`` prints), audit through
+:mod:`audit`. Built by the composition root (``mentorflow api``), which knows the settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from api import reads
+from api.backend import CommandOutcome, ListFilter, ReportName
+from api.errors import ApiError, RelationshipNotFound, ServiceUnavailable
+from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipState
+from projections.db import make_engine, migrate, wait_for_seq_async
+from projections.reports import REPORTS
+
+__all__ = ["CommandClient", "LiveBackend"]
+
+T = TypeVar("T")
+
+
+class CommandClient(Protocol):
+    """The part of :class:`api.client.MentorflowClient` the API uses."""
+
+    async def propose(self, command: ProposeRelationship) -> Any: ...
+
+    async def send(self, relationship_id: str, command: Command) -> Any: ...
+
+    async def state(self, relationship_id: str) -> RelationshipState: ...
+
+    async def events_page(self, relationship_id: str, after_seq: int = 0) -> Any: ...
+
+
+def _not_found(exc: BaseException) -> bool:
+    """Temporal's NOT_FOUND (no such workflow), however the client surfaces it."""
+    if type(exc).__name__ in {"RelationshipNotFound", "WorkflowNotFound", "NotFoundError", "LookupError"}:
+        return True
+    status = getattr(exc, "status", None)
+    if status is not None and getattr(status, "name", str(status)) == "NOT_FOUND":
+        return True
+    cause = exc.__cause__
+    return cause is not None and cause is not exc and _not_found(cause)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    status = getattr(exc, "status", None)
+    name = getattr(status, "name", "")
+    busy = type(exc).__name__ == "RelationshipBusy"  # 10 updates in flight for longer than the client waits
+    return busy or name in {"UNAVAILABLE", "DEADLINE_EXCEEDED"} or isinstance(exc, ConnectionError | TimeoutError)
+
+
+class LiveBackend:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[CommandClient]],
+        database_url: str,
+        *,
+        kafka_bootstrap: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        self._connect = connect
+        self._database_url = database_url
+        self._kafka = kafka_bootstrap
+        self._topic = topic
+        self._client: CommandClient | None = None
+        self._engine: Engine | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate, self._database_url)  # an empty current schema on a fresh install
+        self._engine = make_engine(self._database_url)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    async def _c(self) -> CommandClient:
+        if self._client is None:
+            try:
+                self._client = await self._connect()
+            except Exception as exc:
+                raise ServiceUnavailable(f"cannot reach Temporal: {exc}") from exc
+        return self._client
+
+    async def _call(self, relationship_id: str | None, call: Callable[[CommandClient], Awaitable[T]]) -> T:
+        client = await self._c()
+        try:
+            return await call(client)
+        except (DomainError, ApiError):
+            raise
+        except Exception as exc:
+            if relationship_id is not None and _not_found(exc):
+                raise RelationshipNotFound(relationship_id) from exc
+            if _unavailable(exc):
+                raise ServiceUnavailable(f"Temporal did not answer: {exc}") from exc
+            raise
+
+    def _read(self, fn: Callable[[Connection], T]) -> Awaitable[T]:
+        engine = self._engine
+        if engine is None:
+            raise ServiceUnavailable("the API is not started")
+
+        def run() -> T:
+            with engine.connect() as conn:
+                return fn(conn)
+
+        return asyncio.to_thread(run)
+
+    # --- commands ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _outcome(result: Any, state: RelationshipState | None = None) -> CommandOutcome:
+        events = list(getattr(result, "events", None) or [])
+        return CommandOutcome(state=state or result.state, events=events)
+
+    async def propose(self, command: ProposeRelationship) -> CommandOutcome:
+        result = await self._call(None, lambda c: c.propose(command))
+        return self._outcome(result)
+
+    async def send(self, relationship_id: str, command: Command) -> CommandOutcome:
+        result = await self._call(relationship_id, lambda c: c.send(relationship_id, command))
+        return self._outcome(result)
+
+    async def state(self, relationship_id: str) -> RelationshipState:
+        return await self._call(relationship_id, lambda c: c.state(relationship_id))
+
+    # --- audit ---------------------------------------------------------------------------------------------------
+    async def history(self, relationship_id: str) -> list[Envelope]:
+        page = await self._call(relationship_id, lambda c: c.events_page(relationship_id))
+        events: list[Envelope] = list(page.events)
+        first = int(page.first_available_seq)
+        if first > 1:  # the workflow continued as new: the older events are in the audit store
+            from audit.sources import envelopes_of, event_log_records
+
+            engine = self._engine
+            assert engine is not None
+            stored = await asyncio.to_thread(lambda: envelopes_of(event_log_records(engine, relationship_id)))
+            older = [e for e in stored if e.seq < first]
+            events = older + events
+        return events
+
+    async def state_at(self, relationship_id: str, at: datetime) -> RelationshipState:
+        from audit.history import state_at
+
+        events = await self.history(relationship_id)
+        try:
+            return state_at(events, at)
+        except ValueError as exc:  # before the first event
+            raise ApiError(404, "RelationshipNotFound", str(exc)) from None
+
+    async def verify(self, relationship_id: str | None, program: str | None = None) -> dict[str, Any]:
+        """:class:`audit.verify.Auditor` over the three stores (event_log, Kafka topic, Temporal history + replay)."""
+        from audit.verify import Auditor
+
+        client = await self._c()
+        auditor = Auditor(
+            engine=self._engine,
+            bootstrap_servers=self._kafka,
+            topic=self._topic,
+            temporal=getattr(client, "client", None),
+        )
+        if relationship_id is not None:
+            return dict((await auditor.verify(relationship_id)).to_dict())
+        ids = [r["relationship_id"] for r in await self._ids(program)]
+        semaphore = asyncio.Semaphore(8)
+
+        async def one(rid: str) -> dict[str, Any]:
+            async with semaphore:
+                return dict((await auditor.verify(rid)).to_dict())
+
+        reports = await asyncio.gather(*(one(rid) for rid in ids))
+        failed = [r["relationship_id"] for r in reports if not r.get("ok")]
+        return {"ok": not failed, "checked": len(reports), "failed": failed, "program": program, "reports": reports}
+
+    async def _ids(self, program: str | None) -> list[dict[str, Any]]:
+        return await self.list_relationships(ListFilter(program=program, limit=100_000))
+
+    # --- projections ---------------------------------------------------------------------------------------------
+    async def list_relationships(self, flt: ListFilter) -> list[dict[str, Any]]:
+        return await self._read(
+            lambda conn: reads.list_relationships(
+                conn,
+                program=flt.program,
+                stage=flt.stage,
+                substate=flt.substate,
+                health=flt.health,
+                person=flt.person,
+                limit=flt.limit,
+                offset=flt.offset,
+            )
+        )
+
+    async def programs(self) -> list[str]:
+        return await self._read(reads.programs)
+
+    async def report(self, name: ReportName, program: str | None) -> list[dict[str, Any]]:
+        fn = REPORTS[name]
+        return await self._read(lambda conn: fn(conn, program=program))
+
+    async def contested(self, program: str | None) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: reads.contested(conn, program))
+
+    async def latest_transitions(self, program: str | None, trigger: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: reads.latest_transitions(conn, program, trigger, limit))
+
+    async def time_in_stage(self, program: str | None) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: reads.time_in_stage(conn, program))
+
+    async def wait_for_projection(self, relationship_id: str, seq: int, seconds: float) -> None:
+        assert self._engine is not None
+        await wait_for_seq_async(self._engine, relationship_id, seq, seconds)

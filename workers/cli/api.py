@@ -1,0 +1,47 @@
+"""``mentorflow api``: the HTTP API and the dashboard (uvicorn), over the live backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from workers.cli.output import console, err_console
+from workers.settings import Settings, load_settings
+
+
+def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
+    """The FastAPI app over Temporal (the client), the projection tables and the audit stores of ``settings``."""
+    from api.app import create_app
+    from api.client import MentorflowClient
+    from api.live import LiveBackend
+
+    async def connect() -> MentorflowClient:
+        return await MentorflowClient.connect(settings)
+
+    backend = LiveBackend(
+        connect,
+        settings.database_url,
+        kafka_bootstrap=settings.kafka.bootstrap_servers,
+        topic=settings.kafka.events_topic,
+    )
+    return create_app(backend, settings.api.tokens if tokens is None else tokens)
+
+
+def api(
+    host: str = typer.Option(None, "--host", help="default: MENTORFLOW_API__HOST (127.0.0.1)"),
+    port: int = typer.Option(None, "--port", help="default: MENTORFLOW_API__PORT (8000)"),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the dashboard (/dashboard). Tokens: MENTORFLOW_API__TOKENS."""
+    import uvicorn
+
+    settings = load_settings()
+    if not settings.api.tokens:
+        err_console.print(
+            "[yellow]no API tokens configured[/yellow]: every call will be 401. Set MENTORFLOW_API__TOKENS, e.g. "
+            """'{"s3cret": "manager:ana"}'"""
+        )
+    host = host or settings.api.host
+    port = port or settings.api.port
+    console.print(f"mentorflow api on http://{host}:{port} (docs /docs, dashboard /dashboard)")
+    uvicorn.run(build_app(settings), host=host, port=port, log_level="warning", access_log=False)

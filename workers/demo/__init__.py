@@ -1,0 +1,1 @@
+"""``mentorflow demo``: a realistic mentoring program, driven live against the real stack."""

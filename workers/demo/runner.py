@@ -1,0 +1,406 @@
+"""``mentorflow demo``: bring the stack up, start worker, projector and API, run a program of simulated
+relationships with live progress, then print the reports (the functions ``mentorflow report`` prints) and the
+addresses of the dashboard and the Temporal UI.
+
+Processes are started detached with pid files under ``.run/pids`` (``demo-worker``, ``demo-projector``,
+``demo-api``) and logs under ``.run/logs``; ones a previous ``--keep-running`` left are reused. Each run is a new
+program id, so running it again just adds a program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from domain import Stage, builtin_policy
+from workers.demo.scenarios import SCENARIOS, Sim, plan
+from workers.services.process import ServiceError, is_alive, log_file, port_open, read_pid, spawn, stop, wait_until
+from workers.settings import Settings
+
+__all__ = ["DemoOptions", "DemoResult", "run_demo", "stop_processes"]
+
+PROCESSES = ("demo-worker", "demo-projector", "demo-api")
+STAGES = ("initiation", "cultivation", "separation", "redefinition", "closed")
+REPORT_NAMES = ("stages", "transitions", "funnel", "at-risk")
+
+
+@dataclass
+class DemoOptions:
+    relationships: int = 56
+    term: float = 90.0
+    keep_running: bool = False
+    json_output: bool = False
+    program: str | None = None
+    seed: int | None = None
+    deadline: float = 170.0  # seconds for the program itself; stragglers are reported, not waited for
+
+
+@dataclass
+class DemoResult:
+    program: str
+    relationships: int
+    seconds: float
+    drive_seconds: float
+    reports: dict[str, list[dict[str, Any]]]
+    dashboard: str
+    temporal_ui: str
+    open_relationships: list[str]
+    commands: int
+    rejected: int
+    rejections: dict[str, int]
+    stories: dict[str, int]
+    errors: list[str] = field(default_factory=list)
+    started_processes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# --- processes ----------------------------------------------------------------------------------------------------
+
+
+def demo_token(settings: Settings) -> str:
+    """A manager token for the demo's API, made once and kept under the run dir (so a kept API keeps working)."""
+    path = settings.run_dir / "demo" / "token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = "demo-" + secrets.token_urlsafe(18)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _mentorflow() -> list[str]:
+    exe = Path(sys.executable).with_name("mentorflow")
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from workers.cli import main; main()"]
+
+
+def _worker_argv(mf: list[str]) -> list[str]:
+    """``mentorflow worker``; the worker module's entry point where the CLI does not register it (yet)."""
+    from workers.cli.app import app
+
+    names = {c.name for c in app.registered_commands}
+    return [*mf, "worker"] if "worker" in names else [sys.executable, "-c", "from workers.worker import main; main()"]
+
+
+def _api_base(settings: Settings) -> str:
+    return f"http://{settings.api.host}:{settings.api.port}"
+
+
+def _api_answers(settings: Settings, token: str) -> bool:
+    try:
+        response = httpx.get(
+            f"{_api_base(settings)}/dashboard/programs", headers={"Authorization": f"Bearer {token}"}, timeout=2
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def start_processes(settings: Settings, token: str, say: Callable[[str], None]) -> list[str]:
+    """Start worker, projector and API unless already running; returns the names this call started."""
+    run_dir = settings.run_dir
+    mf = _mentorflow()
+    env = {"MENTORFLOW_API__TOKENS": json.dumps({**settings.api.tokens, token: "manager:demo-manager"})}
+    started: list[str] = []
+    for name, argv in (
+        ("demo-worker", _worker_argv(mf)),
+        ("demo-projector", [*mf, "projector"]),
+        ("demo-api", [*mf, "api"]),
+    ):
+        if read_pid(run_dir, name) is not None:
+            if name != "demo-api" or _api_answers(settings, token):
+                say(f"{name.removeprefix('demo-')}: running (pid {read_pid(run_dir, name)})")
+                continue
+            stop(run_dir, name)
+        if name == "demo-api" and port_open(settings.api.host, settings.api.port):
+            if _api_answers(settings, token):
+                say(f"api: answering on {_api_base(settings)}")
+                continue
+            raise ServiceError(
+                f"port {settings.api.port} is taken by a process that is not the demo's API; stop it or set "
+                f"MENTORFLOW_API__PORT"
+            )
+        pid = spawn(run_dir, name, argv, env=env)
+        started.append(name)
+        say(f"{name.removeprefix('demo-')}: started (pid {pid}, log {log_file(run_dir, name)})")
+    for name in ("demo-worker", "demo-projector"):
+        if name in started:
+            time.sleep(0.5)
+            alive = read_pid(run_dir, name)
+            if alive is None or not is_alive(alive):
+                raise ServiceError(f"{name} exited at start-up; see {log_file(run_dir, name)}")
+    if "demo-api" in started or read_pid(run_dir, "demo-api") is not None:
+        wait_until(
+            lambda: _api_answers(settings, token),
+            what="the API",
+            timeout=30,
+            pid=read_pid(run_dir, "demo-api"),
+            log=log_file(run_dir, "demo-api"),
+        )
+    return started
+
+
+def stop_processes(settings: Settings, names: list[str] | tuple[str, ...] = PROCESSES) -> list[str]:
+    return [name for name in names if stop(settings.run_dir, name)]
+
+
+async def _wait_for_worker(client: Any, settings: Settings, seconds: float = 30.0) -> None:
+    """Until a worker polls the task queue (the demo's, or any other one)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    deadline = time.monotonic() + seconds
+    request = DescribeTaskQueueRequest(
+        namespace=settings.temporal.namespace,
+        task_queue=TaskQueue(name=settings.temporal.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    while time.monotonic() < deadline:
+        response = await client.workflow_service.describe_task_queue(request)
+        if response.pollers:
+            return
+        await asyncio.sleep(0.3)
+    raise ServiceError(f"no worker polls task queue {settings.temporal.task_queue!r}; see .run/logs/demo-worker.log")
+
+
+# --- the program --------------------------------------------------------------------------------------------------
+
+
+def _progress(sim: Sim, program: str, started: float, finished: int, total: int) -> Group:
+    states = list(sim.states.values())
+    stages = Counter(s.stage.value for s in states)
+    table = Table(title=f"program {program} — {time.monotonic() - started:5.1f} s", title_justify="left")
+    for stage in STAGES:
+        table.add_column(stage, justify="right")
+    table.add_row(*(str(stages.get(stage, 0)) for stage in STAGES))
+    health = Counter(s.health.value for s in states if s.stage is Stage.CULTIVATION)
+    outcomes = Counter(s.outcome.value for s in states if s.outcome is not None)
+    contested = sum(1 for s in states if s.substate.value == "contested")
+    paused = sum(1 for s in states if s.substate.value == "paused")
+    detail = Table.grid(padding=(0, 2))
+    detail.add_row(
+        f"[yellow]yellow {health.get('yellow', 0)}[/yellow]",
+        f"[red]red {health.get('red', 0)}[/red]",
+        f"contested {contested}",
+        f"paused {paused}",
+        f"stories done {finished}/{total}",
+        f"commands {sim.stats.commands} (refused {sim.stats.rejected})",
+    )
+    closed = Table.grid(padding=(0, 2))
+    closed.add_row(*([f"{k} {v}" for k, v in sorted(outcomes.items())] or ["no relationship closed yet"]))
+    return Group(table, detail, closed)
+
+
+async def drive(settings: Settings, opts: DemoOptions, program: str, console: Console) -> tuple[Sim, float]:
+    from api.client import MentorflowClient
+
+    client = await MentorflowClient.connect(settings)
+    await _wait_for_worker(client.client, settings)
+    # The built-in demo policy; --term shortens the agreement term the participants sign (the policy is unchanged).
+    sim = Sim(client, program, builtin_policy("demo"), term=opts.term, seed=opts.seed)
+    stories = plan(opts.relationships)
+    total = len(stories)
+    finished = 0
+    started = time.monotonic()
+
+    async def run_story(index: int, name: str) -> None:
+        nonlocal finished
+        fraction, story = SCENARIOS[name]
+        pair = sim.new_pair(name, fraction)
+        await asyncio.sleep(index * 0.12)  # proposals trickle in over a few seconds
+        try:
+            await story(sim, pair)
+        except Exception as exc:  # a story must never take the demo down; it is reported
+            sim.stats.errors.append(f"{pair.relationship_id} ({name}): {type(exc).__name__}: {exc}")
+        finally:
+            finished += 1
+
+    async def refresher() -> None:
+        """Timers move relationships without the stories: poll the open ones so the counts keep moving."""
+        semaphore = asyncio.Semaphore(16)
+
+        async def one(rid: str) -> None:
+            async with semaphore:
+                with contextlib.suppress(Exception):  # a slow query now and then: the next round retries
+                    sim.states[rid] = await client.state(rid)
+
+        while True:
+            await asyncio.gather(*(one(rid) for rid, s in list(sim.states.items()) if not s.is_closed))
+            await asyncio.sleep(1.5)
+
+    tasks = [asyncio.create_task(run_story(i, name)) for i, name in enumerate(stories)]
+    poller = asyncio.create_task(refresher())
+
+    def running() -> bool:
+        return not all(t.done() for t in tasks) and time.monotonic() - started < opts.deadline
+
+    try:
+        if console.is_terminal:
+            with Live(_progress(sim, program, started, 0, total), console=console, refresh_per_second=4) as live:
+                while running():
+                    live.update(_progress(sim, program, started, finished, total))
+                    await asyncio.sleep(0.25)
+                live.update(_progress(sim, program, started, finished, total))
+        else:  # a log, not a screen: one line every 10 s
+            last = 0.0
+            while running():
+                if time.monotonic() - last >= 10:
+                    last = time.monotonic()
+                    counts = Counter(s.stage.value for s in sim.states.values())
+                    console.print(
+                        f"{time.monotonic() - started:5.1f} s  "
+                        + "  ".join(f"{stage} {counts.get(stage, 0)}" for stage in STAGES)
+                        + f"  stories done {finished}/{total}"
+                    )
+                await asyncio.sleep(0.25)
+    finally:
+        for t in tasks:
+            t.cancel()
+        poller.cancel()
+        await asyncio.gather(*tasks, poller, return_exceptions=True)
+    # the final states, straight from the workflows
+    await asyncio.gather(*(sim.refresh(p) for p in sim.pairs.values() if p.relationship_id in sim.states))
+    return sim, time.monotonic() - started
+
+
+async def wait_for_projections(settings: Settings, sim: Sim, seconds: float = 30.0) -> list[str]:
+    """Read-your-writes: until the projection tables hold every event the program produced. Returns laggards."""
+    from projections.db import make_engine, wait_for_seq_async
+
+    engine = make_engine(settings.database_url)
+    late: list[str] = []
+    try:
+
+        async def one(rid: str, seq: int) -> None:
+            try:
+                await wait_for_seq_async(engine, rid, seq, seconds)
+            except TimeoutError:
+                late.append(rid)
+
+        await asyncio.gather(*(one(rid, s.seq) for rid, s in sim.states.items()))
+    finally:
+        engine.dispose()
+    return late
+
+
+def read_reports(settings: Settings, program: str) -> dict[str, list[dict[str, Any]]]:
+    from projections.db import make_engine
+    from projections.reports import REPORTS
+
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            return {name: REPORTS[name](conn, program=program) for name in REPORT_NAMES}
+    finally:
+        engine.dispose()
+
+
+def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) -> None:
+    from projections.reports import COLUMNS
+
+    titles = {
+        "stages": "Relationships per stage now, and time in each stage (days of wall time)",
+        "transitions": "Stage transitions: from → to, by what",
+        "funnel": "Program funnel",
+        "at-risk": "At-risk relationships (yellow/red or marginal) still open",
+    }
+    for name in REPORT_NAMES:
+        rows = reports[name]
+        table = Table(title=titles[name], title_justify="left")
+        for column in COLUMNS[name]:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in COLUMNS[name]))
+        console.print(table)
+        if not rows:
+            console.print("[dim]  no rows[/dim]")
+
+
+def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
+    from workers.services import services_up
+
+    console = Console(stderr=opts.json_output)
+    say: Callable[[str], None] = console.print
+    t0 = time.monotonic()
+    program = opts.program or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+    with console.status("the local stack: Temporal dev server and Kafka"):
+        for name, status in services_up(settings).items():
+            say(f"{name}: {status}")
+    token = demo_token(settings)
+    started = start_processes(settings, token, say)
+    dashboard = f"{_api_base(settings)}/dashboard?program={quote(program)}#token={token}"
+    query = quote(f'MentorflowProgram="{program}"')
+    temporal_ui = (
+        f"http://{settings.temporal.host}:{settings.temporal.ui_port}/namespaces/{settings.temporal.namespace}"
+        f"/workflows?query={query}"
+    )
+    say(f"\n[bold]Watch it live:[/bold] {dashboard}\n")
+    try:
+        sim, drive_seconds = asyncio.run(drive(settings, opts, program, console))
+        with console.status("waiting for the projections to catch up"):
+            late = asyncio.run(wait_for_projections(settings, sim))
+        if late:
+            say(f"[yellow]the projections have not caught up with {len(late)} relationship(s)[/yellow]")
+        reports = read_reports(settings, program)
+    finally:
+        if not opts.keep_running:
+            stop_processes(settings, started)
+    result = DemoResult(
+        program=program,
+        relationships=len(sim.pairs),
+        seconds=round(time.monotonic() - t0, 1),
+        drive_seconds=round(drive_seconds, 1),
+        reports=reports,
+        dashboard=dashboard,
+        temporal_ui=temporal_ui,
+        open_relationships=sorted(rid for rid, s in sim.states.items() if not s.is_closed),
+        commands=sim.stats.commands,
+        rejected=sim.stats.rejected,
+        rejections=dict(sim.stats.rejections),
+        stories=dict(Counter(p.scenario for p in sim.pairs.values())),
+        errors=sim.stats.errors,
+        started_processes=started,
+    )
+    if opts.json_output:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+        return result
+    print_reports(console, reports)
+    console.print(
+        f"\n[bold]{result.relationships}[/bold] relationships in program [bold]{program}[/bold]: "
+        f"{result.commands} commands ({result.rejected} refused by the rules, as real users would be), "
+        f"{result.seconds:.0f} s in all."
+    )
+    if result.open_relationships:
+        console.print(f"[yellow]still open at the deadline:[/yellow] {', '.join(result.open_relationships)}")
+    for error in result.errors:
+        console.print(f"[red]story failed:[/red] {error}")
+    console.print(f"Same numbers from the CLI:  mentorflow report funnel --program {program}")
+    console.print(f"Dashboard:    {dashboard}")
+    console.print(f"Temporal UI:  {temporal_ui}")
+    if opts.keep_running:
+        console.print("Worker, projector and API keep running; stop them with: mentorflow demo --stop")
+    else:
+        console.print(
+            "[dim]Worker, projector and API were stopped; run with --keep-running to keep the dashboard.[/dim]"
+        )
+    return result

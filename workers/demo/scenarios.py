@@ -1,0 +1,473 @@
+"""Simulated participants: one asyncio script per relationship, acting on the ``demo`` policy's clock
+(1 day = 0.25 s: a week is 1.75 s, the 12-month term 90 s; no meeting for 11.25 s turns a relationship yellow).
+
+Each script plays one story of a real program, through the Python client: most pairs meet regularly until their term
+ends and record what the relationship becomes; others decline, let the match expire, ask for a rematch during the
+trial (a successor relationship links back), never sign, go quiet and turn at risk (some recover, some are separated
+by inactivity), separate by mutual agreement, contest a separation that the program manager resolves (end or
+reconcile), renew their term, pause and resume, or are terminated by the manager. Together they produce every
+redefinition outcome: collegial, friendship, ended by disagreement and ended by silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from domain import (
+    AcceptMatch,
+    Actor,
+    CommandBase,
+    CompleteGoal,
+    ConsentSeparation,
+    DeclineMatch,
+    DomainError,
+    LifecyclePolicy,
+    LogMeeting,
+    Pause,
+    ProposeRelationship,
+    ProposeSeparation,
+    RecordRedefinition,
+    RelationshipState,
+    RequestRematch,
+    RequestRenewal,
+    ResolveSeparation,
+    Resume,
+    Role,
+    SetGoal,
+    SignAgreement,
+    Stage,
+    SubmitCheckIn,
+    Substate,
+    Terminate,
+)
+
+__all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
+
+DAY = 0.25  # seconds per demo day
+CADENCE = 3.5  # a meeting every two weeks (demo days)
+TRIAL_MEETINGS = (1.5, 4.0)  # seconds after the kickoff: two meetings inside the 45-day trial window
+MIN_TERM = 20.0  # long enough to reach cultivation (the trial window is 11.25 s)
+
+
+class Client(Protocol):
+    async def propose(self, command: ProposeRelationship) -> Any: ...
+
+    async def send(self, relationship_id: str, command: Any) -> Any: ...
+
+    async def state(self, relationship_id: str) -> RelationshipState: ...
+
+
+MENTORS = [
+    "ada", "grace", "alan", "barbara", "donald", "edsger", "frances", "john", "katherine", "leslie", "margaret",
+    "niklaus", "radia", "shafi", "tim", "vint", "whitfield", "yukihiro", "anita", "dennis",
+]  # fmt: skip
+MENTEES = [
+    "amara", "bo", "chen", "dara", "emeka", "farah", "gita", "hugo", "ines", "jonas", "kofi", "lena", "mateo",
+    "noor", "oskar", "priya", "quinn", "rosa", "sami", "tariq", "uma", "vera", "wen", "xavi", "yara", "zoe",
+]  # fmt: skip
+GOALS = [
+    "present at the team all-hands",
+    "lead a design review",
+    "ship a first open-source contribution",
+    "prepare for the promotion panel",
+    "learn to give structured feedback",
+    "negotiate a project scope",
+    "mentor an intern",
+]
+
+
+@dataclass
+class Pair:
+    relationship_id: str
+    mentor: str
+    mentee: str
+    scenario: str
+    term: float  # agreement term, seconds
+    predecessor_id: str | None = None
+
+    @property
+    def mentor_actor(self) -> Actor:
+        return Actor(id=self.mentor, role=Role.MENTOR)
+
+    @property
+    def mentee_actor(self) -> Actor:
+        return Actor(id=self.mentee, role=Role.MENTEE)
+
+
+@dataclass
+class Stats:
+    commands: int = 0
+    rejected: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+
+class Sim:
+    """What the scripts share: the client, the program, the latest known state of each relationship."""
+
+    def __init__(
+        self,
+        client: Client,
+        program: str,
+        policy: LifecyclePolicy,
+        *,
+        term: float = 90.0,
+        seed: int | None = None,
+        manager: str = "demo-manager",
+    ) -> None:
+        self.client = client
+        self.program = program
+        self.policy = policy
+        self.term = term
+        self.rng = random.Random(seed)
+        self.manager = Actor(id=manager, role=Role.MANAGER)
+        self.states: dict[str, RelationshipState] = {}
+        self.pairs: dict[str, Pair] = {}
+        self.stats = Stats()
+        self._names = 0
+
+    # --- people and ids ---------------------------------------------------------------------------------------
+    def person(self, pool: list[str]) -> str:
+        self._names += 1
+        return f"{pool[self._names % len(pool)]}-{self._names:03d}"
+
+    def new_pair(self, scenario: str, term_fraction: float = 1.0, predecessor: Pair | None = None) -> Pair:
+        rid = f"{self.program}-r{len(self.pairs) + 1:03d}"
+        pair = Pair(
+            relationship_id=rid,
+            mentor=self.person(MENTORS),
+            mentee=predecessor.mentee if predecessor else self.person(MENTEES),
+            scenario=scenario,
+            term=round(max(MIN_TERM, self.term * term_fraction), 2),
+            predecessor_id=predecessor.relationship_id if predecessor else None,
+        )
+        self.pairs[rid] = pair
+        return pair
+
+    # --- acting -----------------------------------------------------------------------------------------------
+    async def pause(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds * self.rng.uniform(0.85, 1.15)))
+
+    def _track(self, result: Any) -> RelationshipState | None:
+        state = getattr(result, "state", None)
+        if isinstance(state, RelationshipState):
+            known = self.states.get(state.relationship_id)
+            if known is None or state.seq >= known.seq:
+                self.states[state.relationship_id] = state
+            return state
+        return None
+
+    async def propose(self, pair: Pair) -> bool:
+        command = ProposeRelationship(
+            command_id=str(uuid.uuid4()),
+            actor=self.manager,
+            relationship_id=pair.relationship_id,
+            program_id=self.program,
+            mentor_id=pair.mentor,
+            mentee_id=pair.mentee,
+            policy=self.policy,
+            match_method="rematch" if pair.predecessor_id else "algorithm",
+            match_score=Decimal(str(round(self.rng.uniform(55, 98), 1))),
+            predecessor_id=pair.predecessor_id,
+        )
+        return await self._run(pair, lambda: self.client.propose(command), command)
+
+    async def send(self, pair: Pair, cls: type[CommandBase], **fields: Any) -> bool:
+        """Send one command; a rejection (a race with a timer, say) is counted, never fatal."""
+        command = cls(command_id=str(uuid.uuid4()), **fields)
+        return await self._run(pair, lambda: self.client.send(pair.relationship_id, command), command)
+
+    async def _run(self, pair: Pair, call: Callable[[], Awaitable[Any]], command: CommandBase) -> bool:
+        self.stats.commands += 1
+        try:
+            self._track(await call())
+            return True
+        except DomainError as exc:
+            self.stats.rejected += 1
+            self.stats.rejections[f"{type(command).__name__}: {exc.code}"] += 1
+            await self.refresh(pair)
+            return False
+
+    async def refresh(self, pair: Pair) -> RelationshipState:
+        state = await self.client.state(pair.relationship_id)
+        known = self.states.get(pair.relationship_id)
+        if known is None or state.seq >= known.seq:
+            self.states[pair.relationship_id] = state
+        return self.states[pair.relationship_id]
+
+    def state(self, pair: Pair) -> RelationshipState:
+        return self.states.get(pair.relationship_id) or RelationshipState.new(pair.relationship_id)
+
+    async def until(
+        self, pair: Pair, pred: Callable[[RelationshipState], bool], within: float, every: float = 0.4
+    ) -> RelationshipState:
+        """Poll the workflow until ``pred(state)`` (timer-driven changes happen without us), for ``within`` s."""
+        deadline = time.monotonic() + within
+        state = await self.refresh(pair)
+        while not pred(state) and time.monotonic() < deadline:
+            await asyncio.sleep(every)
+            state = await self.refresh(pair)
+        return state
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) - timedelta(milliseconds=50)
+
+    # --- the steps every story is made of --------------------------------------------------------------------
+    async def onboard(self, pair: Pair, *, sign: bool = True) -> bool:
+        """Propose, both accept, both sign: True once the trial runs."""
+        if not await self.propose(pair):
+            return False
+        await self.pause(0.5)
+        await self.send(pair, AcceptMatch, actor=pair.mentor_actor)
+        await self.pause(0.4)
+        await self.send(pair, AcceptMatch, actor=pair.mentee_actor)
+        if not sign:
+            return False
+        goals = self.rng.sample(GOALS, self.rng.randint(1, 3))
+        term = f"PT{pair.term}S"
+        for actor in (pair.mentee_actor, pair.mentor_actor):
+            await self.pause(0.4)
+            await self.send(pair, SignAgreement, actor=actor, goals=goals, cadence="PT3.5S", term=term)
+        return self.state(pair).substate is Substate.TRIAL
+
+    async def meet(self, pair: Pair, who: Actor | None = None) -> bool:
+        actor = who or self.rng.choice((pair.mentor_actor, pair.mentee_actor))
+        minutes = self.rng.choice((30, 45, 60, 60, 90))
+        return await self.send(pair, LogMeeting, actor=actor, held_at=self.now(), duration_minutes=minutes)
+
+    async def through_trial(self, pair: Pair) -> bool:
+        """Two meetings inside the trial window; the timer then moves the pair to cultivation."""
+        started = time.monotonic()
+        for at in TRIAL_MEETINGS:
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            await self.meet(pair)
+        await self.send(pair, SetGoal, actor=pair.mentee_actor, text="find a stretch project")
+        state = await self.until(pair, lambda s: s.stage is not Stage.INITIATION, within=20)
+        return state.stage is Stage.CULTIVATION
+
+    async def cultivate(
+        self, pair: Pair, *, until: float | None = None, marginal: bool = False, goals: bool = True
+    ) -> RelationshipState:
+        """Meet every ~2 weeks (with check-ins and goals) while in cultivation, until ``until`` (monotonic) if
+        given, else until a timer (term end) moves the pair on."""
+        n = 0
+        while True:
+            state = self.state(pair)
+            if state.stage is not Stage.CULTIVATION or (until is not None and time.monotonic() >= until):
+                return state
+            await self.pause(CADENCE)
+            if until is not None and time.monotonic() >= until:
+                return await self.refresh(pair)
+            state = await self.refresh(pair)
+            if state.stage is not Stage.CULTIVATION:
+                return state
+            if state.substate is Substate.PAUSED:
+                continue
+            n += 1
+            await self.meet(pair)
+            if n % 3 == 0:
+                score = 3 if marginal else self.rng.choice((4, 5, 5))
+                await self.send(pair, SubmitCheckIn, actor=pair.mentee_actor, satisfaction=score)
+            if goals and n == 2:
+                open_goals = [g for g, goal in self.state(pair).goals.items() if not goal.completed]
+                if open_goals:
+                    await self.send(pair, CompleteGoal, actor=pair.mentee_actor, goal_id=open_goals[0])
+
+    async def redefine(self, pair: Pair, mentor: str | None, mentee: str | None) -> RelationshipState:
+        """Wait for redefinition (the wind-down timer), then record each outcome (None: that one stays silent)."""
+        state = await self.until(pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED), within=40)
+        if state.stage is Stage.REDEFINITION:
+            for actor, outcome in ((pair.mentor_actor, mentor), (pair.mentee_actor, mentee)):
+                if outcome is not None:
+                    await self.pause(0.6)
+                    await self.send(pair, RecordRedefinition, actor=actor, outcome=outcome)
+        return await self.until(pair, lambda s: s.is_closed, within=40)
+
+    def deadline(self, pair: Pair, fraction: float, minimum: float) -> float:
+        """A monotonic instant ``max(minimum, fraction * term)`` seconds after the kickoff (≈ now + that)."""
+        state = self.state(pair)
+        kickoff = state.trial_started_at or datetime.now(UTC)
+        elapsed = (datetime.now(UTC) - kickoff).total_seconds()
+        return time.monotonic() + max(minimum, fraction * pair.term) - elapsed
+
+
+# --- the stories --------------------------------------------------------------------------------------------------
+
+
+async def steady(sim: Sim, pair: Pair, mentor: str | None, mentee: str | None, marginal: bool = False) -> None:
+    """Meet regularly until the term ends (a timer: winding down), then record what the relationship becomes."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.cultivate(pair, marginal=marginal)
+        await sim.redefine(pair, mentor, mentee)
+
+
+async def decline(sim: Sim, pair: Pair) -> None:
+    await sim.propose(pair)
+    await sim.pause(1.0)
+    who = sim.rng.choice((pair.mentor_actor, pair.mentee_actor))
+    reason = sim.rng.choice(("schedule conflict this quarter", "looking for a different expertise", "not a good fit"))
+    await sim.send(pair, DeclineMatch, actor=who, reason=reason)
+
+
+async def expire(sim: Sim, pair: Pair) -> None:
+    """Nobody answers: a reminder, then the match expires (a timer)."""
+    await sim.propose(pair)
+    await sim.until(pair, lambda s: s.is_closed, within=15, every=1.0)
+
+
+async def did_not_start(sim: Sim, pair: Pair) -> None:
+    """Both accept but never sign: a kickoff nudge, an escalation to the manager, then ``did_not_start``."""
+    await sim.onboard(pair, sign=False)
+    await sim.until(pair, lambda s: s.is_closed, within=40, every=1.0)
+
+
+async def rematch(sim: Sim, pair: Pair) -> None:
+    """The trial does not work out: the mentee asks for a rematch; a successor relationship links back."""
+    if not await sim.onboard(pair):
+        return
+    await sim.pause(1.5)
+    await sim.meet(pair)
+    await sim.pause(1.0)
+    reason = "needs a mentor with people-management experience"
+    if await sim.send(pair, RequestRematch, actor=pair.mentee_actor, reason=reason):
+        successor = sim.new_pair("rematched successor", 0.6, predecessor=pair)
+        await steady(sim, successor, "collegial", "collegial")
+
+
+async def quiet_inactive(sim: Sim, pair: Pair, silent: bool) -> None:
+    """They stop meeting: yellow, red, an inactivity warning, then separation by inactivity (timers)."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.meet(pair)
+        await sim.until(pair, lambda s: s.stage is not Stage.CULTIVATION, within=40, every=1.0)
+        await sim.redefine(pair, None if silent else "ended", None if silent else "ended")
+
+
+async def quiet_recover(sim: Sim, pair: Pair) -> None:
+    """They go quiet until the relationship turns red, then pick up again (health back to green)."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.meet(pair)
+        await sim.until(pair, lambda s: s.health.value == "red" or s.stage is not Stage.CULTIVATION, within=25)
+        await sim.meet(pair, pair.mentee_actor)
+        await sim.cultivate(pair)
+        await sim.redefine(pair, "collegial", "friendship" if sim.rng.random() < 0.5 else "collegial")
+
+
+async def mutual(sim: Sim, pair: Pair) -> None:
+    """Goals met early: one proposes to separate, the other consents (winding down)."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.cultivate(pair, until=sim.deadline(pair, 0.45, 16))
+        reason = "goals met ahead of plan"
+        if await sim.send(pair, ProposeSeparation, actor=pair.mentee_actor, reason=reason):
+            await sim.pause(1.0)
+            await sim.send(pair, ConsentSeparation, actor=pair.mentor_actor)
+        await sim.redefine(pair, "friendship", "friendship")
+
+
+async def contested(sim: Sim, pair: Pair, resolution: str, wait: float) -> None:
+    """A one-sided separation: no consent in the window, so it is contested and goes to the program manager, who
+    resolves it ``wait`` seconds later: ``end`` (winding down) or ``reconcile`` (back to cultivation)."""
+    if not (await sim.onboard(pair) and await sim.through_trial(pair)):
+        return
+    await sim.cultivate(pair, until=sim.deadline(pair, 0.35, 15))
+    reason = "relocating to another office"
+    if not await sim.send(pair, ProposeSeparation, actor=pair.mentor_actor, reason=reason):
+        return
+    state = await sim.until(pair, lambda s: s.substate is not Substate.AWAITING_CONSENT, within=10)
+    if state.substate is Substate.CONTESTED:
+        await sim.pause(wait)
+        note = "talked to both; " + ("ending as planned" if resolution == "end" else "they will continue remotely")
+        await sim.send(pair, ResolveSeparation, actor=sim.manager, resolution=resolution, note=note)
+    if sim.state(pair).stage is Stage.CULTIVATION:
+        await sim.cultivate(pair)
+        await sim.redefine(pair, "collegial", "collegial")
+    else:
+        await sim.redefine(pair, "ended", "collegial")  # they disagree: ended
+
+
+async def renewal(sim: Sim, pair: Pair) -> None:
+    """A short first term, renewed once by both; the renewed term ends by the timer."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.cultivate(pair, until=sim.deadline(pair, 0.5, 13))
+        for actor in (pair.mentee_actor, pair.mentor_actor):
+            await sim.pause(0.5)
+            await sim.send(pair, RequestRenewal, actor=actor)
+        await sim.cultivate(pair)
+        await sim.redefine(pair, "collegial", "friendship")  # disagreement: ended
+
+
+async def pause_resume(sim: Sim, pair: Pair) -> None:
+    """The mentee pauses for exams (the inactivity clock stops), then resumes."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.cultivate(pair, until=sim.deadline(pair, 0.2, 13))
+        if await sim.send(pair, Pause, actor=pair.mentee_actor, reason="exam period"):
+            await sim.pause(5.0)
+            await sim.send(pair, Resume, actor=pair.mentee_actor)
+        await sim.cultivate(pair)
+        await sim.redefine(pair, "friendship", "friendship")
+
+
+async def terminated(sim: Sim, pair: Pair) -> None:
+    """The program manager ends it (a reason code is required)."""
+    if await sim.onboard(pair) and await sim.through_trial(pair):
+        await sim.cultivate(pair, until=sim.deadline(pair, 0.3, 15))
+        code = sim.rng.choice(("conduct", "left_company"))
+        await sim.send(pair, Terminate, actor=sim.manager, reason_code=code, note="see HR case")
+
+
+Story = Callable[[Sim, Pair], Awaitable[None]]
+
+SCENARIOS: dict[str, tuple[float, Story]] = {
+    # name: (term as a fraction of --term, story)
+    "steady, collegial": (1.0, lambda s, p: steady(s, p, "collegial", "collegial")),
+    "steady, friendship": (1.0, lambda s, p: steady(s, p, "friendship", "friendship")),
+    "steady, disagree": (0.8, lambda s, p: steady(s, p, "collegial", "friendship")),
+    "steady, silent": (0.5, lambda s, p: steady(s, p, None, None)),
+    "steady, marginal": (0.9, lambda s, p: steady(s, p, "ended", "collegial", marginal=True)),
+    "decline": (1.0, decline),
+    "expire": (1.0, expire),
+    "did not start": (1.0, did_not_start),
+    "rematch": (1.0, rematch),
+    "quiet, separated": (1.0, lambda s, p: quiet_inactive(s, p, silent=False)),
+    "quiet, silent": (1.0, lambda s, p: quiet_inactive(s, p, silent=True)),
+    "quiet, recovers": (1.0, quiet_recover),
+    "mutual separation": (1.0, mutual),
+    "contested, ended": (1.0, lambda s, p: contested(s, p, "end", 4.0)),
+    "contested, ended late": (1.0, lambda s, p: contested(s, p, "end", 15.0)),
+    "contested, reconciled": (0.9, lambda s, p: contested(s, p, "reconcile", 3.0)),
+    "renewal": (0.3, renewal),
+    "pause": (1.0, pause_resume),
+    "terminated": (1.0, terminated),
+}
+
+FULL_PLAN: tuple[str, ...] = (
+    # the first eight make the smallest sensible program (the e2e test runs them)
+    "steady, collegial", "decline", "rematch", "quiet, separated", "contested, ended", "renewal", "expire",
+    "steady, friendship",
+    # then a realistic mix
+    "mutual separation", "contested, reconciled", "did not start", "terminated", "pause", "quiet, recovers",
+    "steady, disagree", "steady, silent", "steady, marginal", "quiet, silent", "contested, ended late",
+    "steady, collegial", "decline", "steady, friendship", "rematch", "steady, collegial", "mutual separation",
+    "renewal", "steady, collegial", "quiet, recovers", "steady, friendship", "decline", "steady, collegial",
+    "quiet, separated", "steady, disagree", "mutual separation", "steady, collegial", "renewal", "expire",
+    "steady, friendship", "rematch", "steady, collegial", "steady, marginal", "quiet, silent", "pause",
+    "steady, collegial", "decline", "terminated", "steady, friendship", "did not start", "mutual separation",
+    "steady, collegial", "renewal", "quiet, recovers", "rematch", "steady, collegial", "steady, friendship",
+    "mutual separation",
+)  # fmt: skip
+
+
+def plan(n: int) -> list[str]:
+    """The stories of ``n`` initial relationships (rematches add a successor each)."""
+    stories = list(FULL_PLAN[:n])
+    while len(stories) < n:
+        stories.append("steady, collegial" if len(stories) % 2 else "steady, friendship")
+    return stories
