@@ -1,0 +1,233 @@
+"""What every benchmark shares: the result row, the services, unique names, subprocess helpers, machine facts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workers.settings import PROJECT_ROOT, Settings, load_settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+__all__ = [
+    "BENCH_DIR",
+    "Result",
+    "WorkerProcess",
+    "delete_topics",
+    "machine",
+    "percentile",
+    "rss_mb",
+    "settings",
+    "temporal_client",
+    "terminate_task_queues",
+    "topic",
+    "unique",
+]
+
+BENCH_DIR = PROJECT_ROOT / ".run" / "bench"
+
+
+@dataclass
+class Result:
+    """One figure and its ratio to the raw baseline measured in the same run.
+
+    ``higher_is_better``: for rates; for latencies and sizes it is False. ``ratio`` is always figure / baseline.
+    ``target`` is a human sentence; ``met`` is None when the figure has no target."""
+
+    benchmark: str
+    name: str
+    figure: float
+    unit: str
+    baseline: float
+    baseline_name: str
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        if self.baseline == 0:
+            return math.inf if self.figure else 1.0
+        return self.figure / self.baseline
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+_SETTINGS: Settings | None = None
+
+
+def settings() -> Settings:
+    global _SETTINGS
+    if _SETTINGS is None:
+        _SETTINGS = load_settings()
+    return _SETTINGS
+
+
+_RUN = uuid.uuid4().hex[:6]
+
+
+def unique(kind: str) -> str:
+    """A name unique to this run: ``bench-<kind>-<run>-<4 hex>``."""
+    return f"bench-{kind}-{_RUN}-{uuid.uuid4().hex[:4]}"
+
+
+@contextlib.asynccontextmanager
+async def topic(kind: str, partitions: int | None = None) -> AsyncIterator[str]:
+    """A fresh topic (deleted afterwards)."""
+    from workers.services.kafka import ensure_topics
+
+    s = settings()
+    name = unique(kind)
+    await ensure_topics(s.kafka.bootstrap_servers, {name: partitions or s.kafka.partitions})
+    try:
+        yield name
+    finally:
+        await delete_topics([name])
+
+
+async def delete_topics(names: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings().kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def temporal_client() -> Client:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    s = settings()
+    return await Client.connect(
+        s.temporal.address, namespace=s.temporal.namespace, data_converter=pydantic_data_converter
+    )
+
+
+async def terminate_task_queues(task_queues: list[str], limit_s: float = 300, wait: bool = True) -> None:
+    """Terminate every open workflow of these task queues: one server-side batch operation each, then (``wait``)
+    wait until visibility shows none open. The benchmarks leave nothing running on the shared dev server; the
+    dev server terminates about 30 workflows/s, so benchmark 5 does not wait for its 22,000."""
+    from temporalio.api.batch.v1 import BatchOperationTermination
+    from temporalio.api.workflowservice.v1 import StartBatchOperationRequest
+
+    client = await temporal_client()
+    for tq in task_queues:
+        query = f"TaskQueue = '{tq}' AND ExecutionStatus = 'Running'"
+        if not (await client.count_workflows(query)).count:
+            continue
+        await client.workflow_service.start_batch_operation(
+            StartBatchOperationRequest(
+                namespace=client.namespace,
+                visibility_query=query,
+                job_id=str(uuid.uuid4()),
+                reason="benchmark over",
+                termination_operation=BatchOperationTermination(),
+            )
+        )
+        deadline = time.monotonic() + limit_s
+        while wait and (await client.count_workflows(query)).count and time.monotonic() < deadline:  # noqa: ASYNC110 (polling visibility)
+            await asyncio.sleep(0.5)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, in MB (from /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+class WorkerProcess:
+    """A worker in its own process (``python -m benchmarks.procs ...``), so its memory is its own and it does not
+    share the benchmark's event loop. Waits for its ``ready`` line; stopped with SIGTERM."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = list(args)
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = BENCH_DIR / f"{unique('proc')}.log"
+
+    async def __aenter__(self) -> WorkerProcess:
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        self._log_file = self.log.open("w")
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
+            [sys.executable, "-m", "benchmarks.procs", *self.args],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self._log_file,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout=60)
+        if line.strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"worker process did not start ({line!r}); see {self.log}")
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout=30)
+        except TimeoutError:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait)
+        self._log_file.close()
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

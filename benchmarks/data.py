@@ -1,0 +1,293 @@
+"""Histories for the benchmarks, made by the pure core (``domain.execute`` / ``domain.advance`` on a simulated
+clock), so every envelope is exactly what the workflow would seal.
+
+A million envelopes through ``execute`` take about 80 s; instead :func:`templates` builds a few dozen distinct
+relationships once and :class:`Replicator` stamps out copies of them with a new relationship id and new event ids,
+re-hashing each chain (string templating of the canonical JSON plus one sha256 per envelope): every copy is a valid,
+distinct chain that ``verify_chain`` and the projector accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from domain import (
+    AcceptMatch,
+    Actor,
+    CommandBase,
+    CompleteGoal,
+    ConsentSeparation,
+    DeclineMatch,
+    Envelope,
+    LifecyclePolicy,
+    LogMeeting,
+    ProposeRelationship,
+    ProposeSeparation,
+    RecordRedefinition,
+    RelationshipState,
+    RequestRematch,
+    Role,
+    SetGoal,
+    SignAgreement,
+    SubmitCheckIn,
+    Terminate,
+    advance,
+    builtin_policy,
+    canonical_json,
+    execute,
+    next_deadline,
+)
+
+__all__ = ["T0", "Replicator", "Script", "long_history", "templates"]
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+RID_MARK = "RIDXQZRIDXQZ"  # stands for the relationship id inside a template (appears in ids, actors, payloads)
+
+
+@dataclass
+class Script:
+    """Drives one relationship through the pure core on a simulated clock; timers fire at their deadlines."""
+
+    relationship_id: str
+    start: datetime = T0
+    policy: LifecyclePolicy = field(default_factory=lambda: builtin_policy("mentoring-12m"))
+    program_id: str = "prog-bench"
+    log: list[Envelope] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rid = self.relationship_id
+        self.manager = Actor(id="pm-bench", role=Role.MANAGER)
+        self.mentor = Actor(id=f"m-{rid}", role=Role.MENTOR)
+        self.mentee = Actor(id=f"e-{rid}", role=Role.MENTEE)
+        self.state = RelationshipState.new(rid)
+        self.now = self.start
+        namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"mentorflow-bench:{rid}")
+        counter = itertools.count(1)
+        self._new_id: Callable[[], str] = lambda: str(uuid.uuid5(namespace, str(next(counter))))
+        self._commands = itertools.count(1)
+
+    def at(self, when: datetime) -> None:
+        while (deadline := next_deadline(self.state)) is not None and deadline <= when:
+            self.state, envs = advance(self.state, deadline, self._new_id)
+            self.log.extend(envs)
+        self.now = max(self.now, when)
+
+    def later(self, delta: timedelta) -> None:
+        self.at(self.now + delta)
+
+    def do(self, make: Callable[..., CommandBase], actor: Actor, **kwargs: object) -> None:
+        cmd = make(command_id=f"{self.relationship_id}-c{next(self._commands)}", actor=actor, **kwargs)
+        self.state, envs = execute(self.state, cmd, self.now, self._new_id)
+        self.log.extend(envs)
+
+    # --- building blocks -------------------------------------------------------------------------------------
+    def propose(self) -> None:
+        self.do(
+            ProposeRelationship,
+            self.manager,
+            relationship_id=self.relationship_id,
+            program_id=self.program_id,
+            mentor_id=self.mentor.id,
+            mentee_id=self.mentee.id,
+            policy=self.policy,
+            match_method="algorithm",
+            match_score="0.81",
+        )
+
+    def kickoff(self) -> None:
+        self.propose()
+        self.later(timedelta(hours=6))
+        self.do(AcceptMatch, self.mentor)
+        self.do(AcceptMatch, self.mentee)
+        self.later(2 * DAY)
+        self.do(SignAgreement, self.mentor, goals=["learn the codebase"], cadence="P2W")
+        self.do(SignAgreement, self.mentee, goals=["ship a feature"], cadence="P2W")
+
+    def meeting(self, gap_days: float = 10, who: Actor | None = None) -> None:
+        self.later(timedelta(days=gap_days))
+        self.do(LogMeeting, who or self.mentee, held_at=self.now - timedelta(hours=1), duration_minutes=50)
+
+    def to_cultivation(self) -> None:
+        self.kickoff()
+        self.meeting(7)
+        self.meeting(14)
+        assert self.state.trial_ends_at is not None
+        self.at(self.state.trial_ends_at)
+
+    def activity(self, rounds: int, variant: int) -> None:
+        for i in range(rounds):
+            self.meeting(8 + (i + variant) % 9, self.mentor if i % 2 else self.mentee)
+            if i % 3 == variant % 3:
+                self.do(SetGoal, self.mentee, text=f"goal {i} of variant {variant}")
+            if i % 4 == 1:
+                self.do(SubmitCheckIn, self.mentee, satisfaction=2 + (i + variant) % 4, comment="fine")
+            if i % 5 == 4 and self.state.goals:
+                open_goals = [g for g, goal in self.state.goals.items() if goal.completed_at is None]
+                if open_goals:
+                    self.do(CompleteGoal, self.mentee, goal_id=open_goals[0])
+
+    def separate_and_redefine(self, outcome: str = "collegial") -> None:
+        self.later(DAY)
+        self.do(ProposeSeparation, self.mentor, reason="goals met")
+        self.later(DAY)
+        self.do(ConsentSeparation, self.mentee)
+        deadline = next_deadline(self.state)
+        assert deadline is not None
+        self.at(deadline)
+        self.later(DAY)
+        self.do(RecordRedefinition, self.mentor, outcome=outcome)
+        self.do(RecordRedefinition, self.mentee, outcome=outcome)
+
+
+def _template(rid: str, variant: int) -> list[Envelope]:
+    s = Script(rid, start=T0 + timedelta(hours=variant))
+    shape = variant % 6
+    if shape == 0:  # the whole lifecycle
+        s.to_cultivation()
+        s.activity(4 + variant % 5, variant)
+        s.separate_and_redefine("collegial" if variant % 2 else "friendship")
+    elif shape == 1:  # open, in cultivation
+        s.to_cultivation()
+        s.activity(6 + variant % 7, variant)
+    elif shape == 2:  # declined
+        s.propose()
+        s.later(DAY)
+        s.do(DeclineMatch, s.mentee, reason="schedule")
+    elif shape == 3:  # rematched during the trial
+        s.kickoff()
+        s.meeting(5)
+        s.do(RequestRematch, s.mentee, reason="different goals")
+    elif shape == 4:  # lapsed: timers at risk, then terminated
+        s.to_cultivation()
+        s.activity(2, variant)
+        s.later(70 * DAY)
+        s.do(Terminate, s.manager, reason_code="inactive")
+    else:  # long and healthy, then ended
+        s.to_cultivation()
+        s.activity(12 + variant % 5, variant)
+        s.separate_and_redefine("ended")
+    return s.log
+
+
+def templates(count: int = 24) -> list[list[Envelope]]:
+    """``count`` distinct relationships (six shapes, varying lengths), relationship id :data:`RID_MARK`."""
+    return [_template(RID_MARK, v) for v in range(count)]
+
+
+def long_history(relationship_id: str, events: int) -> list[Envelope]:
+    """One relationship with at least ``events`` envelopes (a long cultivation: meetings, goals, check-ins)."""
+    s = Script(relationship_id)
+    s.to_cultivation()
+    i = 0
+    while len(s.log) < events:
+        # many small commands a few hours apart: the term (12 months) is never reached
+        s.later(timedelta(hours=3))
+        if i % 4 == 0:
+            s.do(LogMeeting, s.mentee, held_at=s.now - timedelta(minutes=30), duration_minutes=30)
+        elif i % 4 == 1:
+            s.do(SetGoal, s.mentee, text=f"goal {i}")
+        elif i % 4 == 2:
+            s.do(SubmitCheckIn, s.mentor, satisfaction=4, comment="")
+        else:
+            open_goals = [g for g, goal in s.state.goals.items() if goal.completed_at is None]
+            if open_goals:
+                s.do(CompleteGoal, s.mentee, goal_id=open_goals[0])
+        i += 1
+    return s.log[:events]
+
+
+# --- replication ---------------------------------------------------------------------------------------------
+
+_EID_MARK = "00000000-0000-4000-8000-00000000e1d0"
+_PREV_MARK = "p" * 64
+_HASH_MARK = "h" * 64
+
+
+@dataclass
+class _Piece:
+    hashed: list[str]  # the hashed body split at the marks (rid, eid, prev alternate as the splits say)
+    full: list[str]
+    hashed_order: list[str]
+    full_order: list[str]
+
+
+def _split(text: str, marks: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Split ``text`` at every occurrence of the marks; returns the literal pieces and the mark names between."""
+    pieces: list[str] = []
+    order: list[str] = []
+    rest = text
+    while True:
+        found = [(rest.find(m), name, m) for name, m in marks.items() if m in rest]
+        if not found:
+            pieces.append(rest)
+            return pieces, order
+        pos, name, mark = min(found)
+        pieces.append(rest[:pos])
+        order.append(name)
+        rest = rest[pos + len(mark) :]
+
+
+def _compile(env: Envelope) -> _Piece:
+    body = env.hashed_dict()
+    body["event_id"] = _EID_MARK
+    body["prev_hash"] = _PREV_MARK
+    hashed_text = canonical_json(body).decode()
+    full_text = canonical_json({**body, "hash": _HASH_MARK}).decode()
+    marks = {"rid": RID_MARK, "eid": _EID_MARK, "prev": _PREV_MARK, "hash": _HASH_MARK}
+    hashed, h_order = _split(hashed_text, marks)
+    full, f_order = _split(full_text, marks)
+    return _Piece(hashed, full, h_order, f_order)
+
+
+def _join(pieces: list[str], order: list[str], values: dict[str, str]) -> str:
+    out = [pieces[0]]
+    for name, piece in zip(order, pieces[1:], strict=True):
+        out.append(values[name])
+        out.append(piece)
+    return "".join(out)
+
+
+class Replicator:
+    """Copies of the templates as canonical message bytes, each copy a distinct valid chain.
+
+    ``copy(i)`` returns ``(relationship_id, [value bytes...])`` for copy ``i`` (template ``i % len(templates)``)."""
+
+    def __init__(self, prefix: str, template_logs: list[list[Envelope]]) -> None:
+        self.prefix = prefix
+        self.compiled = [[_compile(e) for e in log] for log in template_logs]
+        self.sizes = [len(log) for log in template_logs]
+
+    def relationship_id(self, i: int) -> str:
+        return f"{self.prefix}-{i:07d}"
+
+    def copy(self, i: int) -> tuple[str, list[bytes]]:
+        rid = self.relationship_id(i)
+        prev = "0" * 64
+        out: list[bytes] = []
+        sha = hashlib.sha256
+        for seq, piece in enumerate(self.compiled[i % len(self.compiled)], 1):
+            values = {"rid": rid, "eid": f"{i:08x}-{seq:04x}-4000-8000-{i % 997:012x}", "prev": prev}
+            digest = sha(_join(piece.hashed, piece.hashed_order, values).encode()).hexdigest()
+            values["hash"] = digest
+            out.append(_join(piece.full, piece.full_order, values).encode())
+            prev = digest
+        return rid, out
+
+    def copies_for(self, events: int) -> Iterator[tuple[str, list[bytes]]]:
+        """Copies until at least ``events`` envelopes were produced (the last copy is whole)."""
+        total = 0
+        for i in itertools.count():
+            if total >= events:
+                return
+            rid, values = self.copy(i)
+            total += len(values)
+            yield rid, values
+
+    def mean_events(self) -> float:
+        return sum(self.sizes) / len(self.sizes)

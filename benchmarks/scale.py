@@ -1,0 +1,149 @@
+"""5. Scale: N open relationships on one worker and one dev server (N = 1,000 then 10,000) — the worker's resident
+memory with all of them in its cache, the time to start them all, and how both grow from 1,000 to 10,000.
+
+Each relationship is started with ``MentorflowClient.propose`` (update-with-start), 32 at a time; the time counts
+until every proposal was accepted. Memory is the worker process's RSS once every ``RelationshipProposed`` has been
+published to Kafka (the outbox drained), with the worker's cache sized to hold them all (``max_cached_workflows``
+= N + 100: the worst case; the production default of 1,000 evicts and replays instead). Baseline: the bare workflow
+started with the same update-with-start and the same ``ProposeRelationship`` argument, on a worker of its own.
+Growth: (value at 10,000 - idle) / (value at 1,000 - idle) / 10 — 1.0 is linear, above is worse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from benchmarks.common import Result, WorkerProcess, rss_mb, temporal_client, terminate_task_queues, topic, unique
+from benchmarks.load import Pair, bare_start, proposal
+
+NAME = "scale"
+SIZES = (1_000, 10_000)
+SMOKE_SIZES = (20, 100)
+CONCURRENCY = 32
+
+
+async def _topic_size(name: str) -> int:
+    from benchmarks.common import settings
+    from projections.rebuild import topic_size
+
+    return await topic_size(settings().kafka.bootstrap_servers, name)
+
+
+async def start_all(kind: str, n: int, tq: str, events_topic: str) -> tuple[float, int]:
+    """Start n relationships; returns (seconds until all accepted, events they appended)."""
+    client = await temporal_client()
+    from api.client import MentorflowClient
+
+    mf = MentorflowClient(client, task_queue=tq)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+    events = 0
+    prefix = unique("sc")
+
+    async def one() -> None:
+        nonlocal events
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            pair = Pair(f"{prefix}-{i:05d}")
+            if kind == "real":
+                result = await mf.propose(proposal(pair, "prog-bench-scale"))
+                events += result.last_seq
+            else:
+                await bare_start(client, tq, pair.relationship_id, proposal(pair, "prog-bench-scale"))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(CONCURRENCY)))
+    return time.perf_counter() - started, events
+
+
+async def measure(kind: str, n: int, events_topic: str, tq: str) -> tuple[float, float, float]:
+    """(seconds to start n, worker RSS MB with n open, idle RSS MB)."""
+    async with WorkerProcess(
+        "worker", "--kind", kind, "--task-queue", tq, "--topic", events_topic, "--max-cached", str(n + 100)
+    ) as worker:
+        await asyncio.sleep(1.0)
+        idle = rss_mb(worker.pid)
+        before = await _topic_size(events_topic) if kind == "real" else 0
+        seconds, events = await start_all(kind, n, tq, events_topic)
+        if kind == "real":  # memory once the outboxes drained
+            deadline = time.monotonic() + 300
+            while await _topic_size(events_topic) < before + events and time.monotonic() < deadline:  # noqa: ASYNC110 (polling the topic)
+                await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)
+        return seconds, rss_mb(worker.pid), idle
+
+
+async def run(smoke: bool) -> list[Result]:
+    small, large = SMOKE_SIZES if smoke else SIZES
+    got: dict[tuple[str, int], tuple[float, float, float]] = {}
+    queues: list[str] = []
+    async with topic("scale") as t:
+        try:
+            for n in (small, large):
+                for kind in ("bare", "real"):
+                    queues.append(unique("tq"))
+                    got[(kind, n)] = await measure(kind, n, t, queues[-1])
+        finally:
+            await terminate_task_queues(queues, wait=False)
+    results: list[Result] = []
+    (rs, rm, ri), (bs, bm, bi) = got[("real", large)], got[("bare", large)]
+    (rs1, rm1, ri1), (bs1, bm1, bi1) = got[("real", small)], got[("bare", small)]
+    results.append(
+        Result(NAME, f"worker memory, {large:,} open (idle {ri:.0f} MB)", rm, "MB", bm, "bare workflow worker")
+    )
+    results.append(
+        Result(
+            NAME,
+            f"worker memory per open relationship at {large:,}",
+            (rm - ri) / large * 1024,
+            "kB",
+            (bm - bi) / large * 1024,
+            "bare workflow worker",
+        )
+    )
+    results.append(Result(NAME, f"time to start {large:,}", rs, "s", bs, "bare update-with-start"))
+    results.append(
+        Result(
+            NAME,
+            f"start rate at {small:,} → {large:,}",
+            large / rs,
+            "starts/s",
+            large / bs,
+            "bare update-with-start",
+            note=f"at {small:,}: {small / rs1:.0f}/s (bare {small / bs1:.0f}/s)",
+        )
+    )
+    grow_mem = ((rm - ri) / max(rm1 - ri1, 1e-9)) / (large / small)
+    grow_mem_bare = ((bm - bi) / max(bm1 - bi1, 1e-9)) / (large / small)
+    grow_time = (rs / rs1) / (large / small)
+    grow_time_bare = (bs / bs1) / (large / small)
+    results.append(
+        Result(
+            NAME,
+            f"memory growth {small:,} → {large:,} (1.0 = linear)",
+            grow_mem,
+            "x",
+            grow_mem_bare,
+            "bare, same growth",
+            "linear (≤ 1.2)",
+            grow_mem <= 1.2,
+        )
+    )
+    results.append(
+        Result(
+            NAME,
+            f"start-time growth {small:,} → {large:,} (1.0 = linear)",
+            grow_time,
+            "x",
+            grow_time_bare,
+            "bare, same growth",
+            "linear (≤ 1.2)",
+            grow_time <= 1.2,
+        )
+    )
+    return results

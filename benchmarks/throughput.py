@@ -1,0 +1,110 @@
+"""1. Command throughput: commands/s through ``RelationshipWorkflow`` (validator ``decide``, ``execute``: events and
+hash chain, outbox, publishing activity to Kafka) against the bare workflow whose update does nothing
+(:mod:`benchmarks.bare`), at 1 and 8 concurrent clients.
+
+Each client sends commands one after the other to its own relationship (in its trial: LogMeeting, SubmitCheckIn,
+SetGoal) for a fixed time, through ``MentorflowClient.send`` (real) or a plain ``execute_update`` (bare). The real
+figure counts until every accepted command's events were acknowledged by Kafka (the outbox drained), not just
+accepted. Both workers run in their own process, one at a time, on the same dev server; continue-as-new happens
+in both when Temporal suggests it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from benchmarks.common import Result, WorkerProcess, temporal_client, terminate_task_queues, topic, unique
+from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
+
+NAME = "throughput"
+CLIENTS = (1, 8)
+
+
+async def _drained(mf, rids: list[str], limit_s: float = 120) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        statuses = await asyncio.gather(*(mf.status(r) for r in rids))
+        if all(s.outbox == 0 and s.published_through == s.seq for s in statuses):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError("outbox not drained")
+
+
+async def real(clients: int, seconds: float, task_queue: str) -> tuple[int, float]:
+    from api.client import MentorflowClient
+
+    mf = MentorflowClient(await temporal_client(), task_queue=task_queue)
+    pairs = [Pair(unique("tp")) for _ in range(clients)]
+    await asyncio.gather(*(open_relationship(mf, p, "prog-bench-throughput") for p in pairs))
+    await _drained(mf, [p.relationship_id for p in pairs])
+    counts = [0] * clients
+    started = time.perf_counter()
+    end = started + seconds
+
+    async def client(k: int) -> None:
+        i = 0
+        while time.perf_counter() < end:
+            await mf.send(pairs[k].relationship_id, command(pairs[k], i))
+            i += 1
+        counts[k] = i
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    await _drained(mf, [p.relationship_id for p in pairs])
+    return sum(counts), time.perf_counter() - started
+
+
+async def bare(clients: int, seconds: float, task_queue: str) -> tuple[int, float]:
+    client = await temporal_client()
+    pairs = [Pair(unique("tb")) for _ in range(clients)]
+    await asyncio.gather(*(bare_start(client, task_queue, p.relationship_id, proposal(p, "prog-bench")) for p in pairs))
+    for i in range(4):  # the same warm-up as the real relationships get (accept x2, sign x2)
+        await asyncio.gather(*(bare_send(client, p.relationship_id, command(p, i)) for p in pairs))
+    counts = [0] * clients
+    started = time.perf_counter()
+    end = started + seconds
+
+    async def one(k: int) -> None:
+        i = 0
+        while time.perf_counter() < end:
+            await bare_send(client, pairs[k].relationship_id, command(pairs[k], i))
+            i += 1
+        counts[k] = i
+
+    await asyncio.gather(*(one(k) for k in range(clients)))
+    return sum(counts), time.perf_counter() - started
+
+
+async def run(smoke: bool) -> list[Result]:
+    seconds = 2.0 if smoke else 20.0
+    results: list[Result] = []
+    rates: dict[tuple[str, int], tuple[int, float]] = {}
+    async with topic("throughput") as t:
+        tq_bare = unique("tq")
+        tq_real = unique("tq")
+        try:
+            async with WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare):
+                for n in CLIENTS:
+                    rates[("bare", n)] = await bare(n, seconds, tq_bare)
+            async with WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t):
+                for n in CLIENTS:
+                    rates[("real", n)] = await real(n, seconds, tq_real)
+        finally:
+            await terminate_task_queues([tq_bare, tq_real])
+    for n in CLIENTS:
+        count, elapsed = rates[("real", n)]
+        bcount, belapsed = rates[("bare", n)]
+        rate, brate = count / elapsed, bcount / belapsed
+        results.append(
+            Result(
+                NAME,
+                f"commands/s, {n} client{'s' if n > 1 else ''} ({count:,} commands, published)",
+                rate,
+                "cmd/s",
+                brate,
+                "bare workflow, no-op update",
+                "≥ 0.7 of bare",
+                rate / brate >= 0.7,
+            )
+        )
+    return results
