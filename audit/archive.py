@@ -197,12 +197,14 @@ async def archive_relationship(client: Client, engine: Engine, relationship_id: 
     return await asyncio.to_thread(archive_histories, engine, relationship_id, histories)
 
 
-async def archive_closed(client: Client, engine: Engine) -> ArchiveResult:
-    """One pass over every closed ``RelationshipWorkflow`` not archived yet."""
-    migrate(engine)
+async def archive_closed(client: Client, engine: Engine, *, task_queue: str | None = None) -> ArchiveResult:
+    """One pass over every closed ``RelationshipWorkflow`` not archived yet (of one task queue when given)."""
+    await asyncio.to_thread(migrate, engine)
     done = await asyncio.to_thread(archived_relationship_ids, engine)
     result = ArchiveResult()
     query = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus != 'Running' AND ExecutionStatus != 'ContinuedAsNew'"
+    if task_queue:
+        query += f" AND TaskQueue = '{task_queue}'"
     prefix = workflow_id_of("")
     async for execution in client.list_workflows(query):
         if not execution.id.startswith(prefix):
