@@ -235,3 +235,19 @@ async def test_forged_event_appended_to_kafka_only(stack: Settings, engine: Engi
     [d] = report.differences
     assert (d.kind, d.store, d.seq, d.expected) == ("missing", "event_log", 28, forged["hash"])
     assert "no majority; kafka is believed" in d.message
+
+
+async def test_python_client(seeded: str, stack: Settings, sqlite_url: str, kafka_topic: str) -> None:
+    from api.audit_client import AuditClient
+
+    async with AuditClient.connect(stack, database_url=sqlite_url, topic=kafka_topic, temporal=False) as audit:
+        rows = await audit.history(seeded)
+        assert len(rows) == 27 and rows[-1].stage == "closed"
+        state = await audit.state_at(seeded, rows[13].occurred_at)
+        assert (state.stage.value, state.seq) == ("cultivation", 14)
+        report = await audit.verify(seeded)
+        assert report.ok
+        exported = await audit.export(seeded, "jsonl")
+        assert json.loads(exported.splitlines()[0])["verification"]["ok"] is True
+        summary = await audit.verify_all()
+        assert summary.ok and len(summary.reports) == 3
