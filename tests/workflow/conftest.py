@@ -3,7 +3,6 @@ the real broker (a fresh topic per test) and the real log notification sink. Onl
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -21,35 +19,13 @@ from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
 from api.client import CommandResult, MentorflowClient
 from domain import Actor, Command, Envelope, RelationshipState, Role, builtin_policy, command_adapter
+from tests.workflow.topic import read_topic
 from workers.settings import Settings
 from workers.worker import build_worker
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
 MENTOR = Actor(id="ana", role=Role.MENTOR)
 MENTEE = Actor(id="bo", role=Role.MENTEE)
-
-
-async def read_topic(bootstrap: str, topic: str, count: int, wait: float = 30.0) -> list[Any]:
-    """Read ``count`` records from the beginning of ``topic`` (all partitions), or give up after ``wait`` s."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while len(records) < count and loop.time() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for batch in batches.values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
 
 
 @dataclass
