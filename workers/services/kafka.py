@@ -130,31 +130,59 @@ def healthy(settings: Settings) -> bool:
     return asyncio.run(_healthy(settings))
 
 
-async def ensure_topics(bootstrap_servers: str, topics: dict[str, int], *, retention_ms: int = -1) -> list[str]:
-    """Create the topics that are missing (never auto-created, DESIGN §5); returns the ones created."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+async def ensure_topics(
+    bootstrap_servers: str, topics: dict[str, int], *, retention_ms: int = -1, ready_within: float = 60.0
+) -> list[str]:
+    """Create the topics that are missing (never auto-created, DESIGN §5); returns the ones created.
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [
-            NewTopic(
-                name=name,
-                num_partitions=partitions,
-                replication_factor=1,
-                topic_configs={"retention.ms": str(retention_ms), "cleanup.policy": "delete"},
-            )
-            for name, partitions in topics.items()
-            if name not in existing
-        ]
-        if wanted:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(wanted)
-        return [t.name for t in wanted]
-    finally:
-        await admin.close()
+    Returns only once every partition of every topic has a leader, so a producer or consumer started right
+    after never meets UNKNOWN_TOPIC_OR_PARTITION or LEADER_NOT_AVAILABLE. Transient admin errors (a busy broker
+    on a loaded 2-core machine) are retried until ``ready_within`` seconds.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ready_within
+    created: list[str] = []
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            wanted = [
+                NewTopic(
+                    name=name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    topic_configs={"retention.ms": str(retention_ms), "cleanup.policy": "delete"},
+                )
+                for name, partitions in topics.items()
+                if name not in existing
+            ]
+            if wanted:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(wanted)
+                created += [t.name for t in wanted]
+            described = await admin.describe_topics(list(topics))
+            ready = {
+                d["topic"]
+                for d in described
+                if d["error_code"] == 0
+                and len(d["partitions"]) >= topics[d["topic"]]
+                and all(p["leader"] >= 0 for p in d["partitions"])
+            }
+            if ready == set(topics):
+                return created
+            problem = f"partitions without a leader yet in {sorted(set(topics) - ready)}"
+        except (TimeoutError, KafkaError, OSError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        if loop.time() > deadline:
+            raise ServiceError(f"Kafka topics {sorted(topics)} not ready within {ready_within:.0f}s: {problem}")
+        await asyncio.sleep(0.2)
 
 
 def project_topics(settings: Settings) -> dict[str, int]:
