@@ -134,6 +134,9 @@ async def run_all(names: list[str], smoke: bool) -> tuple[list[Result], dict[str
             results.extend(got)
     finally:
         await drop_dataset()
+        from benchmarks.common import terminate_all
+
+        print(await terminate_all(), flush=True)
     return results, failures
 
 

@@ -30,8 +30,9 @@ __all__ = [
     "percentile",
     "rss_mb",
     "settings",
+    "task_queue",
     "temporal_client",
-    "terminate_task_queues",
+    "terminate_all",
     "topic",
     "unique",
 ]
@@ -126,30 +127,47 @@ async def temporal_client() -> Client:
     )
 
 
-async def terminate_task_queues(task_queues: list[str], limit_s: float = 300, wait: bool = True) -> None:
-    """Terminate every open workflow of these task queues: one server-side batch operation each, then (``wait``)
-    wait until visibility shows none open. The benchmarks leave nothing running on the shared dev server; the
-    dev server terminates about 30 workflows/s, so benchmark 5 does not wait for its 22,000."""
+_TASK_QUEUES: list[str] = []
+
+
+def task_queue() -> str:
+    """A fresh task queue; its workflows are terminated at the end of the run (:func:`terminate_all`)."""
+    name = unique("tq")
+    _TASK_QUEUES.append(name)
+    return name
+
+
+async def terminate_all(limit_s: float = 60) -> str:
+    """Terminate every open workflow on this run's task queues: ONE server-side batch operation (the dev server
+    runs one at a time), not waited for (it terminates about 30 workflows/s; benchmark 5 leaves 22,000). The
+    benchmarks leave nothing running on the shared dev server. Returns what happened, for the log."""
     from temporalio.api.batch.v1 import BatchOperationTermination
     from temporalio.api.workflowservice.v1 import StartBatchOperationRequest
+    from temporalio.service import RPCError
 
+    if not _TASK_QUEUES:
+        return "no task queue used"
     client = await temporal_client()
-    for tq in task_queues:
-        query = f"TaskQueue = '{tq}' AND ExecutionStatus = 'Running'"
-        if not (await client.count_workflows(query)).count:
-            continue
-        await client.workflow_service.start_batch_operation(
-            StartBatchOperationRequest(
-                namespace=client.namespace,
-                visibility_query=query,
-                job_id=str(uuid.uuid4()),
-                reason="benchmark over",
-                termination_operation=BatchOperationTermination(),
+    queues = " OR ".join(f"TaskQueue = '{tq}'" for tq in _TASK_QUEUES)
+    query = f"({queues}) AND ExecutionStatus = 'Running'"
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            await client.workflow_service.start_batch_operation(
+                StartBatchOperationRequest(
+                    namespace=client.namespace,
+                    visibility_query=query,
+                    job_id=str(uuid.uuid4()),
+                    reason="benchmark over",
+                    termination_operation=BatchOperationTermination(),
+                )
             )
-        )
-        deadline = time.monotonic() + limit_s
-        while wait and (await client.count_workflows(query)).count and time.monotonic() < deadline:  # noqa: ASYNC110 (polling visibility)
-            await asyncio.sleep(0.5)
+            _TASK_QUEUES.clear()
+            return "batch termination of this run's workflows started"
+        except RPCError as exc:  # another batch (a previous run's) still going
+            if time.monotonic() > deadline:
+                return f"workflows left running on {len(_TASK_QUEUES)} task queues: {exc}"
+            await asyncio.sleep(2)
 
 
 def rss_mb(pid: int) -> float:

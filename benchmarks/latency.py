@@ -22,8 +22,8 @@ from benchmarks.common import (
     WorkerProcess,
     percentile,
     settings,
+    task_queue,
     temporal_client,
-    terminate_task_queues,
     topic,
     unique,
 )
@@ -165,7 +165,7 @@ async def run(smoke: bool) -> list[Result]:
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = str(BENCH_DIR / f"{unique('latency')}.db")
     results: list[Result] = []
-    tq = unique("tq")
+    tq = task_queue()
     async with topic("latency") as t:
         try:
             async with (
@@ -216,7 +216,6 @@ async def run(smoke: bool) -> list[Result]:
                     with contextlib.suppress(Exception):
                         await poller
         finally:
-            await terminate_task_queues([tq])
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     __import__("os").unlink(path + suffix)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from benchmarks.common import Result, WorkerProcess, rss_mb, temporal_client, terminate_task_queues, topic, unique
+from benchmarks.common import Result, WorkerProcess, rss_mb, task_queue, temporal_client, topic, unique
 from benchmarks.load import Pair, bare_start, proposal
 
 NAME = "scale"
 SIZES = (1_000, 10_000)
-SMOKE_SIZES = (20, 100)
+SMOKE_SIZES = (10, 40)
 CONCURRENCY = 32
 
 
@@ -61,35 +61,31 @@ async def start_all(kind: str, n: int, tq: str, events_topic: str) -> tuple[floa
     return time.perf_counter() - started, events
 
 
-async def measure(kind: str, n: int, events_topic: str, tq: str) -> tuple[float, float, float]:
+async def measure(kind: str, n: int, events_topic: str, settle: float) -> tuple[float, float, float]:
     """(seconds to start n, worker RSS MB with n open, idle RSS MB)."""
+    tq = task_queue()
     async with WorkerProcess(
         "worker", "--kind", kind, "--task-queue", tq, "--topic", events_topic, "--max-cached", str(n + 100)
     ) as worker:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(settle)
         idle = rss_mb(worker.pid)
         before = await _topic_size(events_topic) if kind == "real" else 0
         seconds, events = await start_all(kind, n, tq, events_topic)
         if kind == "real":  # memory once the outboxes drained
             deadline = time.monotonic() + 300
-            while await _topic_size(events_topic) < before + events and time.monotonic() < deadline:  # noqa: ASYNC110 (polling the topic)
-                await asyncio.sleep(0.5)
-        await asyncio.sleep(2.0)
+            while await _topic_size(events_topic) < before + events and time.monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)  # polling the topic
+        await asyncio.sleep(settle)
         return seconds, rss_mb(worker.pid), idle
 
 
 async def run(smoke: bool) -> list[Result]:
     small, large = SMOKE_SIZES if smoke else SIZES
     got: dict[tuple[str, int], tuple[float, float, float]] = {}
-    queues: list[str] = []
     async with topic("scale") as t:
-        try:
-            for n in (small, large):
-                for kind in ("bare", "real"):
-                    queues.append(unique("tq"))
-                    got[(kind, n)] = await measure(kind, n, t, queues[-1])
-        finally:
-            await terminate_task_queues(queues, wait=False)
+        for n in (small, large):
+            for kind in ("bare", "real"):
+                got[(kind, n)] = await measure(kind, n, t, 0.3 if smoke else 2.0)
     results: list[Result] = []
     (rs, rm, ri), (bs, bm, bi) = got[("real", large)], got[("bare", large)]
     (rs1, rm1, ri1), (bs1, bm1, bi1) = got[("real", small)], got[("bare", small)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from benchmarks.common import Result, WorkerProcess, temporal_client, terminate_task_queues, topic, unique
+from benchmarks.common import Result, WorkerProcess, task_queue, temporal_client, topic, unique
 from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
 
 NAME = "throughput"
@@ -76,21 +76,17 @@ async def bare(clients: int, seconds: float, task_queue: str) -> tuple[int, floa
 
 
 async def run(smoke: bool) -> list[Result]:
-    seconds = 2.0 if smoke else 20.0
+    seconds = 1.0 if smoke else 20.0
     results: list[Result] = []
     rates: dict[tuple[str, int], tuple[int, float]] = {}
     async with topic("throughput") as t:
-        tq_bare = unique("tq")
-        tq_real = unique("tq")
-        try:
-            async with WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare):
-                for n in CLIENTS:
-                    rates[("bare", n)] = await bare(n, seconds, tq_bare)
-            async with WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t):
-                for n in CLIENTS:
-                    rates[("real", n)] = await real(n, seconds, tq_real)
-        finally:
-            await terminate_task_queues([tq_bare, tq_real])
+        tq_bare, tq_real = task_queue(), task_queue()
+        async with WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare):
+            for n in CLIENTS:
+                rates[("bare", n)] = await bare(n, seconds, tq_bare)
+        async with WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t):
+            for n in CLIENTS:
+                rates[("real", n)] = await real(n, seconds, tq_real)
     for n in CLIENTS:
         count, elapsed = rates[("real", n)]
         bcount, belapsed = rates[("bare", n)]
