@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MF := $(VENV)/bin/mentorflow
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv test test-unit lint format demo services-up services-down services-status bench bench-smoke clean
+.PHONY: help venv test test-unit lint format demo browser services-up services-down services-status bench bench-smoke clean
 
 help:
 	@echo "make demo          run a realistic mentoring program through all four stages"
@@ -32,7 +32,7 @@ services-down: venv
 services-status: venv
 	$(MF) services status
 
-test: services-up
+test: services-up browser
 	$(PY) -m pytest
 
 test-unit: venv
@@ -49,10 +49,13 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Keeps worker, projector and API running so the printed dashboard address works; `mentorflow demo --stop` ends them.
 demo: services-up
-	@if $(MF) demo --help >/dev/null 2>&1; then $(MF) demo; else \
-	  echo "make demo is not built yet: it arrives with the demo issue (HTTP API, dashboard, demo program)."; \
-	  echo "The stack is up: mentorflow services status"; exit 1; fi
+	$(MF) demo --keep-running
+
+# Debian's chromium + chromium-driver for the dashboard's browser test (apt-get, only when missing).
+browser:
+	@tests/e2e/browser/ensure-chromium.sh
 
 bench: services-up
 	$(PY) -m benchmarks

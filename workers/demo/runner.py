@@ -10,7 +10,6 @@ program id, so running it again just adds a program.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
 import sys
@@ -50,6 +49,7 @@ class DemoOptions:
     program: str | None = None
     seed: int | None = None
     deadline: float = 170.0  # seconds for the program itself; stragglers are reported, not waited for
+    stagger: float = 0.35  # seconds between two proposals
 
 
 @dataclass
@@ -66,6 +66,7 @@ class DemoResult:
     rejected: int
     rejections: dict[str, int]
     stories: dict[str, int]
+    latency: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     started_processes: list[str] = field(default_factory=list)
 
@@ -227,7 +228,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
         nonlocal finished
         fraction, story = SCENARIOS[name]
         pair = sim.new_pair(name, fraction)
-        await asyncio.sleep(index * 0.12)  # proposals trickle in over a few seconds
+        await asyncio.sleep(index * opts.stagger)  # proposals trickle in (the dev server on 2 cores takes ~30/s)
         try:
             await story(sim, pair)
         except Exception as exc:  # a story must never take the demo down; it is reported
@@ -235,21 +236,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
         finally:
             finished += 1
 
-    async def refresher() -> None:
-        """Timers move relationships without the stories: poll the open ones so the counts keep moving."""
-        semaphore = asyncio.Semaphore(16)
-
-        async def one(rid: str) -> None:
-            async with semaphore:
-                with contextlib.suppress(Exception):  # a slow query now and then: the next round retries
-                    sim.states[rid] = await client.state(rid)
-
-        while True:
-            await asyncio.gather(*(one(rid) for rid, s in list(sim.states.items()) if not s.is_closed))
-            await asyncio.sleep(1.5)
-
     tasks = [asyncio.create_task(run_story(i, name)) for i, name in enumerate(stories)]
-    poller = asyncio.create_task(refresher())
 
     def running() -> bool:
         return not all(t.done() for t in tasks) and time.monotonic() - started < opts.deadline
@@ -276,8 +263,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
     finally:
         for t in tasks:
             t.cancel()
-        poller.cancel()
-        await asyncio.gather(*tasks, poller, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
     # the final states, straight from the workflows
     await asyncio.gather(*(sim.refresh(p) for p in sim.pairs.values() if p.relationship_id in sim.states))
     return sim, time.monotonic() - started
@@ -378,6 +364,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
         rejected=sim.stats.rejected,
         rejections=dict(sim.stats.rejections),
         stories=dict(Counter(p.scenario for p in sim.pairs.values())),
+        latency=sim.stats.latency(),
         errors=sim.stats.errors,
         started_processes=started,
     )

@@ -109,6 +109,17 @@ class Stats:
     rejected: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # seconds per command round trip
+
+    def latency(self) -> dict[str, float]:
+        if not self.latencies:
+            return {}
+        ordered = sorted(self.latencies)
+
+        def ms(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+        return {"p50_ms": ms(0.5), "p95_ms": ms(0.95), "max_ms": ms(1.0)}
 
 
 class Sim:
@@ -188,10 +199,13 @@ class Sim:
 
     async def _run(self, pair: Pair, call: Callable[[], Awaitable[Any]], command: CommandBase) -> bool:
         self.stats.commands += 1
+        started = time.monotonic()
         try:
             self._track(await call())
+            self.stats.latencies.append(time.monotonic() - started)
             return True
         except DomainError as exc:
+            self.stats.latencies.append(time.monotonic() - started)
             self.stats.rejected += 1
             self.stats.rejections[f"{type(command).__name__}: {exc.code}"] += 1
             await self.refresh(pair)
@@ -208,7 +222,7 @@ class Sim:
         return self.states.get(pair.relationship_id) or RelationshipState.new(pair.relationship_id)
 
     async def until(
-        self, pair: Pair, pred: Callable[[RelationshipState], bool], within: float, every: float = 0.4
+        self, pair: Pair, pred: Callable[[RelationshipState], bool], within: float, every: float = 1.0
     ) -> RelationshipState:
         """Poll the workflow until ``pred(state)`` (timer-driven changes happen without us), for ``within`` s."""
         deadline = time.monotonic() + within
@@ -226,17 +240,22 @@ class Sim:
         """Propose, both accept, both sign: True once the trial runs."""
         if not await self.propose(pair):
             return False
-        await self.pause(0.5)
-        await self.send(pair, AcceptMatch, actor=pair.mentor_actor)
-        await self.pause(0.4)
-        await self.send(pair, AcceptMatch, actor=pair.mentee_actor)
+        # The match expires after 14 demo days (3.5 s): both answer at once, each from their own device.
+        await asyncio.gather(
+            self.send(pair, AcceptMatch, actor=pair.mentor_actor),
+            self.send(pair, AcceptMatch, actor=pair.mentee_actor),
+        )
         if not sign:
             return False
         goals = self.rng.sample(GOALS, self.rng.randint(1, 3))
         term = f"PT{pair.term}S"
-        for actor in (pair.mentee_actor, pair.mentor_actor):
-            await self.pause(0.4)
-            await self.send(pair, SignAgreement, actor=actor, goals=goals, cadence="PT3.5S", term=term)
+        await self.pause(0.3)
+        await asyncio.gather(
+            *(
+                self.send(pair, SignAgreement, actor=actor, goals=goals, cadence="PT3.5S", term=term)
+                for actor in (pair.mentee_actor, pair.mentor_actor)
+            )
+        )
         return self.state(pair).substate is Substate.TRIAL
 
     async def meet(self, pair: Pair, who: Actor | None = None) -> bool:
@@ -267,13 +286,11 @@ class Sim:
             await self.pause(CADENCE)
             if until is not None and time.monotonic() >= until:
                 return await self.refresh(pair)
-            state = await self.refresh(pair)
-            if state.stage is not Stage.CULTIVATION:
-                return state
             if state.substate is Substate.PAUSED:
+                await self.refresh(pair)
                 continue
             n += 1
-            await self.meet(pair)
+            await self.meet(pair)  # its result carries the state (a timer may have moved the pair meanwhile)
             if n % 3 == 0:
                 score = 3 if marginal else self.rng.choice((4, 5, 5))
                 await self.send(pair, SubmitCheckIn, actor=pair.mentee_actor, satisfaction=score)

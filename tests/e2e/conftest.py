@@ -1,0 +1,98 @@
+"""The whole stack, end to end: worker, projector and API as real processes (``mentorflow worker|projector|api``),
+isolated from anything else on the machine by their own run dir (so their own SQLite projections), Kafka topic
+prefix, Temporal task queue and API port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workers.services.process import log_file, spawn, stop, tail
+from workers.settings import Settings
+
+TOKENS = {
+    "e2e-manager": "manager:e2e-manager",
+    "e2e-platform": "platform",
+    "e2e-auditor": "auditor",
+    "e2e-mentor": "participant:e2e-mona",
+    "e2e-mentee": "participant:e2e-eli",
+}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_env(run_dir: Path, port: int, tokens: dict[str, str] | None = None) -> dict[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "MENTORFLOW_RUN_DIR": str(run_dir),
+        "MENTORFLOW_KAFKA__TOPIC_PREFIX": f"e2e-{tag}",
+        "MENTORFLOW_TEMPORAL__TASK_QUEUE": f"e2e-{tag}",
+        "MENTORFLOW_API__PORT": str(port),
+        "MENTORFLOW_DATABASE__URL": "",
+    }
+    if tokens is not None:
+        env["MENTORFLOW_API__TOKENS"] = json.dumps(tokens)
+    return env
+
+
+def mentorflow() -> list[str]:
+    exe = Path(sys.executable).with_name("mentorflow")
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from workers.cli import main; main()"]
+
+
+@dataclass
+class LiveStack:
+    base_url: str
+    run_dir: Path
+    env: dict[str, str]
+
+    def client(self, token: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """Worker, projector and API processes over the session's services."""
+    from workers.demo.runner import _worker_argv
+
+    run_dir = tmp_path_factory.mktemp("live-run")
+    port = free_port()
+    env = isolated_env(run_dir, port, TOKENS)
+    mf = mentorflow()
+    names = {"worker": _worker_argv(mf), "projector": [*mf, "projector"], "api": [*mf, "api"]}
+    full_env = {**os.environ, **env}
+    for name, argv in names.items():
+        spawn(run_dir, name, argv, env=full_env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {n}\n{tail(log_file(run_dir, n), 30)}" for n in names)
+            pytest.fail(f"the API did not come up:\n{logs}")
+        time.sleep(0.2)
+    try:
+        yield LiveStack(base_url=base, run_dir=run_dir, env=env)
+    finally:
+        for name in names:
+            stop(run_dir, name)

@@ -1,0 +1,69 @@
+"""``mentorflow demo`` end to end, small (8 stories, 30-second terms): it finishes, every relationship closes, and
+the numbers it prints agree with ``mentorflow report`` and with the dashboard's JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import free_port, isolated_env, mentorflow
+from workers.settings import Settings
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, tmp_path: Path) -> None:
+    env = isolated_env(tmp_path / "run", free_port())
+    mf = mentorflow()
+    done = _run([*mf, "demo", "--relationships", "8", "--term", "30", "--json", "--keep-running"], env, 200)
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout)
+        program = result["program"]
+        assert result["errors"] == []
+        assert result["open_relationships"] == []
+        assert result["relationships"] == 9  # 8 stories + the rematch's successor
+        assert {"decline", "rematch", "expire", "contested, ended", "renewal"} <= set(result["stories"])
+        assert "Watch it live" in done.stderr  # progress goes to stderr with --json
+        reports = result["reports"]
+
+        # the same numbers as `mentorflow report`
+        for name in ("stages", "transitions", "funnel", "at-risk"):
+            cli = _run([*mf, "report", name, "--program", program, "--json"], env, 60)
+            assert cli.returncode == 0, cli.stderr
+            assert json.loads(cli.stdout) == reports[name], name
+
+        funnel = reports["funnel"][0]
+        assert funnel["proposed"] == 9 and funnel["closed"] == 9
+        assert funnel["declined"] == 1 and funnel["expired"] == 1 and funnel["rematched"] == 1
+        assert funnel["redefinition"] >= 4
+        assert funnel["collegial"] + funnel["friendship"] + funnel["ended"] == funnel["redefinition"]
+
+        # ...and as the dashboard
+        token = (tmp_path / "run" / "demo" / "token").read_text().strip()
+        assert result["dashboard"].endswith(f"#token={token}")
+        data = httpx.get(
+            f"http://127.0.0.1:{env['MENTORFLOW_API__PORT']}/dashboard/data",
+            params={"program": program},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        assert data["stages"] == reports["stages"]
+        assert data["funnel"] == reports["funnel"]
+        assert data["at_risk"] == reports["at-risk"]
+        assert data["total"] == 9
+        visits = {r["stage"]: r["completed_visits"] for r in reports["stages"]}
+        assert all(r["completed_visits"] == visits[r["stage"]] for r in data["time_in_stage"])
+        assert any(t["trigger"] == "timer" for t in data["automatic"])
+    finally:
+        stopped = _run([*mf, "demo", "--stop"], env, 60)
+        assert stopped.returncode == 0, stopped.stderr
