@@ -1,0 +1,96 @@
+"""More than 5,000 commands to one relationship: it continues as new (when Temporal suggests it) and loses no event,
+no outbox entry and no idempotency record."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+
+from api.client import EventsTruncated
+from domain import verify_chain
+from tests.integration.workflow.conftest import World
+from tests.workflow.topic import by_key, read_topic
+from workflows.models import RelationshipWorkflowInput, workflow_id
+
+COMMANDS = 5_100
+CONCURRENCY = 10  # the in-flight update limit per workflow
+
+
+async def continue_as_new_inputs(world: World, rid: str) -> list[RelationshipWorkflowInput]:
+    """What each finished run handed to the next one, read back from the runs' histories."""
+    inputs: list[tuple[object, RelationshipWorkflowInput]] = []
+    async for execution in world.temporal.list_workflows(f"WorkflowId = '{workflow_id(rid)}'"):
+        if execution.status != WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            continue
+        history = await world.temporal.get_workflow_handle(workflow_id(rid), run_id=execution.run_id).fetch_history()
+        last = history.events[-1]
+        assert last.HasField("workflow_execution_continued_as_new_event_attributes")
+        payloads = last.workflow_execution_continued_as_new_event_attributes.input.payloads
+        [carried] = await world.temporal.data_converter.decode(payloads, [RelationshipWorkflowInput])
+        inputs.append((execution.start_time, carried))
+    return [carried for _, carried in sorted(inputs, key=lambda pair: pair[0])]  # type: ignore[arg-type,return-value]
+
+
+async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: World) -> None:
+    rid, began = await world.propose_in_trial()
+    start_seq = (await world.client.state(rid)).seq
+    ids = [str(uuid.uuid4()) for _ in range(COMMANDS)]
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for command_id in ids:
+        queue.put_nowait(command_id)
+
+    async def sender() -> None:
+        while not queue.empty():
+            await world.meeting(rid, began, queue.get_nowait())
+
+    started = time.monotonic()
+    await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+    sent_in = time.monotonic() - started
+
+    state = await world.client.state(rid)
+    status = await world.client.status(rid)
+    print(f"\n{COMMANDS} commands in {sent_in:.1f}s; runs: {status.run + 1}")
+    assert state.meetings == COMMANDS and state.seq == start_seq + COMMANDS
+    assert status.run >= 1, "expected at least one continue-as-new"
+    assert status.commands_remembered == COMMANDS + 5  # 5 setup commands; the bound (10,000) was not reached
+
+    # Idempotency records survived every continue-as-new: re-sent commands from each run append nothing.
+    for command_id in (ids[0], ids[len(ids) // 2], ids[-1]):
+        again = await world.meeting(rid, began, command_id)
+        assert again.duplicate or again.first_seq > 0
+        assert again.last_seq == again.first_seq and again.state.seq == state.seq
+    resent_first = await world.meeting(rid, began, ids[0])
+    assert resent_first.duplicate and resent_first.first_seq == start_seq + 1
+    assert (await world.client.state(rid)).seq == state.seq
+
+    # The events query holds the tail (256 carried) and this run; older ones are on Kafka.
+    with pytest.raises(EventsTruncated):
+        await world.client.events(rid, after_seq=0)
+    tail = await world.client.events(rid, after_seq=state.seq - 10)
+    assert [e.seq for e in tail] == list(range(state.seq - 9, state.seq + 1))
+
+    # Every continue-as-new carried a contiguous outbox (published_through+1 .. seq) and every record so far.
+    carried = await continue_as_new_inputs(world, rid)
+    assert len(carried) == status.run
+    for handed in carried:
+        assert handed.state is not None
+        outbox = [e.seq for e in handed.outbox]
+        assert outbox == list(range(handed.published_through + 1, handed.state.seq + 1))
+        assert len(handed.commands) == handed.state.seq - start_seq + 5
+        assert handed.tail[-1].seq == handed.state.seq
+    print("outbox entries carried at each continue-as-new:", [len(h.outbox) for h in carried])
+
+    # Kafka has every event once, in seq order, chained.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while (await world.client.status(rid)).published_through < state.seq:
+        assert loop.time() < deadline
+        await asyncio.sleep(0.2)
+    records = by_key(await read_topic(world.settings.kafka.bootstrap_servers, world.topic, state.seq), rid)
+    assert [int(dict(r.headers)["seq"]) for r in records] == list(range(1, state.seq + 1))
+    report = verify_chain(r.value for r in records)
+    assert report.ok and report.last_hash == state.last_hash, report
