@@ -264,8 +264,12 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    # the final states, straight from the workflows
-    await asyncio.gather(*(sim.refresh(p) for p in sim.pairs.values() if p.relationship_id in sim.states))
+    # the final states, straight from the workflows (one that does not answer is reported, not fatal)
+    pairs = [p for p in sim.pairs.values() if p.relationship_id in sim.states]
+    answers = await asyncio.gather(*(sim.refresh(p) for p in pairs), return_exceptions=True)
+    for pair, answer in zip(pairs, answers, strict=True):
+        if isinstance(answer, BaseException):
+            sim.stats.errors.append(f"{pair.relationship_id}: its workflow did not answer: {answer}")
     return sim, time.monotonic() - started
 
 
