@@ -8,6 +8,8 @@ from workers.cli import api as api_cli
 from workers.cli import audit as audit_cli
 from workers.cli import demo as demo_cli
 from workers.cli import projections, report, services
+from workers.cli import relationship as relationship_cli
+from workers.cli import worker as worker_cli
 
 app = typer.Typer(
     name="mentorflow",
@@ -16,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(services.app, name="services")
+app.add_typer(relationship_cli.app, name="relationship")
+app.command(name="worker")(worker_cli.worker)
 app.add_typer(report.app, name="report")
 app.add_typer(projections.app, name="projections")
 app.command(name="projector")(projections.projector)

@@ -1,0 +1,307 @@
+"""``mentorflow relationship propose | do | show | list`` (DESIGN §8), over the Python client.
+
+Exit codes: 0 done; 2 bad usage or input (typer's usage errors, bad ``--by``, bad ``--data`` JSON, a field that
+fails validation: the message names the field and the rule); 3 the command was refused by a domain rule (the message
+names the rule; nothing was appended); 4 no such relationship; 5 Temporal kept refusing the command (busy) or could
+not be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.table import Table
+
+from workers.cli.output import console, err_console, print_json
+
+T = TypeVar("T")
+
+EXIT_INPUT = 2
+EXIT_REFUSED = 3
+EXIT_NOT_FOUND = 4
+EXIT_UNAVAILABLE = 5
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done, 2 bad usage or input (names the field and the rule), 3 refused by a domain rule "
+    "(prints the rule; nothing appended), 4 no such relationship, 5 Temporal busy or unreachable."
+)
+
+app = typer.Typer(
+    help="Propose relationships, send them commands, show and list them. " + EXIT_CODES_HELP,
+    no_args_is_help=True,
+)
+
+JSON_OPTION = typer.Option(False, "--json", help="machine-readable JSON on stdout")
+BY_OPTION = typer.Option(..., "--by", help="who acts, ROLE:ID (role: mentor, mentee, manager)", metavar="ROLE:ID")
+
+
+def _fail(message: str, code: int, as_json: bool) -> NoReturn:
+    if as_json:
+        print_json({"ok": False, "error": message, "exit_code": code})
+    else:
+        err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _actor(spec: str) -> Any:
+    from domain import Actor
+
+    role, sep, person = spec.partition(":")
+    if not sep or not person.strip():
+        raise typer.BadParameter(f"{spec!r} is not ROLE:ID (e.g. manager:mgr-7, mentor:ana)", param_hint="--by")
+    try:
+        return Actor(id=person.strip(), role=role.strip().lower())
+    except ValidationError:
+        raise typer.BadParameter(
+            f"unknown role {role!r} (one of: mentor, mentee, manager, system)", param_hint="--by"
+        ) from None
+
+
+def _validation_message(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = [str(x) for x in err["loc"]]
+        if loc and loc[0][:1].isupper():  # the union's tag (the command class): not a field
+            loc = loc[1:]
+        field = ".".join(loc) or "(command)"
+        parts.append(f"{prefix}{field}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
+    """Connect, run ``call(client)``, and turn every failure into a message and an exit code."""
+    from temporalio.service import RPCError
+
+    from api.client import MentorflowClient, RelationshipBusy, RelationshipNotFound
+    from domain import DomainError
+
+    async def main() -> T:
+        try:
+            client = await MentorflowClient.connect()
+        except RuntimeError as exc:
+            _fail(f"cannot reach Temporal: {exc} (is it up? `mentorflow services up`)", EXIT_UNAVAILABLE, as_json)
+        return await call(client)
+
+    try:
+        return asyncio.run(main())
+    except DomainError as exc:
+        _fail(f"refused ({exc.code}): {exc.rule}", EXIT_REFUSED, as_json)
+    except RelationshipNotFound as exc:
+        _fail(str(exc), EXIT_NOT_FOUND, as_json)
+    except RelationshipBusy as exc:
+        _fail(str(exc), EXIT_UNAVAILABLE, as_json)
+    except RPCError as exc:
+        _fail(f"Temporal refused the call: {exc}", EXIT_UNAVAILABLE, as_json)
+
+
+def _load_policy(name: str | None, path: Path | None) -> Any:
+    from domain import DomainError, builtin_policy, parse_policy_toml, policy_from_mapping
+
+    if name and path:
+        raise typer.BadParameter("give --policy or --policy-file, not both", param_hint="--policy")
+    try:
+        if path is None:
+            return builtin_policy(name or "mentoring-12m")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+            if not isinstance(data, dict):
+                raise typer.BadParameter(f"{path} does not hold a mapping", param_hint="--policy-file")
+            return policy_from_mapping(data)
+        return parse_policy_toml(text)
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--policy-file") from None
+    except yaml.YAMLError as exc:
+        raise typer.BadParameter(f"{path} is not valid YAML: {exc}", param_hint="--policy-file") from None
+    except DomainError as exc:
+        raise typer.BadParameter(exc.rule, param_hint="--policy-file" if path else "--policy") from None
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "relationship_id": result.relationship_id,
+        "command_id": result.command_id,
+        "duplicate": result.duplicate,
+        "first_seq": result.first_seq,
+        "last_seq": result.last_seq,
+        "events": [e.to_json_dict() for e in result.events],
+        "state": result.state.model_dump(mode="json"),
+    }
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(_result_json(result))
+        return
+    s = result.state
+    if result.last_seq < result.first_seq:
+        appended = "nothing appended"
+    else:
+        types = ", ".join(e.type for e in result.events) or "(events no longer held)"
+        appended = f"seq {result.first_seq}..{result.last_seq}: {types}"
+    again = " (already applied: same command id)" if result.duplicate else ""
+    console.print(
+        f"[green]accepted[/green]{again} {result.relationship_id}: {appended}", highlight=False, soft_wrap=True
+    )
+    console.print(f"now {s.stage.value}/{s.substate.value}, health {s.health.value}, seq {s.seq}", highlight=False)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def propose(
+    program: str = typer.Option(..., "--program", help="program id"),
+    mentor: str = typer.Option(..., "--mentor", help="mentor's person id"),
+    mentee: str = typer.Option(..., "--mentee", help="mentee's person id"),
+    by: str = BY_OPTION,
+    relationship_id: str | None = typer.Option(None, "--id", help="relationship id (default: generated)"),
+    policy: str | None = typer.Option(None, "--policy", help="built-in policy name (default mentoring-12m)"),
+    policy_file: Path | None = typer.Option(None, "--policy-file", help="a policy in TOML or YAML"),
+    match_method: str = typer.Option("manual", "--match-method"),
+    match_score: float | None = typer.Option(None, "--match-score"),
+    command_id: str | None = typer.Option(None, "--command-id", help="idempotency key (default: generated)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Propose a relationship (starts its workflow)."""
+    from decimal import Decimal
+
+    from domain import ProposeRelationship
+
+    actor = _actor(by)
+    pinned = _load_policy(policy, policy_file)
+    try:
+        command = ProposeRelationship(
+            command_id=command_id or str(uuid.uuid4()),
+            actor=actor,
+            relationship_id=relationship_id or f"rel-{uuid.uuid4().hex[:12]}",
+            program_id=program,
+            mentor_id=mentor,
+            mentee_id=mentee,
+            policy=pinned,
+            match_method=match_method,
+            match_score=Decimal(str(match_score)) if match_score is not None else None,
+        )
+    except ValidationError as exc:
+        _fail(f"invalid proposal: {_validation_message(exc)}", EXIT_INPUT, as_json)
+    result = _run(lambda client: client.propose(command), as_json)
+    _print_result(result, as_json)
+
+
+@app.command("do", epilog=EXIT_CODES_HELP)
+def do_command(
+    relationship_id: str = typer.Argument(..., help="relationship id"),
+    command_name: str = typer.Argument(..., metavar="COMMAND", help="kebab-case, e.g. accept-match, log-meeting"),
+    by: str = BY_OPTION,
+    data: str | None = typer.Option(None, "--data", help='the command\'s fields as JSON, e.g. \'{"reason": "..."}\''),
+    command_id: str | None = typer.Option(None, "--command-id", help="idempotency key (default: generated)"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send a command to a relationship. A refused command exits 3 and prints the rule it broke."""
+    from domain import COMMAND_NAMES_KEBAB, DomainError, command_adapter, command_from_kebab
+
+    try:
+        cls = command_from_kebab(command_name)
+    except DomainError as exc:
+        _fail(exc.rule, EXIT_INPUT, as_json)
+    if cls.__name__ == "ProposeRelationship":
+        _fail("use `mentorflow relationship propose` to start a relationship", EXIT_INPUT, as_json)
+    fields: dict[str, Any] = {}
+    if data:
+        try:
+            fields = json.loads(data)
+        except json.JSONDecodeError as exc:
+            _fail(f"--data is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", EXIT_INPUT, as_json)
+        if not isinstance(fields, dict):
+            _fail("--data must be a JSON object of the command's fields", EXIT_INPUT, as_json)
+    reserved = {"type", "actor"} & fields.keys()
+    if reserved:
+        _fail(f"--data must not set {sorted(reserved)}: use COMMAND and --by", EXIT_INPUT, as_json)
+    actor = _actor(by)
+    payload = {
+        **fields,
+        "type": cls.__name__,
+        "command_id": command_id or fields.get("command_id") or str(uuid.uuid4()),
+        "actor": actor.model_dump(mode="json"),
+    }
+    try:
+        command = command_adapter().validate_python(payload)
+    except ValidationError as exc:
+        known = ", ".join(n for n in COMMAND_NAMES_KEBAB if n != "propose-relationship")
+        _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
+    result = _run(lambda client: client.send(relationship_id, command), as_json)
+    _print_result(result, as_json)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def show(
+    relationship_id: str = typer.Argument(..., help="relationship id"),
+    events: bool = typer.Option(False, "--events", help="also list the events the workflow holds"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a relationship's current state (authoritative: from its workflow)."""
+
+    async def call(client: Any) -> tuple[Any, Any, Any]:
+        state = await client.state(relationship_id)
+        status = await client.status(relationship_id)
+        page = await client.events_page(relationship_id) if events else None
+        return state, status, page
+
+    state, status, page = _run(call, as_json)
+    if as_json:
+        out: dict[str, Any] = {"state": state.model_dump(mode="json"), "publishing": status.model_dump(mode="json")}
+        if page is not None:
+            out["events"] = [e.to_json_dict() for e in page.events]
+        print_json(out)
+        return
+    table = Table(title=f"relationship {state.relationship_id}", show_header=False)
+    rows = [
+        ("program", state.program_id),
+        ("mentor / mentee", f"{state.mentor_id} / {state.mentee_id}"),
+        ("stage", f"{state.stage.value}/{state.substate.value}"),
+        ("health", state.health.value + (" (marginal)" if state.marginal else "")),
+        ("outcome", state.outcome.value if state.outcome else "-"),
+        ("policy", f"{state.policy.name} {state.policy.version}" if state.policy else "-"),
+        ("meetings", f"{state.meetings} (last {state.last_meeting_at or '-'})"),
+        ("goals", f"{state.goals_completed}/{len(state.goals)} completed"),
+        ("renewals", str(state.renewals)),
+        ("term ends", str(state.term_ends_at or "-")),
+        ("seq / published", f"{state.seq} / {status.published_through} ({status.outbox} queued)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    console.print(table)
+    if page is not None:
+        for e in page.events:
+            console.print(f"{e.seq:>5}  {e.to_json_dict()['occurred_at']}  {e.type}  by {e.actor}", highlight=False)
+
+
+@app.command("list", epilog=EXIT_CODES_HELP)
+def list_relationships(
+    program: str | None = typer.Option(None, "--program"),
+    stage: str | None = typer.Option(None, "--stage"),
+    substate: str | None = typer.Option(None, "--substate"),
+    health: str | None = typer.Option(None, "--health"),
+    limit: int = typer.Option(100, "--limit", min=1),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List relationships by program / stage (Temporal visibility: about a second behind)."""
+    rows = _run(
+        lambda client: client.list(program, stage, substate=substate, health=health, limit=limit),
+        as_json,
+    )
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+        return
+    table = Table("relationship", "program", "stage", "substate", "health", "workflow")
+    for r in rows:
+        table.add_row(
+            r.relationship_id, r.program or "", r.stage or "", r.substate or "", r.health or "", r.workflow_status
+        )
+    console.print(table)

@@ -1,0 +1,41 @@
+"""``mentorflow worker``: run RelationshipWorkflow and its activities until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from workers.cli.output import err_console
+
+
+def worker(
+    task_queue: str | None = typer.Option(
+        None, "--task-queue", help="default: settings (MENTORFLOW_TEMPORAL__TASK_QUEUE)"
+    ),
+    topic: str | None = typer.Option(None, "--topic", help="default: <prefix>.relationship-events"),
+    webhook: str | None = typer.Option(None, "--webhook", help="deliver notifications by POSTing JSON to this URL"),
+    notification_log: Path | None = typer.Option(
+        None, "--notification-log", help="log sink file (default: <run dir>/logs/notifications.jsonl)"
+    ),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run the worker: workflows + the Kafka publishing and notification activities. Creates the events topic if
+    missing. SIGTERM/SIGINT shut it down gracefully (in-flight activities finish or are retried elsewhere)."""
+    from workers.settings import load_settings
+    from workers.worker import WorkerConfig, main
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = WorkerConfig(
+        settings=load_settings(),
+        topic=topic,
+        task_queue=task_queue,
+        webhook_url=webhook,
+        notification_log=notification_log,
+    )
+    try:
+        main(config)
+    except RuntimeError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
