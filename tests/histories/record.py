@@ -1,0 +1,131 @@
+"""Record workflow histories for the replay tests: ``.venv/bin/python -m tests.histories.record``.
+
+Runs real lifecycles (the real workflow and activities, the time-skipping test server, the real Kafka broker of the
+local stack) and saves each history as JSON next to this file. Re-record only on purpose: the saved histories are
+what proves the current code still replays relationships recorded by older code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.notifications import LogSink, Notifier
+from activities.publishing import KafkaPublisher
+from api.client import MentorflowClient
+from tests.workflow.conftest import MANAGER, MENTEE, MENTOR, Lifecycle
+from workers.services.kafka import ensure_topics
+from workers.services.temporal import SEARCH_ATTRIBUTES, test_server_binary
+from workers.settings import load_settings
+from workers.worker import build_worker
+from workflows.models import Limits, workflow_id
+
+HERE = Path(__file__).parent
+
+
+async def declined(lc: Lifecycle) -> None:
+    await lc.propose()
+    await lc.do("DeclineMatch", MENTEE, reason="no time this year")
+
+
+async def did_not_start(lc: Lifecycle) -> None:
+    """Timers (nudge, escalation, give-up) and the notification activity."""
+    await lc.propose()
+    await lc.do("AcceptMatch", MENTOR)
+    await lc.do("AcceptMatch", MENTEE)
+    await lc.sleep(91)
+
+
+async def contested_then_reconciled(lc: Lifecycle) -> None:
+    await lc.to_cultivation()
+    await lc.meeting()
+    await lc.do("Pause", MENTEE, reason="leave")
+    await lc.sleep(10)
+    await lc.do("Resume", MENTEE)
+    await lc.do("ProposeSeparation", MENTOR, reason="moving abroad")
+    await lc.sleep(15)
+    await lc.do("ResolveSeparation", MANAGER, resolution="reconcile")
+    await lc.do("Terminate", MANAGER, reason_code="program_ended")
+
+
+async def continued_as_new(lc: Lifecycle) -> None:
+    """Enough commands for a continue-as-new (trigger lowered to 150 history events); the first run is saved."""
+    await lc.propose()
+    await lc.do("AcceptMatch", MENTOR)
+    await lc.do("AcceptMatch", MENTEE)
+    await lc.do("SignAgreement", MENTOR, goals=["x"], cadence="P2W")
+    await lc.do("SignAgreement", MENTEE, goals=["x"], cadence="P2W")
+    for _ in range(80):
+        await lc.meeting()
+    await lc.do("Terminate", MANAGER, reason_code="program_ended")
+
+
+SCENARIOS: dict[str, tuple[Callable[[Lifecycle], Awaitable[None]], Limits | None]] = {
+    "declined": (declined, None),
+    "did-not-start": (did_not_start, None),
+    "contested-then-reconciled": (contested_then_reconciled, None),
+    "continued-as-new": (continued_as_new, Limits(continue_as_new_after_events=150)),
+}
+
+
+async def first_run_history(client: Client, relationship_id: str) -> str:
+    """The history of the relationship's first run (the one that continued as new)."""
+    latest = await client.get_workflow_handle(workflow_id(relationship_id)).fetch_history()
+    first_run_id = latest.events[0].workflow_execution_started_event_attributes.first_execution_run_id
+    first = await client.get_workflow_handle(workflow_id(relationship_id), run_id=first_run_id).fetch_history()
+    assert first.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    return first.to_json()
+
+
+async def main() -> None:
+    settings = load_settings()
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES},
+        )
+    )
+    topic = f"histories.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings.kafka.bootstrap_servers, {topic: 1})
+    publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic)
+    queue = "record-histories"
+    try:
+        with TemporaryDirectory() as tmp:
+            notifier = Notifier(LogSink(Path(tmp) / "notifications.jsonl"))
+            async with build_worker(env.client, task_queue=queue, publisher=publisher, notifier=notifier):
+                for name, (scenario, limits) in SCENARIOS.items():
+                    lc = Lifecycle(
+                        env=env,
+                        client=MentorflowClient(env.client, task_queue=queue, limits=limits),
+                        topic=topic,
+                        bootstrap=settings.kafka.bootstrap_servers,
+                        notifications=Path(tmp) / "notifications.jsonl",
+                        relationship_id=f"history-{name}",
+                    )
+                    await scenario(lc)
+                    if limits is None:
+                        await lc.wait_closed()
+                        text = (await lc.client.handle(lc.relationship_id).fetch_history()).to_json()
+                    else:
+                        text = await first_run_history(env.client, lc.relationship_id)
+                    (HERE / f"{name}.json").write_text(text + "\n")
+                    print(f"recorded {name}: {len(text)} bytes")
+    finally:
+        await publisher.close()
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
