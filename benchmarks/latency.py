@@ -32,6 +32,7 @@ from benchmarks.load import Pair, command, open_relationship
 NAME = "latency"
 RATES = (50, 200)
 RELATIONSHIPS = 40
+IN_FLIGHT = 100
 
 
 class Visibility:
@@ -136,25 +137,46 @@ async def kafka_hop(rate: int, seconds: float) -> list[float]:
     return latencies
 
 
-async def measure(rate: int, seconds: float, mf, pairs: list[Pair], vis: Visibility) -> tuple[list[float], float]:  # type: ignore[no-untyped-def]
+class Run:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.accept: list[float] = []
+        self.refused = 0
+        self.seconds = 0.0
+
+
+async def measure(rate: int, seconds: float, mf, pairs: list[Pair], vis: Visibility) -> Run:  # type: ignore[no-untyped-def]
+    """Offer ``rate`` commands/s for ``seconds``. At most IN_FLIGHT commands wait for their update at once (the dev
+    server refuses more long polls per namespace); beyond the system's capacity the offered rate is therefore not
+    achieved, and the achieved one is reported. A command Temporal keeps refusing (``RelationshipBusy``) counts as
+    refused."""
+    from api.client import RelationshipBusy
+
     start = len(vis.latencies)
-    accept: list[float] = []
+    run = Run()
+    gate = asyncio.Semaphore(IN_FLIGHT)
 
     async def send(i: int) -> None:
         pair = pairs[i % len(pairs)]
-        t = time.perf_counter()
-        result = await mf.send(pair.relationship_id, command(pair, i))
-        now = time.perf_counter()
-        accept.append(now - t)
+        async with gate:
+            t = time.perf_counter()
+            try:
+                result = await mf.send(pair.relationship_id, command(pair, i))
+            except RelationshipBusy:
+                run.refused += 1
+                return
+            now = time.perf_counter()
+        run.accept.append(now - t)
         vis.wait(pair.relationship_id, result.last_seq, now)
 
-    await offered(rate, seconds, send)
+    _, run.seconds = await offered(rate, seconds, send)
     deadline = time.monotonic() + 120
     while vis.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (the poller resolves them)
         await asyncio.sleep(0.05)
     if vis.pending:
         raise TimeoutError(f"{vis.pending} commands never became visible in the projection")
-    return vis.latencies[start:], percentile(accept, 50)
+    run.latencies = vis.latencies[start:]
+    return run
 
 
 async def run(smoke: bool) -> list[Result]:
@@ -193,7 +215,9 @@ async def run(smoke: bool) -> list[Result]:
                     raise TimeoutError("the projector did not catch up with the set-up commands")
                 try:
                     for rate in (10, 40) if smoke else RATES:
-                        lat, accept_p50 = await measure(rate, seconds, mf, pairs, vis)
+                        run = await measure(rate, seconds, mf, pairs, vis)
+                        lat = run.latencies
+                        achieved = len(lat) / run.seconds
                         hop = await kafka_hop(rate, seconds)
                         for p in (50, 99):
                             figure, base = percentile(lat, p) * 1000, percentile(hop, p) * 1000
@@ -207,8 +231,14 @@ async def run(smoke: bool) -> list[Result]:
                                     base,
                                     f"raw Kafka hop p{p} at the same rate",
                                     target,
-                                    (figure < 1000) if target else None,
-                                    note=f"send → accepted p50 {accept_p50 * 1000:.0f} ms" if p == 50 else "",
+                                    (figure < 1000 and achieved >= 0.95 * rate) if target else None,
+                                    note=(
+                                        f"achieved {achieved:.0f}/s; send → accepted p50 "
+                                        f"{percentile(run.accept, 50) * 1000:.0f} ms, p99 "
+                                        f"{percentile(run.accept, 99) * 1000:.0f} ms; {run.refused} refused"
+                                    )
+                                    if p == 50
+                                    else "",
                                 )
                             )
                 finally:
