@@ -294,13 +294,16 @@ async def wait_for_projections(settings: Settings, sim: Sim, seconds: float = 30
 
 
 def read_reports(settings: Settings, program: str) -> dict[str, list[dict[str, Any]]]:
+    from api.reads import time_in_stage
     from projections.db import make_engine
     from projections.reports import REPORTS
 
     engine = make_engine(settings.database_url)
     try:
         with engine.connect() as conn:
-            return {name: REPORTS[name](conn, program=program) for name in REPORT_NAMES}
+            reports = {name: REPORTS[name](conn, program=program) for name in REPORT_NAMES}
+            reports["time-in-stage"] = time_in_stage(conn, program)  # what the dashboard charts, in seconds
+            return reports
     finally:
         engine.dispose()
 
@@ -317,19 +320,37 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
     for name in REPORT_NAMES:
         rows = reports[name]
         table = Table(title=titles[name], title_justify="left")
-        for column in COLUMNS[name]:
-            table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in COLUMNS[name]))
+        if name == "funnel":  # one column per program: the steps read top to bottom
+            table.add_column("step")
+            for row in rows:
+                table.add_column(str(row["program_id"]), justify="right")
+            for column in COLUMNS[name][1:]:
+                table.add_row(column, *("" if row.get(column) is None else str(row.get(column)) for row in rows))
+        else:
+            for column in COLUMNS[name]:
+                table.add_column(column, overflow="fold")
+            for row in rows:
+                table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in COLUMNS[name]))
         console.print(table)
         if not rows:
             console.print("[dim]  no rows[/dim]")
+        if name == "stages" and "time-in-stage" in reports:  # the demo's days are fractions of a second
+            seconds = Table(title="Average time in stage, seconds (demo policy: 1 day = 0.25 s)", title_justify="left")
+            for column in ("stage", "completed_visits", "avg_seconds", "avg_demo_days"):
+                seconds.add_column(column, justify="left" if column == "stage" else "right")
+            for row in reports["time-in-stage"]:
+                avg = row["avg_seconds"]
+                days = "" if avg is None else f"{avg / 0.25:.0f}"
+                seconds.add_row(row["stage"], str(row["completed_visits"]), "" if avg is None else str(avg), days)
+            console.print(seconds)
 
 
 def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     from workers.services import services_up
 
     console = Console(stderr=opts.json_output)
+    if not console.is_terminal:
+        console = Console(stderr=opts.json_output, width=max(console.width, 140))  # a log: no need to wrap at 80
     say: Callable[[str], None] = console.print
     t0 = time.monotonic()
     program = opts.program or f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"

@@ -300,8 +300,17 @@ class Sim:
                     await self.send(pair, CompleteGoal, actor=pair.mentee_actor, goal_id=open_goals[0])
 
     async def redefine(self, pair: Pair, mentor: str | None, mentee: str | None) -> RelationshipState:
-        """Wait for redefinition (the wind-down timer), then record each outcome (None: that one stays silent)."""
-        state = await self.until(pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED), within=40)
+        """Wait for redefinition (the wind-down timer), then record each outcome (None: that one stays silent).
+        A separation that ended up contested on the way (a consent that came too late) is what the program manager
+        watches for: they resolve it ``end``."""
+        state = await self.until(
+            pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED) or s.substate is Substate.CONTESTED, within=60
+        )
+        if state.substate is Substate.CONTESTED:
+            await self.pause(2.0)
+            note = "the consent came too late; ending as both intended"
+            await self.send(pair, ResolveSeparation, actor=self.manager, resolution="end", note=note)
+            state = await self.until(pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED), within=40)
         if state.stage is Stage.REDEFINITION:
             for actor, outcome in ((pair.mentor_actor, mentor), (pair.mentee_actor, mentee)):
                 if outcome is not None:
@@ -384,7 +393,7 @@ async def mutual(sim: Sim, pair: Pair) -> None:
         await sim.cultivate(pair, until=sim.deadline(pair, 0.45, 16))
         reason = "goals met ahead of plan"
         if await sim.send(pair, ProposeSeparation, actor=pair.mentee_actor, reason=reason):
-            await sim.pause(1.0)
+            await sim.pause(0.3)  # the consent window is 14 demo days (3.5 s)
             await sim.send(pair, ConsentSeparation, actor=pair.mentor_actor)
         await sim.redefine(pair, "friendship", "friendship")
 
@@ -398,7 +407,7 @@ async def contested(sim: Sim, pair: Pair, resolution: str, wait: float) -> None:
     reason = "relocating to another office"
     if not await sim.send(pair, ProposeSeparation, actor=pair.mentor_actor, reason=reason):
         return
-    state = await sim.until(pair, lambda s: s.substate is not Substate.AWAITING_CONSENT, within=10)
+    state = await sim.until(pair, lambda s: s.substate is not Substate.AWAITING_CONSENT, within=30)
     if state.substate is Substate.CONTESTED:
         await sim.pause(wait)
         note = "talked to both; " + ("ending as planned" if resolution == "end" else "they will continue remotely")
