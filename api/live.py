@@ -61,7 +61,9 @@ class LiveBackend:
         *,
         kafka_bootstrap: str | None = None,
         topic: str | None = None,
+        call_timeout: float = 45.0,
     ) -> None:
+        self.call_timeout = call_timeout
         self._connect = connect
         self._database_url = database_url
         self._kafka = kafka_bootstrap
@@ -90,9 +92,15 @@ class LiveBackend:
     async def _call(self, relationship_id: str | None, call: Callable[[CommandClient], Awaitable[T]]) -> T:
         client = await self._c()
         try:
-            return await call(client)
+            async with asyncio.timeout(self.call_timeout):  # no worker polling: an answer, not a hung request
+                return await call(client)
         except (DomainError, ApiError):
             raise
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"no answer from the relationship workflow within {self.call_timeout:.0f} s (is a worker running? "
+                f"`mentorflow worker`)"
+            ) from exc
         except Exception as exc:
             if relationship_id is not None and _not_found(exc):
                 raise RelationshipNotFound(relationship_id) from exc

@@ -1,0 +1,74 @@
+"""LiveBackend's translation of what the client raises: unknown relationship 404, busy / no worker 503, domain
+rejections unchanged (the routes map them to 409/422)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from api.errors import RelationshipNotFound, ServiceUnavailable
+from api.live import LiveBackend
+from domain import IllegalTransition, RelationshipState
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+class RelationshipBusy(RuntimeError):
+    pass
+
+
+class FakeClient:
+    def __init__(self, error: BaseException | None = None, delay: float = 0.0) -> None:
+        self.error = error
+        self.delay = delay
+
+    async def state(self, relationship_id: str) -> RelationshipState:
+        await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return RelationshipState.new(relationship_id)
+
+    async def propose(self, command: Any) -> Any:
+        raise NotImplementedError
+
+    async def send(self, relationship_id: str, command: Any) -> Any:
+        raise NotImplementedError
+
+    async def events_page(self, relationship_id: str, after_seq: int = 0) -> Any:
+        raise NotImplementedError
+
+
+def _backend(client: FakeClient, timeout: float = 5.0) -> LiveBackend:
+    async def connect() -> FakeClient:
+        return client
+
+    return LiveBackend(connect, "sqlite://", call_timeout=timeout)
+
+
+async def test_not_found_is_404() -> None:
+    from api.client import RelationshipNotFound as ClientNotFound
+
+    with pytest.raises(RelationshipNotFound):
+        await _backend(FakeClient(ClientNotFound("r1"))).state("r1")
+    with pytest.raises(RelationshipNotFound):
+        await _backend(FakeClient(NotFoundError("r1"))).state("r1")
+
+
+async def test_busy_and_silence_are_503() -> None:
+    with pytest.raises(ServiceUnavailable):
+        await _backend(FakeClient(RelationshipBusy("10 in flight"))).state("r1")
+    with pytest.raises(ServiceUnavailable, match="is a worker running"):
+        await _backend(FakeClient(delay=1.0), timeout=0.05).state("r1")
+
+
+async def test_domain_errors_pass_through() -> None:
+    with pytest.raises(IllegalTransition):
+        await _backend(FakeClient(IllegalTransition("no"))).state("r1")
+
+
+async def test_answers() -> None:
+    assert (await _backend(FakeClient()).state("r1")).relationship_id == "r1"
