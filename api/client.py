@@ -100,7 +100,15 @@ class RelationshipNotFound(LookupError):
 
 class RelationshipBusy(RuntimeError):
     """Temporal kept refusing the command (10 updates already in flight) for longer than the client waits.
-    Nothing was appended; re-send the same command (same command id) later."""
+
+    ``outcome_unknown`` is False when every attempt was refused at admission: nothing was appended. It is True when
+    an earlier attempt may have been admitted (a timeout, an aborted update) before the refusals: it may still be
+    applied. Either way, re-sending the same command (same command id) is safe and returns its one result."""
+
+    def __init__(self, message: str, *, command_id: str, outcome_unknown: bool) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+        self.outcome_unknown = outcome_unknown
 
 
 class EventsTruncated(LookupError):
@@ -250,9 +258,10 @@ class MentorflowClient:
         """Run ``attempt``; map errors to the domain's; retry what Temporal refuses for load (same update id ⇒
         idempotent)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.busy_timeout
+        deadline: float | None = None  # the busy budget starts at the first refusal, not while admitted and waiting
         delay = 0.05
         last: Exception | None = None
+        maybe_admitted = False
         while True:
             try:
                 return await attempt()
@@ -265,6 +274,7 @@ class MentorflowClient:
                 raise
             except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
                 last = exc
+                maybe_admitted = True
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     closed = await self._closed_outcome(relationship_id, command_id)
@@ -276,10 +286,18 @@ class MentorflowClient:
                 if exc.status not in _RETRYABLE:
                     raise
                 last = exc
-            if loop.time() >= deadline:
+                maybe_admitted = maybe_admitted or exc.status != RPCStatusCode.RESOURCE_EXHAUSTED
+            if deadline is None:
+                deadline = loop.time() + self.busy_timeout
+            elif loop.time() >= deadline:
+                outcome = (
+                    "it may still be applied" if maybe_admitted else "nothing was appended"
+                ) + "; re-send it with the same command id (idempotent) to get its result"
                 raise RelationshipBusy(
-                    f"relationship {relationship_id}: command {command_id} not delivered within {self.busy_timeout:g}s "
-                    f"(Temporal kept refusing it: {last}); nothing was appended, re-send it with the same command id"
+                    f"relationship {relationship_id}: command {command_id} not accepted within {self.busy_timeout:g}s "
+                    f"of being refused (last: {last}); {outcome}",
+                    command_id=command_id,
+                    outcome_unknown=maybe_admitted,
                 ) from last
             # capped exponential backoff, full jitter
             await asyncio.sleep(random.uniform(0, delay))

@@ -77,13 +77,28 @@ class WorkerConfig:
 
 async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
     """Create the events topic (and its dead-letter topic) if missing; fail clearly if Kafka cannot be reached."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
     from workers.services.kafka import ensure_topics
 
     wanted = {topic: settings.kafka.partitions}
     if topic == settings.kafka.events_topic:
         wanted[settings.kafka.dead_letter_topic] = 1
+
+    async def ensure() -> list[str]:
+        # ensure_topics also waits until a topic has at least the partitions asked for: an existing topic keeps
+        # the partitions it was made with, so only ask for them when creating.
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, request_timeout_ms=10_000)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        minimum = {name: 1 if name in existing else count for name, count in wanted.items()}
+        return await ensure_topics(settings.kafka.bootstrap_servers, minimum)
+
     try:
-        return await asyncio.wait_for(ensure_topics(settings.kafka.bootstrap_servers, wanted), timeout=30)
+        return await asyncio.wait_for(ensure(), timeout=30)
     except Exception as exc:
         raise RuntimeError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers} to create topic {topic!r}: "

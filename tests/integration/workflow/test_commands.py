@@ -105,12 +105,14 @@ async def test_twenty_concurrent_commands_while_the_worker_is_away(world_factory
 
 async def test_busy_for_too_long_is_a_clear_error(world_factory) -> None:  # type: ignore[no-untyped-def]
     """With nobody processing, Temporal admits 10 updates and refuses the others (RESOURCE_EXHAUSTED, after the
-    SDK's own retries, ~10-16 s here); past its busy timeout the client gives up on those with a clear error.
-    The admitted ones land when a worker comes back; the refused ones appended nothing."""
+    SDK's own retries, ~10-16 s here); past its busy timeout the client gives up on those with a clear error that
+    says whether anything may have been applied. Re-sending the refused commands with the same ids once a worker is
+    back lands every command exactly once."""
     world: World = world_factory(busy_timeout=1.0)
     async with world.run_worker():
         rid, began = await world.propose_in_trial()
-    sends = [asyncio.create_task(world.meeting(rid, began)) for _ in range(14)]
+    ids = [str(uuid.uuid4()) for _ in range(14)]
+    sends = [asyncio.create_task(world.meeting(rid, began, command_id)) for command_id in ids]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 45
     pending = set(sends)
@@ -118,11 +120,20 @@ async def test_busy_for_too_long_is_a_clear_error(world_factory) -> None:  # typ
         _, pending = await asyncio.wait(pending, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED)
     refused = [t.exception() for t in sends if t.done()]
     assert len(refused) >= 4 and all(isinstance(e, RelationshipBusy) for e in refused), refused
-    assert "nothing was appended, re-send it with the same command id" in str(refused[0])
+    assert "re-send it with the same command id" in str(refused[0])
     async with world.run_worker():
-        landed = await asyncio.gather(*(t for t in sends if not t.done()))
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        busy = [o for o in outcomes if isinstance(o, BaseException)]
+        assert all(isinstance(e, RelationshipBusy) for e in busy), busy
+        history = await world.client.events(rid)
+        applied = {e.causation_id for e in history if e.type == "MeetingLogged"}
+        for error in busy:  # "nothing was appended" is a promise
+            assert isinstance(error, RelationshipBusy)
+            assert error.outcome_unknown or error.command_id not in applied
+        resent = await asyncio.gather(*(world.meeting(rid, began, e.command_id) for e in busy))  # type: ignore[union-attr]
         state = await world.client.state(rid)
-    assert len(landed) == 14 - len(refused) and state.meetings == len(landed)
+    assert {r.command_id for r in resent} == {e.command_id for e in busy}  # type: ignore[union-attr]
+    assert state.meetings == 14  # every command landed exactly once
 
 
 async def test_a_closed_relationship_refuses_commands_clearly(world: World) -> None:
