@@ -1,8 +1,10 @@
 """Engines, migrations and read-your-writes for the projection database (SQLite by default, PostgreSQL by URL).
 
 SQLite: WAL journal (readers never block the projector and see only committed batches), ``synchronous=NORMAL``
-(durable against a killed process, which is what exactly-once needs here), a busy timeout, and for writer engines
-``BEGIN IMMEDIATE`` so a batch holds the write lock from its first read of the offsets to its commit.
+(durable against a killed process, which is what exactly-once needs here; a power cut may lose the last committed
+batches, never half of one: the rows and the offsets of a batch commit or vanish together, and the projector
+re-applies from the stored offsets), a busy timeout, and for writer engines ``BEGIN IMMEDIATE`` so a batch holds the
+write lock from its first read of the offsets to its commit.
 """
 
 from __future__ import annotations

@@ -49,7 +49,10 @@ def test_projector_process_then_reports_and_rebuild(published: str, sqlite_url: 
                 wait_for_seq(sqlite_url, last.relationship_id, last.seq, timeout=1)
                 break
             except Exception:
-                assert proc.poll() is None and time.monotonic() < deadline
+                if proc.poll() is not None or time.monotonic() >= deadline:
+                    proc.kill()
+                    out, _ = proc.communicate(timeout=30)
+                    pytest.fail(f"projector did not apply seq {last.seq} in time:\n{out.decode()[-3000:]}")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
