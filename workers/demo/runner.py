@@ -399,7 +399,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     print_reports(console, reports)
     console.print(
         f"\n[bold]{result.relationships}[/bold] relationships in program [bold]{program}[/bold]: "
-        f"{result.commands} commands ({result.rejected} refused by the rules, as real users would be), "
+        f"{result.commands} commands ({result.rejected} refused by the rules: late answers and races with timers), "
         f"{result.seconds:.0f} s in all."
     )
     if result.open_relationships:

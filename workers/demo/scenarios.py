@@ -53,7 +53,8 @@ from domain import (
 __all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
 
 DAY = 0.25  # seconds per demo day
-CADENCE = 3.5  # a meeting every two weeks (demo days)
+CADENCE = 5.0  # a meeting about every three weeks (no meeting for 45 days, 11.25 s, turns a pair yellow)
+ONBOARDING = 8  # relationships being proposed/accepted/signed at once (the match expires 3.5 s after the proposal)
 TRIAL_MEETINGS = (1.5, 4.0)  # seconds after the kickoff: two meetings inside the 45-day trial window
 MIN_TERM = 20.0  # long enough to reach cultivation (the trial window is 11.25 s)
 
@@ -145,6 +146,9 @@ class Sim:
         self.pairs: dict[str, Pair] = {}
         self.stats = Stats()
         self._names = 0
+        # Backpressure: on a loaded machine the acceptances of a burst of proposals would arrive after the match
+        # expired; a few onboardings at a time keep the answers within the policy's 3.5 s.
+        self.onboarding = asyncio.Semaphore(ONBOARDING)
 
     # --- people and ids ---------------------------------------------------------------------------------------
     def person(self, pool: list[str]) -> str:
@@ -222,7 +226,7 @@ class Sim:
         return self.states.get(pair.relationship_id) or RelationshipState.new(pair.relationship_id)
 
     async def until(
-        self, pair: Pair, pred: Callable[[RelationshipState], bool], within: float, every: float = 1.0
+        self, pair: Pair, pred: Callable[[RelationshipState], bool], within: float, every: float = 1.5
     ) -> RelationshipState:
         """Poll the workflow until ``pred(state)`` (timer-driven changes happen without us), for ``within`` s."""
         deadline = time.monotonic() + within
@@ -238,6 +242,10 @@ class Sim:
     # --- the steps every story is made of --------------------------------------------------------------------
     async def onboard(self, pair: Pair, *, sign: bool = True) -> bool:
         """Propose, both accept, both sign: True once the trial runs."""
+        async with self.onboarding:
+            return await self._onboard(pair, sign=sign)
+
+    async def _onboard(self, pair: Pair, *, sign: bool) -> bool:
         if not await self.propose(pair):
             return False
         # The match expires after 14 demo days (3.5 s): both answer at once, each from their own device.
@@ -252,7 +260,7 @@ class Sim:
         await self.pause(0.3)
         await asyncio.gather(
             *(
-                self.send(pair, SignAgreement, actor=actor, goals=goals, cadence="PT3.5S", term=term)
+                self.send(pair, SignAgreement, actor=actor, goals=goals, cadence="PT5.25S", term=term)
                 for actor in (pair.mentee_actor, pair.mentor_actor)
             )
         )
@@ -291,7 +299,7 @@ class Sim:
                 continue
             n += 1
             await self.meet(pair)  # its result carries the state (a timer may have moved the pair meanwhile)
-            if n % 3 == 0:
+            if n % 4 == 0:
                 score = 3 if marginal else self.rng.choice((4, 5, 5))
                 await self.send(pair, SubmitCheckIn, actor=pair.mentee_actor, satisfaction=score)
             if goals and n == 2:
@@ -337,8 +345,9 @@ async def steady(sim: Sim, pair: Pair, mentor: str | None, mentee: str | None, m
 
 
 async def decline(sim: Sim, pair: Pair) -> None:
-    await sim.propose(pair)
-    await sim.pause(1.0)
+    async with sim.onboarding:
+        await sim.propose(pair)
+    await sim.pause(0.5)
     who = sim.rng.choice((pair.mentor_actor, pair.mentee_actor))
     reason = sim.rng.choice(("schedule conflict this quarter", "looking for a different expertise", "not a good fit"))
     await sim.send(pair, DeclineMatch, actor=who, reason=reason)
@@ -346,7 +355,8 @@ async def decline(sim: Sim, pair: Pair) -> None:
 
 async def expire(sim: Sim, pair: Pair) -> None:
     """Nobody answers: a reminder, then the match expires (a timer)."""
-    await sim.propose(pair)
+    async with sim.onboarding:
+        await sim.propose(pair)
     await sim.until(pair, lambda s: s.is_closed, within=15, every=1.0)
 
 
