@@ -495,9 +495,17 @@ def _sqlite_instant(value: datetime | None) -> str | None:
     the two together."""
     if value is None:
         return None
-    if value.tzinfo is not None and value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ", "microseconds")[:26]  # "YYYY-MM-DD HH:MM:SS.ffffff" (+ "+00:00", cut)
+    text = _INSTANT_TEXT.get(value)  # equal datetimes are the same instant (or the same naive value): the same text
+    if text is None:
+        utc = value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
+        text = utc.isoformat(" ", "microseconds")[:26]  # "YYYY-MM-DD HH:MM:SS.ffffff" (+ "+00:00", cut)
+        if len(_INSTANT_TEXT) >= 65_536:
+            _INSTANT_TEXT.clear()
+        _INSTANT_TEXT[value] = text
+    return text
+
+
+_INSTANT_TEXT: dict[datetime, str] = {}  # an instant is bound several times per batch (event log, row, child rows)
 
 
 class _Sql:
@@ -514,6 +522,7 @@ class _Sql:
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.quote = dialect.identifier_preparer.quote
         self.processors: dict[Table, dict[str, Callable[[Any], Any] | None]] = {}
+        self.result_processors: dict[Table, list[tuple[int, Callable[[Any], Any]]]] = {}
         self.statements: dict[tuple[Table, str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     @classmethod
@@ -549,6 +558,30 @@ class _Sql:
                 if (value := values[i]) is not None:
                     values[i] = proc(value)
             out.append(tuple(values))
+        return out
+
+    def select_in(self, conn: Connection, table: Table, column: str, keys: Sequence[Any]) -> list[dict[str, Any]]:
+        """Every row of ``table`` whose ``column`` is in ``keys``, as dicts of the values SQLAlchemy would return
+        (each column through its result processor)."""
+        if not keys:
+            return []
+        names = tuple(c.name for c in table.columns)
+        procs = self.result_processors.get(table)
+        if procs is None:
+            procs = self.result_processors[table] = [
+                (i, proc)
+                for i, col in enumerate(table.columns)
+                if (proc := col.type.dialect_impl(self.dialect).result_processor(self.dialect, None)) is not None
+            ]
+        cols = ", ".join(self.quote(n) for n in names)
+        marks = ", ".join([self.mark] * len(keys))
+        stmt = f"SELECT {cols} FROM {self.quote(table.name)} WHERE {self.quote(column)} IN ({marks})"
+        out = []
+        for raw in conn.exec_driver_sql(stmt, tuple(keys)):
+            values = list(raw)
+            for i, process in procs:
+                values[i] = process(values[i])
+            out.append(dict(zip(names, values, strict=True)))
         return out
 
     def insert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -640,10 +673,9 @@ class _Apply:
     # -- loading ------------------------------------------------------------------------------------------
     def load(self, relationship_ids: Iterable[str]) -> None:
         ids = sorted(set(relationship_ids))
+        sql = _Sql.of(self.conn)
         for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            for row in self.conn.execute(select(_REL).where(_REL.c.relationship_id.in_(chunk))).mappings():
-                values = dict(row)
+            for values in sql.select_in(self.conn, _REL, "relationship_id", ids[i : i + _CHUNK]):
                 self.loaded[values["relationship_id"]] = values
                 self.rows[values["relationship_id"]] = dict(values)
 

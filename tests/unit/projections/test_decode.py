@@ -238,3 +238,17 @@ def test_fast_sql_writes_the_same_bytes_as_sqlalchemy() -> None:
     assert _raw_rows(fast) == _raw_rows(reference)
     with fast.connect() as conn:
         assert conn.execute(text("SELECT occurred_at FROM event_log LIMIT 1")).scalar_one().count(".") == 1
+
+
+def test_fast_select_reads_what_sqlalchemy_reads() -> None:
+    engine = memory_engine()
+    project(engine, as_topic(program()[:60]), batch=300)
+    table = Base.metadata.tables["relationships"]
+    with engine.connect() as conn:
+        reference = {r["relationship_id"]: dict(r) for r in conn.execute(select(table)).mappings()}
+        ids = [*sorted(reference)[::3], "no-such-relationship"]
+        fast = apply._Sql.of(conn).select_in(conn, table, "relationship_id", ids)
+    assert {r["relationship_id"]: r for r in fast} == {k: reference[k] for k in ids if k in reference}
+    for row in fast:
+        expected = reference[row["relationship_id"]]
+        assert [type(v) for v in row.values()] == [type(v) for v in expected.values()]
