@@ -219,11 +219,13 @@ async def archive_closed(client: Client, engine: Engine, *, task_queue: str | No
     return result
 
 
-async def run_archiver(client: Client, engine: Engine, stop: asyncio.Event, interval: float = 60.0) -> None:
+async def run_archiver(
+    client: Client, engine: Engine, stop: asyncio.Event, interval: float = 60.0, *, task_queue: str | None = None
+) -> None:
     """:func:`archive_closed` every ``interval`` seconds until ``stop`` is set (a task next to the worker)."""
     while not stop.is_set():
         try:
-            result = await archive_closed(client, engine)
+            result = await archive_closed(client, engine, task_queue=task_queue)
             if result.archived or result.conflicts:
                 log.info("archived %d workflow runs (%d conflicts)", len(result.archived), len(result.conflicts))
         except Exception:  # keep archiving on the next round; the error is logged

@@ -73,6 +73,10 @@ class WorkerConfig:
     webhook_url: str | None = None
     notification_log: Path | None = None
     create_topic: bool = True
+    # Archive each closed relationship's workflow history into the audit store (DESIGN §7: verify must still work
+    # after the namespace's retention has deleted it). Every worker may run it: an archived run is never rewritten.
+    archive_interval: float | None = 60.0
+    database_url: str | None = None  # default: settings.database_url
 
 
 async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
@@ -137,6 +141,15 @@ async def run_worker(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
     worker = build_worker(client, task_queue=task_queue, publisher=publisher, notifier=notifier)
+    archiver, engine = None, None
+    if config.archive_interval:
+        from audit.archive import run_archiver
+        from projections.db import make_engine
+
+        engine = make_engine(config.database_url or settings.database_url)
+        archiver = asyncio.create_task(
+            run_archiver(client, engine, stop, config.archive_interval, task_queue=task_queue)
+        )
     try:
         async with worker:
             log.info("worker on task queue %r, publishing to %r", task_queue, topic)
@@ -149,6 +162,12 @@ async def run_worker(
         for sig in installed:
             loop.remove_signal_handler(sig)
         await publisher.close()
+        if archiver is not None:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(archiver, timeout=10)
+        if engine is not None:
+            engine.dispose()
 
 
 def main(config: WorkerConfig | None = None) -> None:

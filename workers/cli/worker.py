@@ -21,6 +21,9 @@ def worker(
         None, "--notification-log", help="log sink file (default: <run dir>/logs/notifications.jsonl)"
     ),
     log_level: str = typer.Option("INFO", "--log-level"),
+    archive_interval: float = typer.Option(
+        60.0, "--archive-interval", help="seconds between passes archiving closed workflow histories; 0 = off"
+    ),
 ) -> None:
     """Run the worker: workflows + the Kafka publishing and notification activities. Creates the events topic if
     missing. SIGTERM/SIGINT shut it down gracefully (in-flight activities finish or are retried elsewhere)."""
@@ -34,6 +37,7 @@ def worker(
         task_queue=task_queue,
         webhook_url=webhook,
         notification_log=notification_log,
+        archive_interval=archive_interval or None,
     )
     try:
         main(config)

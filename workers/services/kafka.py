@@ -145,11 +145,16 @@ async def ensure_topics(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ready_within
     created: list[str] = []
+    # A topic that already exists keeps the partitions it was made with (Kafka never shrinks them, and growing
+    # them would move keys): only a topic created here must show the partitions asked for.
+    required: dict[str, int] | None = None
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
+            if required is None:
+                required = {name: 1 if name in existing else count for name, count in topics.items()}
             wanted = [
                 NewTopic(
                     name=name,
@@ -169,7 +174,7 @@ async def ensure_topics(
                 d["topic"]
                 for d in described
                 if d["error_code"] == 0
-                and len(d["partitions"]) >= topics[d["topic"]]
+                and len(d["partitions"]) >= required[d["topic"]]
                 and all(p["leader"] >= 0 for p in d["partitions"])
             }
             if ready == set(topics):
