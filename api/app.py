@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import TokenBook
 from api.backend import Backend
@@ -45,7 +48,10 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
         finally:
             await backend.close()
 
-    app = FastAPI(title=title, version="1", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served from the swagger-ui-bundle wheel: FastAPI's default page loads Swagger UI from a CDN, which is
+    # a blank page on a machine without internet (ours, and many a platform engineer's).
+    app = FastAPI(title=title, version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.state.backend = backend
     app.state.tokens = TokenBook(tokens)
     install_error_handlers(app)
@@ -56,6 +62,16 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/dashboard")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{title} — API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
     @app.get("/healthz", tags=["meta"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

@@ -39,9 +39,14 @@ def services_up(settings: Settings, *, with_postgres: bool = False) -> dict[str,
 
 
 def services_down(settings: Settings) -> dict[str, str]:
-    """Stop only what ``up`` started (pid files / our own PostgreSQL data dir)."""
+    """Stop only what we started (pid files / our own PostgreSQL data dir).
+
+    The app processes that ``mentorflow demo`` leaves running (worker, projector, API: ``demo-*`` pid files) stop
+    first, so they never outlive the services they talk to."""
     run_dir = settings.run_dir
-    return {
+    apps = sorted(p.stem for p in (run_dir / "pids").glob("*.pid") if p.stem not in {temporal.NAME, kafka.NAME})
+    stopped_apps = {name: "stopped" if stop(run_dir, name) else "was not running" for name in apps}
+    return stopped_apps | {
         "temporal": "stopped" if stop(run_dir, temporal.NAME) else "was not started by us",
         "kafka": "stopped" if stop(run_dir, kafka.NAME, timeout=40) else "was not started by us",
         "postgres": "stopped" if postgres.stop(settings) else "was not started by us",
