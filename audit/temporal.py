@@ -148,6 +148,7 @@ class ReplayOutcome:
 def _replayer() -> Any:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
+
     from workflows.relationship import RelationshipWorkflow
 
     return Replayer(workflows=[RelationshipWorkflow], data_converter=pydantic_data_converter)
