@@ -106,7 +106,7 @@ async def run(smoke: bool) -> list[Result]:
     results.append(
         Result(
             NAME,
-            f"start rate at {small:,} → {large:,}",
+            f"start rate at {large:,}",
             large / rs,
             "starts/s",
             large / bs,
