@@ -45,7 +45,9 @@ def private_kafka(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
             "kafka": KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}", controller_port=controller, partitions=3),
         }
     )
-    # The jars the stack already resolved (a digest stamp inside makes ensure_jars a no-op).
+    # The jars the stack resolved (a digest stamp inside makes ensure_jars a no-op). Resolve them first: when the
+    # stack's broker was already running (started from another checkout), this checkout has none yet.
+    kafka.ensure_jars(stack)
     (run_dir / "kafka").mkdir(parents=True)
     (run_dir / "kafka" / "libs").symlink_to(kafka.libs_dir(stack))
     kafka.start(settings)
