@@ -70,6 +70,42 @@ def expected_from(messages: list[TopicMessage]) -> dict[str, Any]:
     }
 
 
+def assert_tables_match(engine: Any, expected: dict[str, Any]) -> None:
+    """Every reporting table holds what the topic says (``expected_from``)."""
+    with engine.connect() as conn:
+
+        def count(table: str, where: Any = None) -> int:
+            t = Base.metadata.tables[table]
+            stmt = select(func.count()).select_from(t)
+            return int(conn.execute(stmt if where is None else stmt.where(where(t))).scalar_one())
+
+        for table in (
+            "relationships",
+            "event_log",
+            "stage_transitions",
+            "stage_durations",
+            "meetings",
+            "goals",
+            "check_ins",
+            "nudges",
+            "separations",
+            "redefinition_outcomes",
+        ):
+            assert count(table) == expected[table], table
+        assert count("goals", lambda t: t.c.completed_at.is_not(None)) == expected["goals_completed"]
+        assert count("dead_letters") == 0
+        rel = Base.metadata.tables["relationships"]
+        stages = dict(conn.execute(select(rel.c.stage, func.count()).group_by(rel.c.stage)).all())
+        assert stages == expected["final_stage"]
+        assert dict(conn.execute(select(rel.c.relationship_id, rel.c.last_seq)).all()) == expected["last_seq"]
+        funnel_rows = {r["program_id"]: r for r in funnel(conn)}
+        for program_id, counts in expected["funnel"].items():
+            row = funnel_rows[program_id]
+            assert {k: row[k] for k in counts} == counts, program_id
+        risky = {r["relationship_id"]: r["health"] for r in at_risk(conn) if r["health"] != "green"}
+        assert risky == expected["at_risk_health"]
+
+
 async def test_projection_counts_equal_what_the_topic_says(
     bootstrap: str, kafka_topic: str, dead_letter_topic: str, database_url: str, unique_id: str
 ) -> None:
@@ -87,38 +123,7 @@ async def test_projection_counts_equal_what_the_topic_says(
     assert expected["relationships"] == 201
     engine = make_engine(database_url)
     try:
-        with engine.connect() as conn:
-
-            def count(table: str, where: Any = None) -> int:
-                t = Base.metadata.tables[table]
-                stmt = select(func.count()).select_from(t)
-                return int(conn.execute(stmt if where is None else stmt.where(where(t))).scalar_one())
-
-            for table in (
-                "relationships",
-                "event_log",
-                "stage_transitions",
-                "stage_durations",
-                "meetings",
-                "goals",
-                "check_ins",
-                "nudges",
-                "separations",
-                "redefinition_outcomes",
-            ):
-                assert count(table) == expected[table], table
-            assert count("goals", lambda t: t.c.completed_at.is_not(None)) == expected["goals_completed"]
-            assert count("dead_letters") == 0
-            rel = Base.metadata.tables["relationships"]
-            stages = dict(conn.execute(select(rel.c.stage, func.count()).group_by(rel.c.stage)).all())
-            assert stages == expected["final_stage"]
-            assert dict(conn.execute(select(rel.c.relationship_id, rel.c.last_seq)).all()) == expected["last_seq"]
-            funnel_rows = {r["program_id"]: r for r in funnel(conn)}
-            for program_id, counts in expected["funnel"].items():
-                row = funnel_rows[program_id]
-                assert {k: row[k] for k in counts} == counts, program_id
-            risky = {r["relationship_id"]: r["health"] for r in at_risk(conn) if r["health"] != "green"}
-            assert risky == expected["at_risk_health"]
+        assert_tables_match(engine, expected)
         # read-your-writes
         rid, seq = next(iter(expected["last_seq"].items()))
         assert wait_for_seq(engine, rid, seq, timeout=5) == seq
