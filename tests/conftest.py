@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -97,24 +98,32 @@ async def time_skipping_env() -> AsyncIterator[object]:
         await env.shutdown()
 
 
-@pytest.fixture
-async def kafka_topic(stack: Settings, unique_id: str) -> AsyncIterator[str]:
-    """A fresh topic per test (3 partitions, unlimited retention), created explicitly, deleted afterwards."""
+@asynccontextmanager
+async def temporary_topic(bootstrap_servers: str, name: str, partitions: int) -> AsyncIterator[str]:
+    """A topic created explicitly (every partition led) for the block, deleted afterwards."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     from workers.services.kafka import ensure_topics
 
-    name = f"test.{unique_id}"
-    await ensure_topics(stack.kafka.bootstrap_servers, {name: 3})
-    yield name
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
-    await admin.start()
+    await ensure_topics(bootstrap_servers, {name: partitions})
     try:
-        await admin.delete_topics([name])
-    except Exception:
-        pass
+        yield name
     finally:
-        await admin.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.delete_topics([name])
+        except Exception:  # already gone, or the broker is busy: a leftover test topic harms nobody
+            pass
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def kafka_topic(stack: Settings, unique_id: str) -> AsyncIterator[str]:
+    """A fresh topic per test (3 partitions, unlimited retention), created explicitly, deleted afterwards."""
+    async with temporary_topic(stack.kafka.bootstrap_servers, f"test.{unique_id}", 3) as name:
+        yield name
 
 
 @pytest.fixture

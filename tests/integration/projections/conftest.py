@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from domain import Envelope
+from tests.conftest import temporary_topic
 from tests.unit.projections.scenarios import golden_v1, program
-from workers.services.kafka import ensure_topics
 from workers.settings import Settings
 
 Record = tuple[str, bytes, list[tuple[str, bytes]]]
@@ -95,17 +94,8 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 @pytest.fixture
 async def dead_letter_topic(stack: Settings, kafka_topic: str) -> AsyncIterator[str]:
-    name = f"{kafka_topic}.dlt"
-    await ensure_topics(stack.kafka.bootstrap_servers, {name: 1})
-    yield name
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.delete_topics([name])
-    except Exception:
-        pass
-    finally:
-        await admin.close()
+    async with temporary_topic(stack.kafka.bootstrap_servers, f"{kafka_topic}.dlt", 1) as name:
+        yield name
 
 
 @pytest.fixture
