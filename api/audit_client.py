@@ -43,12 +43,9 @@ class AuditClient:
         engine = make_engine(database_url or settings.database_url)
         client = None
         if temporal:
-            from temporalio.client import Client
-            from temporalio.contrib.pydantic import pydantic_data_converter
+            from workflows.connection import connect
 
-            client = await Client.connect(
-                settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
-            )
+            client = await connect(settings.temporal.address, settings.temporal.namespace)
         try:
             yield cls(
                 Auditor(

@@ -44,7 +44,6 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -62,6 +61,7 @@ from domain import (
     builtin_policy,
     parse_command,
 )
+from workflows.connection import connect as connect_temporal
 from workflows.models import (
     WORKFLOW_TYPE,
     CommandResult,
@@ -161,9 +161,7 @@ class MentorflowClient:
             from workers.settings import load_settings  # the composition root's settings, read only
 
             settings = load_settings()
-        client = await Client.connect(
-            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
-        )
+        client = await connect_temporal(settings.temporal.address, settings.temporal.namespace)
         return cls(client, task_queue=task_queue or settings.temporal.task_queue, **options)
 
     def handle(self, relationship_id: str) -> WorkflowHandle[Any, Any]:

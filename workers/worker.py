@@ -18,12 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
 from activities.publishing import KafkaPublisher
 from workers.settings import Settings, load_settings
+from workflows.connection import connect as connect_temporal
 from workflows.relationship import RelationshipWorkflow
 
 __all__ = ["WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
@@ -35,9 +35,7 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=15)
 
 async def connect(settings: Settings) -> Client:
     """A Temporal client with the pydantic data converter (the one converter client, worker and Replayer share)."""
-    return await Client.connect(
-        settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
-    )
+    return await connect_temporal(settings.temporal.address, settings.temporal.namespace)
 
 
 def make_sink(settings: Settings, webhook_url: str | None = None, log_path: Path | None = None) -> NotifySink:

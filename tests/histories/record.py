@@ -13,10 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogSink, Notifier
@@ -24,9 +21,10 @@ from activities.publishing import KafkaPublisher
 from api.client import MentorflowClient
 from tests.workflow.conftest import MANAGER, MENTEE, MENTOR, Lifecycle
 from workers.services.kafka import ensure_topics
-from workers.services.temporal import SEARCH_ATTRIBUTES, test_server_binary
+from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, test_server_binary
 from workers.settings import load_settings
 from workers.worker import build_worker
+from workflows.connection import DATA_CONVERTER
 from workflows.models import Limits, workflow_id
 
 HERE = Path(__file__).parent
@@ -89,14 +87,9 @@ async def first_run_history(client: Client, relationship_id: str) -> str:
 async def main() -> None:
     settings = load_settings()
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_binary(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server_binary(), data_converter=DATA_CONVERTER
     )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in SEARCH_ATTRIBUTES},
-        )
-    )
+    await add_search_attributes(env.client, SEARCH_ATTRIBUTES)
     topic = f"histories.{uuid.uuid4().hex[:8]}"
     await ensure_topics(settings.kafka.bootstrap_servers, {topic: 1})
     publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic)

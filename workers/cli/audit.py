@@ -60,12 +60,9 @@ async def auditor(
     engine = make_engine(database_url or settings.database_url) if database else None
     client = None
     if temporal:
-        from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
+        from workflows.connection import connect
 
-        client = await Client.connect(
-            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
-        )
+        client = await connect(settings.temporal.address, settings.temporal.namespace)
     try:
         yield Auditor(
             engine=engine,
@@ -304,12 +301,9 @@ def archive(
     settings = load_settings()
 
     async def run() -> Any:
-        from temporalio.client import Client
-        from temporalio.contrib.pydantic import pydantic_data_converter
+        from workflows.connection import connect
 
-        client = await Client.connect(
-            settings.temporal.address, namespace=settings.temporal.namespace, data_converter=pydantic_data_converter
-        )
+        client = await connect(settings.temporal.address, settings.temporal.namespace)
         engine = make_engine(database_url or settings.database_url)
         try:
             if watch:

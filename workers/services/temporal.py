@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workers.services.process import ServiceError, log_file, port_open, read_pid, spawn, wait_until
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 NAME = "temporal"
 SEARCH_ATTRIBUTES = ("MentorflowStage", "MentorflowSubstate", "MentorflowProgram", "MentorflowHealth")
@@ -62,8 +67,7 @@ async def ensure_search_attributes(settings: Settings) -> list[str]:
     A workflow that upserts an unregistered attribute fails its task every 10 s, forever, silently (DESIGN §10),
     so this runs on every ``up``, also against a server we did not start (docker compose, a shared cluster).
     """
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
     from temporalio.client import Client
 
     client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
@@ -72,13 +76,21 @@ async def ensure_search_attributes(settings: Settings) -> list[str]:
     )
     missing = [name for name in SEARCH_ATTRIBUTES if name not in listed.custom_attributes]
     if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=settings.temporal.namespace,
-                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
-            )
-        )
+        await add_search_attributes(client, missing)
     return missing
+
+
+async def add_search_attributes(client: Client, names: Iterable[str]) -> None:
+    """Register ``names`` as Keyword search attributes in the client's namespace (dev server or test server)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in names},
+        )
+    )
 
 
 def start(settings: Settings) -> str:

@@ -1,0 +1,17 @@
+"""How every process reaches Temporal: client, worker, CLI, API, auditor and Replayer share one data converter.
+
+The pydantic converter is what turns commands, states and envelopes into payloads; a process that connected with
+another converter would read the workflow's payloads as plain dicts. Not imported by the workflow module itself.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+async def connect(address: str, namespace: str) -> Client:
+    """A Temporal client at ``address`` in ``namespace`` with the project's data converter."""
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
