@@ -42,7 +42,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy domain
-	$(VENV)/bin/mypy workflows activities projections workers api
+	$(VENV)/bin/mypy workflows activities projections workers api audit benchmarks
 	$(VENV)/bin/lint-imports
 
 format: venv

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.names import ACTIVITY_NOTIFY
 from domain import Envelope
-from workflows.models import ACTIVITY_NOTIFY
 
 __all__ = ["LogSink", "Notifier", "NotifySink", "WebhookSink", "notification_of"]
 

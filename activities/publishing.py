@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.names import ACTIVITY_PUBLISH
 from domain import Envelope
-from workflows.models import ACTIVITY_PUBLISH
 
 __all__ = ["KafkaPublisher", "PublishReceipt", "headers_for"]
 

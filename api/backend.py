@@ -1,7 +1,7 @@
 """What the HTTP API needs from the rest of mentorflow, as one small interface.
 
 The routes depend only on :class:`Backend`. The real one (:class:`api.live.LiveBackend`) puts commands and
-authoritative reads through helper :class:`api.client.MentorflowClient` (Temporal), reads lists and reports from the
+authoritative reads through :class:`workflows.client.MentorflowClient` (Temporal), reads lists and reports from the
 projection tables through :mod:`projections.reports` (the functions ``mentorflow report`` prints, so the dashboard and
 the CLI show the same numbers) and audits through :mod:`audit`. Unit tests use an in-memory backend over the pure core.
 """

@@ -1,4 +1,4 @@
-"""The live backend: commands and current state through the Temporal client (:mod:`api.client`), lists and reports
+"""The live backend: commands and current state through the Temporal client (:mod:`workflows.client`), lists and reports
 from the projection tables (:mod:`projections.reports`, the functions ``mentorflow report`` prints), audit through
 :mod:`audit`. Built by the composition root (``mentorflow api``), which knows the settings."""
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 
 class CommandClient(Protocol):
-    """The part of :class:`api.client.MentorflowClient` the API uses."""
+    """The part of :class:`workflows.client.MentorflowClient` the API uses."""
 
     async def propose(self, command: ProposeRelationship) -> Any: ...
 

@@ -150,7 +150,7 @@ async def measure(rate: int, seconds: float, mf, pairs: list[Pair], vis: Visibil
     server refuses more long polls per namespace); beyond the system's capacity the offered rate is therefore not
     achieved, and the achieved one is reported. A command Temporal keeps refusing (``RelationshipBusy``) counts as
     refused."""
-    from api.client import RelationshipBusy
+    from workflows.client import RelationshipBusy
 
     start = len(vis.latencies)
     run = Run()
@@ -180,7 +180,7 @@ async def measure(rate: int, seconds: float, mf, pairs: list[Pair], vis: Visibil
 
 
 async def run(smoke: bool) -> list[Result]:
-    from api.client import MentorflowClient
+    from workflows.client import MentorflowClient
 
     seconds = 1.0 if smoke else 20.0
     relationships = 8 if smoke else RELATIONSHIPS

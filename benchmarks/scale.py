@@ -33,7 +33,7 @@ async def _topic_size(name: str) -> int:
 async def start_all(kind: str, n: int, tq: str, events_topic: str) -> tuple[float, int]:
     """Start n relationships; returns (seconds until all accepted, events they appended)."""
     client = await temporal_client()
-    from api.client import MentorflowClient
+    from workflows.client import MentorflowClient
 
     mf = MentorflowClient(client, task_queue=tq)
     queue: asyncio.Queue[int] = asyncio.Queue()

@@ -32,7 +32,7 @@ async def _drained(mf, rids: list[str], limit_s: float = 120) -> None:  # type: 
 
 
 async def real(clients: int, seconds: float, task_queue: str) -> tuple[int, float]:
-    from api.client import MentorflowClient
+    from workflows.client import MentorflowClient
 
     mf = MentorflowClient(await temporal_client(), task_queue=task_queue)
     pairs = [Pair(unique("tp")) for _ in range(clients)]

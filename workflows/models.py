@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from activities.names import ACTIVITY_NOTIFY, ACTIVITY_PUBLISH
 from domain import Envelope, RelationshipState
 
 __all__ = [
@@ -21,11 +22,6 @@ __all__ = [
 ]
 
 WORKFLOW_TYPE = "RelationshipWorkflow"
-ACTIVITY_PUBLISH = "publish_events"
-"""The publishing activity (``activities.publishing.KafkaPublisher.publish``), referenced by name so the workflow
-module never imports aiokafka."""
-ACTIVITY_NOTIFY = "notify"
-"""The notification activity (``activities.notifications.Notifier.notify``)."""
 
 
 def workflow_id(relationship_id: str) -> str:

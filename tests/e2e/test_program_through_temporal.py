@@ -14,7 +14,6 @@ from typing import Any
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import MentorflowClient
 from domain import Actor, Role, builtin_policy, command_adapter
 from projections.db import make_engine, migrate
 from projections.projector import Projector
@@ -22,6 +21,7 @@ from tests.integration.projections.conftest import read_topic
 from tests.integration.projections.test_program import assert_tables_match, expected_from
 from workers.settings import Settings
 from workers.worker import build_worker
+from workflows.client import MentorflowClient
 
 MANAGER = Actor(id="mgr-e2e", role=Role.MANAGER)
 PATHS = {"declined": 30, "terminated": 20, "expired": 30, "rematched": 20, "cultivating": 60, "redefined": 40}

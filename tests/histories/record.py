@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import MentorflowClient
 from tests.workflow.conftest import MANAGER, MENTEE, MENTOR, Lifecycle
 from workers.services.kafka import ensure_topics
 from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, test_server_binary
 from workers.settings import load_settings
 from workers.worker import build_worker
+from workflows.client import MentorflowClient
 from workflows.connection import DATA_CONVERTER
 from workflows.models import Limits, workflow_id
 

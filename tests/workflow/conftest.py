@@ -17,11 +17,11 @@ from temporalio.worker import Worker
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import CommandResult, MentorflowClient
 from domain import Actor, Command, Envelope, RelationshipState, Role, builtin_policy, command_adapter
 from tests.workflow.topic import read_topic
 from workers.settings import Settings
 from workers.worker import build_worker
+from workflows.client import CommandResult, MentorflowClient
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
 MENTOR = Actor(id="ana", role=Role.MENTOR)

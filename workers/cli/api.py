@@ -13,11 +13,12 @@ from workers.settings import Settings, load_settings
 def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     """The FastAPI app over Temporal (the client), the projection tables and the audit stores of ``settings``."""
     from api.app import create_app
-    from api.client import MentorflowClient
     from api.live import LiveBackend
+    from workers.connect import connect_client
+    from workflows.client import MentorflowClient
 
     async def connect() -> MentorflowClient:
-        return await MentorflowClient.connect(settings)
+        return await connect_client(settings)
 
     backend = LiveBackend(
         connect,

@@ -99,12 +99,13 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
     """Connect, run ``call(client)``, and turn every failure into a message and an exit code."""
     from temporalio.service import RPCError
 
-    from api.client import MentorflowClient, RelationshipBusy, RelationshipNotFound
     from domain import DomainError
+    from workers.connect import connect_client
+    from workflows.client import RelationshipBusy, RelationshipNotFound
 
     async def main() -> T:
         try:
-            client = await MentorflowClient.connect()
+            client = await connect_client()
         except RuntimeError as exc:
             _fail(f"cannot reach Temporal: {exc} (is it up? `mentorflow services up`)", EXIT_UNAVAILABLE, as_json)
         return await call(client)

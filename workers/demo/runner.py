@@ -213,9 +213,9 @@ def _progress(sim: Sim, program: str, started: float, finished: int, total: int)
 
 
 async def drive(settings: Settings, opts: DemoOptions, program: str, console: Console) -> tuple[Sim, float]:
-    from api.client import MentorflowClient
+    from workers.connect import connect_client
 
-    client = await MentorflowClient.connect(settings)
+    client = await connect_client(settings)
     await _wait_for_worker(client.client, settings)
     # The built-in demo policy; --term shortens the agreement term the participants sign (the policy is unchanged).
     sim = Sim(client, program, builtin_policy("demo"), term=opts.term, seed=opts.seed)

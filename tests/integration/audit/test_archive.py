@@ -11,12 +11,12 @@ from temporalio.client import Client
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import MentorflowClient
 from audit.archive import archive_closed, load_archived
 from audit.verify import Auditor
 from domain import Actor, Role, Terminate, builtin_policy
 from workers.settings import Settings
 from workers.worker import build_worker
+from workflows.client import MentorflowClient
 
 
 async def test_archive_pass_archives_closed_relationships_once(

@@ -19,7 +19,6 @@ from temporalio.worker import Worker
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import MentorflowClient
 from audit.archive import load_archived
 from audit.bench import publish
 from audit.history import state_at
@@ -29,6 +28,7 @@ from domain.envelope import sha256_hex
 from projections.projector import Projector
 from workers.settings import Settings
 from workers.worker import build_worker
+from workflows.client import MentorflowClient
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
 MENTOR = Actor(id="ana", role=Role.MENTOR)

@@ -16,10 +16,10 @@ from temporalio.client import Client
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import CommandResult, MentorflowClient
 from domain import Actor, Role, builtin_policy, command_adapter
 from workers.settings import Settings
 from workers.worker import build_worker
+from workflows.client import CommandResult, MentorflowClient
 from workflows.models import Limits
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)

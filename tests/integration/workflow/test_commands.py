@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-from api.client import RelationshipBusy, RelationshipNotFound
 from domain import IllegalTransition, InvalidCommand, NotAParticipant, Outcome, RelationshipClosedError, verify_chain
 from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, World, command
 from tests.workflow.topic import by_key, read_topic
+from workflows.client import RelationshipBusy, RelationshipNotFound
 
 
 async def wait_published(world: World, rid: str, seq: int, wait: float = 20.0) -> None:

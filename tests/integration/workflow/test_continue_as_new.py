@@ -10,10 +10,10 @@ import uuid
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from api.client import EventsTruncated
 from domain import verify_chain
 from tests.integration.workflow.conftest import World
 from tests.workflow.topic import by_key, read_topic
+from workflows.client import EventsTruncated
 from workflows.models import RelationshipWorkflowInput, workflow_id
 
 COMMANDS = 5_100

@@ -18,13 +18,13 @@ import pytest
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
-from api.client import MentorflowClient
 from domain import verify_chain
 from tests.integration.workflow.conftest import World
 from tests.workflow.topic import by_key, read_topic
 from workers.services import kafka, process
 from workers.settings import KafkaSettings, Settings
 from workers.worker import build_worker
+from workflows.client import MentorflowClient
 
 OUTAGE = 60.0
 

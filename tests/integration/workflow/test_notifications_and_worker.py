@@ -19,10 +19,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Notifier, WebhookSink
-from api.client import MentorflowClient
 from domain import Envelope, NudgeSent, RelationshipState, advance, builtin_policy, execute
 from domain.commands import AcceptMatch, ProposeRelationship
 from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, command
+from workers.connect import connect_client
 from workers.settings import Settings
 
 
@@ -117,7 +117,7 @@ async def test_worker_process_stops_gracefully_on_sigterm(stack: Settings, kafka
             "--notification-log", str(log), env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
     try:
-        client = await MentorflowClient.connect(stack, task_queue=queue)
+        client = await connect_client(stack, task_queue=queue)
         try:
             proposed = await asyncio.wait_for(
                 client.propose(program="p", mentor=MENTOR.id, mentee=MENTEE.id, by=MANAGER), timeout=30

@@ -8,12 +8,12 @@ import uuid
 
 from sqlalchemy import create_engine
 
-from api.client import MentorflowClient
 from audit.archive import archived_relationship_ids, load_archived
 from domain import builtin_policy
 from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, command
 from workers.settings import Settings
 from workers.worker import WorkerConfig, run_worker
+from workflows.client import MentorflowClient
 
 
 async def test_the_worker_archives_a_relationship_once_it_closed(

@@ -50,7 +50,7 @@ def _backend(client: FakeClient, timeout: float = 5.0) -> LiveBackend:
 
 
 async def test_not_found_is_404() -> None:
-    from api.client import RelationshipNotFound as ClientNotFound
+    from workflows.client import RelationshipNotFound as ClientNotFound
 
     with pytest.raises(RelationshipNotFound):
         await _backend(FakeClient(ClientNotFound("r1"))).state("r1")

@@ -2,7 +2,7 @@
 
 ::
 
-    client = await MentorflowClient.connect()
+    client = await MentorflowClient.connect("127.0.0.1:7233", "default")
     result = await client.propose(program="p1", mentor="ana", mentee="bo", by=Actor(id="mgr", role="manager"))
     await client.send(result.relationship_id, AcceptMatch(command_id=new_command_id(), actor=ana))
 
@@ -39,6 +39,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
+    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -155,14 +156,13 @@ class MentorflowClient:
         self.busy_timeout = busy_timeout
 
     @classmethod
-    async def connect(cls, settings: Any = None, *, task_queue: str | None = None, **options: Any) -> MentorflowClient:
-        """Connect with the pydantic data converter; ``settings`` default to ``workers.settings.load_settings()``."""
-        if settings is None:
-            from workers.settings import load_settings  # the composition root's settings, read only
-
-            settings = load_settings()
-        client = await connect_temporal(settings.temporal.address, settings.temporal.namespace)
-        return cls(client, task_queue=task_queue or settings.temporal.task_queue, **options)
+    async def connect(
+        cls, address: str, namespace: str = "default", *, task_queue: str = "mentorflow", **options: Any
+    ) -> MentorflowClient:
+        """Connect to Temporal at ``address`` with the project's data converter (workflows/connection.py). The
+        composition root (workers/) reads the settings and passes them in."""
+        client = await connect_temporal(address, namespace)
+        return cls(client, task_queue=task_queue, **options)
 
     def handle(self, relationship_id: str) -> WorkflowHandle[Any, Any]:
         return self.client.get_workflow_handle(workflow_id(relationship_id), result_type=RelationshipState)
@@ -402,7 +402,4 @@ class MentorflowClient:
 
 
 def _get(attrs: TypedSearchAttributes, name: str) -> str | None:
-    from temporalio.common import SearchAttributeKey
-
-    value = attrs.get(SearchAttributeKey.for_keyword(name))
-    return value
+    return attrs.get(SearchAttributeKey.for_keyword(name))
