@@ -54,7 +54,8 @@ async def publish(bootstrap_servers: str, topic: str, envelopes: list[Envelope])
 
 def project(engine: Engine, topic: str, envelopes: list[Envelope], positions: list[tuple[int, int]]) -> None:
     """The real projection of the published messages (event_log and the reporting tables), 5,000 a transaction."""
-    from projections.apply import Message, apply_batch
+    from projections.apply import apply_batch
+    from projections.decode import Message
 
     messages = [
         Message(topic, partition, offset, env.relationship_id.encode(), env.to_bytes())

@@ -34,8 +34,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
 
-from projections.apply import BatchResult, Message, OffsetsMoved, Rejected, apply_batch, read_offsets
+from projections.apply import BatchResult, Rejected, apply_batch
 from projections.db import make_engine, migrate
+from projections.decode import Message
+from projections.offsets import OffsetsMoved, read_offsets
 
 __all__ = ["DEFAULT_GROUP", "Projector", "ProjectorMetrics", "run_projector"]
 

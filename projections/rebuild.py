@@ -37,9 +37,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import Engine, make_url, text
 
-from projections.apply import read_offsets
 from projections.db import is_sqlite, make_engine, migrate, sqlite_path
 from projections.models import PROJECTION_TABLES, Base
+from projections.offsets import read_offsets
 from projections.projector import ASSIGNED_GROUP, DEFAULT_GROUP, Projector
 
 __all__ = ["REBUILD_SCHEMA", "RebuildResult", "rebuild", "swap_in"]

@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Engine, StaticPool
 
 from domain import Envelope
-from projections.apply import BatchResult, Message, apply_batch
+from projections.apply import BatchResult, apply_batch
 from projections.db import make_engine
+from projections.decode import Message
 from projections.models import Base
 
 TOPIC = "unit.relationship-events"

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from domain import Envelope, canonical_json, replay
-from projections.apply import Message, OffsetsMoved, apply_batch, read_offsets
+from projections.decode import Message
 from projections.models import (
     CheckIn,
     DeadLetter,
@@ -22,6 +22,7 @@ from projections.models import (
     StageDuration,
     StageTransition,
 )
+from projections.offsets import read_offsets
 from projections.snapshot import diff_snapshots, snapshot
 from tests.unit.projections.helpers import GROUP, TOPIC, as_topic, memory_engine, messages_of, project
 from tests.unit.projections.scenarios import golden_v1, program
@@ -223,20 +224,3 @@ def test_v1_check_in_is_upcast_on_read(engine: Engine) -> None:
     assert check_in.schema_version == 1
     assert check_in.satisfaction == (v1["payload"]["score"] + 1) // 2  # ... and upcast when projected
     assert stored.encode() == lines[[json.loads(x)["type"] for x in lines].index("CheckInSubmitted")]
-
-
-def test_offsets_fence_a_second_writer_and_skip_applied_messages(engine: Engine) -> None:
-    messages = as_topic(_histories(10), partitions=1)
-    with engine.begin() as conn:
-        apply_batch(conn, messages[:20], group_id=GROUP, expected_offsets={})
-    with engine.begin() as conn:
-        assert read_offsets(conn, GROUP, [TOPIC]) == {(TOPIC, 0): 20}
-        with pytest.raises(OffsetsMoved) as moved:
-            apply_batch(conn, messages[20:30], group_id=GROUP, expected_offsets={(TOPIC, 0): 10})
-        assert moved.value.stored == {(TOPIC, 0): 20}
-    with engine.begin() as conn:
-        result = apply_batch(conn, messages[10:30], group_id=GROUP, expected_offsets={(TOPIC, 0): 20})
-    assert (result.already_applied, result.applied) == (10, 10)
-    assert result.next_offsets == {(TOPIC, 0): 30}
-    with engine.begin() as conn, pytest.raises(OffsetsMoved):
-        apply_batch(conn, messages[30:31], group_id=GROUP, expected_offsets={(TOPIC, 0): None})

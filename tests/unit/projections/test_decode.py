@@ -10,13 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select, text
 
 from domain import canonical_json
-from projections import apply
-from projections.apply import Decoded, Message, Poison, decode, decode_strict
-from projections.models import PROJECTION_TABLES, Base
-from tests.unit.projections.helpers import TOPIC, as_topic, memory_engine, messages_of, project
+from projections import decode as decode_module
+from projections.decode import Decoded, Message, Poison, decode, decode_strict
+from tests.unit.projections.helpers import TOPIC, as_topic, messages_of
 from tests.unit.projections.scenarios import golden_v1, program
 
 
@@ -42,7 +40,7 @@ def assert_same(message: Message) -> tuple[str, Any]:
 
 def _fast_accepts(message: Message) -> bool:
     assert message.value is not None
-    return apply._decode_fast(message, message.value) is not None
+    return decode_module._decode_fast(message, message.value) is not None
 
 
 def test_every_published_message_takes_the_fast_path_and_decodes_as_the_strict_path_does() -> None:
@@ -209,46 +207,3 @@ def test_the_policy_cache_keeps_json_types_apart() -> None:
         variant = {**data, "payload": {**data["payload"], "policy": {**policy, key: odd}}}
         assert_same(_with(m, _reseal(variant)))
         assert assert_same(m)[0] == "ok"
-
-
-def _raw_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        return {
-            name: sorted(
-                (tuple(r) for r in conn.exec_driver_sql(f'SELECT * FROM "{name}"')),
-                key=lambda r: tuple((v is None, str(v)) for v in r),
-            )
-            for name in PROJECTION_TABLES
-            if name != "dead_letters"
-        }
-
-
-def test_fast_sql_writes_the_same_bytes_as_sqlalchemy() -> None:
-    """The projection's driver-level executemany stores exactly what SQLAlchemy's own insert of the same typed
-    values stores (instants as SQLAlchemy's SQLite DATETIME text, booleans, floats, blobs)."""
-    fast = memory_engine()
-    project(fast, as_topic(program()[:60]), batch=300)
-    reference = memory_engine()
-    with fast.connect() as src, reference.begin() as dst:
-        for name in PROJECTION_TABLES:
-            table = Base.metadata.tables[name]
-            rows = [dict(r) for r in src.execute(select(table)).mappings()]
-            if rows:
-                dst.execute(insert(table), rows)
-    assert _raw_rows(fast) == _raw_rows(reference)
-    with fast.connect() as conn:
-        assert conn.execute(text("SELECT occurred_at FROM event_log LIMIT 1")).scalar_one().count(".") == 1
-
-
-def test_fast_select_reads_what_sqlalchemy_reads() -> None:
-    engine = memory_engine()
-    project(engine, as_topic(program()[:60]), batch=300)
-    table = Base.metadata.tables["relationships"]
-    with engine.connect() as conn:
-        reference = {r["relationship_id"]: dict(r) for r in conn.execute(select(table)).mappings()}
-        ids = [*sorted(reference)[::3], "no-such-relationship"]
-        fast = apply._Sql.of(conn).select_in(conn, table, "relationship_id", ids)
-    assert {r["relationship_id"]: r for r in fast} == {k: reference[k] for k in ids if k in reference}
-    for row in fast:
-        expected = reference[row["relationship_id"]]
-        assert [type(v) for v in row.values()] == [type(v) for v in expected.values()]

@@ -1,0 +1,345 @@
+"""Decode a Kafka message into a verified envelope and its current-schema event (DESIGN §3, §5).
+
+:func:`decode` is the one entry point: a fast path (one parse, one canonical encoding, pydantic only for the event)
+accepts the ordinary messages; anything else goes through :func:`decode_strict`, the reference, which gives the
+precise reason. A message that fails is *poison* (:class:`Poison`, with the reason and what could be read of the
+envelope): JSON, envelope shape, canonical bytes, hash, key, event type and upcast are all checked here.
+
+Process-wide cache: ``_POLICIES`` (owned here, used only by :func:`_policy`) maps the full typed content of a
+proposal's ``policy`` object to its validated, frozen :class:`~domain.LifecyclePolicy`. It is safe to share between
+threads and engines: the value is a pure function of the key (a race validates twice and stores equal values), the
+key keeps every value's JSON type, and it is bounded (cleared at ``_POLICIES_MAX`` entries).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import sha256
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import from_json
+
+from domain import EVENT_CLASSES, Envelope, LifecyclePolicy, Role, event_from_envelope, upcast
+
+__all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One Kafka record, as the projector sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Poison(ValueError):
+    """A message that cannot be decoded into a current-schema event."""
+
+    def __init__(self, error: str, info: Mapping[str, Any] | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.info = dict(info or {})
+
+
+class Head:
+    """The envelope fields the apply logic reads (the envelope without its payload), as plain attributes."""
+
+    __slots__ = (
+        "actor_id",
+        "actor_role",
+        "causation_id",
+        "event_id",
+        "hash",
+        "occurred_at",
+        "prev_hash",
+        "program_id",
+        "relationship_id",
+        "schema_version",
+        "seq",
+        "type",
+    )
+
+    def __init__(
+        self,
+        *,
+        event_id: str,
+        relationship_id: str,
+        program_id: str,
+        seq: int,
+        type: str,
+        schema_version: int,
+        occurred_at: datetime,
+        actor_id: str,
+        actor_role: str,
+        causation_id: str | None,
+        prev_hash: str,
+        hash: str,
+    ) -> None:
+        self.event_id = event_id
+        self.relationship_id = relationship_id
+        self.program_id = program_id
+        self.seq = seq
+        self.type = type
+        self.schema_version = schema_version
+        self.occurred_at = occurred_at
+        self.actor_id = actor_id
+        self.actor_role = actor_role
+        self.causation_id = causation_id
+        self.prev_hash = prev_hash
+        self.hash = hash
+
+    @classmethod
+    def of(cls, envelope: Envelope) -> Head:
+        return cls(
+            event_id=envelope.event_id,
+            relationship_id=envelope.relationship_id,
+            program_id=envelope.program_id,
+            seq=envelope.seq,
+            type=envelope.type,
+            schema_version=envelope.schema_version,
+            occurred_at=envelope.occurred_at,
+            actor_id=envelope.actor.id,
+            actor_role=envelope.actor.role.value,
+            causation_id=envelope.causation_id,
+            prev_hash=envelope.prev_hash,
+            hash=envelope.hash,
+        )
+
+
+class Decoded:
+    """A message whose hash was verified, decoded into its envelope fields and its current-schema event."""
+
+    __slots__ = ("event", "head", "message", "text")
+
+    def __init__(self, message: Message, head: Head, event: Any, text: str) -> None:
+        self.message = message
+        self.head = head
+        self.event = event
+        self.text = text
+
+
+def _info(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    seq = data.get("seq")
+    return {
+        "relationship_id": data.get("relationship_id") if isinstance(data.get("relationship_id"), str) else None,
+        "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+        "event_id": str(data.get("event_id"))[:64] if data.get("event_id") is not None else None,
+        "event_type": str(data.get("type"))[:64] if data.get("type") is not None else None,
+    }
+
+
+def decode(message: Message) -> Decoded:
+    """The message as an envelope and its current-schema event; raises :class:`Poison` with the reason.
+
+    Every message goes through :func:`_decode_fast` first; whatever it does not accept (anything unusual, every bad
+    message) goes through :func:`decode_strict`, which gives the precise reason. Both accept the same messages and
+    decode them to the same values (``tests/unit/projections/test_decode.py``)."""
+    if message.value is not None:
+        decoded = _decode_fast(message, message.value)
+        if decoded is not None:
+            return decoded
+    return decode_strict(message)
+
+
+def decode_strict(message: Message) -> Decoded:
+    """The reference decoder: pydantic :class:`~domain.Envelope`, the canonical bytes, the hash, the key, the event
+    type and upcast, checked in that order, with a precise reason for the first that fails."""
+    raw = message.value
+    if raw is None:
+        raise Poison("empty message value (tombstone)")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Poison(f"undecodable: not UTF-8 JSON ({exc})") from None
+    except RecursionError:  # the C parser gives up on nesting deeper than the interpreter's recursion limit
+        raise Poison("undecodable: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise Poison("undecodable: not a JSON object")
+    info = _info(data)
+    try:
+        envelope = Envelope.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise Poison(
+            f"shape: not a valid envelope ({exc.error_count()} problems; {where}: {first['msg']})", info
+        ) from None
+    try:
+        canonical = envelope.to_bytes()
+    except UnicodeEncodeError:  # a lone surrogate (a "\\ud800" escape) has no UTF-8, so no canonical JSON
+        canonical = None
+    if canonical != raw:
+        raise Poison("shape: the bytes are not the canonical JSON of the envelope", info)
+    recomputed = envelope.compute_hash()
+    if recomputed != envelope.hash:
+        raise Poison(f"chain: hash mismatch (stored {envelope.hash[:12]}…, recomputed {recomputed[:12]}…)", info)
+    if message.key is not None and message.key != envelope.relationship_id.encode("utf-8"):
+        raise Poison(f"shape: message key {message.key[:80]!r} is not the relationship id", info)
+    try:
+        event = event_from_envelope(envelope)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise Poison(
+            f"upcast: {envelope.type} v{envelope.schema_version} payload is not valid ({where}: {first['msg']})", info
+        ) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Poison(f"upcast: {exc}", info) from None
+    return Decoded(message, Head.of(envelope), event, text)
+
+
+# --- the fast path ---------------------------------------------------------------------------------------------
+#
+# One JSON parse, ONE canonical encoding (of the hashed form) and one sha256 per message, no pydantic for the
+# envelope, pydantic only for the event (with the pinned policy of a RelationshipProposed validated once per distinct
+# policy). The fast path accepts a message only when all of these hold, and each makes the strict path accept it too
+# and decode it to the same values:
+#
+# * the bytes parse (pydantic-core's parser, about twice as fast as ``json.loads``; whatever it makes of odd input
+#   cannot matter: the bytes must equal the standard library's canonical re-encoding of the result, below, so the
+#   result is what ``json.loads`` gives);
+# * the JSON object has exactly the envelope's keys, every field has exactly the JSON type the envelope wants, and
+#   the strings that pydantic would parse and re-serialise are already in their one serialised form (lowercase
+#   hyphenated UUID, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` for a valid instant, a role name, 64 lowercase hex digits): so
+#   the strict ``Envelope``'s hashed form IS the parsed object without ``hash``;
+# * sha256(canonical JSON of that hashed form) == ``hash``: the content is what was hashed (the chain check);
+# * the message bytes == that same encoding with ``,"hash":"<hash>"`` spliced in after the top-level ``event_id``,
+#   which is exactly the canonical JSON of the whole object (sorted keys put ``hash`` between ``event_id`` and
+#   ``occurred_at``, and a hex string needs no escaping): so the "bytes are canonical" check costs no second
+#   encoding. The first ``"event_id":"`` in the encoding is the top-level key: inside a JSON string every ``"`` is
+#   escaped, and before ``event_id`` there are only ``actor`` (exactly ``id`` and ``role``) and ``causation_id``;
+# * the key is the relationship id, the type is known, the upcast and the event's pydantic validation succeed.
+#
+# Anything else (and any unexpected exception) returns None: the strict path decides, with its precise reason.
+# A message whose content is authentic (its hash is right) but whose bytes are not the canonical JSON stays poison,
+# as before: DESIGN §5 makes the value the canonical JSON, the event log keeps the bytes verbatim, and an auditor's
+# verifier of those bytes (``domain.verify_chain``) requires them canonical.
+
+_ENVELOPE_KEYS = frozenset(Envelope.model_fields)
+_HASHED_KEYS = tuple(sorted(_ENVELOPE_KEYS - {"hash"}))
+_ACTOR_KEYS = frozenset({"id", "role"})
+_ROLES = frozenset(role.value for role in Role)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+_HEX64 = re.compile(r"[0-9a-f]{64}").fullmatch
+_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z").fullmatch
+_EVENT_ID_KEY = b'"event_id":"'
+_HASH_AT = len(_EVENT_ID_KEY) + 36 + 1  # after the key, the 36-character UUID and its closing quote
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode  # = canonical_json
+_POLICIES: dict[tuple[Any, ...], LifecyclePolicy] = {}
+_POLICIES_MAX = 256
+
+
+def _policy(raw: Any) -> Any:
+    """The validated :class:`LifecyclePolicy` of a proposal's ``policy`` object, validated once per distinct object
+    (a program pins a handful of policies). The key keeps the JSON type of every value (``1``, ``1.0`` and ``true``
+    are equal in Python). Anything but a flat object is returned as it is, for pydantic to validate."""
+    if type(raw) is not dict:
+        return raw
+    try:
+        key = tuple(sorted((k, type(v), v) for k, v in raw.items()))
+        hash(key)
+    except TypeError:  # a nested value: not a policy the cache knows how to key
+        return raw
+    policy = _POLICIES.get(key)
+    if policy is None:
+        policy = LifecyclePolicy.model_validate(raw)  # a ValidationError: the caller falls back to the strict path
+        if len(_POLICIES) >= _POLICIES_MAX:
+            _POLICIES.clear()
+        _POLICIES[key] = policy
+    return policy
+
+
+def _decode_fast(message: Message, raw: bytes) -> Decoded | None:
+    try:
+        return _decode_fast_or_none(message, raw)
+    except Exception:  # anything unexpected: the strict path decides, and says why
+        return None
+
+
+def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
+    data = from_json(raw)  # invalid JSON raises: the strict path says why (with the standard library's parser)
+    if type(data) is not dict or data.keys() != _ENVELOPE_KEYS:
+        return None
+    event_id = data["event_id"]
+    rid = data["relationship_id"]
+    program_id = data["program_id"]
+    seq = data["seq"]
+    event_type = data["type"]
+    version = data["schema_version"]
+    occurred = data["occurred_at"]
+    actor = data["actor"]
+    causation_id = data["causation_id"]
+    payload = data["payload"]
+    prev_hash = data["prev_hash"]
+    stored_hash = data["hash"]
+    if not (
+        type(event_id) is str
+        and _UUID(event_id)
+        and type(rid) is str
+        and type(program_id) is str
+        and type(seq) is int
+        and seq >= 1
+        and type(event_type) is str
+        and type(version) is int
+        and version >= 1
+        and type(occurred) is str
+        and type(actor) is dict
+        and actor.keys() == _ACTOR_KEYS
+        and (causation_id is None or type(causation_id) is str)
+        and type(payload) is dict
+        and type(prev_hash) is str
+        and _HEX64(prev_hash)
+        and type(stored_hash) is str
+        and _HEX64(stored_hash)
+    ):
+        return None
+    actor_id = actor["id"]
+    actor_role = actor["role"]
+    if not (type(actor_id) is str and actor_id and type(actor_role) is str and actor_role in _ROLES):
+        return None
+    if _INSTANT(occurred) is None:
+        return None
+    at = datetime.fromisoformat(occurred)  # the exact format, so the same instant; ValueError (no such day): strict
+    body = _ENCODE({k: data[k] for k in _HASHED_KEYS}).encode("utf-8")
+    if sha256(body).hexdigest() != stored_hash:
+        return None
+    cut = body.find(_EVENT_ID_KEY) + _HASH_AT
+    if raw != b"".join((body[:cut], b',"hash":"', stored_hash.encode(), b'"', body[cut:])):
+        return None
+    if message.key is not None and message.key != rid.encode("utf-8"):
+        return None
+    cls = EVENT_CLASSES.get(event_type)
+    if cls is None:
+        return None
+    if version != cls.schema_version:
+        _, payload = upcast(event_type, version, payload)
+    if event_type == "RelationshipProposed":
+        payload = {**payload, "policy": _policy(payload.get("policy"))}
+    event = cls.model_validate({**payload, "type": event_type, "at": at})
+    head = Head(
+        event_id=event_id,
+        relationship_id=rid,
+        program_id=program_id,
+        seq=seq,
+        type=event_type,
+        schema_version=data["schema_version"],
+        occurred_at=at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        causation_id=causation_id,
+        prev_hash=prev_hash,
+        hash=stored_hash,
+    )
+    return Decoded(message, head, event, raw.decode("utf-8"))
