@@ -5,7 +5,7 @@ cause                                                  status  ``type``
 =====================================================  ======  =============================================
 missing / unknown bearer token                         401     ``Unauthorized``
 the token's role may not do this                       403     ``Forbidden``
-unknown relationship                                   404     ``RelationshipNotFound``
+unknown relationship (domain.RelationshipNotFound)      404     ``RelationshipNotFound``
 IllegalTransition, RelationshipClosedError, other      409     the DomainError class name
 DomainError about the current state
 InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
@@ -34,13 +34,13 @@ from domain import (
     InvalidPolicy,
     NotAllowedForRole,
     NotAParticipant,
+    RelationshipNotFound,
 )
 
 __all__ = [
     "ApiError",
     "ErrorBody",
     "ErrorDetail",
-    "RelationshipNotFound",
     "ServiceUnavailable",
     "domain_status",
     "install_error_handlers",
@@ -70,12 +70,6 @@ class ApiError(Exception):
         self.field = field
 
 
-class RelationshipNotFound(ApiError):
-    def __init__(self, relationship_id: str) -> None:
-        super().__init__(404, "RelationshipNotFound", f"relationship {relationship_id} does not exist")
-        self.relationship_id = relationship_id
-
-
 class ServiceUnavailable(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__(503, "ServiceUnavailable", message)
@@ -98,6 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(_body(exc.type, exc.message, exc.field), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RelationshipNotFound)
+    async def _not_found(_request: Request, exc: RelationshipNotFound) -> JSONResponse:
+        return JSONResponse(_body("RelationshipNotFound", str(exc)), status_code=404)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

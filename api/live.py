@@ -10,13 +10,15 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import reads
 from api.backend import CommandOutcome, ListFilter, ReportName
-from api.errors import ApiError, RelationshipNotFound, ServiceUnavailable
-from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipState
+from api.errors import ApiError, ServiceUnavailable
+from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipNotFound, RelationshipState
 from projections.db import make_engine, migrate, wait_for_seq_async
 from projections.reports import REPORTS
+from workflows.client import RelationshipBusy
 
 __all__ = ["CommandClient", "LiveBackend"]
 
@@ -35,22 +37,11 @@ class CommandClient(Protocol):
     async def events_page(self, relationship_id: str, after_seq: int = 0) -> Any: ...
 
 
-def _not_found(exc: BaseException) -> bool:
-    """Temporal's NOT_FOUND (no such workflow), however the client surfaces it."""
-    if type(exc).__name__ in {"RelationshipNotFound", "WorkflowNotFound", "NotFoundError", "LookupError"}:
-        return True
-    status = getattr(exc, "status", None)
-    if status is not None and getattr(status, "name", str(status)) == "NOT_FOUND":
-        return True
-    cause = exc.__cause__
-    return cause is not None and cause is not exc and _not_found(cause)
-
-
 def _unavailable(exc: BaseException) -> bool:
-    status = getattr(exc, "status", None)
-    name = getattr(status, "name", "")
-    busy = type(exc).__name__ == "RelationshipBusy"  # 10 updates in flight for longer than the client waits
-    return busy or name in {"UNAVAILABLE", "DEADLINE_EXCEEDED"} or isinstance(exc, ConnectionError | TimeoutError)
+    """Temporal busy (10 updates in flight for longer than the client waits), unreachable or too slow."""
+    if isinstance(exc, RelationshipBusy | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, RPCError) and exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
 class LiveBackend:
@@ -89,12 +80,12 @@ class LiveBackend:
                 raise ServiceUnavailable(f"cannot reach Temporal: {exc}") from exc
         return self._client
 
-    async def _call(self, relationship_id: str | None, call: Callable[[CommandClient], Awaitable[T]]) -> T:
+    async def _call(self, call: Callable[[CommandClient], Awaitable[T]]) -> T:
         client = await self._c()
         try:
             async with asyncio.timeout(self.call_timeout):  # no worker polling: an answer, not a hung request
                 return await call(client)
-        except (DomainError, ApiError):
+        except (DomainError, ApiError, RelationshipNotFound):
             raise
         except TimeoutError as exc:
             raise ServiceUnavailable(
@@ -102,8 +93,6 @@ class LiveBackend:
                 f"`mentorflow worker`)"
             ) from exc
         except Exception as exc:
-            if relationship_id is not None and _not_found(exc):
-                raise RelationshipNotFound(relationship_id) from exc
             if _unavailable(exc):
                 raise ServiceUnavailable(f"Temporal did not answer: {exc}") from exc
             raise
@@ -126,19 +115,19 @@ class LiveBackend:
         return CommandOutcome(state=state or result.state, events=events)
 
     async def propose(self, command: ProposeRelationship) -> CommandOutcome:
-        result = await self._call(None, lambda c: c.propose(command))
+        result = await self._call(lambda c: c.propose(command))
         return self._outcome(result)
 
     async def send(self, relationship_id: str, command: Command) -> CommandOutcome:
-        result = await self._call(relationship_id, lambda c: c.send(relationship_id, command))
+        result = await self._call(lambda c: c.send(relationship_id, command))
         return self._outcome(result)
 
     async def state(self, relationship_id: str) -> RelationshipState:
-        return await self._call(relationship_id, lambda c: c.state(relationship_id))
+        return await self._call(lambda c: c.state(relationship_id))
 
     # --- audit ---------------------------------------------------------------------------------------------------
     async def history(self, relationship_id: str) -> list[Envelope]:
-        page = await self._call(relationship_id, lambda c: c.events_page(relationship_id))
+        page = await self._call(lambda c: c.events_page(relationship_id))
         events: list[Envelope] = list(page.events)
         first = int(page.first_available_seq)
         if first > 1:  # the workflow continued as new: the older events are in the audit store
@@ -158,7 +147,7 @@ class LiveBackend:
         try:
             return state_at(events, at)
         except ValueError as exc:  # before the first event
-            raise ApiError(404, "RelationshipNotFound", str(exc)) from None
+            raise RelationshipNotFound(relationship_id, str(exc)) from None
 
     async def verify(self, relationship_id: str | None, program: str | None = None) -> dict[str, Any]:
         """:class:`audit.verify.Auditor` over the three stores (event_log, Kafka topic, Temporal history + replay)."""

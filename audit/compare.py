@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -159,10 +159,6 @@ def _field_diffs(expected: Mapping[str, Any], found: Mapping[str, Any]) -> list[
 
 def _loc(record: StoredRecord) -> str:
     return f"{record.store} ({record.where})"
-
-
-def _seq_label(seq: int | None) -> str:
-    return f"seq {seq}" if seq is not None else "seq ?"
 
 
 def _within_store(
@@ -457,8 +453,3 @@ def _differs(
         found=record.hash,
         fields=tuple(path for path, _, _ in changes),
     )
-
-
-def records_of(store: str, envelopes: Iterable[Envelope], where: str = "position") -> list[StoredRecord]:
-    """Records of envelopes held in memory (tests, archives): ``where`` = ``<where> <n>`` (1-based)."""
-    return [StoredRecord.from_envelope(store, f"{where} {i}", env) for i, env in enumerate(envelopes, 1)]

@@ -288,6 +288,3 @@ class Replicator:
             rid, values = self.copy(i)
             total += len(values)
             yield rid, values
-
-    def mean_events(self) -> float:
-        return sum(self.sizes) / len(self.sizes)

@@ -51,6 +51,7 @@ from domain.errors import (
     NotAllowedForRole,
     NotAParticipant,
     RelationshipClosedError,
+    RelationshipNotFound,
 )
 from domain.events import (
     EVENT_CLASSES,
@@ -149,6 +150,7 @@ __all__ = [
     "RedefinitionRecorded",
     "RelationshipClosed",
     "RelationshipClosedError",
+    "RelationshipNotFound",
     "RelationshipProposed",
     "RelationshipState",
     "RematchRequested",

@@ -8,7 +8,7 @@ Temporal workflow carries it across continue-as-new and returns it from queries.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -152,9 +152,3 @@ class RelationshipState(BaseModel):
         if person_id == self.mentee_id:
             return self.mentor_id
         return None
-
-    def paused_for(self, now: datetime) -> timedelta:
-        """Total paused time up to ``now``, including a pause in progress."""
-        if self.paused_at is None:
-            return self.total_paused
-        return self.total_paused + max(now - self.paused_at, timedelta(0))

@@ -48,6 +48,11 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(u.database)
 
 
+def redacted(url: str) -> str:
+    """``url`` fit to print or log: the password replaced by ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(
     url: str | URL,
     *,

@@ -34,8 +34,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine
 
+from projections import topics
 from projections.apply import BatchResult, Rejected, apply_batch
-from projections.db import make_engine, migrate
+from projections.db import make_engine, migrate, redacted
 from projections.decode import Message
 from projections.offsets import OffsetsMoved, read_offsets
 
@@ -127,7 +128,7 @@ class Projector:
         self.topic = topic
         self.group_id = group_id
         self.offsets_group = group_id or ASSIGNED_GROUP
-        self.dead_letter_topic = f"{topic}.dlt" if dead_letter_topic == "" else dead_letter_topic
+        self.dead_letter_topic = topics.dead_letter_topic(topic) if dead_letter_topic == "" else dead_letter_topic
         self.max_records = max_records
         self.commit_to_kafka = commit_to_kafka and group_id is not None
         self.client_id = client_id
@@ -360,7 +361,7 @@ async def run_projector(
     )
     async with projector:
         if ready is not None:
-            ready({"topic": topic, "group_id": group_id, "database_url": database_url})
+            ready({"topic": topic, "group_id": group_id, "database_url": redacted(database_url)})
         log.info("projector started: topic %s, group %s", topic, group_id)
         metrics = await projector.run(stop, report_every=report_every)
     log.info("projector stopped: %s", metrics.as_dict())

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projections.topics import dead_letter_topic, events_topic
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,11 +40,11 @@ class KafkaSettings(BaseModel):
 
     @property
     def events_topic(self) -> str:
-        return f"{self.topic_prefix}.relationship-events"
+        return events_topic(self.topic_prefix)
 
     @property
     def dead_letter_topic(self) -> str:
-        return f"{self.events_topic}.dlt"
+        return dead_letter_topic(self.events_topic)
 
     @property
     def port(self) -> int:

@@ -58,6 +58,7 @@ from domain import (
     LifecyclePolicy,
     ProposeRelationship,
     RelationshipClosedError,
+    RelationshipNotFound,
     RelationshipState,
     builtin_policy,
     parse_command,
@@ -91,12 +92,6 @@ _RETRYABLE = {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCSt
 
 def new_command_id() -> str:
     return str(uuid.uuid4())
-
-
-class RelationshipNotFound(LookupError):
-    def __init__(self, relationship_id: str) -> None:
-        super().__init__(f"relationship {relationship_id} does not exist")
-        self.relationship_id = relationship_id
 
 
 class RelationshipBusy(RuntimeError):

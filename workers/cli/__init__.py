@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from typing import NoReturn
+
 from workers.cli.app import app
 
 
-def main() -> None:
-    """Run the CLI, then leave without interpreter finalization.
+def exit_without_finalization(code: int) -> NoReturn:
+    """Flush everything, then leave without interpreter finalization (the one home of this workaround).
 
     The Temporal client's Rust threads can outlive the event loop, and CPython's finalization then sometimes aborts
-    with ``Fatal Python error: PyGILState_Release`` (SIGABRT) after the work is done (temporalio/sdk-python#300):
-    an exit code of -6 on a command that succeeded. Every command's output is flushed first."""
-    import logging
-    import os
-    import sys
+    with ``Fatal Python error: PyGILState_Release`` (SIGABRT) after the work is done (temporalio/sdk-python#300;
+    seen on about one exit in four): an exit code of -6 on a command that succeeded."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
+
+def main() -> NoReturn:
+    """The ``mentorflow`` console script: run the CLI, then :func:`exit_without_finalization`. In-process callers
+    (tests through CliRunner) call ``app`` and are left alone."""
     code: int = 0
     try:
         app()
@@ -24,10 +34,7 @@ def main() -> None:
             code = 1
         else:
             code = int(exc.code or 0)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
+    exit_without_finalization(code)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "exit_without_finalization", "main"]

@@ -23,6 +23,7 @@ def projector(
     max_records: int = typer.Option(5000, "--max-records", help="messages per batch (one transaction)"),
     session_timeout_ms: int = typer.Option(10_000, "--session-timeout-ms"),
     json_output: bool = typer.Option(False, "--json", help="print the final metrics as JSON"),
+    log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Run the projector: Kafka → projection tables, exactly once, until SIGTERM/SIGINT."""
     from workers.projector import main
@@ -34,6 +35,7 @@ def projector(
         database_url=database_url,
         max_records=max_records,
         session_timeout_ms=session_timeout_ms,
+        log_level=log_level,
     )
     if json_output:
         print_json(metrics.as_dict())

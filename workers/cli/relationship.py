@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -46,27 +43,11 @@ JSON_OPTION = typer.Option(False, "--json", help="machine-readable JSON on stdou
 BY_OPTION = typer.Option(..., "--by", help="who acts, ROLE:ID (role: mentor, mentee, manager)", metavar="ROLE:ID")
 
 
-def hard_exit_if_console_script(code: int) -> None:
-    """Leave without interpreter finalization when running as the ``mentorflow`` console script.
-
-    The Temporal client's Rust threads can outlive the event loop, and CPython's finalization then sometimes aborts
-    with ``Fatal Python error: PyGILState_Release`` (SIGABRT, exit -6) after the work is done
-    (temporalio/sdk-python#300; seen here on about one exit in four). Everything is flushed first. In-process
-    callers (tests through CliRunner) are left alone."""
-    if Path(sys.argv[0]).name != "mentorflow":
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    logging.shutdown()
-    os._exit(code)
-
-
 def _fail(message: str, code: int, as_json: bool) -> NoReturn:
     if as_json:
         print_json({"ok": False, "error": message, "exit_code": code})
     else:
         err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    hard_exit_if_console_script(code)
     raise typer.Exit(code)
 
 
@@ -213,7 +194,6 @@ def propose(
         _fail(f"invalid proposal: {_validation_message(exc)}", EXIT_INPUT, as_json)
     result = _run(lambda client: client.propose(command), as_json)
     _print_result(result, as_json)
-    hard_exit_if_console_script(0)
 
 
 @app.command("do", epilog=EXIT_CODES_HELP)
@@ -259,7 +239,6 @@ def do_command(
         _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
     result = _run(lambda client: client.send(relationship_id, command), as_json)
     _print_result(result, as_json)
-    hard_exit_if_console_script(0)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -282,7 +261,6 @@ def show(
         if page is not None:
             out["events"] = [e.to_json_dict() for e in page.events]
         print_json(out)
-        hard_exit_if_console_script(0)
         return
     table = Table(title=f"relationship {state.relationship_id}", show_header=False)
     rows = [
@@ -304,7 +282,6 @@ def show(
     if page is not None:
         for e in page.events:
             console.print(f"{e.seq:>5}  {e.to_json_dict()['occurred_at']}  {e.type}  by {e.actor}", highlight=False)
-    hard_exit_if_console_script(0)
 
 
 @app.command("list", epilog=EXIT_CODES_HELP)
@@ -323,7 +300,6 @@ def list_relationships(
     )
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
-        hard_exit_if_console_script(0)
         return
     table = Table("relationship", "program", "stage", "substate", "health", "workflow")
     for r in rows:

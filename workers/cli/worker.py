@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from workers.cli.output import err_console
-from workers.cli.relationship import hard_exit_if_console_script
 
 
 def worker(
@@ -43,6 +42,4 @@ def worker(
         main(config)
     except RuntimeError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        hard_exit_if_console_script(1)
         raise typer.Exit(1) from None
-    hard_exit_if_console_script(0)  # shut down cleanly; skip the finalization abort of sdk-python#300

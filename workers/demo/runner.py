@@ -94,14 +94,6 @@ def _mentorflow() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-c", "from workers.cli import main; main()"]
 
 
-def _worker_argv(mf: list[str]) -> list[str]:
-    """``mentorflow worker``; the worker module's entry point where the CLI does not register it (yet)."""
-    from workers.cli.app import app
-
-    names = {c.name for c in app.registered_commands}
-    return [*mf, "worker"] if "worker" in names else [sys.executable, "-c", "from workers.worker import main; main()"]
-
-
 def _api_base(settings: Settings) -> str:
     return f"http://{settings.api.host}:{settings.api.port}"
 
@@ -123,7 +115,7 @@ def start_processes(settings: Settings, token: str, say: Callable[[str], None]) 
     env = {"MENTORFLOW_API__TOKENS": json.dumps({**settings.api.tokens, token: "manager:demo-manager"})}
     started: list[str] = []
     for name, argv in (
-        ("demo-worker", _worker_argv(mf)),
+        ("demo-worker", [*mf, "worker"]),
         ("demo-projector", [*mf, "projector"]),
         ("demo-api", [*mf, "api"]),
     ):

@@ -20,13 +20,14 @@ from projections.snapshot import diff_snapshots, snapshot
 from tests.integration.projections.conftest import end_offsets, program_records, publish
 
 ROOT = Path(__file__).resolve().parents[3]
+MENTORFLOW = str(Path(sys.executable).with_name("mentorflow"))
 
 
 def _spawn(url: str, topic: str, group: str, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            *(sys.executable, "-m", "projections", "--database-url", url, "--topic", topic, "--group", group),
-            *("--max-records", "50", "--session-timeout-ms", "6000", "--log-level", "WARNING"),
+            *(MENTORFLOW, "projector", "--database-url", url, "--topic", topic, "--group", group),
+            *("--max-records", "50", "--session-timeout-ms", "6000", "--log-level", "WARNING", "--json"),
         ],
         cwd=ROOT,
         stdout=log.open("ab"),
@@ -57,7 +58,7 @@ def _tail(log: Path) -> str:
 def _terminate(proc: subprocess.Popen[bytes], log: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
-    assert '"stopped"' in log.read_text()
+    assert '"events_per_second"' in log.read_text()  # the final metrics of --json: it stopped after its batch
 
 
 async def _reference(url: str, bootstrap: str, topic: str) -> dict[str, list[tuple[object, ...]]]:

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.backend import CommandOutcome, ListFilter, ReportName
-from api.errors import ApiError, RelationshipNotFound
 from domain import (
     Command,
     Envelope,
     ProposeRelationship,
+    RelationshipNotFound,
     RelationshipState,
     advance,
     execute,
@@ -74,7 +74,7 @@ class MemoryBackend:
         try:
             return replay(self.logs[relationship_id], at)
         except ValueError as exc:  # it did not exist yet then
-            raise ApiError(404, "RelationshipNotFound", str(exc)) from None
+            raise RelationshipNotFound(relationship_id, str(exc)) from None
 
     async def verify(self, relationship_id: str | None, program: str | None = None) -> dict[str, Any]:
         ids = [relationship_id] if relationship_id else sorted(self.logs)

@@ -7,18 +7,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import RelationshipNotFound, ServiceUnavailable
+from api.errors import ServiceUnavailable
 from api.live import LiveBackend
-from domain import IllegalTransition, RelationshipState
-
-
-class NotFoundError(LookupError):
-    pass
-
-
-class RelationshipBusy(RuntimeError):
-    pass
+from domain import IllegalTransition, RelationshipNotFound, RelationshipState
+from workflows.client import RelationshipBusy
 
 
 class FakeClient:
@@ -49,18 +43,22 @@ def _backend(client: FakeClient, timeout: float = 5.0) -> LiveBackend:
     return LiveBackend(connect, "sqlite://", call_timeout=timeout)
 
 
-async def test_not_found_is_404() -> None:
-    from workflows.client import RelationshipNotFound as ClientNotFound
+async def test_not_found_passes_through_by_type() -> None:
+    with pytest.raises(RelationshipNotFound, match="r1 does not exist"):
+        await _backend(FakeClient(RelationshipNotFound("r1"))).state("r1")
 
-    with pytest.raises(RelationshipNotFound):
-        await _backend(FakeClient(ClientNotFound("r1"))).state("r1")
-    with pytest.raises(RelationshipNotFound):
-        await _backend(FakeClient(NotFoundError("r1"))).state("r1")
+
+async def test_another_lookup_error_is_not_taken_for_an_unknown_relationship() -> None:
+    with pytest.raises(KeyError):
+        await _backend(FakeClient(KeyError("r1"))).state("r1")
 
 
 async def test_busy_and_silence_are_503() -> None:
+    busy = RelationshipBusy("10 in flight", command_id="c1", outcome_unknown=False)
     with pytest.raises(ServiceUnavailable):
-        await _backend(FakeClient(RelationshipBusy("10 in flight"))).state("r1")
+        await _backend(FakeClient(busy)).state("r1")
+    with pytest.raises(ServiceUnavailable, match="Temporal did not answer"):
+        await _backend(FakeClient(RPCError("down", RPCStatusCode.UNAVAILABLE, b""))).state("r1")
     with pytest.raises(ServiceUnavailable, match="is a worker running"):
         await _backend(FakeClient(delay=1.0), timeout=0.05).state("r1")
 

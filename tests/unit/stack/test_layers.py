@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import sys
 
+import grimp
+
 from workers.settings import PROJECT_ROOT
 
 ALLOWED_THIRD_PARTY = {"pydantic", "pydantic_core", "annotated_types", "typing_extensions"}
@@ -43,3 +45,64 @@ def test_the_scan_would_see_a_foreign_import(tmp_path, monkeypatch) -> None:  # 
     (tmp_path / "domain" / "x.py").write_text("import pydantic\nfrom sqlalchemy import select\n")
     monkeypatch.setattr(sys.modules[__name__], "PROJECT_ROOT", tmp_path)
     assert "sqlalchemy" in _top_level_imports("domain")
+
+
+# --- no circle of imports (issue 12): the layers contract sees packages; this sees modules, lazy imports included --
+
+PACKAGES = ("benchmarks", "workers", "api", "audit", "workflows", "activities", "projections", "domain")
+
+
+def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_circle_of_imports(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT))
+    graph = grimp.build_graph(*PACKAGES)
+    assert len(graph.modules) > 100, "the scan found too few modules"
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_check_would_see_a_circle() -> None:
+    graph = grimp.ImportGraph()
+    for importer, imported in (("a.cli", "a.demo"), ("a.demo", "a.runner"), ("a.runner", "a.cli"), ("a.x", "a.cli")):
+        graph.add_import(importer=importer, imported=imported)
+    assert import_cycles(graph) == [["a.cli", "a.demo", "a.runner"]]
