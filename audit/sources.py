@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import Engine, select
 
-from audit.compare import StoredRecord
+from audit.records import StoredRecord
+from audit.sequence import store_sequence
 from domain import Envelope
 from projections.models import EventLog
 
@@ -39,6 +40,7 @@ def _row_record(row: EventLog) -> StoredRecord:
         f"row seq={row.seq}",
         row.envelope.encode("utf-8"),
         columns={name: getattr(row, name) for name in _COLUMNS},
+        key_seq=row.seq,
     )
 
 
@@ -122,7 +124,9 @@ async def kafka_records_by_key(
                     continue
                 where = f"partition {partition} offset {offset}"
                 grouped[key.decode("utf-8", "replace")].append(
-                    StoredRecord.from_bytes("kafka", where, value if value is not None else b"")
+                    StoredRecord.from_bytes(
+                        "kafka", where, value if value is not None else b"", position=(partition, offset)
+                    )
                 )
     finally:
         await consumer.stop()
@@ -134,13 +138,14 @@ async def kafka_records(bootstrap_servers: str, topic: str, relationship_id: str
     return grouped.get(relationship_id, [])
 
 
-def envelopes_of(records: Sequence[StoredRecord]) -> list[Envelope]:
-    """The records as envelopes, in seq order (for a history or a replay). Raises ``ValueError`` naming the first
-    record that is not a valid envelope."""
+def envelopes_of(records: Sequence[StoredRecord], relationship_id: str | None = None) -> list[Envelope]:
+    """The store's chain as envelopes, in seq order (for a history or a replay): rebuilt by seq and links
+    (:func:`audit.sequence.store_sequence`), so entries that are not envelopes of the relationship and repeated
+    copies are left out. Raises ``ValueError`` naming the first record of the chain that is not a valid envelope."""
     out: list[Envelope] = []
-    for record in records:
-        if record.data is None:
-            raise ValueError(f"{record.store} ({record.where}): {record.error}")
+    store = records[0].store if records else "store"
+    for record in store_sequence(store, records, relationship_id).chain:
+        assert record.data is not None
         try:
             out.append(Envelope.from_json_dict(record.data))
         except Exception as exc:

@@ -7,6 +7,9 @@ over) or the workflow's result. Every JSON payload of those events is decoded an
 objects (the keys of DESIGN §3), so the extraction does not depend on the activity's exact signature. The same
 envelope met several times (an activity input and then the next run's carried outbox) counts once: the copy met
 first; two *different* copies of one seq are both kept, and the comparison reports them.
+
+The order in which envelopes appear in a history is *not* the chain's order: a timer event still in the outbox when a
+later command's update result is written appears after it. :mod:`audit.sequence` rebuilds the chain by seq and links.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
-from audit.compare import StoredRecord
+from audit.records import StoredRecord
 
 __all__ = [
     "ENVELOPE_KEYS",
@@ -74,25 +77,28 @@ def _payload_value(payload: Payload) -> Any:
         return None
     try:
         return json.loads(payload.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
 def _find_envelopes(value: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(value, dict):
-        if value.keys() >= ENVELOPE_KEYS:
-            yield value
-            return
-        for v in value.values():
-            yield from _find_envelopes(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _find_envelopes(v)
-    elif isinstance(value, str) and value.startswith("{") and '"prev_hash"' in value:
-        try:
-            yield from _find_envelopes(json.loads(value))
-        except ValueError:
-            return
+    """Envelope-shaped objects inside a decoded payload, depth first in document order (iterative: a deeply nested
+    payload cannot exhaust the recursion limit)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.keys() >= ENVELOPE_KEYS:
+                yield node
+            else:
+                stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, str) and node.startswith("{") and '"prev_hash"' in node:
+            try:
+                stack.append(json.loads(node))
+            except (ValueError, RecursionError):
+                continue
 
 
 def _event_payloads(event: HistoryEvent) -> Iterator[tuple[str, Sequence[Payload]]]:
@@ -114,8 +120,8 @@ def _event_payloads(event: HistoryEvent) -> Iterator[tuple[str, Sequence[Payload
 
 
 def envelope_records(histories: Iterable[WorkflowHistory], store: str = "temporal") -> list[StoredRecord]:
-    """The envelopes the histories carry, in the order first met (``where`` = ``run <8 hex> event <id> (<what>)``).
-    Identical repeats are dropped; different copies of one seq are all kept."""
+    """The envelopes the histories carry, in the order first met (``where`` = ``run <8 hex> event <id> (<what>)``),
+    which is not seq order. Identical repeats are dropped; different copies of one seq are all kept."""
     records: list[StoredRecord] = []
     seen: set[bytes] = set()
     for history in histories:
@@ -124,7 +130,7 @@ def envelope_records(histories: Iterable[WorkflowHistory], store: str = "tempora
             for what, payloads in _event_payloads(event):
                 for payload in payloads:
                     for data in _find_envelopes(_payload_value(payload)):
-                        record = StoredRecord(store, f"run {run} event {event.event_id} ({what})", data)
+                        record = StoredRecord.from_data(store, f"run {run} event {event.event_id} ({what})", data)
                         if record.canonical in seen:
                             continue
                         seen.add(record.canonical)

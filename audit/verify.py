@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Engine, inspect
 from temporalio.client import Client, WorkflowHistory
 
-from audit.compare import STORES, Difference, StoredRecord, compare_stores, short
+from audit.compare import STORES, Difference, StoredRecord, compare_sequences, short
+from audit.sequence import StoreSequence, store_sequence
 from audit.sources import (
     envelopes_of,
     event_log_records,
@@ -48,27 +49,40 @@ class VerifyReport:
     stores: dict[str, StoreRead]
     differences: list[Difference]
     replay: dict[str, Any] | None = None
+    sequences: dict[str, StoreSequence] = field(default_factory=dict)
+    """Each store's chain as rebuilt by seq and links (stores that could not be read are absent)."""
+    _chains: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Difference]:
         return [d for d in self.differences if d.severity == "error"]
 
     @property
+    def warnings(self) -> list[Difference]:
+        return [d for d in self.differences if d.severity != "error"]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 
     def chain(self, store: str) -> dict[str, Any]:
+        """The store's chain, rebuilt by seq and links, re-verified from genesis (:func:`domain.verify_chain`)."""
+        if store in self._chains:
+            return self._chains[store]
         read = self.stores[store]
         if read.records is None:
             return {"ok": False, "problem": read.error}
-        rep = verify_chain([dict(r.data) if r.data is not None else (r.raw or b"") for r in read.records])
-        return {
+        sequence = self.sequences.get(store) or store_sequence(store, read.records, self.relationship_id)
+        chain = sequence.chain
+        rep = verify_chain([dict(r.data) for r in chain if r.data is not None])
+        self._chains[store] = {
             "ok": rep.ok,
-            "events": len(read.records),
+            "events": len(chain),
             "first_bad_seq": rep.first_bad_seq,
             "problem": rep.problem,
             "last_hash": rep.last_hash,
         }
+        return self._chains[store]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +91,8 @@ class VerifyReport:
             "stores": {
                 name: {
                     "source": read.source,
-                    "events": None if read.records is None else len(read.records),
+                    "events": None if read.records is None else self.chain(name)["events"],
+                    "entries": None if read.records is None else len(read.records),
                     "error": read.error,
                     "chain": self.chain(name),
                 }
@@ -94,13 +109,14 @@ class VerifyReport:
             chain = self.chain(name)
             if read.records is None:
                 out.append(f"  {name:<9} {read.source}: not read ({read.error})")
-            elif chain["ok"]:
-                out.append(
-                    f"  {name:<9} {read.source}: {len(read.records)} events, chain intact, "
-                    f"last hash {short(chain['last_hash'])}"
-                )
             else:
-                out.append(f"  {name:<9} {read.source}: {len(read.records)} events, chain broken: {chain['problem']}")
+                others = len(read.records) - chain["events"]
+                more = f" (+{others} other entr{'y' if others == 1 else 'ies'})" if others else ""
+                state = f"chain intact, last hash {short(chain['last_hash'])}" if chain["ok"] else None
+                out.append(
+                    f"  {name:<9} {read.source}: {chain['events']} events{more}, "
+                    + (state or f"chain broken: {chain['problem']}")
+                )
         if self.replay is not None:
             r = self.replay
             state = "ok" if r["ok"] else ("skipped: " + r["skipped"] if r.get("skipped") else "FAILED")
@@ -115,24 +131,28 @@ def build_report(
 ) -> VerifyReport:
     """Pure: the report from what was read."""
     diffs: list[Difference] = []
-    present: dict[str, list[StoredRecord]] = {}
+    sequences: dict[str, StoreSequence] = {}
     for name, read in stores.items():
         if read.records is None:
             diffs.append(Difference("unavailable", name, None, f"{name}: could not be read: {read.error}"))
         else:
-            present[name] = read.records
-    most = max((len(r) for r in present.values()), default=0)
-    if present and most == 0:
+            sequences[name] = store_sequence(name, read.records, relationship_id)
+    most = max((len(s.by_seq) for s in sequences.values()), default=0)
+    if sequences and most == 0:
         diffs.append(
-            Difference("missing", "*", None, f"relationship {relationship_id} is in none of {', '.join(present)}")
+            Difference("missing", "*", None, f"relationship {relationship_id} is in none of {', '.join(sequences)}")
         )
     compared = {}
-    for name, records in present.items():
-        if not records and most:
-            diffs.append(Difference("missing", name, None, f"{name}: holds no event of relationship {relationship_id}"))
+    for name, sequence in sequences.items():
+        if not sequence.by_seq:
+            if most:
+                diffs.append(
+                    Difference("missing", name, None, f"{name}: holds no event of relationship {relationship_id}")
+                )
+            diffs.extend(sequence.differences)  # what it holds under the relationship's key that is not an envelope
         else:
-            compared[name] = records
-    diffs.extend(compare_stores(compared, relationship_id))
+            compared[name] = sequence
+    diffs.extend(compare_sequences(compared))
     if replay is not None and not replay.get("ok"):
         if replay.get("skipped"):
             diffs.append(Difference("replay", "temporal", None, f"temporal: replay skipped: {replay['skipped']}"))
@@ -147,7 +167,9 @@ def build_report(
                     found=err,
                 )
             )
-    return VerifyReport(relationship_id, dict(stores), diffs, dict(replay) if replay is not None else None)
+    return VerifyReport(
+        relationship_id, dict(stores), diffs, dict(replay) if replay is not None else None, sequences=sequences
+    )
 
 
 @dataclass
@@ -371,14 +393,10 @@ class Auditor:
             raise LookupError(f"{source} could not be read: {read.error}")
         if not read.records:
             raise LookupError(f"relationship {relationship_id} has no event in {source} ({read.source})")
-        return envelopes_of(_dedupe(read.records))
-
-
-def _dedupe(records: Sequence[StoredRecord]) -> list[StoredRecord]:
-    seen: set[bytes] = set()
-    out = []
-    for r in records:
-        if r.canonical not in seen:
-            seen.add(r.canonical)
-            out.append(r)
-    return out
+        envelopes = envelopes_of(read.records, relationship_id)
+        if not envelopes:
+            raise LookupError(
+                f"relationship {relationship_id} has no valid envelope in {source} ({read.source}), only "
+                f"{len(read.records)} other entries: run `mentorflow audit verify {relationship_id}`"
+            )
+        return envelopes

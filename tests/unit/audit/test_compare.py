@@ -14,9 +14,18 @@ from domain.envelope import sha256_hex
 SEQ = 12  # a MeetingLogged in the middle of the history
 
 
+def slot(store: str, index: int, raw: bytes) -> StoredRecord:
+    """The record a store holds at its ``index``-th place (0-based) with the bytes ``raw``: a Kafka offset, an
+    event_log row filed under seq ``index + 1``, a place in a workflow history (whose order means nothing)."""
+    if store == "kafka":
+        return StoredRecord.from_bytes(store, f"partition 0 offset {index}", raw, position=(0, index))
+    if store == "event_log":
+        return StoredRecord.from_bytes(store, f"row seq={index + 1}", raw, key_seq=index + 1)
+    return StoredRecord.from_bytes(store, f"history event {index}", raw)
+
+
 def records(store: str, history: list[Envelope]) -> list[StoredRecord]:
-    where = {"temporal": "history event", "kafka": "partition 0 offset", "event_log": "row seq="}[store]
-    return [StoredRecord.from_bytes(store, f"{where}{e.seq}", e.to_bytes()) for e in history]
+    return [slot(store, i, e.to_bytes()) for i, e in enumerate(history)]
 
 
 def three(history: list[Envelope]) -> dict[str, list[StoredRecord]]:
@@ -65,14 +74,52 @@ def test_event_deleted(history: list[Envelope], store: str) -> None:
     assert d.message.startswith(f"seq {SEQ} · {store}: missing; ")
 
 
-@pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize("store", ["kafka", "event_log"])
 def test_two_swapped(history: list[Envelope], store: str) -> None:
+    """Two envelopes trade places: offsets on the topic, row keys in the event log."""
     stores = three(history)
     s = stores[store]
-    s[SEQ - 1], s[SEQ] = s[SEQ], s[SEQ - 1]
+    a, b = s[SEQ - 1].raw or b"", s[SEQ].raw or b""
+    s[SEQ - 1], s[SEQ] = slot(store, SEQ - 1, b), slot(store, SEQ, a)
     [d] = compare_stores(stores, "r-audit")
     assert (d.kind, d.store, d.seq) == ("order", store, SEQ)
-    assert d.message.startswith(f"seq {SEQ}/{SEQ + 1} · {store}: order swapped")
+    assert d.message.startswith(f"seq {SEQ}/{SEQ + 1} · {store}: order swapped (seq {SEQ + 1} at {s[SEQ - 1].where}")
+
+
+def test_history_order_is_not_the_chain_order(history: list[Envelope]) -> None:
+    """The false alarm of issue 19: a timer event still in the outbox when a later command's update result is
+    written appears later in the workflow history than the envelopes after it. Not a finding."""
+    stores = three(history)
+    t = stores["temporal"]
+    moved = t.pop(SEQ - 1)  # seq 12 appears after seq 14
+    t.insert(SEQ + 1, moved)
+    t.reverse()  # and the whole history backwards, for good measure
+    assert compare_stores(stores, "r-audit") == []
+
+
+def test_contents_swapped_in_the_history_are_caught(history: list[Envelope]) -> None:
+    """Swapping what two envelopes say (each keeps its seq) breaks both hashes: named, seq by seq."""
+    stores = three(history)
+    t = stores["temporal"]
+    a, b = (copy.deepcopy(dict(t[i].data or {})) for i in (SEQ - 1, SEQ))
+    swapped_a = {**a, **{k: b[k] for k in ("type", "payload", "occurred_at", "actor")}}
+    swapped_b = {**b, **{k: a[k] for k in ("type", "payload", "occurred_at", "actor")}}
+    t[SEQ - 1], t[SEQ] = with_data(t[SEQ - 1], swapped_a), with_data(t[SEQ], swapped_b)
+    diffs = compare_stores(stores, "r-audit")
+    assert [(d.kind, d.store, d.seq) for d in diffs] == [("differs", "temporal", SEQ), ("differs", "temporal", SEQ + 1)]
+
+
+def test_of_two_copies_of_a_seq_the_linked_one_is_in_the_chain(history: list[Envelope]) -> None:
+    """A forged copy of seq 12 met first in the history (self-consistent, linked back) is not taken for the
+    chain's: seq 13 links to the true one. The forged copy is named where it is."""
+    stores = three(history)
+    data = copy.deepcopy(history[SEQ - 1].to_json_dict())
+    data["payload"]["notes"] = "never happened"
+    forged = StoredRecord.from_bytes("temporal", "history event 0 (forged)", canonical_json(rehash(data)))
+    stores["temporal"].insert(0, forged)
+    [d] = compare_stores(stores, "r-audit")
+    assert (d.kind, d.store, d.seq, d.where, d.severity) == ("duplicate", "temporal", SEQ, forged.where, "error")
+    assert d.expected == history[SEQ - 1].hash
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -143,16 +190,48 @@ def test_identical_duplicate_is_a_warning_a_different_one_an_error(history: list
     assert (d.kind, d.severity, d.seq) == ("duplicate", "error", 4)
 
 
-def test_undecodable_and_foreign_records(history: list[Envelope]) -> None:
+POISON = {
+    "not JSON": (b"{not json", "not valid JSON"),
+    "deeply nested JSON": (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+    "nested below the recursion limit": (b'{"a":' * 200 + b"1" + b"}" * 200, "nested deeper than 32 levels"),
+    "not an object": (b"[1, 2]", "not a JSON object"),
+    "no seq": (b'{"relationship_id": "r-audit", "hash": "x"}', "no positive integer seq"),
+    "no hashes": (b'{"relationship_id": "r-audit", "seq": 3}', "no hash and no prev_hash"),
+    "not UTF-8": (b"\xff\xfe", "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("what", list(POISON), ids=lambda w: w.replace(" ", "-"))
+def test_poison_on_the_topic_is_named_and_the_rest_verified(history: list[Envelope], what: str) -> None:
+    """A message under the relationship's key that is not one of its envelopes: a foreign entry (where, what), a
+    warning; the chain is verified all the same (an edit next to it is still caught)."""
+    raw, why = POISON[what]
     stores = three(history)
-    stores["kafka"].append(StoredRecord.from_bytes("kafka", "partition 0 offset 50", b"{not json"))
-    diffs = compare_stores(stores, "r-audit")
-    assert [(d.kind, d.store) for d in diffs] == [("invalid", "kafka")]
-    assert "not valid JSON" in diffs[0].message
-    foreign = {**history[0].to_json_dict(), "relationship_id": "r-other"}
-    stores["kafka"][-1] = StoredRecord.from_bytes("kafka", "partition 0 offset 50", canonical_json(foreign))
+    stores["kafka"].insert(5, StoredRecord.from_bytes("kafka", "partition 0 offset 50", raw, position=(0, 50)))
     [d] = compare_stores(stores, "r-audit")
-    assert (d.kind, d.found) == ("invalid", "r-other")
+    assert (d.kind, d.store, d.severity, d.where) == ("foreign", "kafka", "warning", "partition 0 offset 50")
+    assert "kafka (partition 0 offset 50): foreign message, not an envelope of this relationship" in d.message
+    assert why in d.message
+    rec = stores["kafka"][SEQ]
+    edited = copy.deepcopy(dict(rec.data or {}))
+    edited["payload"]["duration_minutes"] = 1
+    stores["kafka"][SEQ] = with_data(rec, edited)
+    diffs = compare_stores(stores, "r-audit")
+    assert [d.kind for d in diffs] == ["foreign", "differs"] and diffs[1].seq == SEQ
+
+
+def test_an_envelope_of_another_relationship_is_foreign_on_the_topic_invalid_in_the_event_log(
+    history: list[Envelope],
+) -> None:
+    foreign = canonical_json({**history[0].to_json_dict(), "relationship_id": "r-other"})
+    stores = three(history)
+    stores["kafka"].append(StoredRecord.from_bytes("kafka", "partition 0 offset 50", foreign, position=(0, 50)))
+    [d] = compare_stores(stores, "r-audit")
+    assert (d.kind, d.severity, d.seq, d.found, d.expected) == ("foreign", "warning", 1, "r-other", "r-audit")
+    stores = three(history)
+    stores["event_log"].append(StoredRecord.from_bytes("event_log", "row seq=99", b"{not json", key_seq=99))
+    [d] = compare_stores(stores, "r-audit")
+    assert (d.kind, d.severity, d.store) == ("invalid", "error", "event_log")
 
 
 def test_two_stores_no_majority_believes_the_earlier_store(history: list[Envelope]) -> None:
