@@ -67,8 +67,11 @@ class AuditClient:
     async def verify(self, relationship_id: str) -> VerifyReport:
         return await self.auditor.verify(relationship_id)
 
-    async def verify_all(self, progress: Callable[[int, int], None] | None = None) -> VerifySummary:
-        return await self.auditor.verify_all(progress=progress)
+    async def verify_all(
+        self, progress: Callable[[int, int], None] | None = None, program: str | None = None
+    ) -> VerifySummary:
+        """Every relationship (of ``program``): the event log in one query, the topic in one scan."""
+        return await self.auditor.verify_all(program=program, progress=progress)
 
     async def export(self, relationship_id: str, fmt: str = "jsonl", source: str = "event_log") -> str:
         if fmt not in ("jsonl", "csv"):

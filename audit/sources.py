@@ -59,11 +59,16 @@ def event_log_relationship_ids(engine: Engine) -> list[str]:
         )
 
 
-def event_log_records_by_relationship(engine: Engine) -> dict[str, list[StoredRecord]]:
-    """The whole event log in one ordered read, grouped by relationship."""
+def event_log_records_by_relationship(engine: Engine, program: str | None = None) -> dict[str, list[StoredRecord]]:
+    """The whole event log (of ``program`` when given: the relationships with a row of it) in one ordered read,
+    grouped by relationship."""
     grouped: dict[str, list[StoredRecord]] = defaultdict(list)
+    query = select(EventLog)
+    if program is not None:
+        of_program = select(EventLog.relationship_id).where(EventLog.program_id == program).distinct()
+        query = query.where(EventLog.relationship_id.in_(of_program))
     with engine.connect() as conn:
-        result = conn.execute(select(EventLog).order_by(EventLog.relationship_id, EventLog.seq))
+        result = conn.execute(query.order_by(EventLog.relationship_id, EventLog.seq))
         for row in result:
             grouped[row.relationship_id].append(_row_record(row))  # type: ignore[arg-type]
     return dict(grouped)

@@ -29,9 +29,28 @@ from audit.sources import (
 )
 from domain import Envelope, verify_chain
 
-__all__ = ["Auditor", "StoreRead", "VerifyReport", "VerifySummary", "build_report"]
+__all__ = ["Auditor", "StoreRead", "VerifyReport", "VerifySummary", "build_report", "checked_program"]
 
 TemporalSource = Literal["auto", "live", "archive"]
+
+_PROGRAM_FORBIDDEN = frozenset("'\"\\")
+
+
+def checked_program(program: str) -> str:
+    """A program id fit for a Temporal visibility query (it is quoted there). Raises ``ValueError`` naming the
+    rule."""
+    if not program or len(program) > 200 or any(c in _PROGRAM_FORBIDDEN or not c.isprintable() for c in program):
+        raise ValueError("--program: 1 to 200 printable characters, no quotes or backslashes")
+    return program
+
+
+def _of_program(grouped: Mapping[str, list[StoredRecord]], program: str) -> dict[str, list[StoredRecord]]:
+    """The keys whose messages include an envelope of ``program`` (a key's foreign messages stay with it)."""
+    return {
+        key: records
+        for key, records in grouped.items()
+        if any(r.data is not None and r.data.get("program_id") == program for r in records)
+    }
 
 
 @dataclass
@@ -176,8 +195,14 @@ def build_report(
 class VerifySummary:
     reports: list[VerifyReport]
     seconds: float
+    """Wall time of the whole ``verify --all``: the scans and every relationship."""
     scan_seconds: float = 0.0
     failed: list[str] = field(default_factory=list)
+    program: str | None = None
+
+    @property
+    def warnings(self) -> int:
+        return sum(len(r.warnings) for r in self.reports)
 
     @property
     def rate(self) -> float:
@@ -296,13 +321,17 @@ class Auditor:
             reads["event_log"] = await self.read_event_log(relationship_id)
         return await self._finish(relationship_id, reads, histories, problems)
 
-    async def relationship_ids_in_temporal(self) -> set[str]:
+    async def relationship_ids_in_temporal(self, program: str | None = None) -> set[str]:
+        """Relationship workflows Temporal lists (of ``program``: its ``MentorflowProgram`` search attribute)."""
         from audit.temporal import WORKFLOW_TYPE, workflow_id_of
 
         assert self.temporal is not None
         prefix = workflow_id_of("")
+        query = f"WorkflowType = '{WORKFLOW_TYPE}'"
+        if program is not None:
+            query += f" AND MentorflowProgram = '{checked_program(program)}'"
         ids = set()
-        async for execution in self.temporal.list_workflows(f"WorkflowType = '{WORKFLOW_TYPE}'"):
+        async for execution in self.temporal.list_workflows(query):
             if execution.id.startswith(prefix):
                 ids.add(execution.id[len(prefix) :])
         return ids
@@ -310,38 +339,44 @@ class Auditor:
     async def verify_all(
         self,
         *,
+        program: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         concurrency: int = 16,
     ) -> VerifySummary:
-        """Every relationship any store knows. The event log is read in one query and the topic in one scan (grouped
+        """Every relationship any store knows (of ``program`` when given: the envelopes' ``program_id``, the
+        workflows' ``MentorflowProgram``). The event log is read in one query and the topic in one scan (grouped
         by key); Temporal is read per relationship, ``concurrency`` at a time. ``progress(done, total)``."""
         started = time.perf_counter()
-        grouped_log: dict[str, list[StoredRecord]] | None = None
-        grouped_kafka: dict[str, list[StoredRecord]] | None = None
-        log_error = kafka_error = None
-        if self.engine is not None:
-            log_error = await asyncio.to_thread(self._event_log_ready)
-            if log_error is None:
-                grouped_log = await asyncio.to_thread(event_log_records_by_relationship, self.engine)
+        failures: dict[str, StoreRead] = {}
+        grouped: dict[str, dict[str, list[StoredRecord]]] = {}
+        sources = {
+            "kafka": f"topic {self.topic}",
+            "event_log": ""
+            if self.engine is None
+            else f"event_log ({self.engine.url.render_as_string(hide_password=True)})",
+        }
         if self.topic:
             assert self.bootstrap_servers
             try:
-                grouped_kafka = await kafka_records_by_key(self.bootstrap_servers, self.topic)
+                by_key = await kafka_records_by_key(self.bootstrap_servers, self.topic)
+                grouped["kafka"] = by_key if program is None else _of_program(by_key, program)
             except Exception as exc:
-                kafka_error = f"{type(exc).__name__}: {exc}"
-        ids = set(grouped_log or {}) | set(grouped_kafka or {})
+                failures["kafka"] = StoreRead(None, sources["kafka"], f"{type(exc).__name__}: {exc}")
+        if self.engine is not None:
+            error = await asyncio.to_thread(self._event_log_ready)
+            if error is None:
+                grouped["event_log"] = await asyncio.to_thread(event_log_records_by_relationship, self.engine, program)
+            else:
+                failures["event_log"] = StoreRead(None, sources["event_log"], error)
+        ids = {rid for by_rid in grouped.values() for rid in by_rid}
         if self.temporal is not None:
-            ids |= await self.relationship_ids_in_temporal()
+            ids |= await self.relationship_ids_in_temporal(program)
         scan_seconds = time.perf_counter() - started
         ordered_ids = sorted(ids)
-        total = len(ordered_ids)
         done = 0
         if progress is not None:
-            progress(0, total)
+            progress(0, len(ordered_ids))
         semaphore = asyncio.Semaphore(concurrency)
-        log_source = (
-            f"event_log ({self.engine.url.render_as_string(hide_password=True)})" if self.engine is not None else ""
-        )
 
         async def one(rid: str) -> VerifyReport:
             nonlocal done
@@ -351,25 +386,22 @@ class Auditor:
                 problems: list[str] = []
                 if self.temporal is not None:
                     reads["temporal"], histories, problems = await self.read_temporal(rid)
-                if self.topic:
-                    reads["kafka"] = StoreRead(
-                        None if grouped_kafka is None else grouped_kafka.get(rid, []),
-                        f"topic {self.topic}",
-                        kafka_error,
-                    )
-                if self.engine is not None:
-                    reads["event_log"] = StoreRead(
-                        None if grouped_log is None else grouped_log.get(rid, []), log_source, log_error
-                    )
+                for store in ("kafka", "event_log"):
+                    if store in failures:
+                        reads[store] = failures[store]
+                    elif store in grouped:
+                        reads[store] = StoreRead(grouped[store].get(rid, []), sources[store])
                 report = await self._finish(rid, reads, histories, problems)
             done += 1
             if progress is not None:
-                progress(done, total)
+                progress(done, len(ordered_ids))
             return report
 
         reports = list(await asyncio.gather(*(one(rid) for rid in ordered_ids)))
         seconds = time.perf_counter() - started
-        return VerifySummary(reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok])
+        return VerifySummary(
+            reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok], program=program
+        )
 
     # -- reading for history / replay / export -----------------------------------------------------------------
     async def envelopes(self, relationship_id: str, source: str = "event_log") -> list[Envelope]:

@@ -7,6 +7,7 @@ workflow histories). ``--json`` gives machine-readable output. ``verify`` exits 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +29,11 @@ app = typer.Typer(
 SOURCE_HELP = "where to read the events: event_log (the audit store), kafka (the topic) or temporal"
 DB_HELP = "SQLAlchemy URL of the audit store (default: the configured database)"
 TOPIC_HELP = "Kafka topic (default: the configured events topic)"
+
+
+def print_json_line(data: Any) -> None:
+    """One JSON document on one line of stdout (JSON Lines), written as soon as it is known."""
+    print(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str), flush=True)
 
 
 def parse_at(text: str) -> datetime:
@@ -164,13 +170,74 @@ def replay(
 def _print_report(report: Any) -> None:
     for i, line in enumerate(report.lines()):
         style = ("green" if report.ok else "red") if i == 0 else None
-        console.print(line, style=style, markup=False, highlight=False)
+        console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+async def _verify_all(auditor: Any, program: str | None, concurrency: int) -> Any:
+    """``verify --all`` under a progress bar on stderr (relationships done / total, rate, elapsed time)."""
+    progress = Progress(
+        TextColumn(f"verifying{'' if program is None else f' program {program}'}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    task = progress.add_task("verify", total=None, rate="reading the stores")
+    started = asyncio.get_running_loop().time()
+
+    def tick(done: int, total: int) -> None:
+        elapsed = asyncio.get_running_loop().time() - started
+        rate = f"{done / elapsed:,.0f} relationships/s" if elapsed > 0 and done else ""
+        progress.update(task, completed=done, total=total, rate=rate)
+
+    with progress:
+        return await auditor.verify_all(program=program, progress=tick, concurrency=concurrency)
+
+
+def _print_summary(summary: Any, json_output: bool) -> None:
+    """``--json``: one line per relationship (its report), then one summary line; else the failed reports and the
+    verdict with the time it took."""
+    if json_output:
+        for report in summary.reports:
+            print_json_line(report.to_dict())
+        print_json_line(
+            {
+                "summary": True,
+                "ok": summary.ok,
+                "program": summary.program,
+                "relationships": len(summary.reports),
+                "failed": summary.failed,
+                "warnings": summary.warnings,
+                "seconds": round(summary.seconds, 3),
+                "scan_seconds": round(summary.scan_seconds, 3),
+                "relationships_per_second": round(summary.rate, 1),
+                "reports": [r.to_dict() for r in summary.reports if not r.ok],
+            }
+        )
+        return
+    for report in summary.reports:
+        if not report.ok:
+            _print_report(report)
+    verdict = "[green]all intact[/green]" if summary.ok else f"[red]{len(summary.failed)} FAILED[/red]"
+    if summary.warnings:
+        verdict += f" ({summary.warnings} warning{'s' if summary.warnings != 1 else ''}: `audit verify R` names them)"
+    of = "" if summary.program is None else f" of program {summary.program}"
+    console.print(
+        f"{len(summary.reports)} relationships{of} verified in {summary.seconds:.2f} s "
+        f"({summary.rate:,.1f}/s): {verdict}",
+        soft_wrap=True,
+    )
 
 
 @app.command()
 def verify(
     relationship_id: str | None = typer.Argument(None, metavar="[R]"),
     all_: bool = typer.Option(False, "--all", help="every relationship any store knows"),
+    program: str | None = typer.Option(
+        None, "--program", help="with --all: only the relationships of this program", show_default=False
+    ),
     no_temporal: bool = typer.Option(False, "--no-temporal", help="compare event_log and Kafka only (no replay)"),
     temporal_source: str = typer.Option(
         "auto", "--temporal-source", help="auto (live history, else the archive) | live | archive"
@@ -179,13 +246,26 @@ def verify(
     database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
     topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="relationships read from Temporal at once"),
-    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+    json_output: bool = typer.Option(
+        False, "--json", help="machine-readable output (with --all: one JSON line per relationship, then a summary)"
+    ),
 ) -> None:
     """Recompute the chain in each store, cross-check event_log, Kafka and the Temporal history (same events, same
     hashes, none missing, none extra) and replay the workflow history. Exits 1 on any difference."""
+    from audit.verify import checked_program
+
     if (relationship_id is None) == (not all_):
         err_console.print("[red]give a relationship id or --all (not both)[/red]")
         raise typer.Exit(2)
+    if program is not None:
+        if not all_:
+            err_console.print("[red]--program: only with --all[/red]")
+            raise typer.Exit(2)
+        try:
+            checked_program(program)
+        except ValueError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     settings = load_settings()
 
     async def run() -> bool:
@@ -201,45 +281,8 @@ def verify(
                 report = await a.verify(relationship_id)
                 print_json(report.to_dict()) if json_output else _print_report(report)
                 return bool(report.ok)
-            progress = Progress(
-                TextColumn("verifying"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=False,
-            )
-            task = progress.add_task("verify", total=None, rate="")
-            started = asyncio.get_running_loop().time()
-
-            def tick(done: int, total: int) -> None:
-                elapsed = asyncio.get_running_loop().time() - started
-                rate = f"{done / elapsed:,.0f} relationships/s" if elapsed > 0 and done else ""
-                progress.update(task, completed=done, total=total, rate=rate)
-
-            with progress:
-                summary = await a.verify_all(progress=tick, concurrency=concurrency)
-            if json_output:
-                print_json(
-                    {
-                        "ok": summary.ok,
-                        "relationships": len(summary.reports),
-                        "failed": summary.failed,
-                        "seconds": round(summary.seconds, 3),
-                        "relationships_per_second": round(summary.rate, 1),
-                        "reports": [r.to_dict() for r in summary.reports if not r.ok],
-                    }
-                )
-            else:
-                for report in summary.reports:
-                    if not report.ok:
-                        _print_report(report)
-                verdict = "[green]all intact[/green]" if summary.ok else f"[red]{len(summary.failed)} FAILED[/red]"
-                console.print(
-                    f"{len(summary.reports)} relationships verified in {summary.seconds:.2f} s "
-                    f"({summary.rate:,.1f}/s): {verdict}"
-                )
+            summary = await _verify_all(a, program, concurrency)
+            _print_summary(summary, json_output)
             return bool(summary.ok)
 
     if not asyncio.run(run()):
