@@ -17,10 +17,7 @@ def reads(history: list[Envelope], temporal_order: list[int] | None = None) -> d
         StoredRecord.from_bytes("kafka", f"partition 0 offset {i}", e.to_bytes(), position=(0, i))
         for i, e in enumerate(history)
     ]
-    log = [
-        StoredRecord.from_bytes("event_log", f"row seq={e.seq}", e.to_bytes(), key_seq=e.seq)
-        for e in history
-    ]
+    log = [StoredRecord.from_bytes("event_log", f"row seq={e.seq}", e.to_bytes(), key_seq=e.seq) for e in history]
     return {
         "temporal": StoreRead(temporal, "workflow"),
         "kafka": StoreRead(kafka, "topic"),
