@@ -6,11 +6,15 @@ PY := $(VENV)/bin/python
 MF := $(VENV)/bin/mentorflow
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv test test-unit lint format demo browser services-up services-down services-status bench bench-smoke clean
+.PHONY: help venv test test-unit test-workflow test-integration test-e2e lint format demo browser services-up services-down services-status bench bench-smoke clean
 
 help:
 	@echo "make demo          run a realistic mentoring program through all four stages"
-	@echo "make test          start the stack if needed and run the whole test suite"
+	@echo "make test          start the stack if needed and run the whole test suite (the four tiers below)"
+	@echo "make test-unit     tests/unit: pure, no services"
+	@echo "make test-workflow tests/workflow: the time-skipping test server only (no dev server, no Kafka)"
+	@echo "make test-integration  tests/integration: the real dev server, Kafka, SQLite/PostgreSQL"
+	@echo "make test-e2e      tests/e2e: the whole stack, processes, HTTP API and the dashboard in a browser"
 	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
 	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
 
@@ -35,8 +39,20 @@ services-status: venv
 test: services-up browser
 	$(PY) -m pytest
 
+# One folder per tier; each tier runs alone.
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
+
+# Addresses that answer nothing: a workflow test that reached for the dev server, Kafka or a database would fail.
+test-workflow: venv
+	MENTORFLOW_TEMPORAL__ADDRESS=127.0.0.1:1 MENTORFLOW_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:1 \
+	MENTORFLOW_DATABASE__URL=sqlite:////nonexistent/mentorflow.db $(PY) -m pytest tests/workflow -q
+
+test-integration: services-up
+	$(PY) -m pytest tests/integration -q
+
+test-e2e: services-up browser
+	$(PY) -m pytest tests/e2e -q
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
-from activities.publishing import KafkaPublisher
+from activities.publishing import KafkaPublisher, PublishReceipt
+from domain import Envelope
 from workers.settings import Settings, load_settings
 from workflows.connection import connect as connect_temporal
 from workflows.relationship import RelationshipWorkflow
@@ -44,11 +46,19 @@ def make_sink(settings: Settings, webhook_url: str | None = None, log_path: Path
     return LogSink(log_path or settings.run_dir / "logs" / "notifications.jsonl")
 
 
+class Publisher(Protocol):
+    """What the worker registers as the publishing activity: ``KafkaPublisher``, or the workflow tier's test activity
+    of the same name (tests/workflow/conftest.py)."""
+
+    @property
+    def publish(self) -> Callable[[list[Envelope]], Awaitable[PublishReceipt]]: ...
+
+
 def build_worker(
     client: Client,
     *,
     task_queue: str,
-    publisher: KafkaPublisher,
+    publisher: Publisher,
     notifier: Notifier,
     graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN,
     max_concurrent_activities: int = 100,

@@ -102,8 +102,6 @@ async def main() -> None:
                     lc = Lifecycle(
                         env=env,
                         client=MentorflowClient(env.client, task_queue=queue, limits=limits),
-                        topic=topic,
-                        bootstrap=settings.kafka.bootstrap_servers,
                         notifications=Path(tmp) / "notifications.jsonl",
                         relationship_id=f"history-{name}",
                     )

@@ -1,5 +1,8 @@
-"""Workflow tests: the real RelationshipWorkflow on the time-skipping test server, with the real KafkaPublisher on
-the real broker (a fresh topic per test) and the real log notification sink. Only Temporal time is skipped."""
+"""Workflow tier: the real RelationshipWorkflow on the time-skipping test server ONLY (no dev server, no Kafka).
+
+As temporalio/samples-python's tests do, the publishing activity is replaced by a test activity registered under the
+same name (``publish_events``) that records what the workflow hands it; the real notification activity writes to a
+log file. What the real KafkaPublisher puts on the real topic is the integration tier's (tests/integration/)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.names import ACTIVITY_PUBLISH
 from activities.notifications import LogSink, Notifier
-from activities.publishing import KafkaPublisher
+from activities.publishing import PublishReceipt
 from domain import Actor, Command, Envelope, RelationshipState, Role, builtin_policy, command_adapter
-from tests.workflow.topic import read_topic
-from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import CommandResult, MentorflowClient
 
@@ -28,15 +31,35 @@ MENTOR = Actor(id="ana", role=Role.MENTOR)
 MENTEE = Actor(id="bo", role=Role.MENTEE)
 
 
+class RecordingPublisher:
+    """The test activity registered as ``publish_events`` in place of the KafkaPublisher: keeps every batch in the
+    order the workflow's outbox sent it and acknowledges it as Kafka would (one partition, consecutive offsets)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    @activity.defn(name=ACTIVITY_PUBLISH)
+    async def publish(self, batch: list[Envelope]) -> PublishReceipt:
+        first_offset = len(self.envelopes)
+        self.envelopes.extend(batch)
+        return PublishReceipt(
+            published=len(batch),
+            first_seq=batch[0].seq,
+            last_seq=batch[-1].seq,
+            partition=0,
+            first_offset=first_offset,
+            last_offset=len(self.envelopes) - 1,
+        )
+
+
 @dataclass
 class Lifecycle:
-    """One test's world: a worker on its own task queue, a client, the topic and the notification log."""
+    """One test's world: a worker on its own task queue, a client, what was published and the notification log."""
 
     env: Any
     client: MentorflowClient
-    topic: str
-    bootstrap: str
     notifications: Path
+    publisher: RecordingPublisher | None = None
     relationship_id: str = field(default_factory=lambda: f"r-{uuid.uuid4().hex[:10]}")
 
     async def now(self) -> datetime:
@@ -90,9 +113,10 @@ class Lifecycle:
     async def wait_closed(self) -> RelationshipState:
         return await self.client.wait_closed(self.relationship_id)
 
-    async def published(self, count: int) -> list[Any]:
-        records = await read_topic(self.bootstrap, self.topic, count)
-        return [r for r in records if r.key == self.relationship_id.encode()]
+    def published(self) -> list[Envelope]:
+        """This relationship's envelopes as the publishing activity received them, in the order it did."""
+        assert self.publisher is not None, "this Lifecycle runs with the real KafkaPublisher"
+        return [e for e in self.publisher.envelopes if e.relationship_id == self.relationship_id]
 
     def notification_lines(self) -> list[dict[str, Any]]:
         if not self.notifications.exists():
@@ -110,13 +134,11 @@ def stage_path(events: Iterable[Envelope]) -> list[str]:
 
 
 @pytest.fixture
-async def lifecycle(
-    time_skipping_env: Any, stack: Settings, kafka_topic: str, tmp_path: Path
-) -> AsyncIterator[Lifecycle]:
+async def lifecycle(time_skipping_env: Any, tmp_path: Path) -> AsyncIterator[Lifecycle]:
     env = time_skipping_env
     temporal: Client = env.client
     queue = f"wf-{uuid.uuid4().hex[:10]}"
-    publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
+    publisher = RecordingPublisher()
     notifications = tmp_path / "notifications.jsonl"
     worker: Worker = build_worker(
         temporal, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(notifications))
@@ -125,8 +147,6 @@ async def lifecycle(
         yield Lifecycle(
             env=env,
             client=MentorflowClient(temporal, task_queue=queue),
-            topic=kafka_topic,
-            bootstrap=stack.kafka.bootstrap_servers,
             notifications=notifications,
+            publisher=publisher,
         )
-    await publisher.close()

@@ -11,8 +11,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from domain import verify_chain
-from tests.integration.workflow.conftest import World
-from tests.workflow.topic import by_key, read_topic
+from tests.integration.devserver.conftest import World
+from tests.integration.topic import by_key, read_topic
 from workflows.client import EventsTruncated
 from workflows.models import RelationshipWorkflowInput, workflow_id
 

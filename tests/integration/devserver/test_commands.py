@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from domain import IllegalTransition, InvalidCommand, NotAParticipant, Outcome, RelationshipClosedError, verify_chain
-from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, World, command
-from tests.workflow.topic import by_key, read_topic
+from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, World, command
+from tests.integration.topic import by_key, read_topic
 from workflows.client import RelationshipBusy, RelationshipNotFound
 
 
@@ -33,7 +33,14 @@ async def test_events_reach_the_topic_in_seq_order_with_a_valid_chain(world: Wor
     await wait_published(world, rid, events[-1].seq)
     records = by_key(await read_topic(world.settings.kafka.bootstrap_servers, world.topic, len(events)), rid)
     assert [r.value for r in records] == [e.to_bytes() for e in events]
-    assert [int(dict(r.headers)["seq"]) for r in records] == [e.seq for e in events]
+    assert len({r.partition for r in records}) == 1  # key = relationship id: one partition, per-key order
+    for record, envelope in zip(records, events, strict=True):
+        assert dict(record.headers) == {
+            "event_id": envelope.event_id.encode(),
+            "type": envelope.type.encode(),
+            "schema_version": str(envelope.schema_version).encode(),
+            "seq": str(envelope.seq).encode(),
+        }
     report = verify_chain(r.value for r in records)
     assert report.ok and report.checked == len(events), report
     assert report.last_hash == (await world.client.state(rid)).last_hash

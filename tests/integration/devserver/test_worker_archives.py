@@ -10,7 +10,7 @@ from sqlalchemy import create_engine
 
 from audit.archive import archived_relationship_ids, load_archived
 from domain import builtin_policy
-from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, command
+from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, command
 from workers.settings import Settings
 from workers.worker import WorkerConfig, run_worker
 from workflows.client import MentorflowClient

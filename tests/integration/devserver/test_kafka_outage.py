@@ -19,8 +19,8 @@ import pytest
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
 from domain import verify_chain
-from tests.integration.workflow.conftest import World
-from tests.workflow.topic import by_key, read_topic
+from tests.integration.devserver.conftest import World
+from tests.integration.topic import by_key, read_topic
 from workers.services import kafka, process
 from workers.settings import KafkaSettings, Settings
 from workers.worker import build_worker

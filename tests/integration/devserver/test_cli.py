@@ -11,7 +11,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.integration.workflow.conftest import World
+from tests.integration.devserver.conftest import World
 from workers.cli import app
 
 

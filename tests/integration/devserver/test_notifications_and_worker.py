@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.notifications import Notifier, WebhookSink
 from domain import Envelope, NudgeSent, RelationshipState, advance, builtin_policy, execute
 from domain.commands import AcceptMatch, ProposeRelationship
-from tests.integration.workflow.conftest import MANAGER, MENTEE, MENTOR, command
+from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, command
 from workers.connect import connect_client
 from workers.settings import Settings
 
