@@ -17,6 +17,23 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from domain._time import Duration, UtcDatetime
 from domain.actors import Actor
 from domain.errors import InvalidCommand
+from domain.limits import (
+    ACTOR,
+    CADENCE,
+    COMMAND_ID,
+    DURATION,
+    GOAL_ID,
+    GOALS,
+    LONG_TEXT,
+    MAX_NAME_LENGTH,
+    NAME,
+    NOTE,
+    PERSON_ID,
+    POLICY,
+    PROGRAM_ID,
+    REASON,
+    RELATIONSHIP_ID,
+)
 from domain.policy import LifecyclePolicy
 
 __all__ = [
@@ -46,28 +63,35 @@ __all__ = [
     "parse_command",
 ]
 
-NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S")]
+# Every field carries its limit (domain/limits.py), enforced here and again in ``decide``.
+RelationshipId = Annotated[str, RELATIONSHIP_ID]
+ProgramId = Annotated[str, PROGRAM_ID]
+PersonId = Annotated[str, PERSON_ID]
+GoalId = Annotated[str, GOAL_ID]
+Reason = Annotated[str, REASON]
+Note = Annotated[str, NOTE]
+LongText = Annotated[str, LONG_TEXT]
 
 
 class CommandBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    command_id: NonBlank
-    actor: Actor
+    command_id: Annotated[str, COMMAND_ID]
+    actor: Annotated[Actor, ACTOR]
 
 
 class ProposeRelationship(CommandBase):
     """Start a relationship. A manager, or a participant proposing themself (self-match)."""
 
     type: Literal["ProposeRelationship"] = "ProposeRelationship"
-    relationship_id: NonBlank
-    program_id: NonBlank
-    mentor_id: NonBlank
-    mentee_id: NonBlank
-    policy: LifecyclePolicy
-    match_method: NonBlank = "manual"
-    match_score: Decimal | None = Field(default=None, ge=0, le=1000)
-    predecessor_id: str | None = None
+    relationship_id: RelationshipId
+    program_id: ProgramId
+    mentor_id: PersonId
+    mentee_id: PersonId
+    policy: Annotated[LifecyclePolicy, POLICY]
+    match_method: Annotated[str, NAME] = "manual"
+    match_score: Decimal | None = Field(default=None, ge=0, le=1000, max_digits=12, decimal_places=6)
+    predecessor_id: Annotated[str | None, RELATIONSHIP_ID] = None
 
     @field_validator("mentee_id")
     @classmethod
@@ -83,7 +107,7 @@ class AcceptMatch(CommandBase):
 
 class DeclineMatch(CommandBase):
     type: Literal["DeclineMatch"] = "DeclineMatch"
-    reason: NonBlank
+    reason: Reason
 
 
 class SignAgreement(CommandBase):
@@ -91,16 +115,9 @@ class SignAgreement(CommandBase):
     cadence and term; goals of both signatures are unioned)."""
 
     type: Literal["SignAgreement"] = "SignAgreement"
-    goals: list[NonBlank] = Field(min_length=1)
-    cadence: Duration = Field(description="meeting cadence, ISO-8601 (P1W, P2W, P1M)")
-    term: Duration | None = Field(default=None, description="ISO-8601; default: the policy's term")
-
-    @field_validator("cadence", "term")
-    @classmethod
-    def _positive(cls, v: Duration | None) -> Duration | None:
-        if v is not None and not v.is_positive:
-            raise ValueError("must be a positive duration")
-        return v
+    goals: Annotated[list[str], GOALS] = Field(min_length=1)
+    cadence: Annotated[Duration, CADENCE] = Field(description="meeting cadence, ISO-8601 (P1W, P2W, P1M)")
+    term: Annotated[Duration | None, DURATION] = Field(default=None, description="ISO-8601; default: the policy's term")
 
 
 class LogMeeting(CommandBase):
@@ -109,18 +126,20 @@ class LogMeeting(CommandBase):
     type: Literal["LogMeeting"] = "LogMeeting"
     held_at: UtcDatetime
     duration_minutes: int = Field(default=60, ge=1, le=24 * 60)
-    notes: str = ""
+    notes: LongText = ""
 
 
 class SetGoal(CommandBase):
     type: Literal["SetGoal"] = "SetGoal"
-    text: NonBlank
-    goal_id: str | None = Field(default=None, description="default: goal-<n>, numbered per relationship")
+    text: Reason
+    goal_id: Annotated[str | None, GOAL_ID] = Field(
+        default=None, description="default: goal-<n>, numbered per relationship"
+    )
 
 
 class CompleteGoal(CommandBase):
     type: Literal["CompleteGoal"] = "CompleteGoal"
-    goal_id: NonBlank
+    goal_id: GoalId
 
 
 class SubmitCheckIn(CommandBase):
@@ -128,17 +147,17 @@ class SubmitCheckIn(CommandBase):
 
     type: Literal["SubmitCheckIn"] = "SubmitCheckIn"
     satisfaction: int = Field(ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied)")
-    comment: str = ""
+    comment: LongText = ""
 
 
 class RequestRematch(CommandBase):
     type: Literal["RequestRematch"] = "RequestRematch"
-    reason: NonBlank
+    reason: Reason
 
 
 class Pause(CommandBase):
     type: Literal["Pause"] = "Pause"
-    reason: str = ""
+    reason: Note = ""
 
 
 class Resume(CommandBase):
@@ -151,7 +170,7 @@ class RequestRenewal(CommandBase):
 
 class ProposeSeparation(CommandBase):
     type: Literal["ProposeSeparation"] = "ProposeSeparation"
-    reason: NonBlank
+    reason: Reason
 
 
 class ConsentSeparation(CommandBase):
@@ -163,21 +182,21 @@ class ResolveSeparation(CommandBase):
 
     type: Literal["ResolveSeparation"] = "ResolveSeparation"
     resolution: Literal["end", "reconcile"]
-    note: str = ""
+    note: Note = ""
 
 
 class RecordRedefinition(CommandBase):
     type: Literal["RecordRedefinition"] = "RecordRedefinition"
     outcome: Literal["collegial", "friendship", "ended"]
-    note: str = ""
+    note: Note = ""
 
 
 class Terminate(CommandBase):
     """Manager, any open stage; a reason code is required (``[a-z0-9_.-]+``, e.g. ``conduct``)."""
 
     type: Literal["Terminate"] = "Terminate"
-    reason_code: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
-    note: str = ""
+    reason_code: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    note: Note = ""
 
 
 Command = Annotated[

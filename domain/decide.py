@@ -8,7 +8,8 @@ Pure: no clock, no ids, no randomness. Checks, in this order (the first failure 
 3. the actor's role may issue the command (:class:`NotAllowedForRole`), and a mentor/mentee is this
    relationship's mentor/mentee (:class:`NotAParticipant`);
 4. the command is allowed in the current stage/sub-state (:class:`IllegalTransition`, see :data:`WHERE`);
-5. the command's own rules (:class:`InvalidCommand`: duplicates, instants in the future, caps...).
+5. the command's own rules (:class:`InvalidCommand`: the limits of its fields (domain/limits.py), duplicates,
+   instants in the future, caps...), and that each event fits in an envelope (``MAX_ENVELOPE_BYTES``).
 
 Events of a command come in a fixed order: the facts first, then ``StageChanged``, then (when the relationship
 closes) ``RelationshipClosed`` last. Every event's ``at`` is ``now``.
@@ -42,6 +43,7 @@ from domain.commands import (
     SubmitCheckIn,
     Terminate,
 )
+from domain.envelope import canonical_json, event_to_payload
 from domain.errors import (
     IllegalTransition,
     InvalidCommand,
@@ -74,6 +76,7 @@ from domain.events import (
     TermRenewed,
     TrialStarted,
 )
+from domain.limits import check_command, check_event_sizes, check_goal_count
 from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate, is_transition_allowed
 from domain.state import RelationshipState
@@ -226,7 +229,7 @@ def decide(state: RelationshipState, command: CommandBase, now: datetime) -> lis
     now = to_utc(now)
     name = type(command).__name__
     if isinstance(command, ProposeRelationship):
-        return _propose(state, command, now)
+        return _within_limits(_propose(state, command, now))
     if state.stage is Stage.NONE:
         raise IllegalTransition(
             f"{name} is not allowed: relationship {state.relationship_id} has not been proposed yet "
@@ -244,8 +247,15 @@ def decide(state: RelationshipState, command: CommandBase, now: datetime) -> lis
         )
     _check_actor(state, command)
     _check_where(state, command)
+    check_command(command)
     handler = _HANDLERS[type(command)]
-    return handler(state, command, now)
+    return _within_limits(handler(state, command, now))
+
+
+def _within_limits(events: list[Event]) -> list[Event]:
+    """Refuse a command whose events would not fit in an envelope below the broker's limit."""
+    check_event_sizes((e.type, len(canonical_json(event_to_payload(e)))) for e in events)
+    return events
 
 
 def _who(command: CommandBase) -> str:
@@ -262,6 +272,7 @@ def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) ->
         raise InvalidCommand(
             f"ProposeRelationship for relationship {c.relationship_id} sent to relationship {state.relationship_id}"
         )
+    check_command(c)
     actor = c.actor
     if actor.role not in ROLES[ProposeRelationship]:
         raise NotAllowedForRole(
@@ -378,6 +389,7 @@ def _sign(state: RelationshipState, c: SignAgreement, now: datetime) -> list[Eve
         )
         existing = {g.text for g in state.goals.values()}
         texts = [t for t in dict.fromkeys((*other.goals, *goals)) if t not in existing]
+        check_goal_count(len(state.goals), len(texts))
         for goal_id, text in zip(_next_goal_ids(state, len(texts)), texts, strict=True):
             events.append(GoalSet(at=now, goal_id=goal_id, text=text, by=c.actor.id))
         events.append(
@@ -449,6 +461,7 @@ def _log_meeting(state: RelationshipState, c: LogMeeting, now: datetime) -> list
 
 
 def _set_goal(state: RelationshipState, c: SetGoal, now: datetime) -> list[Event]:
+    check_goal_count(len(state.goals), 1)
     goal_id = c.goal_id or _next_goal_ids(state, 1)[0]
     if goal_id in state.goals:
         raise InvalidCommand(f"goal {goal_id} already exists in relationship {state.relationship_id}")

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from domain._time import Duration
 from domain.errors import InvalidPolicy
+from domain.limits import MAX_DURATION, MAX_FILE_BYTES, check_policy, data_problem, duration_problem
 
 __all__ = [
     "BUILTIN_POLICIES",
@@ -118,6 +119,16 @@ def _format_validation_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _duration_problem(value: Any) -> str | None:
+    try:
+        duration = Duration.parse(value)
+    except ValueError:
+        return None  # not a duration: the model says so, with the field
+    if not duration.is_positive:
+        return None  # the model's own rule, in its words
+    return duration_problem(duration, MAX_DURATION, "MAX_DURATION")
+
+
 def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
     """Build and validate a policy from a mapping (TOML table, ``yaml.safe_load`` result, JSON object).
 
@@ -127,18 +138,32 @@ def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
         raise InvalidPolicy(f"invalid policy: expected a mapping, got {type(data).__name__}")
     if set(data) == {"policy"} and isinstance(data["policy"], Mapping):
         data = data["policy"]
+    problem = data_problem(dict(data))
+    if problem:
+        raise InvalidPolicy(f"invalid policy: {problem}")
+    # Bounded before the model compares its durations: an absurd one would overflow the calendar there.
+    too_long = [f"{n}: {p}" for n in DURATION_FIELDS if (p := _duration_problem(data.get(n)))]
+    if too_long:
+        raise InvalidPolicy(f"invalid policy {data.get('name', '?')!s}: {'; '.join(too_long)}")
     try:
-        return LifecyclePolicy.model_validate(dict(data))
+        policy = LifecyclePolicy.model_validate(dict(data))
     except ValidationError as exc:
         name = data.get("name", "?")
         raise InvalidPolicy(f"invalid policy {name!s}: {_format_validation_error(exc)}") from None
+    check_policy(policy)  # the limits (domain/limits.py) bind new policies, never the ones pinned in old events
+    return policy
 
 
 def parse_policy_toml(text: str) -> LifecyclePolicy:
-    """Parse a policy from TOML text (stdlib ``tomllib``)."""
+    """Parse a policy from TOML text (stdlib ``tomllib``), at most ``MAX_FILE_BYTES`` of UTF-8."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise InvalidPolicy(f"invalid policy TOML: {size} bytes, at most {MAX_FILE_BYTES} (MAX_FILE_BYTES)")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise InvalidPolicy("invalid policy TOML: nested too deeply to parse (MAX_FILE_DEPTH)") from None
+    except ValueError as exc:  # TOMLDecodeError, and integers beyond Python's digit limit
         raise InvalidPolicy(f"invalid policy TOML: {exc}") from None
     return policy_from_mapping(data)
 
