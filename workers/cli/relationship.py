@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
@@ -65,6 +64,19 @@ def _actor(spec: str) -> Any:
         ) from None
 
 
+def _relationship_id(value: str) -> str:
+    """Typer callback: a relationship id within the id limits (domain/limits.py), else exit 2 naming the rule."""
+    from domain.limits import RELATIONSHIP_ID
+
+    try:
+        return str(RELATIONSHIP_ID.check(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+RELATIONSHIP_ARGUMENT = typer.Argument(..., help="relationship id", callback=_relationship_id)
+
+
 def _validation_message(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors(include_url=False):
@@ -105,26 +117,22 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
 
 
 def _load_policy(name: str | None, path: Path | None) -> Any:
-    from domain import DomainError, builtin_policy, parse_policy_toml, policy_from_mapping
+    """A built-in policy, or one from a TOML/YAML file read within the file limits (workers/datafiles.py); any
+    problem is a usage error (exit 2) naming the file and the rule."""
+    from domain import DomainError, builtin_policy, policy_from_mapping
+    from workers.datafiles import DataFileError, load_data_file
 
     if name and path:
         raise typer.BadParameter("give --policy or --policy-file, not both", param_hint="--policy")
     try:
         if path is None:
             return builtin_policy(name or "mentoring-12m")
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-            if not isinstance(data, dict):
-                raise typer.BadParameter(f"{path} does not hold a mapping", param_hint="--policy-file")
-            return policy_from_mapping(data)
-        return parse_policy_toml(text)
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--policy-file") from None
-    except yaml.YAMLError as exc:
-        raise typer.BadParameter(f"{path} is not valid YAML: {exc}", param_hint="--policy-file") from None
+        return policy_from_mapping(load_data_file(path))
+    except DataFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy-file") from None
     except DomainError as exc:
-        raise typer.BadParameter(exc.rule, param_hint="--policy-file" if path else "--policy") from None
+        where = f"{path}: " if path else ""
+        raise typer.BadParameter(where + exc.rule, param_hint="--policy-file" if path else "--policy") from None
 
 
 def _result_json(result: Any) -> dict[str, Any]:
@@ -198,7 +206,7 @@ def propose(
 
 @app.command("do", epilog=EXIT_CODES_HELP)
 def do_command(
-    relationship_id: str = typer.Argument(..., help="relationship id"),
+    relationship_id: str = RELATIONSHIP_ARGUMENT,
     command_name: str = typer.Argument(..., metavar="COMMAND", help="kebab-case, e.g. accept-match, log-meeting"),
     by: str = BY_OPTION,
     data: str | None = typer.Option(None, "--data", help='the command\'s fields as JSON, e.g. \'{"reason": "..."}\''),
@@ -243,7 +251,7 @@ def do_command(
 
 @app.command(epilog=EXIT_CODES_HELP)
 def show(
-    relationship_id: str = typer.Argument(..., help="relationship id"),
+    relationship_id: str = RELATIONSHIP_ARGUMENT,
     events: bool = typer.Option(False, "--events", help="also list the events the workflow holds"),
     as_json: bool = JSON_OPTION,
 ) -> None:
