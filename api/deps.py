@@ -12,6 +12,7 @@ from api.backend import Backend
 from api.errors import ApiError
 from api.schemas import ID_PATTERN
 from domain import RelationshipState
+from domain.limits import MAX_ID_LENGTH
 
 __all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "visible_state"]
 
@@ -43,7 +44,8 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 CallerDep = Annotated[Principal, Depends(get_caller)]
 WriterDep = Annotated[Principal, Depends(get_writer)]
 RelationshipId = Annotated[
-    str, Path(pattern=ID_PATTERN, max_length=200, description="the relationship id", examples=["rel-2026-0001"])
+    str,
+    Path(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH, description="the relationship id", examples=["rel-2026-0001"]),
 ]
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain import BUILTIN_POLICIES, COMMAND_CLASSES, Actor, CommandBase, ProposeRelationship
 from domain.commands import COMMAND_NAMES_KEBAB
+from domain.limits import ACTOR, ID_ALPHABET, ID_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH
 
 __all__ = [
     "ID_PATTERN",
@@ -23,16 +24,16 @@ __all__ = [
     "commands_by_kebab",
 ]
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
 Identifier = Annotated[
     str,
     Field(
         pattern=ID_PATTERN,
-        max_length=200,
-        description="letters, digits and . _ : @ - (first a letter or digit), at most 200 characters",
+        max_length=MAX_ID_LENGTH,
+        description=f"{ID_ALPHABET}, at most {MAX_ID_LENGTH} characters",
         examples=["rel-2026-0001"],
     ),
 ]
+OptionalActor = Annotated[Actor | None, ACTOR]
 
 _ACTOR_DOC = (
     "platform tokens only (required for them): the actor the command is issued on behalf of. Other roles act as "
@@ -49,15 +50,17 @@ class ProposeBody(BaseModel):
     mentor_id: Identifier
     mentee_id: Identifier
     policy: str = Field(
-        "mentoring-12m", description=f"a built-in lifecycle policy: {', '.join(BUILTIN_POLICIES)}", max_length=64
+        "mentoring-12m",
+        description=f"a built-in lifecycle policy: {', '.join(BUILTIN_POLICIES)}",
+        max_length=MAX_NAME_LENGTH,
     )
-    match_method: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")] = (
-        "manual"
-    )
-    match_score: Decimal | None = Field(None, ge=0, le=1000)
+    match_method: Annotated[
+        str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
+    ] = "manual"
+    match_score: Decimal | None = ProposeRelationship.model_fields["match_score"]
     predecessor_id: Identifier | None = None
     command_id: Identifier | None = Field(None, description=_COMMAND_ID_DOC)
-    actor: Actor | None = Field(None, description=_ACTOR_DOC)
+    actor: OptionalActor = Field(None, description=_ACTOR_DOC)
 
 
 class CommandResponse(BaseModel):
@@ -103,7 +106,7 @@ def command_body_model(cls: type[CommandBase]) -> type[BaseModel]:
         name: (info.annotation, info) for name, info in cls.model_fields.items() if name not in _FILLED
     }
     fields["command_id"] = (Identifier | None, Field(None, description=_COMMAND_ID_DOC))
-    fields["actor"] = (Actor | None, Field(None, description=_ACTOR_DOC))
+    fields["actor"] = (OptionalActor, Field(None, description=_ACTOR_DOC))
     model: type[BaseModel] = create_model(
         f"{cls.__name__}Body",
         __config__=ConfigDict(extra="forbid"),

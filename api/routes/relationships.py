@@ -23,6 +23,7 @@ from api.schemas import (
 )
 from domain import Actor, CommandBase, ProposeRelationship, Role, builtin_policy, parse_command
 from domain.decide import ROLES
+from domain.limits import MAX_LONG_TEXT_LENGTH, text_problem
 from domain.stages import Health, Stage, Substate
 
 __all__ = ["router"]
@@ -38,15 +39,23 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 WRITERS = (ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.PARTICIPANT)
 READERS = (ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.PARTICIPANT, ApiRole.AUDITOR)
-MAX_TEXT = 10_000
 
 
 def _check_text(value: Any, where: str = "body") -> None:
     """Free text reaches Kafka and every projection database: refuse NUL and other control characters (PostgreSQL
-    cannot store NUL) and absurd lengths, naming the field."""
+    cannot store NUL), lone surrogates and absurd lengths, naming the field. (Each field's own limit, from
+    domain/limits.py, is checked by the body model; this is the backstop for every string.)"""
     if isinstance(value, str):
-        if len(value) > MAX_TEXT:
-            raise ApiError(422, "ValidationError", f"{where}: at most {MAX_TEXT} characters", field=where)
+        if len(value) > MAX_LONG_TEXT_LENGTH:
+            raise ApiError(
+                422,
+                "ValidationError",
+                f"{where}: at most {MAX_LONG_TEXT_LENGTH} characters (MAX_LONG_TEXT_LENGTH)",
+                field=where,
+            )
+        problem = text_problem(value)
+        if problem:
+            raise ApiError(422, "ValidationError", f"{where}: {problem}", field=where)
         if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
             raise ApiError(422, "ValidationError", f"{where}: control characters are not allowed", field=where)
     elif isinstance(value, dict):
