@@ -5,8 +5,10 @@ in seq order (key = relationship id, so one partition and per-key order; value =
 headers ``event_id``, ``type``, ``schema_version``, ``seq``) and the activity returns only after Kafka
 acknowledged every record. Any failure fails the whole attempt: the workflow retries the same batch (unlimited
 attempts, backoff capped at 5 s), so a record may reach the topic twice, never out of order and never not at all;
-consumers skip ``seq <= last_seq``. After a failure the producer is discarded and a fresh one is made for the next
-attempt, so no half-failed producer state (idempotence sequence numbers, expired batches) leaks into it.
+consumers skip ``seq <= last_seq``. A batch Kafka refuses for its size is the exception: an alarm (a logged error,
+a non-retryable ``MessageTooLarge``) that the workflow parks instead of retrying. After a failure the producer is
+discarded and a fresh one is made for the next attempt, so no half-failed producer state (idempotence sequence
+numbers, expired batches) leaks into it.
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.names import ACTIVITY_PUBLISH
 from domain import Envelope
+from domain.limits import KAFKA_MAX_REQUEST_BYTES
 
-__all__ = ["KafkaPublisher", "PublishReceipt", "headers_for"]
+__all__ = ["MESSAGE_TOO_LARGE", "KafkaPublisher", "PublishReceipt", "headers_for"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,28 @@ def _check_batch(batch: list[Envelope]) -> None:
             )
 
 
+MESSAGE_TOO_LARGE = "MessageTooLarge"
+"""The ApplicationError type of a batch Kafka refuses for its size: non-retryable, so the workflow parks the batch
+(PUBLISH_PARKED) instead of retrying it in a tight loop."""
+
+
+def _too_large(
+    batch: list[Envelope], records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]], exc: Exception
+) -> ApplicationError:
+    """An alarm, not an outage: logged as an error naming the envelope, and non-retryable. ``decide`` refuses a
+    command whose events would not fit (MAX_ENVELOPE_BYTES), so this means the broker's limit was lowered or an
+    envelope predates the limits."""
+    largest = max(range(len(batch)), key=lambda i: len(records[i][1]))
+    envelope, size = batch[largest], len(records[largest][1])
+    message = (
+        f"Kafka refuses seq {batch[0].seq}..{batch[-1].seq} of relationship {envelope.relationship_id} for its "
+        f"size: the largest envelope (seq {envelope.seq}, {envelope.type}) is {size} bytes ({exc}); the outbox "
+        f"keeps the batch and tries again later; raise the broker's and the producer's message limits to deliver it"
+    )
+    log.error(message)
+    return ApplicationError(message, type=MESSAGE_TOO_LARGE, non_retryable=True)
+
+
 class KafkaPublisher:
     """Register ``publisher.publish`` as an activity; call :meth:`close` when the worker stops."""
 
@@ -85,6 +111,7 @@ class KafkaPublisher:
             "request_timeout_ms": request_timeout_ms,
             "linger_ms": linger_ms,
             "retry_backoff_ms": 200,
+            "max_request_size": KAFKA_MAX_REQUEST_BYTES,
             **(producer_options or {}),
         }
         self._producer: AIOKafkaProducer | None = None
@@ -139,6 +166,9 @@ class KafkaPublisher:
                 for key, value, headers in records
             ]
             metadata = await asyncio.gather(*futures)
+        except MessageSizeTooLargeError as exc:
+            await self._discard(producer)
+            raise _too_large(batch, records, exc) from exc
         except BaseException:
             await self._discard(producer)
             raise
