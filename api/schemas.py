@@ -3,15 +3,14 @@ spec documents every field of every command (``command_id`` and ``actor`` become
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from domain import BUILTIN_POLICIES, COMMAND_CLASSES, Actor, CommandBase, ProposeRelationship
-from domain.commands import COMMAND_NAMES_KEBAB
-from domain.limits import ACTOR, ID_ALPHABET, ID_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH
+from domain.commands import COMMAND_NAMES_KEBAB, MatchScore
+from domain.limits import ACTOR, ID_ALPHABET, ID_PATTERN, MAX_ID_LENGTH, MAX_NAME_LENGTH, IdRule
 
 __all__ = [
     "ID_PATTERN",
@@ -26,12 +25,8 @@ __all__ = [
 
 Identifier = Annotated[
     str,
-    Field(
-        pattern=ID_PATTERN,
-        max_length=MAX_ID_LENGTH,
-        description=f"{ID_ALPHABET}, at most {MAX_ID_LENGTH} characters",
-        examples=["rel-2026-0001"],
-    ),
+    IdRule(),
+    Field(description=f"{ID_ALPHABET}, at most {MAX_ID_LENGTH} characters", examples=["rel-2026-0001"]),
 ]
 OptionalActor = Annotated[Actor | None, ACTOR]
 
@@ -57,7 +52,7 @@ class ProposeBody(BaseModel):
     match_method: Annotated[
         str, Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
     ] = "manual"
-    match_score: Decimal | None = ProposeRelationship.model_fields["match_score"]
+    match_score: MatchScore = None
     predecessor_id: Identifier | None = None
     command_id: Identifier | None = Field(None, description=_COMMAND_ID_DOC)
     actor: OptionalActor = Field(None, description=_ACTOR_DOC)

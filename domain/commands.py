@@ -46,6 +46,7 @@ __all__ = [
     "ConsentSeparation",
     "DeclineMatch",
     "LogMeeting",
+    "MatchScore",
     "Pause",
     "ProposeRelationship",
     "ProposeSeparation",
@@ -71,6 +72,8 @@ GoalId = Annotated[str, GOAL_ID]
 Reason = Annotated[str, REASON]
 Note = Annotated[str, NOTE]
 LongText = Annotated[str, LONG_TEXT]
+MatchScore = Annotated[Decimal | None, Field(ge=0, le=1000, max_digits=12, decimal_places=6)]
+"""0 to 1000, at most 6 decimals (it is stored as text in a ``String(64)`` column)."""
 
 
 class CommandBase(BaseModel):
@@ -90,7 +93,7 @@ class ProposeRelationship(CommandBase):
     mentee_id: PersonId
     policy: Annotated[LifecyclePolicy, POLICY]
     match_method: Annotated[str, NAME] = "manual"
-    match_score: Decimal | None = Field(default=None, ge=0, le=1000, max_digits=12, decimal_places=6)
+    match_score: MatchScore = None
     predecessor_id: Annotated[str | None, RELATIONSHIP_ID] = None
 
     @field_validator("mentee_id")

@@ -284,8 +284,7 @@ class ActorRule(_Rule):
     """The actor of a command: its id follows the id rule (the envelope's actor is never checked: old logs decode)."""
 
     def check(self, value: Any) -> Any:
-        person = getattr(value, "id", None)
-        PERSON_ID.check(person)
+        _ACTOR_ID.check(getattr(value, "id", None))
         return value
 
 
@@ -306,6 +305,7 @@ PROGRAM_ID = IdRule("program id")
 PERSON_ID = IdRule("person id")
 COMMAND_ID = IdRule("command id")
 GOAL_ID = IdRule("goal id")
+_ACTOR_ID = IdRule("actor id")
 ACTOR = ActorRule()
 NAME = TextRule(MAX_NAME_LENGTH, "MAX_NAME_LENGTH", required=True)
 REASON = TextRule(MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH", required=True)

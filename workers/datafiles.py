@@ -47,12 +47,13 @@ class _BoundedSafeLoader(yaml.SafeLoader):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = f"line {event.start_mark.line + 1}" if event.start_mark is not None else "?"
         if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed")
+            raise _Refused(f"{line}: YAML aliases (*{event.anchor}) are not allowed")
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
-            raise _Refused(f"line {event.start_mark.line + 1}: YAML anchors (&{anchor}) are not allowed")
+            raise _Refused(f"{line}: YAML anchors (&{anchor}) are not allowed")
         self._nodes += 1
         if self._nodes > MAX_FILE_NODES:
             raise _Refused(f"more than {MAX_FILE_NODES} values (MAX_FILE_NODES)")
@@ -60,9 +61,7 @@ class _BoundedSafeLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_FILE_DEPTH:
-            raise _Refused(
-                f"line {event.start_mark.line + 1}: nested deeper than {MAX_FILE_DEPTH} levels (MAX_FILE_DEPTH)"
-            )
+            raise _Refused(f"{line}: nested deeper than {MAX_FILE_DEPTH} levels (MAX_FILE_DEPTH)")
         try:
             return super().compose_node(parent, index)
         finally:
