@@ -7,7 +7,7 @@ their body models as real annotations.)
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth import ApiRole, Principal, require
@@ -21,6 +21,7 @@ from api.schemas import (
     command_body_model,
     commands_by_kebab,
 )
+from api.verify_gate import VerifyGate, verify_gate
 from domain import Actor, CommandBase, ProposeRelationship, Role, builtin_policy, parse_command
 from domain.decide import ROLES
 from domain.limits import MAX_LONG_TEXT_LENGTH, text_problem
@@ -36,6 +37,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "unknown relationship"},
     409: {"model": ErrorBody, "description": "the command conflicts with the relationship's stage (the rule)"},
     422: {"model": ErrorBody, "description": "invalid input or a command the domain refuses as such (the rule)"},
+}
+_VERIFY_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    429: {"model": ErrorBody, "description": "too many verifications by this caller (VERIFY_CALLS_PER_MINUTE)"},
+    503: {"model": ErrorBody, "description": "the verification ran out of time (VERIFY_TIMEOUT_SECONDS)"},
 }
 WRITERS = (ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.PARTICIPANT)
 READERS = (ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.PARTICIPANT, ApiRole.AUDITOR)
@@ -86,6 +92,7 @@ def _platform_actor(wanted: Actor | None) -> Actor:
     return wanted
 
 
+VerifyGateDep = Annotated[VerifyGate, Depends(verify_gate)]
 WaitQuery = Annotated[
     bool,
     Query(description="read-your-writes: answer once the projections (lists, reports, dashboard) show the command"),
@@ -326,24 +333,29 @@ async def state_at(
 
 @router.get(
     "/relationships/{relationship_id}/verify",
-    responses=_ERRORS,
+    responses=_VERIFY_ERRORS,
     summary="Verify a relationship: hash chain, event log vs Kafka vs Temporal, workflow replay",
     tags=["audit"],
 )
-async def verify_one(relationship_id: RelationshipId, caller: CallerDep, backend: BackendDep) -> dict[str, Any]:
+async def verify_one(
+    relationship_id: RelationshipId, caller: CallerDep, backend: BackendDep, gate: VerifyGateDep
+) -> dict[str, Any]:
     require(caller, *READERS, operation="verify")
     await visible_state(backend, caller, relationship_id)
-    return await backend.verify(relationship_id)
+    return await gate.run(caller, lambda: backend.verify(relationship_id))
 
 
 @router.get(
     "/verify",
-    responses=_ERRORS,
+    responses=_VERIFY_ERRORS,
     summary="Verify every relationship (of a program)",
     tags=["audit"],
 )
 async def verify_all(
-    caller: CallerDep, backend: BackendDep, program: Annotated[str | None, Query(max_length=200)] = None
+    caller: CallerDep,
+    backend: BackendDep,
+    gate: VerifyGateDep,
+    program: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     require(caller, ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.AUDITOR, operation="verify all")
-    return await backend.verify(None, program)
+    return await gate.run(caller, lambda: backend.verify(None, program))
