@@ -11,103 +11,60 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from domain import (
-    AcceptMatch,
     Actor,
-    CommandBase,
     CompleteGoal,
     ConsentSeparation,
     DeclineMatch,
     Envelope,
     LifecyclePolicy,
     LogMeeting,
-    ProposeRelationship,
     ProposeSeparation,
     RecordRedefinition,
-    RelationshipState,
     RequestRematch,
     Role,
     SetGoal,
-    SignAgreement,
     SubmitCheckIn,
     Terminate,
-    advance,
-    builtin_policy,
     canonical_json,
-    execute,
     next_deadline,
+    scripting,
 )
+from domain.scripting import DAY, T0
 
-__all__ = ["T0", "Replicator", "Script", "long_history", "templates"]
+__all__ = ["T0", "Replicator", "Script", "full_lifecycle", "long_history", "templates"]
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-DAY = timedelta(days=1)
 RID_MARK = "RIDXQZRIDXQZ"  # stands for the relationship id inside a template (appears in ids, actors, payloads)
 
 
-@dataclass
-class Script:
-    """Drives one relationship through the pure core on a simulated clock; timers fire at their deadlines."""
+class Script(scripting.Script):
+    """A benchmark relationship (manager ``pm-bench``, program ``prog-bench``) on :class:`domain.scripting.Script`,
+    with the benchmark's building blocks."""
 
-    relationship_id: str
-    start: datetime = T0
-    policy: LifecyclePolicy = field(default_factory=lambda: builtin_policy("mentoring-12m"))
-    program_id: str = "prog-bench"
-    log: list[Envelope] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        rid = self.relationship_id
-        self.manager = Actor(id="pm-bench", role=Role.MANAGER)
-        self.mentor = Actor(id=f"m-{rid}", role=Role.MENTOR)
-        self.mentee = Actor(id=f"e-{rid}", role=Role.MENTEE)
-        self.state = RelationshipState.new(rid)
-        self.now = self.start
-        namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"mentorflow-bench:{rid}")
-        counter = itertools.count(1)
-        self._new_id: Callable[[], str] = lambda: str(uuid.uuid5(namespace, str(next(counter))))
-        self._commands = itertools.count(1)
-
-    def at(self, when: datetime) -> None:
-        while (deadline := next_deadline(self.state)) is not None and deadline <= when:
-            self.state, envs = advance(self.state, deadline, self._new_id)
-            self.log.extend(envs)
-        self.now = max(self.now, when)
-
-    def later(self, delta: timedelta) -> None:
-        self.at(self.now + delta)
-
-    def do(self, make: Callable[..., CommandBase], actor: Actor, **kwargs: object) -> None:
-        cmd = make(command_id=f"{self.relationship_id}-c{next(self._commands)}", actor=actor, **kwargs)
-        self.state, envs = execute(self.state, cmd, self.now, self._new_id)
-        self.log.extend(envs)
-
-    # --- building blocks -------------------------------------------------------------------------------------
-    def propose(self) -> None:
-        self.do(
-            ProposeRelationship,
-            self.manager,
-            relationship_id=self.relationship_id,
-            program_id=self.program_id,
-            mentor_id=self.mentor.id,
-            mentee_id=self.mentee.id,
-            policy=self.policy,
-            match_method="algorithm",
-            match_score="0.81",
+    def __init__(
+        self,
+        relationship_id: str,
+        start: datetime = T0,
+        policy: LifecyclePolicy | None = None,
+        program_id: str = "prog-bench",
+    ) -> None:
+        super().__init__(
+            relationship_id,
+            start=start,
+            policy=policy,
+            program_id=program_id,
+            manager=Actor(id="pm-bench", role=Role.MANAGER),
+            ids=scripting.deterministic_ids(f"mentorflow-bench:{relationship_id}"),
         )
 
-    def kickoff(self) -> None:
-        self.propose()
-        self.later(timedelta(hours=6))
-        self.do(AcceptMatch, self.mentor)
-        self.do(AcceptMatch, self.mentee)
-        self.later(2 * DAY)
-        self.do(SignAgreement, self.mentor, goals=["learn the codebase"], cadence="P2W")
-        self.do(SignAgreement, self.mentee, goals=["ship a feature"], cadence="P2W")
+    def propose(self, match_score: Decimal | str | None = "0.81", **overrides: Any) -> list[Envelope]:
+        return super().propose(match_score, **overrides)
 
     def meeting(self, gap_days: float = 10, who: Actor | None = None) -> None:
         self.later(timedelta(days=gap_days))
@@ -143,6 +100,46 @@ class Script:
         self.later(DAY)
         self.do(RecordRedefinition, self.mentor, outcome=outcome)
         self.do(RecordRedefinition, self.mentee, outcome=outcome)
+
+
+def full_lifecycle(
+    relationship_id: str,
+    *,
+    start: datetime = T0,
+    policy: LifecyclePolicy | None = None,
+    program_id: str = "prog-audit",
+) -> list[Envelope]:
+    """One relationship through initiation → cultivation → separation → redefinition → closed (``collegial``),
+    ``mentoring-12m`` by default, for the audit tests and the ``verify --all`` seeding. Timers fire at their
+    deadlines, as the workflow fires them; event ids are deterministic (uuid5 of the relationship id and a counter)."""
+    s = scripting.Script(
+        relationship_id,
+        start=start,
+        policy=policy,
+        program_id=program_id,
+        manager=Actor(id="pm-audit", role=Role.MANAGER),
+    )
+    s.kickoff(accept_after=timedelta(hours=5))
+    for gap in (7, 14):
+        s.later(gap * DAY)
+        s.do(LogMeeting, s.mentee, held_at=s.now - timedelta(hours=1), duration_minutes=60)
+    assert s.state.trial_ends_at is not None
+    s.at(s.state.trial_ends_at)  # trial passed: cultivation
+    for _ in range(4):
+        s.later(20 * DAY)
+        s.do(LogMeeting, s.mentor, held_at=s.now - timedelta(hours=1), duration_minutes=45)
+    s.later(DAY)
+    s.do(ProposeSeparation, s.mentor, reason="goals met")
+    s.later(DAY)
+    s.do(ConsentSeparation, s.mentee)
+    deadline = next_deadline(s.state)
+    assert deadline is not None
+    s.at(deadline)  # wind-down over: redefinition
+    s.later(DAY)
+    s.do(RecordRedefinition, s.mentor, outcome="collegial")
+    s.do(RecordRedefinition, s.mentee, outcome="collegial")
+    assert s.state.is_closed, (s.state.stage, s.state.substate)
+    return s.log
 
 
 def _template(rid: str, variant: int) -> list[Envelope]:

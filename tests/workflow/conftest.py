@@ -22,9 +22,10 @@ from temporalio.worker import Worker
 from activities.names import ACTIVITY_PUBLISH
 from activities.notifications import LogSink, Notifier
 from activities.publishing import PublishReceipt
-from domain import Actor, Command, Envelope, RelationshipState, Role, builtin_policy, command_adapter
+from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, builtin_policy
+from domain.scripting import command, proposal
 from workers.worker import build_worker
-from workflows.client import CommandResult, MentorflowClient
+from workflows.client import CommandResult, MentorflowClient, new_command_id
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
 MENTOR = Actor(id="ana", role=Role.MENTOR)
@@ -71,19 +72,21 @@ class Lifecycle:
 
     async def propose(self, policy: str = "mentoring-12m", by: Actor = MANAGER) -> CommandResult:
         return await self.client.propose(
-            program="prog-1",
-            mentor=MENTOR.id,
-            mentee=MENTEE.id,
-            by=by,
-            relationship_id=self.relationship_id,
-            policy=builtin_policy(policy),
+            proposal(
+                self.relationship_id,
+                program_id="prog-1",
+                by=by,
+                mentor_id=MENTOR.id,
+                mentee_id=MENTEE.id,
+                policy=builtin_policy(policy),
+                command_id=new_command_id(),
+                match_method="manual",
+            )
         )
 
     async def do(self, type_: str, actor: Actor, **fields: Any) -> CommandResult:
-        command: Command = command_adapter().validate_python(
-            {"type": type_, "command_id": str(uuid.uuid4()), "actor": actor.model_dump(mode="json"), **fields}
-        )
-        return await self.client.send(self.relationship_id, command)
+        make = next(cls for cls in COMMAND_CLASSES if cls.__name__ == type_)
+        return await self.client.send(self.relationship_id, command(make, actor, new_command_id(), **fields))
 
     async def meeting(self, actor: Actor = MENTOR) -> CommandResult:
         return await self.do("LogMeeting", actor, held_at=(await self.now()).isoformat())

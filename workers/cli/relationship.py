@@ -182,19 +182,19 @@ def propose(
     """Propose a relationship (starts its workflow)."""
     from decimal import Decimal
 
-    from domain import ProposeRelationship
+    from domain.scripting import proposal
 
     actor = _actor(by)
     pinned = _load_policy(policy, policy_file)
     try:
-        command = ProposeRelationship(
-            command_id=command_id or str(uuid.uuid4()),
-            actor=actor,
-            relationship_id=relationship_id or f"rel-{uuid.uuid4().hex[:12]}",
+        command = proposal(
+            relationship_id or f"rel-{uuid.uuid4().hex[:12]}",
             program_id=program,
+            by=actor,
             mentor_id=mentor,
             mentee_id=mentee,
             policy=pinned,
+            command_id=command_id or str(uuid.uuid4()),
             match_method=match_method,
             match_score=Decimal(str(match_score)) if match_score is not None else None,
         )

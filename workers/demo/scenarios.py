@@ -49,6 +49,8 @@ from domain import (
     Substate,
     Terminate,
 )
+from domain.scripting import command as scripted_command
+from domain.scripting import proposal
 
 __all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
 
@@ -182,23 +184,23 @@ class Sim:
         return None
 
     async def propose(self, pair: Pair) -> bool:
-        command = ProposeRelationship(
-            command_id=str(uuid.uuid4()),
-            actor=self.manager,
-            relationship_id=pair.relationship_id,
+        command = proposal(
+            pair.relationship_id,
             program_id=self.program,
+            by=self.manager,
             mentor_id=pair.mentor,
             mentee_id=pair.mentee,
             policy=self.policy,
+            command_id=str(uuid.uuid4()),
             match_method="rematch" if pair.predecessor_id else "algorithm",
             match_score=Decimal(str(round(self.rng.uniform(55, 98), 1))),
             predecessor_id=pair.predecessor_id,
         )
         return await self._run(pair, lambda: self.client.propose(command), command)
 
-    async def send(self, pair: Pair, cls: type[CommandBase], **fields: Any) -> bool:
+    async def send(self, pair: Pair, cls: type[CommandBase], *, actor: Actor, **fields: Any) -> bool:
         """Send one command; a rejection (a race with a timer, say) is counted, never fatal."""
-        command = cls(command_id=str(uuid.uuid4()), **fields)
+        command = scripted_command(cls, actor, str(uuid.uuid4()), **fields)
         return await self._run(pair, lambda: self.client.send(pair.relationship_id, command), command)
 
     async def _run(self, pair: Pair, call: Callable[[], Awaitable[Any]], command: CommandBase) -> bool:

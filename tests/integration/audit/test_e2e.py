@@ -20,9 +20,9 @@ from temporalio.worker import Worker
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
 from audit.archive import load_archived
-from audit.bench import publish
 from audit.history import state_at
 from audit.verify import Auditor
+from benchmarks.seed import publish
 from domain import Actor, Envelope, Role, builtin_policy, canonical_json, command_adapter
 from domain.envelope import sha256_hex
 from projections.projector import Projector

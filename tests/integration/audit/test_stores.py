@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from audit.bench import project, publish, seed
-from audit.synthetic import full_lifecycle
+from benchmarks.data import full_lifecycle
+from benchmarks.seed import project, publish, seed
 from domain import Envelope, canonical_json
 from domain.envelope import sha256_hex
 from workers.cli.app import app

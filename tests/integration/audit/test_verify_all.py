@@ -1,5 +1,5 @@
 """`mentorflow audit verify --all` over 1,000 relationships (27,000 events) in Kafka and the event log, with its
-progress bar; the rate is printed (``benchmarks/`` can call :func:`audit.bench.benchmark_verify_all`)."""
+progress bar; the rate is printed (``benchmarks/`` can call :func:`benchmarks.seed.benchmark_verify_all`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from audit.bench import seed
+from benchmarks.seed import seed
 from workers.cli.app import app
 from workers.settings import Settings
 

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from audit.bench import project, publish
-from audit.synthetic import T0, full_lifecycle
+from benchmarks.data import T0, full_lifecycle
+from benchmarks.seed import project, publish
 from workers.cli.app import app
 from workers.settings import Settings
 

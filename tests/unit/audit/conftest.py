@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.synthetic import full_lifecycle
+from benchmarks.data import full_lifecycle
 from domain import Envelope
 
 

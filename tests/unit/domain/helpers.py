@@ -5,35 +5,28 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from domain import (
     AcceptMatch,
     Actor,
     CommandBase,
     ConsentSeparation,
-    Envelope,
     LifecyclePolicy,
     LogMeeting,
     Pause,
-    ProposeRelationship,
     ProposeSeparation,
-    RelationshipState,
     Role,
     SignAgreement,
     Stage,
     Substate,
     Terminate,
-    advance,
     builtin_policy,
-    execute,
     next_deadline,
 )
+from domain.scripting import DAY, T0, Script, proposal
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
-DAY = timedelta(days=1)
 
 MANAGER = Actor(id="pm-1", role=Role.MANAGER)
 MENTOR = Actor(id="m-1", role=Role.MENTOR)
@@ -49,60 +42,60 @@ def uuid_source(start: int = 1) -> Iterator[str]:
     return (str(uuid.UUID(int=i)) for i in itertools.count(start))
 
 
-@dataclass
-class Driver:
-    """Drives one relationship through execute/advance, keeping the log and a clock."""
+class Driver(Script):
+    """:class:`domain.scripting.Script` for rule-by-rule tests: a timer fires only when ticked (``later`` just moves
+    the clock), ``do`` takes a ready command, and both answer the types of the events they sealed."""
 
-    policy: LifecyclePolicy = POLICY
-    relationship_id: str = "r-1"
-    now: datetime = T0
-    state: RelationshipState = field(init=False)
-    log: list[Envelope] = field(default_factory=list)
-    ids: Iterator[str] = field(default_factory=uuid_source)
-    _cmd: Iterator[int] = field(default_factory=itertools.count)
-
-    def __post_init__(self) -> None:
-        self.state = RelationshipState.new(self.relationship_id)
+    def __init__(
+        self,
+        policy: LifecyclePolicy = POLICY,
+        relationship_id: str = "r-1",
+        now: datetime = T0,
+        ids: Iterator[str] | None = None,
+    ) -> None:
+        super().__init__(
+            relationship_id,
+            start=now,
+            policy=policy,
+            manager=MANAGER,
+            mentor=MENTOR,
+            mentee=MENTEE,
+            ids=ids or uuid_source(),
+            command_ids=(f"cmd-{n}" for n in itertools.count()),
+        )
 
     def cid(self) -> str:
-        return f"cmd-{next(self._cmd)}"
+        return self.command_id()
 
-    def do(self, cmd: CommandBase, at: datetime | None = None) -> list[str]:
+    def do(self, cmd: CommandBase, at: datetime | None = None) -> list[str]:  # type: ignore[override]
         if at is not None:
             self.now = at
-        self.state, envs = execute(self.state, cmd, self.now, self.ids)
-        self.log.extend(envs)
-        return [e.type for e in envs]
+        return [e.type for e in self.execute(cmd)]
 
     def tick(self, at: datetime | None = None) -> list[str]:
-        if at is not None:
-            self.now = at
-        self.state, envs = advance(self.state, self.now, self.ids)
-        self.log.extend(envs)
-        return [e.type for e in envs]
+        return [e.type for e in self.advance(at)]
 
     def tick_to_deadline(self) -> list[str]:
         d = next_deadline(self.state)
         assert d is not None
         return self.tick(d)
 
-    def later(self, delta: timedelta) -> datetime:
+    def later(self, delta: timedelta) -> datetime:  # type: ignore[override]
         self.now = self.now + delta
         return self.now
 
     # --- the standard path ----------------------------------------------------------------------------
 
-    def propose(self, by: Actor = MANAGER) -> Driver:
-        self.do(
-            ProposeRelationship(
-                command_id=self.cid(),
-                actor=by,
-                relationship_id=self.relationship_id,
-                program_id="prog-1",
+    def propose(self, by: Actor = MANAGER) -> Driver:  # type: ignore[override]
+        self.execute(
+            proposal(
+                self.relationship_id,
+                program_id=self.program_id,
+                by=by,
                 mentor_id=MENTOR.id,
                 mentee_id=MENTEE.id,
                 policy=self.policy,
-                match_method="algorithm",
+                command_id=self.cid(),
                 match_score="0.87",
             )
         )

@@ -8,10 +8,11 @@ import itertools
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from domain import (
     AcceptMatch,
@@ -23,10 +24,8 @@ from domain import (
     Envelope,
     LogMeeting,
     Pause,
-    ProposeRelationship,
     ProposeSeparation,
     RecordRedefinition,
-    RelationshipState,
     RequestRematch,
     RequestRenewal,
     ResolveSeparation,
@@ -36,14 +35,10 @@ from domain import (
     SignAgreement,
     SubmitCheckIn,
     Terminate,
-    advance,
     builtin_policy,
-    execute,
-    next_deadline,
 )
+from domain.scripting import DAY, T0, Script
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-DAY = timedelta(days=1)
 POLICY = builtin_policy("mentoring-12m")
 MANAGER = Actor(id="pm-1", role=Role.MANAGER)
 PROGRAMS = ("prog-a", "prog-b", "prog-c")
@@ -66,58 +61,33 @@ PATHS = (
 )
 
 
-@dataclass
-class Rel:
-    relationship_id: str
-    program_id: str
-    start: datetime
-    ids: Iterator[str]
-    rng: random.Random
-    state: RelationshipState = field(init=False)
-    now: datetime = field(init=False)
-    log: list[Envelope] = field(default_factory=list)
-    _cmd: Iterator[int] = field(default_factory=itertools.count)
+class Rel(Script):
+    """A relationship of the scripted program: ``m-<n>``/``e-<n>`` from its id's suffix, a shared id source, a seeded
+    random source for the varied details; once closed, further commands are skipped."""
 
-    def __post_init__(self) -> None:
-        self.state = RelationshipState.new(self.relationship_id)
-        self.now = self.start
-        n = self.relationship_id.rsplit("-", 1)[-1]
-        self.mentor = Actor(id=f"m-{n}", role=Role.MENTOR)
-        self.mentee = Actor(id=f"e-{n}", role=Role.MENTEE)
+    def __init__(
+        self, relationship_id: str, program_id: str, start: datetime, ids: Iterator[str], rng: random.Random
+    ) -> None:
+        n = relationship_id.rsplit("-", 1)[-1]
+        super().__init__(
+            relationship_id,
+            start=start,
+            policy=POLICY,
+            program_id=program_id,
+            manager=MANAGER,
+            mentor=Actor(id=f"m-{n}", role=Role.MENTOR),
+            mentee=Actor(id=f"e-{n}", role=Role.MENTEE),
+            ids=ids,
+            command_ids=(f"{relationship_id}-c{i}" for i in itertools.count()),
+        )
+        self.rng = rng
 
-    def at(self, when: datetime) -> None:
-        """Fire every timer due up to ``when``, then move the clock there."""
-        while True:
-            deadline = next_deadline(self.state)
-            if deadline is None or deadline > when:
-                break
-            self.state, envs = advance(self.state, deadline, self.ids)
-            self.log.extend(envs)
-        self.now = max(self.now, when)
-
-    def later(self, delta: timedelta) -> None:
-        self.at(self.now + delta)
-
-    def do(self, make: type[CommandBase], actor: Actor, **kwargs: object) -> None:
-        if self.state.is_closed:
-            return
-        cmd = make(command_id=f"{self.relationship_id}-c{next(self._cmd)}", actor=actor, **kwargs)
-        self.state, envs = execute(self.state, cmd, self.now, self.ids)
-        self.log.extend(envs)
+    def do(self, make: type[CommandBase], actor: Actor, **fields: object) -> list[Envelope]:
+        return [] if self.state.is_closed else super().do(make, actor, **fields)
 
     # -- building blocks --------------------------------------------------------------------------------
-    def propose(self) -> None:
-        self.do(
-            ProposeRelationship,
-            MANAGER,
-            relationship_id=self.relationship_id,
-            program_id=self.program_id,
-            mentor_id=self.mentor.id,
-            mentee_id=self.mentee.id,
-            policy=POLICY,
-            match_method="algorithm",
-            match_score=f"0.{self.rng.randint(50, 99)}",
-        )
+    def propose(self, match_score: Decimal | str | None = None, **overrides: Any) -> list[Envelope]:
+        return super().propose(match_score or f"0.{self.rng.randint(50, 99)}", **overrides)
 
     def accept(self) -> None:
         self.later(timedelta(hours=self.rng.randint(1, 60)))

@@ -1,5 +1,5 @@
 """Seeding many verified histories into Kafka and the event log, for ``verify --all`` at scale (tests and
-``benchmarks/``). The histories come from the pure core (:func:`audit.synthetic.full_lifecycle`); they are published
+``benchmarks/``). The histories come from the pure core (:func:`benchmarks.data.full_lifecycle`); they are published
 to a topic as the workflow publishes them (key = relationship id, value = canonical JSON, the §5 headers) and
 projected into the event log by the real projection code (:func:`projections.apply.apply_batch`), with the
 partitions and offsets Kafka gave them."""
@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from audit.synthetic import T0, full_lifecycle
+from benchmarks.data import T0, full_lifecycle
 from domain import Envelope
 
 __all__ = ["SeedResult", "benchmark_verify_all", "seed"]
