@@ -20,22 +20,19 @@ from typing import Any
 from domain import (
     Actor,
     CompleteGoal,
-    ConsentSeparation,
     DeclineMatch,
     Envelope,
     LifecyclePolicy,
     LogMeeting,
-    ProposeSeparation,
-    RecordRedefinition,
     RequestRematch,
     Role,
     SetGoal,
     SubmitCheckIn,
     Terminate,
     canonical_json,
-    next_deadline,
     scripting,
 )
+from domain.limits import MAX_GOALS_PER_RELATIONSHIP
 from domain.scripting import DAY, T0
 
 __all__ = ["T0", "Replicator", "Script", "full_lifecycle", "long_history", "templates"]
@@ -89,18 +86,6 @@ class Script(scripting.Script):
                 if open_goals:
                     self.do(CompleteGoal, self.mentee, goal_id=open_goals[0])
 
-    def separate_and_redefine(self, outcome: str = "collegial") -> None:
-        self.later(DAY)
-        self.do(ProposeSeparation, self.mentor, reason="goals met")
-        self.later(DAY)
-        self.do(ConsentSeparation, self.mentee)
-        deadline = next_deadline(self.state)
-        assert deadline is not None
-        self.at(deadline)
-        self.later(DAY)
-        self.do(RecordRedefinition, self.mentor, outcome=outcome)
-        self.do(RecordRedefinition, self.mentee, outcome=outcome)
-
 
 def full_lifecycle(
     relationship_id: str,
@@ -128,16 +113,7 @@ def full_lifecycle(
     for _ in range(4):
         s.later(20 * DAY)
         s.do(LogMeeting, s.mentor, held_at=s.now - timedelta(hours=1), duration_minutes=45)
-    s.later(DAY)
-    s.do(ProposeSeparation, s.mentor, reason="goals met")
-    s.later(DAY)
-    s.do(ConsentSeparation, s.mentee)
-    deadline = next_deadline(s.state)
-    assert deadline is not None
-    s.at(deadline)  # wind-down over: redefinition
-    s.later(DAY)
-    s.do(RecordRedefinition, s.mentor, outcome="collegial")
-    s.do(RecordRedefinition, s.mentee, outcome="collegial")
+    s.separate_and_redefine("collegial")
     assert s.state.is_closed, (s.state.stage, s.state.substate)
     return s.log
 
@@ -185,7 +161,7 @@ def long_history(relationship_id: str, events: int) -> list[Envelope]:
     while len(s.log) < events:
         # many small commands a few hours apart: the term (12 months) is never reached
         s.later(timedelta(hours=3))
-        if i % 4 == 0:
+        if i % 4 == 0 or (i % 4 == 1 and len(s.state.goals) >= MAX_GOALS_PER_RELATIONSHIP):
             s.do(LogMeeting, s.mentee, held_at=s.now - timedelta(minutes=30), duration_minutes=30)
         elif i % 4 == 1:
             s.do(SetGoal, s.mentee, text=f"goal {i}")

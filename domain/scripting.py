@@ -25,7 +25,15 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from domain.actors import Actor, Role
-from domain.commands import AcceptMatch, CommandBase, ProposeRelationship, SignAgreement
+from domain.commands import (
+    AcceptMatch,
+    CommandBase,
+    ConsentSeparation,
+    ProposeRelationship,
+    ProposeSeparation,
+    RecordRedefinition,
+    SignAgreement,
+)
 from domain.envelope import Envelope
 from domain.policy import LifecyclePolicy, builtin_policy
 from domain.runtime import IdSource, advance, execute
@@ -165,6 +173,22 @@ class Script:
         self.later(sign_after)
         self.do(SignAgreement, self.mentor, goals=[goals[0]], cadence=cadence)
         self.do(SignAgreement, self.mentee, goals=[goals[1]], cadence=cadence)
+        return self.log[start:]
+
+    def separate_and_redefine(self, outcome: str = "collegial") -> list[Envelope]:
+        """A day later the mentor proposes to separate, a day later the mentee consents; the wind-down runs out; a
+        day later both record ``outcome``."""
+        start = len(self.log)
+        self.later(DAY)
+        self.do(ProposeSeparation, self.mentor, reason="goals met")
+        self.later(DAY)
+        self.do(ConsentSeparation, self.mentee)
+        deadline = next_deadline(self.state)
+        assert deadline is not None, "winding down has a deadline"
+        self.at(deadline)
+        self.later(DAY)
+        self.do(RecordRedefinition, self.mentor, outcome=outcome)
+        self.do(RecordRedefinition, self.mentee, outcome=outcome)
         return self.log[start:]
 
     def propose(self, match_score: Decimal | str | None = "0.87", **overrides: Any) -> list[Envelope]:
