@@ -14,6 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api.auth import TokenBook
 from api.backend import Backend
+from api.body_limit import BodyLimit
 from api.errors import install_error_handlers
 from api.routes import dashboard, relationships, reports
 
@@ -35,7 +36,8 @@ The mentorflow HTTP API: the operations of the `mentorflow` CLI over HTTP.
 **Errors** are `{"error": {"type", "message", "field"}}`: 401 no/unknown token, 403 role, 404 unknown relationship,
 409 the command conflicts with the stage (`IllegalTransition`, `RelationshipClosedError`), 422 invalid input or a
 command refused as such (`InvalidCommand`, `NotAParticipant`, `NotAllowedForRole`, `ValidationError` with `field`),
-503 a backing service is down. `message` is the rule that was broken.
+413 a body over 1 MiB, 429 too many verifications, 503 a backing service is down (or a verification ran out of
+time). `message` is the rule that was broken.
 """
 
 
@@ -55,6 +57,7 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     app.state.backend = backend
     app.state.tokens = TokenBook(tokens)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     app.include_router(relationships.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)

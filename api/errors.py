@@ -121,7 +121,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = {404: "NotFound", 405: "MethodNotAllowed", 429: "TooManyRequests"}.get(exc.status_code, "HTTPError")
+        type_ = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 429: "TooManyRequests"}.get(
+            exc.status_code, "HTTPError"
+        )
         message = str(exc.detail) if exc.detail else type_
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; see /docs"

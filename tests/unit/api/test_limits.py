@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.body_limit import MAX_REQUEST_BODY_BYTES
 from domain.limits import (
     MAX_GOALS_PER_AGREEMENT,
     MAX_ID_LENGTH,
@@ -104,3 +106,28 @@ def test_the_openapi_spec_publishes_the_limits(client: TestClient) -> None:
     assert body["goals"]["items"]["maxLength"] == MAX_TEXT_LENGTH
     propose_body = spec["components"]["schemas"]["ProposeBody"]["properties"]
     assert propose_body["program_id"]["maxLength"] == MAX_ID_LENGTH
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient) -> None:
+    propose(client, "r1")
+    headers = {**bearer("t-mentor"), "content-type": "application/json"}
+    big = b'{"reason": "' + b"x" * MAX_REQUEST_BODY_BYTES + b'"}'
+    response = client.post("/relationships/r1/commands/decline-match", content=big, headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["type"] == "PayloadTooLarge"
+    assert "MAX_REQUEST_BODY_BYTES" in response.json()["error"]["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    propose(client, "r1")
+    headers = {**bearer("t-mentor"), "content-type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"reason": "'
+        for _ in range(MAX_REQUEST_BODY_BYTES // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    response = client.post("/relationships/r1/commands/decline-match", content=chunks(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert "MAX_REQUEST_BODY_BYTES" in response.json()["error"]["message"]
