@@ -23,6 +23,7 @@ from domain.limits import (
     COMMAND_ID,
     DURATION,
     GOAL_ID,
+    GOAL_TEXT,
     GOALS,
     LONG_TEXT,
     MAX_NAME_LENGTH,
@@ -134,7 +135,7 @@ class LogMeeting(CommandBase):
 
 class SetGoal(CommandBase):
     type: Literal["SetGoal"] = "SetGoal"
-    text: Reason
+    text: Annotated[str, GOAL_TEXT]
     goal_id: Annotated[str | None, GOAL_ID] = Field(
         default=None, description="default: goal-<n>, numbered per relationship"
     )

@@ -15,8 +15,8 @@ Why these numbers:
   projection tables are ``String(200)``, and the HTTP API's paths already took ids of this shape.
 * names (match method, reason code, policy name and version): 64 characters, the ``String(64)`` columns.
 * text: no NUL (PostgreSQL cannot store it) and no lone surrogate (not encodable as UTF-8: the canonical JSON of the
-  chain could not be written); short free text (reasons, goal texts, notes on a decision) 2,000 characters, long
-  free text (meeting notes, check-in comments) 10,000 characters.
+  chain could not be written); a goal 500 characters (goals stay in the state every result carries), short free
+  text (reasons, notes on a decision) 2,000 characters, long free text (meeting notes, check-in comments) 10,000.
 * durations: at most 10 years (a policy's timers, an agreement's term): instants stay far inside the calendar
   (year 9999), so ``tick`` can always compute its deadlines; a cadence at most one year.
 * the envelope: its canonical JSON at most 512 KiB, half the broker's default ``message.max.bytes`` (1,048,588) and
@@ -59,6 +59,7 @@ __all__ = [
     "MAX_FILE_NODES",
     "MAX_GOALS_PER_AGREEMENT",
     "MAX_GOALS_PER_RELATIONSHIP",
+    "MAX_GOAL_TEXT_LENGTH",
     "MAX_ID_LENGTH",
     "MAX_LONG_TEXT_LENGTH",
     "MAX_NAME_LENGTH",
@@ -99,6 +100,10 @@ MAX_TEXT_LENGTH = 2_000
 """Short free text: reasons, goal texts, a note on a decision, a policy's description."""
 MAX_LONG_TEXT_LENGTH = 10_000
 """Long free text: meeting notes, check-in comments."""
+MAX_GOAL_TEXT_LENGTH = 500
+"""A goal's text. Goals live in the relationship's state, which every command result, query and continue-as-new
+carries (Temporal refuses a payload over 2 MB): 100 goals of 500 characters stay under 0.2 MB even in 4-byte
+characters."""
 
 MAX_GOALS_PER_AGREEMENT = 20
 """Goals one signature of the agreement may carry."""
@@ -309,7 +314,7 @@ _ACTOR_ID = IdRule("actor id")
 ACTOR = ActorRule()
 NAME = TextRule(MAX_NAME_LENGTH, "MAX_NAME_LENGTH", required=True)
 REASON = TextRule(MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH", required=True)
-GOAL_TEXT = TextRule(MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH", required=True)
+GOAL_TEXT = TextRule(MAX_GOAL_TEXT_LENGTH, "MAX_GOAL_TEXT_LENGTH", required=True)
 NOTE = TextRule(MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH")
 LONG_TEXT = TextRule(MAX_LONG_TEXT_LENGTH, "MAX_LONG_TEXT_LENGTH")
 GOALS = ListRule(MAX_GOALS_PER_AGREEMENT, "MAX_GOALS_PER_AGREEMENT", GOAL_TEXT)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.body_limit import MAX_REQUEST_BODY_BYTES
 from domain.limits import (
+    MAX_GOAL_TEXT_LENGTH,
     MAX_GOALS_PER_AGREEMENT,
     MAX_ID_LENGTH,
     MAX_LONG_TEXT_LENGTH,
@@ -35,7 +36,7 @@ def _refused(response: Any, field: str, *needles: str) -> str:
 @pytest.mark.parametrize(
     ("path", "body", "field", "rule"),
     [
-        (SIGN, {"goals": ["x" * (MAX_TEXT_LENGTH + 1)], "cadence": "P1W"}, "body.goals", "MAX_TEXT_LENGTH"),
+        (SIGN, {"goals": ["x" * (MAX_GOAL_TEXT_LENGTH + 1)], "cadence": "P1W"}, "body.goals", "MAX_GOAL_TEXT_LENGTH"),
         (SIGN, {"goals": ["g"] * (MAX_GOALS_PER_AGREEMENT + 1), "cadence": "P1W"}, "body.goals", "MAX_GOALS_PER"),
         (SIGN, {"goals": ["g"], "cadence": "P1W", "term": "P9000Y"}, "body.term", "MAX_DURATION"),
         (SIGN, {"goals": ["g"], "cadence": "P1W", "term": "P99999999999999999999Y"}, "body.term", "MAX_DURATION"),
@@ -103,7 +104,7 @@ def test_the_openapi_spec_publishes_the_limits(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["components"]["schemas"]["SignAgreementBody"]["properties"]
     assert body["goals"]["maxItems"] == MAX_GOALS_PER_AGREEMENT
-    assert body["goals"]["items"]["maxLength"] == MAX_TEXT_LENGTH
+    assert body["goals"]["items"]["maxLength"] == MAX_GOAL_TEXT_LENGTH
     propose_body = spec["components"]["schemas"]["ProposeBody"]["properties"]
     assert propose_body["program_id"]["maxLength"] == MAX_ID_LENGTH
 

@@ -32,6 +32,7 @@ from domain.limits import (
     MAX_EVENT_PAYLOAD_BYTES,
     MAX_FILE_BYTES,
     MAX_FILE_DEPTH,
+    MAX_GOAL_TEXT_LENGTH,
     MAX_GOALS_PER_AGREEMENT,
     MAX_GOALS_PER_RELATIONSHIP,
     MAX_ID_LENGTH,
@@ -97,7 +98,7 @@ def test_the_command_id_and_the_actor_id_follow_the_id_rule() -> None:
     ("type_", "field", "limit", "constant"),
     [
         ("DeclineMatch", "reason", MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH"),
-        ("SetGoal", "text", MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH"),
+        ("SetGoal", "text", MAX_GOAL_TEXT_LENGTH, "MAX_GOAL_TEXT_LENGTH"),
         ("ProposeSeparation", "reason", MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH"),
         ("Pause", "reason", MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH"),
         ("RecordRedefinition", "note", MAX_TEXT_LENGTH, "MAX_TEXT_LENGTH"),
@@ -130,7 +131,7 @@ def test_the_rule_text_names_nul_and_surrogates() -> None:
 def test_a_goal_list_longer_than_the_limit_is_refused() -> None:
     goals = [f"goal {i}" for i in range(MAX_GOALS_PER_AGREEMENT + 1)]
     _refused(_command("SignAgreement", goals=goals, cadence="P2W"), "goals", "MAX_GOALS_PER_AGREEMENT")
-    _refused(_command("SignAgreement", goals=["ok", "x" * (MAX_TEXT_LENGTH + 1)], cadence="P2W"), "item 1")
+    _refused(_command("SignAgreement", goals=["ok", "x" * (MAX_GOAL_TEXT_LENGTH + 1)], cadence="P2W"), "item 1")
 
 
 # --- durations -------------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_an_event_too_large_for_an_envelope_is_refused_naming_the_limit() -> Non
 def test_the_largest_commands_the_limits_allow_fit_in_an_envelope() -> None:
     """The field limits alone keep every event below the envelope limit (the size check is a backstop)."""
     d = reach((Stage.INITIATION, Substate.KICKOFF_PENDING))
-    goals = [f"{i:02d}" + "\U0001f600" * (MAX_TEXT_LENGTH - 2) for i in range(MAX_GOALS_PER_AGREEMENT)]
+    goals = [f"{i:02d}" + "\U0001f600" * (MAX_GOAL_TEXT_LENGTH - 2) for i in range(MAX_GOALS_PER_AGREEMENT)]
     for actor in (MENTOR, MENTEE):
         d.do(SignAgreement(command_id=f"s-{actor.id}", actor=actor, goals=goals, cadence="P2W"))
     d.do(LogMeeting(command_id="m", actor=MENTOR, held_at=d.now, notes="\U0001f600" * MAX_LONG_TEXT_LENGTH))
