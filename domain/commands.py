@@ -36,6 +36,7 @@ from domain.limits import (
     RELATIONSHIP_ID,
 )
 from domain.policy import LifecyclePolicy
+from domain.rules import CURRENT_RULES_VERSION
 
 __all__ = [
     "COMMAND_CLASSES",
@@ -44,13 +45,18 @@ __all__ = [
     "Command",
     "CommandBase",
     "CompleteGoal",
+    "ConfirmMeeting",
     "ConsentSeparation",
     "DeclineMatch",
+    "DisputeMeeting",
+    "LeaveRelationship",
     "LogMeeting",
     "MatchScore",
+    "ObjectSeparation",
     "Pause",
     "ProposeRelationship",
     "ProposeSeparation",
+    "Reassign",
     "RecordRedefinition",
     "RequestRematch",
     "RequestRenewal",
@@ -60,6 +66,7 @@ __all__ = [
     "SignAgreement",
     "SubmitCheckIn",
     "Terminate",
+    "WithdrawSeparation",
     "command_adapter",
     "command_from_kebab",
     "parse_command",
@@ -96,6 +103,9 @@ class ProposeRelationship(CommandBase):
     match_method: Annotated[str, NAME] = "manual"
     match_score: MatchScore = None
     predecessor_id: Annotated[str | None, RELATIONSHIP_ID] = None
+    rules_version: int | None = Field(
+        default=None, ge=1, le=CURRENT_RULES_VERSION, description="default: the current rules version"
+    )
 
     @field_validator("mentee_id")
     @classmethod
@@ -187,6 +197,9 @@ class ResolveSeparation(CommandBase):
     type: Literal["ResolveSeparation"] = "ResolveSeparation"
     resolution: Literal["end", "reconcile"]
     note: Note = ""
+    term_ends_at: UtcDatetime | None = Field(
+        default=None, description="reconcile after the term end: the new term end (required then, rules v2)"
+    )
 
 
 class RecordRedefinition(CommandBase):
@@ -201,6 +214,50 @@ class Terminate(CommandBase):
     type: Literal["Terminate"] = "Terminate"
     reason_code: str = Field(min_length=1, max_length=MAX_NAME_LENGTH, pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
     note: Note = ""
+
+
+class WithdrawSeparation(CommandBase):
+    """The proposer takes a separation proposal back (awaiting consent or contested; rules v2)."""
+
+    type: Literal["WithdrawSeparation"] = "WithdrawSeparation"
+
+
+class ObjectSeparation(CommandBase):
+    """The other participant objects to a separation proposal: contested at once (rules v2)."""
+
+    type: Literal["ObjectSeparation"] = "ObjectSeparation"
+    reason: Reason
+
+
+class LeaveRelationship(CommandBase):
+    """A participant leaves before cultivation (kickoff pending or trial; rules v2): closed ``did_not_start``."""
+
+    type: Literal["LeaveRelationship"] = "LeaveRelationship"
+    reason: Reason
+
+
+class Reassign(CommandBase):
+    """Manager rematch (rules v2): closes this relationship ``rematched`` with a link to ``successor_id``; the
+    caller proposes the successor with ``predecessor_id`` set to this relationship."""
+
+    type: Literal["Reassign"] = "Reassign"
+    successor_id: RelationshipId
+    reason: Reason
+
+
+class ConfirmMeeting(CommandBase):
+    """The other participant confirms a meeting (``meeting-<n>``, numbered per relationship; rules v2)."""
+
+    type: Literal["ConfirmMeeting"] = "ConfirmMeeting"
+    meeting_id: GoalId
+
+
+class DisputeMeeting(CommandBase):
+    """The other participant disputes a meeting: it stops counting (rules v2)."""
+
+    type: Literal["DisputeMeeting"] = "DisputeMeeting"
+    meeting_id: GoalId
+    reason: Reason
 
 
 Command = Annotated[
@@ -220,7 +277,13 @@ Command = Annotated[
     | ConsentSeparation
     | ResolveSeparation
     | RecordRedefinition
-    | Terminate,
+    | Terminate
+    | WithdrawSeparation
+    | ObjectSeparation
+    | LeaveRelationship
+    | Reassign
+    | ConfirmMeeting
+    | DisputeMeeting,
     Field(discriminator="type"),
 ]
 
@@ -242,6 +305,12 @@ COMMAND_CLASSES: tuple[type[CommandBase], ...] = (
     ResolveSeparation,
     RecordRedefinition,
     Terminate,
+    WithdrawSeparation,
+    ObjectSeparation,
+    LeaveRelationship,
+    Reassign,
+    ConfirmMeeting,
+    DisputeMeeting,
 )
 
 

@@ -27,12 +27,17 @@ from domain.commands import (
     AcceptMatch,
     CommandBase,
     CompleteGoal,
+    ConfirmMeeting,
     ConsentSeparation,
     DeclineMatch,
+    DisputeMeeting,
+    LeaveRelationship,
     LogMeeting,
+    ObjectSeparation,
     Pause,
     ProposeRelationship,
     ProposeSeparation,
+    Reassign,
     RecordRedefinition,
     RequestRematch,
     RequestRenewal,
@@ -42,7 +47,9 @@ from domain.commands import (
     SignAgreement,
     SubmitCheckIn,
     Terminate,
+    WithdrawSeparation,
 )
+from domain.decide_v2 import V2_HANDLERS
 from domain.envelope import canonical_json, event_to_payload
 from domain.errors import (
     IllegalTransition,
@@ -62,26 +69,25 @@ from domain.events import (
     MatchDeclined,
     MeetingLogged,
     Paused,
-    RedefinitionRecorded,
-    RelationshipClosed,
     RelationshipProposed,
     RematchRequested,
     RenewalRequested,
     Resumed,
-    SeparationConsented,
-    SeparationProposed,
-    SeparationResolved,
-    StageChanged,
     Terminated,
     TermRenewed,
     TrialStarted,
 )
+from domain.evolve import evolve
+from domain.health import meeting_health, target_health
 from domain.limits import check_command, check_event_sizes, check_goal_count
-from domain.policy import LifecyclePolicy
-from domain.stages import Health, Outcome, Stage, Substate, is_transition_allowed
+from domain.moves import close, health_after, move, policy_of
+from domain.notices import with_notices
+from domain.rules import CURRENT_RULES_VERSION, RULES_V2, is_v2
+from domain.separation import SEPARATION_HANDLERS
+from domain.stages import Health, Outcome, Stage, Substate
 from domain.state import RelationshipState
 
-__all__ = ["ROLES", "WHERE", "decide", "health_after", "move", "policy_of"]
+__all__ = ["ROLES", "SINCE_RULES", "WHERE", "WHERE_V2", "close", "decide", "health_after", "move", "policy_of"]
 
 _P = (Role.MENTOR, Role.MENTEE)
 _PM = (Role.MENTOR, Role.MENTEE, Role.MANAGER)
@@ -105,6 +111,12 @@ ROLES: dict[type[CommandBase], tuple[Role, ...]] = {
     ResolveSeparation: _M,
     RecordRedefinition: _P,
     Terminate: _M,
+    WithdrawSeparation: _P,
+    ObjectSeparation: _P,
+    LeaveRelationship: _P,
+    Reassign: _M,
+    ConfirmMeeting: _P,
+    DisputeMeeting: _P,
 }
 """Who may issue each command (DESIGN §3)."""
 
@@ -133,56 +145,38 @@ WHERE: dict[type[CommandBase], Mapping[Stage, frozenset[Substate] | None]] = {
     ResolveSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT, Substate.CONTESTED})},
     RecordRedefinition: {Stage.REDEFINITION: _ANY},
     Terminate: dict.fromkeys(_OPEN, _ANY),
+    WithdrawSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT, Substate.CONTESTED})},
+    ObjectSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT, Substate.CONTESTED})},
+    LeaveRelationship: {Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING, Substate.TRIAL})},
+    Reassign: {Stage.INITIATION: _ANY, Stage.CULTIVATION: _ANY},
+    ConfirmMeeting: {
+        Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING, Substate.TRIAL}),
+        Stage.CULTIVATION: _ANY,
+        Stage.SEPARATION: _ANY,
+    },
+    DisputeMeeting: {
+        Stage.INITIATION: frozenset({Substate.KICKOFF_PENDING, Substate.TRIAL}),
+        Stage.CULTIVATION: _ANY,
+        Stage.SEPARATION: _ANY,
+    },
 }
 """Where each command is allowed: stage -> allowed sub-states (None: any sub-state of that stage)."""
 
+WHERE_V2: dict[type[CommandBase], Mapping[Stage, frozenset[Substate] | None]] = {
+    **WHERE,
+    ConsentSeparation: {Stage.SEPARATION: frozenset({Substate.AWAITING_CONSENT, Substate.CONTESTED})},
+}
+"""Rules version 2: a late consent while contested ends the case."""
 
-def policy_of(state: RelationshipState) -> LifecyclePolicy:
-    if state.policy is None:  # pragma: no cover - only a never-proposed state has no policy
-        raise IllegalTransition(f"relationship {state.relationship_id} has no policy: it was never proposed")
-    return state.policy
-
-
-def move(
-    state: RelationshipState,
-    to_stage: Stage,
-    to_substate: Substate,
-    *,
-    trigger: str,
-    reason: str,
-    at: datetime,
-    policy_version: str | None = None,
-) -> StageChanged:
-    """The ``StageChanged`` event for a move from the state's position; refuses moves outside the table."""
-    src, dst = (state.stage, state.substate), (to_stage, to_substate)
-    if not is_transition_allowed(src, dst):  # pragma: no cover - a bug in decide/tick, not a user error
-        raise IllegalTransition(f"transition {src[0]}/{src[1]} -> {to_stage}/{to_substate} is not in the table")
-    return StageChanged(
-        at=at,
-        from_stage=state.stage,
-        to_stage=to_stage,
-        from_substate=state.substate,
-        to_substate=to_substate,
-        trigger="timer" if trigger == "timer" else "command",
-        reason=reason,
-        policy_version=policy_version or policy_of(state).version,
-    )
-
-
-def close(state: RelationshipState, outcome: Outcome, reason: str, *, trigger: str, at: datetime) -> list[Event]:
-    return [
-        move(state, Stage.CLOSED, Substate.CLOSED, trigger=trigger, reason=reason, at=at),
-        RelationshipClosed(at=at, outcome=outcome, reason=reason),
-    ]
-
-
-def health_after(anchor: datetime, policy: LifecyclePolicy, effective_now: datetime) -> Health:
-    """The health for an inactivity clock started at ``anchor``, read at ``effective_now``."""
-    if policy.at_risk_red.add_to(anchor) <= effective_now:
-        return Health.RED
-    if policy.at_risk_yellow.add_to(anchor) <= effective_now:
-        return Health.YELLOW
-    return Health.GREEN
+SINCE_RULES: dict[type[CommandBase], int] = {
+    WithdrawSeparation: RULES_V2,
+    ObjectSeparation: RULES_V2,
+    LeaveRelationship: RULES_V2,
+    Reassign: RULES_V2,
+    ConfirmMeeting: RULES_V2,
+    DisputeMeeting: RULES_V2,
+}
+"""Commands that exist from a rules version on; older relationships keep the rules they started with."""
 
 
 def _where_text(where: Mapping[Stage, frozenset[Substate] | None]) -> str:
@@ -210,8 +204,17 @@ def _check_actor(state: RelationshipState, command: CommandBase) -> None:
             )
 
 
+def _check_rules_version(state: RelationshipState, command: CommandBase) -> None:
+    since = SINCE_RULES.get(type(command), 1)
+    if state.rules_version < since:
+        raise IllegalTransition(
+            f"{type(command).__name__} exists from rules version {since}; relationship {state.relationship_id} "
+            f"keeps rules version {state.rules_version}, the one it started with"
+        )
+
+
 def _check_where(state: RelationshipState, command: CommandBase) -> None:
-    where = WHERE[type(command)]
+    where = (WHERE_V2 if is_v2(state) else WHERE)[type(command)]
     if state.stage in where:
         subs = where[state.stage]
         if subs is None or state.substate in subs:
@@ -246,10 +249,12 @@ def decide(state: RelationshipState, command: CommandBase, now: datetime) -> lis
             f"{state.relationship_id} ({human_instant(state.last_event_at)}); time only moves forward"
         )
     _check_actor(state, command)
+    _check_rules_version(state, command)
     _check_where(state, command)
     check_command(command)
     handler = _HANDLERS[type(command)]
-    return _within_limits(handler(state, command, now))
+    events = handler(state, command, now)
+    return _within_limits(with_notices(state, events) if is_v2(state) else events)
 
 
 def _within_limits(events: list[Event]) -> list[Event]:
@@ -299,6 +304,7 @@ def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) ->
         predecessor_id=c.predecessor_id,
         policy=c.policy,
         acceptances_needed=needed,
+        rules_version=c.rules_version if c.rules_version is not None else CURRENT_RULES_VERSION,
     )
     how = "self-match" if actor.role in _P else f"match method {c.match_method}"
     stage = move(
@@ -430,22 +436,22 @@ def _log_meeting(state: RelationshipState, c: LogMeeting, now: datetime) -> list
     if state.stage is Stage.CULTIVATION and state.health is not Health.GREEN:
         anchor = held_at if state.activity_anchor is None else max(state.activity_anchor, held_at)
         effective_now = state.paused_at if state.paused_at is not None else now
-        health = health_after(anchor, policy, effective_now)
+        health = meeting_health(state, anchor, effective_now)
+        reason = f"meeting held at {human_instant(held_at)}"
+        if is_v2(state):
+            health, why = target_health(state.model_copy(update={"activity_anchor": anchor}), effective_now)
+            reason = reason if health is not Health.RED else why
         if health != state.health:
-            events.append(
-                HealthChanged(
-                    at=now,
-                    from_health=state.health,
-                    to_health=health,
-                    reason=f"meeting held at {human_instant(held_at)}",
-                )
-            )
+            events.append(HealthChanged(at=now, from_health=state.health, to_health=health, reason=reason))
     if (
         state.substate is Substate.TRIAL
         and state.trial_ends_at is not None
         and now >= state.trial_ends_at
         and state.meetings + 1 >= policy.trial_meetings_needed
     ):
+        if state.trial_failed_at is not None and state.health is not Health.GREEN:
+            why = f"trial caught up in its grace period: {state.meetings + 1} meetings held"
+            events.append(HealthChanged(at=now, from_health=state.health, to_health=Health.GREEN, reason=why))
         events.append(
             move(
                 state,
@@ -490,7 +496,17 @@ def _complete_goal(state: RelationshipState, c: CompleteGoal, now: datetime) -> 
 
 
 def _check_in(state: RelationshipState, c: SubmitCheckIn, now: datetime) -> list[Event]:
-    return [CheckInSubmitted(at=now, by=c.actor.id, role=c.actor.role, satisfaction=c.satisfaction, comment=c.comment)]
+    submitted = CheckInSubmitted(
+        at=now, by=c.actor.id, role=c.actor.role, satisfaction=c.satisfaction, comment=c.comment
+    )
+    events: list[Event] = [submitted]
+    if is_v2(state) and state.stage is Stage.CULTIVATION:
+        after = evolve(state, submitted)
+        effective_now = state.paused_at if state.paused_at is not None else now
+        health, why = target_health(after, effective_now)
+        if health != state.health:
+            events.append(HealthChanged(at=now, from_health=state.health, to_health=health, reason=why))
+    return events
 
 
 def _rematch(state: RelationshipState, c: RequestRematch, now: datetime) -> list[Event]:
@@ -550,69 +566,6 @@ def _renew(state: RelationshipState, c: RequestRenewal, now: datetime) -> list[E
     return events
 
 
-def _propose_separation(state: RelationshipState, c: ProposeSeparation, now: datetime) -> list[Event]:
-    policy = policy_of(state)
-    return [
-        SeparationProposed(
-            at=now, by=c.actor.id, role=c.actor.role, reason=c.reason, consent_due_at=policy.consent_window.add_to(now)
-        ),
-        move(
-            state,
-            Stage.SEPARATION,
-            Substate.AWAITING_CONSENT,
-            trigger="command",
-            reason=f"separation proposed by {_who(c)}: {c.reason}",
-            at=now,
-        ),
-    ]
-
-
-def _consent(state: RelationshipState, c: ConsentSeparation, now: datetime) -> list[Event]:
-    if c.actor.id == state.separation_proposed_by:
-        raise InvalidCommand(f"{_who(c)} proposed the separation; the consent must come from the other participant")
-    return [
-        SeparationConsented(at=now, by=c.actor.id, role=c.actor.role),
-        move(
-            state,
-            Stage.SEPARATION,
-            Substate.WINDING_DOWN,
-            trigger="command",
-            reason=f"mutual separation: consented by {_who(c)}",
-            at=now,
-        ),
-    ]
-
-
-def _resolve(state: RelationshipState, c: ResolveSeparation, now: datetime) -> list[Event]:
-    resolved = SeparationResolved(at=now, by=c.actor.id, resolution=c.resolution, note=c.note)
-    why = f"separation resolved by {_who(c)}: {c.resolution}" + (f" ({c.note})" if c.note else "")
-    if c.resolution == "end":
-        return [resolved, move(state, Stage.SEPARATION, Substate.WINDING_DOWN, trigger="command", reason=why, at=now)]
-    return [resolved, move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=why, at=now)]
-
-
-def _redefine(state: RelationshipState, c: RecordRedefinition, now: datetime) -> list[Event]:
-    if c.actor.id in state.redefinition:
-        raise InvalidCommand(
-            f"{_who(c)} has already recorded the redefinition outcome {state.redefinition[c.actor.id].value}"
-        )
-    events: list[Event] = [
-        RedefinitionRecorded(at=now, by=c.actor.id, role=c.actor.role, outcome=c.outcome, note=c.note)
-    ]
-    recorded = {**{k: v.value for k, v in state.redefinition.items()}, c.actor.id: c.outcome}
-    if set(state.participants) <= set(recorded):
-        values = {recorded[p] for p in state.participants}
-        if len(values) == 1:
-            outcome = Outcome(values.pop())
-            reason = f"both participants recorded {outcome.value}"
-        else:
-            outcome = Outcome.ENDED
-            detail = ", ".join(f"{state.role_of(p)}: {recorded[p]}" for p in state.participants)
-            reason = f"participants disagreed ({detail}) => ended"
-        events.extend(close(state, outcome, reason, trigger="command", at=now))
-    return events
-
-
 def _terminate(state: RelationshipState, c: Terminate, now: datetime) -> list[Event]:
     reason = f"terminated by {_who(c)}: {c.reason_code}" + (f" ({c.note})" if c.note else "")
     return [
@@ -633,9 +586,7 @@ _HANDLERS: dict[type[CommandBase], Callable[[RelationshipState, Any, datetime], 
     Pause: _pause,
     Resume: _resume,
     RequestRenewal: _renew,
-    ProposeSeparation: _propose_separation,
-    ConsentSeparation: _consent,
-    ResolveSeparation: _resolve,
-    RecordRedefinition: _redefine,
     Terminate: _terminate,
+    **SEPARATION_HANDLERS,
+    **V2_HANDLERS,
 }

@@ -15,7 +15,15 @@ from decimal import Decimal
 from functools import cache
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
 
 from domain._time import Duration, UtcDatetime
 from domain.actors import Role
@@ -37,22 +45,32 @@ __all__ = [
     "MatchAccepted",
     "MatchDeclined",
     "MatchExpired",
+    "MeetingConfirmed",
+    "MeetingDisputed",
     "MeetingLogged",
+    "NoticeSent",
     "NudgeSent",
     "Paused",
+    "Reassigned",
     "RedefinitionRecorded",
     "RelationshipClosed",
+    "RelationshipLeft",
     "RelationshipProposed",
     "RematchRequested",
     "RenewalRequested",
     "Resumed",
     "SeparationConsented",
     "SeparationContested",
+    "SeparationObjected",
     "SeparationProposed",
     "SeparationResolved",
+    "SeparationWithdrawn",
     "StageChanged",
+    "TermEndingSoon",
+    "TermExtended",
     "TermRenewed",
     "Terminated",
+    "TrialFailed",
     "TrialStarted",
     "event_adapter",
 ]
@@ -78,6 +96,15 @@ class RelationshipProposed(EventBase):
     predecessor_id: str | None = None
     policy: LifecyclePolicy
     acceptances_needed: tuple[str, ...]
+    rules_version: int = 1  # domain/rules.py; absent from proposals recorded before rules versions existed
+
+    @model_serializer(mode="wrap")
+    def _omit_rules_v1(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, object]:
+        """Version 1 is left out, so a proposal recorded before rules versions existed re-seals to the same bytes."""
+        data: dict[str, object] = handler(self)
+        if data.get("rules_version") == 1:
+            del data["rules_version"]
+        return data
 
 
 class MatchAccepted(EventBase):
@@ -244,6 +271,96 @@ class SeparationResolved(EventBase):
     note: str = ""
 
 
+class SeparationWithdrawn(EventBase):
+    """v2: the proposer takes the separation proposal back (awaiting consent or contested)."""
+
+    type: Literal["SeparationWithdrawn"] = "SeparationWithdrawn"
+    by: str
+    role: Role
+
+
+class SeparationObjected(EventBase):
+    """v2: the other participant objects explicitly (no need to wait for the consent window)."""
+
+    type: Literal["SeparationObjected"] = "SeparationObjected"
+    by: str
+    role: Role
+    reason: str
+
+
+class TermExtended(EventBase):
+    """v2: a manager's reconcile after the term end sets a new term end (it is not a renewal)."""
+
+    type: Literal["TermExtended"] = "TermExtended"
+    by: str
+    previous_term_ends_at: UtcDatetime
+    term_ends_at: UtcDatetime
+
+
+class TermEndingSoon(EventBase):
+    """v2: the term ends within the policy's ``term_ending_notice``."""
+
+    type: Literal["TermEndingSoon"] = "TermEndingSoon"
+    term_ends_at: UtcDatetime
+    renewals_left: int
+
+
+class RelationshipLeft(EventBase):
+    """v2: a participant leaves before cultivation (kickoff pending or trial)."""
+
+    type: Literal["RelationshipLeft"] = "RelationshipLeft"
+    by: str
+    role: Role
+    reason: str
+
+
+class TrialFailed(EventBase):
+    """v2: the trial window ended with too few meetings; a grace period runs until ``grace_ends_at``."""
+
+    type: Literal["TrialFailed"] = "TrialFailed"
+    meetings: int
+    needed: int
+    grace_ends_at: UtcDatetime
+
+
+class Reassigned(EventBase):
+    """v2: a manager rematched the pair; ``successor_id`` is the relationship that replaces this one (its
+    ``RelationshipProposed.predecessor_id`` links back)."""
+
+    type: Literal["Reassigned"] = "Reassigned"
+    by: str
+    successor_id: str
+    reason: str
+
+
+class MeetingConfirmed(EventBase):
+    type: Literal["MeetingConfirmed"] = "MeetingConfirmed"
+    meeting_id: str
+    by: str
+    role: Role
+
+
+class MeetingDisputed(EventBase):
+    """v2: the other participant says the meeting did not happen: it no longer counts."""
+
+    type: Literal["MeetingDisputed"] = "MeetingDisputed"
+    meeting_id: str
+    by: str
+    role: Role
+    reason: str
+
+
+class NoticeSent(EventBase):
+    """v2: a prompt: who is told (``audience`` and ``to``) what (``kind``, ``message``), at ``at``. The workflow
+    delivers each one through the notification activity."""
+
+    type: Literal["NoticeSent"] = "NoticeSent"
+    kind: str
+    audience: Literal["participants", "program_manager"]
+    to: tuple[str, ...]
+    message: str
+
+
 class StageChanged(EventBase):
     """Every stage or sub-state change, with why (``reason``) and by what (``trigger``)."""
 
@@ -308,7 +425,17 @@ Event = Annotated[
     | StageChanged
     | RedefinitionRecorded
     | Terminated
-    | RelationshipClosed,
+    | RelationshipClosed
+    | SeparationWithdrawn
+    | SeparationObjected
+    | TermExtended
+    | TermEndingSoon
+    | RelationshipLeft
+    | TrialFailed
+    | Reassigned
+    | MeetingConfirmed
+    | MeetingDisputed
+    | NoticeSent,
     Field(discriminator="type"),
 ]
 
@@ -343,6 +470,16 @@ EVENT_CLASSES: dict[str, type[EventBase]] = {
         RedefinitionRecorded,
         Terminated,
         RelationshipClosed,
+        SeparationWithdrawn,
+        SeparationObjected,
+        TermExtended,
+        TermEndingSoon,
+        RelationshipLeft,
+        TrialFailed,
+        Reassigned,
+        MeetingConfirmed,
+        MeetingDisputed,
+        NoticeSent,
     )
 }
 

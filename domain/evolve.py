@@ -20,26 +20,38 @@ from domain.events import (
     MatchAccepted,
     MatchDeclined,
     MatchExpired,
+    MeetingConfirmed,
+    MeetingDisputed,
     MeetingLogged,
+    NoticeSent,
     NudgeSent,
     Paused,
+    Reassigned,
     RedefinitionRecorded,
     RelationshipClosed,
+    RelationshipLeft,
     RelationshipProposed,
     RematchRequested,
     RenewalRequested,
     Resumed,
     SeparationConsented,
     SeparationContested,
+    SeparationObjected,
     SeparationProposed,
     SeparationResolved,
+    SeparationWithdrawn,
     StageChanged,
+    TermEndingSoon,
+    TermExtended,
     Terminated,
     TermRenewed,
+    TrialFailed,
     TrialStarted,
 )
+from domain.health import is_marginal
+from domain.rules import RULES_V2, v2_settings
 from domain.stages import Outcome, Stage, Substate, is_transition_allowed
-from domain.state import Goal, RelationshipState, Signature
+from domain.state import Goal, MeetingEntry, RelationshipState, Signature
 
 __all__ = ["evolve"]
 
@@ -48,6 +60,7 @@ RULE_ACCEPTANCE_REMINDER = "acceptance_reminder"
 RULE_KICKOFF_NUDGE = "kickoff_nudge"
 RULE_KICKOFF_ESCALATION = "kickoff_escalation"
 RULE_INACTIVITY_WARNING = "inactivity_warning"
+RULE_TERM_ENDING_SOON = "term_ending_soon"
 
 
 def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
@@ -77,6 +90,7 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
                 policy=event.policy,
                 opened_at=event.at,
                 acceptances_needed=event.acceptances_needed,
+                rules_version=event.rules_version,
             )
         case MatchAccepted():
             u["accepted_by"] = _with(s.accepted_by, event.by)
@@ -90,6 +104,8 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             u["fired"] = _with(s.fired, event.rule)
         case EscalatedToManager():
             u["fired"] = _with(s.fired, event.rule)
+            if s.substate is Substate.CONTESTED:
+                u["contested_escalations"] = s.contested_escalations + 1
         case AgreementSigned():
             sig = Signature(role=event.role, goals=event.goals, cadence=event.cadence, term=event.term, at=event.at)
             u["signatures"] = {**s.signatures, event.by: sig}
@@ -109,6 +125,15 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             if anchor != s.activity_anchor:
                 u["activity_anchor"] = anchor
                 u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
+            u["meetings_logged"] = s.meetings_logged + 1
+            if s.rules_version >= RULES_V2:
+                entry = MeetingEntry(by=event.by, held_at=event.held_at, anchor_before=s.activity_anchor)
+                u["meeting_log"] = {**s.meeting_log, f"meeting-{s.meetings_logged + 1}": entry}
+        case MeetingConfirmed():
+            entry = s.meeting_log[event.meeting_id].model_copy(update={"status": "confirmed"})
+            u["meeting_log"] = {**s.meeting_log, event.meeting_id: entry}
+        case MeetingDisputed():
+            u.update(_disputed(s, event.meeting_id))
         case GoalSet():
             u["goals"] = {**s.goals, event.goal_id: Goal(text=event.text, set_by=event.by, set_at=event.at)}
         case GoalCompleted():
@@ -118,6 +143,8 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
         case CheckInSubmitted():
             latest = {**s.latest_satisfaction, event.by: event.satisfaction}
             u.update(check_ins=s.check_ins + 1, latest_satisfaction=latest, marginal=3 in latest.values())
+            if s.rules_version >= RULES_V2:
+                u.update(_recent_check_in(s, event.by, event.satisfaction))
         case HealthChanged():
             u["health"] = event.to_health
         case InactivityWarningSent():
@@ -130,6 +157,20 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             u["renewal_requests"] = _with(s.renewal_requests, event.by)
         case TermRenewed():
             u.update(renewals=event.renewal, term_ends_at=event.term_ends_at, renewal_requests=())
+            u["fired"] = _without(s.fired, RULE_TERM_ENDING_SOON)
+        case TermExtended():
+            u.update(term_ends_at=event.term_ends_at, fired=_without(s.fired, RULE_TERM_ENDING_SOON))
+        case TermEndingSoon():
+            u["fired"] = _with(s.fired, RULE_TERM_ENDING_SOON)
+        case TrialFailed():
+            u.update(trial_failed_at=event.at, trial_grace_ends_at=event.grace_ends_at)
+        case Reassigned():
+            u["successor_id"] = event.successor_id
+        case SeparationWithdrawn():
+            # back to cultivation with a fresh inactivity clock, as after a reconcile
+            u.update(activity_anchor=event.at, fired=_without(s.fired, RULE_INACTIVITY_WARNING))
+        case SeparationObjected() | RelationshipLeft() | NoticeSent():
+            pass
         case SeparationProposed():
             u.update(
                 separation_proposed_by=event.by,
@@ -141,7 +182,7 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
         case SeparationConsented():
             u["separation_consents"] = _with(s.separation_consents, event.by)
         case SeparationContested():
-            pass
+            u["contested_escalations"] = 0
         case SeparationResolved():
             u["separation_resolution"] = event.resolution
             if event.resolution == "reconcile":
@@ -157,6 +198,32 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
         case _:  # pragma: no cover - every event class is handled above
             raise TypeError(f"evolve does not know {type(event).__name__}")
     return s.model_copy(update=u)
+
+
+def _recent_check_in(s: RelationshipState, by: str, satisfaction: int) -> dict[str, Any]:
+    window = v2_settings(s.policy).check_in_window if s.policy is not None else 1
+    recent = (*s.recent_satisfaction.get(by, ()), satisfaction)[-window:]
+    new = s.model_copy(update={"recent_satisfaction": {**s.recent_satisfaction, by: recent}})
+    return {"recent_satisfaction": new.recent_satisfaction, "marginal": is_marginal(new)}
+
+
+def _disputed(s: RelationshipState, meeting_id: str) -> dict[str, Any]:
+    """A disputed meeting stops counting: one meeting fewer, and the inactivity clock falls back when this meeting
+    was the one that had moved it last."""
+    entry = s.meeting_log[meeting_id]
+    log = {**s.meeting_log, meeting_id: entry.model_copy(update={"status": "disputed"})}
+    u: dict[str, Any] = {"meeting_log": log, "meetings": max(s.meetings - 1, 0)}
+    counted = [m.held_at for m in log.values() if m.status != "disputed"]
+    u["last_meeting_at"] = max(counted, default=None)
+    if s.activity_anchor == entry.held_at:
+        later = [m.held_at for k, m in log.items() if m.status != "disputed" and _n(k) > _n(meeting_id)]
+        candidates = [x for x in (entry.anchor_before, *later) if x is not None]
+        u["activity_anchor"] = max(candidates, default=s.activity_anchor)
+    return u
+
+
+def _n(meeting_id: str) -> int:
+    return int(meeting_id.rsplit("-", 1)[1])
 
 
 def _stage_changed(s: RelationshipState, e: StageChanged) -> dict[str, Any]:

@@ -17,9 +17,18 @@ import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from domain._time import Duration
 from domain.errors import InvalidPolicy
@@ -28,6 +37,7 @@ from domain.limits import MAX_DURATION, MAX_FILE_BYTES, check_policy, data_probl
 __all__ = [
     "BUILTIN_POLICIES",
     "DURATION_FIELDS",
+    "V2_FIELDS",
     "LifecyclePolicy",
     "builtin_policy",
     "parse_policy_toml",
@@ -73,12 +83,25 @@ class LifecyclePolicy(BaseModel):
     # redefinition
     redefinition_follow_up: Duration  # outcomes not all recorded by then ⇒ closed `ended`
 
+    # Rules version 2 (domain/rules.py). Optional so that a policy pinned before they existed serializes to the
+    # same bytes (the hash chain covers it); ``rules.v2_settings`` supplies a derived value where one is unset.
+    contested_reescalation: Duration | None = None  # contested: escalate to the manager again this often
+    contested_timeout: Duration | None = None  # contested this long ⇒ the policy's default decision (timer)
+    contested_default: Literal["end", "reconcile"] | None = None  # that default decision
+    trial_grace: Duration | None = None  # trial failed (too few meetings) ⇒ escalate; still short after ⇒ close
+    term_ending_notice: Duration | None = None  # "term ending soon" this long before the term end
+    cadence_missed_yellow: int | None = Field(default=None, ge=1, le=52)  # missed cadence intervals ⇒ yellow
+    cadence_missed_red: int | None = Field(default=None, ge=1, le=52)  # missed cadence intervals ⇒ red
+    low_satisfaction: int | None = Field(default=None, ge=1, le=4)  # a check-in at or below ⇒ health red
+    marginal_satisfaction: int | None = Field(default=None, ge=1, le=5)  # recent mean at or below ⇒ marginal
+    check_in_window: int | None = Field(default=None, ge=1, le=20)  # recent check-ins per participant counted
+
     @model_validator(mode="after")
     def _check(self) -> LifecyclePolicy:
         problems: list[str] = []
         for name in DURATION_FIELDS:
-            d: Duration = getattr(self, name)
-            if not d.is_positive:
+            d: Duration | None = getattr(self, name)
+            if d is not None and not d.is_positive:
                 problems.append(f"{name} must be a positive duration (got {d})")
         if problems:
             raise ValueError("; ".join(problems))
@@ -96,18 +119,97 @@ class LifecyclePolicy(BaseModel):
         lt("at_risk_yellow", "at_risk_red")
         lt("at_risk_red", "inactivity_separation")
         lt("inactivity_warning", "inactivity_separation")
+        problems.extend(_combination_problems(self))
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_v2(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if not (k in V2_FIELDS and v is None)}
 
     def to_mapping(self) -> dict[str, Any]:
         """JSON-native mapping (durations as their ISO strings); ``policy_from_mapping`` reads it back."""
         return self.model_dump(mode="json")
 
 
-DURATION_FIELDS: tuple[str, ...] = tuple(
-    name for name, f in LifecyclePolicy.model_fields.items() if f.annotation is Duration
+V2_FIELDS: frozenset[str] = frozenset(
+    {
+        "contested_reescalation",
+        "contested_timeout",
+        "contested_default",
+        "trial_grace",
+        "term_ending_notice",
+        "cadence_missed_yellow",
+        "cadence_missed_red",
+        "low_satisfaction",
+        "marginal_satisfaction",
+        "check_in_window",
+    }
 )
+"""The optional fields of rules version 2: left out of the serialized policy when unset."""
+
+DURATION_FIELDS: tuple[str, ...] = tuple(
+    name for name, f in LifecyclePolicy.model_fields.items() if f.annotation in (Duration, Duration | None)
+)
+
+
+def _at(*durations: Duration) -> datetime:
+    instant = _REFERENCE
+    for d in durations:
+        instant = d.add_to(instant)
+    return instant
+
+
+def _combination_problems(p: LifecyclePolicy) -> list[str]:
+    """Combinations no relationship could live through, each naming the field to change."""
+    problems: list[str] = []
+    if _at(p.term) < _at(p.trial_window):
+        problems.append(f"term ({p.term}) must be at least trial_window ({p.trial_window}): the trial runs inside it")
+    if _at(p.acceptance_expiry, p.trial_window) > _at(p.initiation_give_up):
+        problems.append(
+            f"initiation_give_up ({p.initiation_give_up}) must be at least acceptance_expiry + trial_window "
+            f"({p.acceptance_expiry} + {p.trial_window}): a pair accepting on the last day must be able to finish "
+            f"the trial"
+        )
+    if _at(p.acceptance_expiry, p.kickoff_escalation) > _at(p.initiation_give_up):
+        problems.append(
+            f"initiation_give_up ({p.initiation_give_up}) must be at least acceptance_expiry + kickoff_escalation "
+            f"({p.acceptance_expiry} + {p.kickoff_escalation}): the manager must hear of an unsigned agreement first"
+        )
+    if _at(p.max_pause) >= _at(p.term):
+        problems.append(f"max_pause ({p.max_pause}) must be shorter than term ({p.term})")
+    if (
+        p.contested_reescalation is not None
+        and p.contested_timeout is not None
+        and _at(p.contested_reescalation) >= _at(p.contested_timeout)
+    ):
+        problems.append(
+            f"contested_reescalation ({p.contested_reescalation}) must be shorter than contested_timeout "
+            f"({p.contested_timeout})"
+        )
+    if p.term_ending_notice is not None and _at(p.term_ending_notice) >= _at(p.term):
+        problems.append(f"term_ending_notice ({p.term_ending_notice}) must be shorter than term ({p.term})")
+    if (
+        p.cadence_missed_yellow is not None
+        and p.cadence_missed_red is not None
+        and p.cadence_missed_yellow >= p.cadence_missed_red
+    ):
+        problems.append(
+            f"cadence_missed_yellow ({p.cadence_missed_yellow}) must be less than cadence_missed_red "
+            f"({p.cadence_missed_red})"
+        )
+    if (
+        p.low_satisfaction is not None
+        and p.marginal_satisfaction is not None
+        and p.low_satisfaction >= p.marginal_satisfaction
+    ):
+        problems.append(
+            f"low_satisfaction ({p.low_satisfaction}) must be less than marginal_satisfaction "
+            f"({p.marginal_satisfaction})"
+        )
+    return problems
 
 
 def _format_validation_error(exc: ValidationError) -> str:

@@ -72,6 +72,7 @@ def proposal(
     match_method: str = "algorithm",
     match_score: Decimal | str | None = None,
     predecessor_id: str | None = None,
+    rules_version: int | None = None,
 ) -> ProposeRelationship:
     """The ProposeRelationship that starts ``relationship_id``, proposed ``by`` a manager or a participant."""
     return ProposeRelationship(
@@ -85,6 +86,7 @@ def proposal(
         match_method=match_method,
         match_score=Decimal(str(match_score)) if match_score is not None else None,
         predecessor_id=predecessor_id,
+        rules_version=rules_version,
     )
 
 
@@ -106,8 +108,10 @@ class Script:
         mentee: Actor | None = None,
         ids: IdSource | None = None,
         command_ids: Iterator[str] | None = None,
+        rules_version: int | None = None,
     ) -> None:
         rid = relationship_id
+        self.rules_version = rules_version  # None: the current rules (domain/rules.py)
         self.relationship_id = rid
         self.policy = policy or builtin_policy("mentoring-12m")
         self.program_id = program_id
@@ -199,6 +203,7 @@ class Script:
             "mentee_id": self.mentee.id,
             "policy": self.policy,
             "match_score": match_score,
+            "rules_version": self.rules_version,
             **overrides,
         }
         return self.execute(proposal(self.relationship_id, command_id=self.command_id(), **fields))

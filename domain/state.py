@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +19,7 @@ from domain.actors import Role
 from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate
 
-__all__ = ["GENESIS_HASH", "Goal", "RelationshipState", "Signature"]
+__all__ = ["GENESIS_HASH", "Goal", "MeetingEntry", "RelationshipState", "Signature"]
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of seq 1 and ``last_hash`` of a relationship with no events."""
@@ -48,6 +49,17 @@ class Goal(BaseModel):
         return self.completed_at is not None
 
 
+class MeetingEntry(BaseModel):
+    """A logged meeting (rules v2 keeps them to confirm or dispute): ``meeting-<n>`` in log order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    by: str
+    held_at: UtcDatetime
+    status: Literal["logged", "confirmed", "disputed"] = "logged"
+    anchor_before: UtcDatetime | None = None  # the inactivity clock before this meeting moved it
+
+
 class RelationshipState(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -61,6 +73,8 @@ class RelationshipState(BaseModel):
     match_score: Decimal | None = None
     predecessor_id: str | None = None
     policy: LifecyclePolicy | None = None
+    rules_version: int = 1  # pinned at the proposal (domain/rules.py)
+    successor_id: str | None = None  # a manager reassigned the pair to this relationship
 
     stage: Stage = Stage.NONE
     substate: Substate = Substate.NONE
@@ -85,6 +99,8 @@ class RelationshipState(BaseModel):
     trial_started_at: UtcDatetime | None = None  # the kickoff
     trial_ends_at: UtcDatetime | None = None
     term_ends_at: UtcDatetime | None = None
+    trial_failed_at: UtcDatetime | None = None  # v2: the trial ended with too few meetings; grace runs
+    trial_grace_ends_at: UtcDatetime | None = None
 
     # activity
     meetings: int = 0
@@ -93,6 +109,9 @@ class RelationshipState(BaseModel):
     goals: dict[str, Goal] = Field(default_factory=dict)
     check_ins: int = 0
     latest_satisfaction: dict[str, int] = Field(default_factory=dict)
+    recent_satisfaction: dict[str, tuple[int, ...]] = Field(default_factory=dict)  # v2: last few per person
+    meetings_logged: int = 0  # every MeetingLogged, disputed or not: numbers meeting-<n>
+    meeting_log: dict[str, MeetingEntry] = Field(default_factory=dict)  # v2
 
     # pause
     paused_at: UtcDatetime | None = None
@@ -111,6 +130,7 @@ class RelationshipState(BaseModel):
     separation_consents: tuple[str, ...] = ()
     separation_resolution: str | None = None
     winding_down_since: UtcDatetime | None = None
+    contested_escalations: int = 0  # v2: escalations to the manager since the case became contested
 
     # redefinition
     redefinition: dict[str, Outcome] = Field(default_factory=dict)

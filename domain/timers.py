@@ -24,17 +24,34 @@ consent_window         proposed sep. + window      SeparationContested, StageCha
 wind_down              winding down + wind_down    StageChanged -> redefinition/awaiting_outcomes
 redefinition_follow_up redefinition + follow_up    StageChanged, RelationshipClosed(ended)
 =====================  ==========================  ===================================================
+
+Rules version 2 (``domain/rules.py``; :mod:`domain.timers_v2` holds its rules) changes these:
+
+=====================  ==========================  ===================================================
+rule                   when                        events
+=====================  ==========================  ===================================================
+trial_failed           trial end, too few meetings TrialFailed, HealthChanged(red), EscalatedToManager
+trial_grace            trial end + trial_grace     StageChanged, RelationshipClosed(did_not_start)
+initiation_give_up     proposed + give_up          only before the trial (proposed, kickoff_pending)
+at_risk_yellow / red   last meeting + min(missed   HealthChanged (cadence-aware, capped by the absolute
+                       cadences, at_risk_*)        thresholds)
+term_ending_soon       term end - notice           TermEndingSoon (+ NoticeSent)
+term_end               term_ends_at                also in awaiting_consent / contested: the pending
+                                                   proposal is superseded, StageChanged -> winding_down
+contested_timeout      contested + timeout         SeparationResolved(by system, the policy default),
+                                                   StageChanged (trigger timer)
+contested_reescalation contested + n x interval    EscalatedToManager (again)
+=====================  ==========================  ===================================================
+
+Every fact that prompts someone is followed by a ``NoticeSent`` (``domain.notices``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple
 
 from domain._time import human_instant, to_utc
 from domain.actors import Role
-from domain.decide import close, move, policy_of
 from domain.events import (
     AcceptanceReminderSent,
     EscalatedToManager,
@@ -53,19 +70,15 @@ from domain.evolve import (
     RULE_KICKOFF_NUDGE,
     evolve,
 )
+from domain.health import health_deadlines
+from domain.moves import Fire, Rule, close, move, policy_of
+from domain.notices import with_notices
+from domain.rules import is_v2
 from domain.stages import Health, Outcome, Stage, Substate
 from domain.state import RelationshipState
+from domain.timers_v2 import separation_rules_v2, term_rules_v2, trial_rules_v2
 
-__all__ = ["Rule", "due_rules", "next_deadline", "tick"]
-
-Fire = Callable[[RelationshipState, datetime], list[Event]]
-
-
-class Rule(NamedTuple):
-    name: str
-    deadline: datetime
-    fire: Fire
-
+__all__ = ["Fire", "Rule", "due_rules", "next_deadline", "tick"]
 
 _MAX_STEPS = 256
 
@@ -75,6 +88,7 @@ def _rules(s: RelationshipState) -> list[Rule]:
     if s.stage in (Stage.NONE, Stage.CLOSED) or s.policy is None:
         return []
     p = s.policy
+    v2 = is_v2(s)
     rules: list[Rule] = []
     if s.stage is Stage.INITIATION and s.opened_at is not None:
         opened = s.opened_at
@@ -89,14 +103,18 @@ def _rules(s: RelationshipState) -> list[Rule]:
                 rules.append(Rule(RULE_KICKOFF_ESCALATION, p.kickoff_escalation.add_to(s.accepted_at), _escalate))
         if s.substate is Substate.TRIAL and s.trial_ends_at is not None and s.meetings >= p.trial_meetings_needed:
             rules.append(Rule("trial_passed", s.trial_ends_at, _trial_passed))
-        rules.append(Rule("initiation_give_up", p.initiation_give_up.add_to(opened), _give_up))
+        if v2 and s.substate is Substate.TRIAL:
+            rules.extend(trial_rules_v2(s))  # the give-up never fires during the trial: the trial path ends it
+        else:
+            rules.append(Rule("initiation_give_up", p.initiation_give_up.add_to(opened), _give_up))
     elif s.stage is Stage.CULTIVATION:
         if s.substate is Substate.ACTIVE and s.activity_anchor is not None:
             anchor = s.activity_anchor
+            health = health_deadlines(s, anchor)
             if s.health is Health.GREEN:
-                rules.append(Rule("at_risk_yellow", p.at_risk_yellow.add_to(anchor), _yellow))
+                rules.append(Rule("at_risk_yellow", health.yellow_at, _yellow))
             if s.health is not Health.RED:
-                rules.append(Rule("at_risk_red", p.at_risk_red.add_to(anchor), _red))
+                rules.append(Rule("at_risk_red", health.red_at, _red))
             separation_at = p.inactivity_separation.add_to(anchor)
             if RULE_INACTIVITY_WARNING not in s.fired:
                 rules.append(Rule(RULE_INACTIVITY_WARNING, p.inactivity_warning.subtract_from(separation_at), _warn))
@@ -104,8 +122,12 @@ def _rules(s: RelationshipState) -> list[Rule]:
         if s.substate is Substate.PAUSED and s.paused_at is not None:
             rules.append(Rule("max_pause", p.max_pause.add_to(s.paused_at), _auto_resume))
         if s.term_ends_at is not None:
+            if v2:
+                rules.extend(term_rules_v2(s))
             rules.append(Rule("term_end", s.term_ends_at, _term_end))
     elif s.stage is Stage.SEPARATION:
+        if v2 and s.substate in (Substate.AWAITING_CONSENT, Substate.CONTESTED):
+            rules.extend(separation_rules_v2(s))  # the term end first: it supersedes a pending proposal
         if s.substate is Substate.AWAITING_CONSENT and s.separation_proposed_at is not None:
             rules.append(Rule("consent_window", p.consent_window.add_to(s.separation_proposed_at), _contested))
         if s.substate is Substate.WINDING_DOWN and s.winding_down_since is not None:
@@ -142,6 +164,8 @@ def tick(state: RelationshipState, now: datetime) -> list[Event]:
         if not ordered or ordered[0].deadline > now:
             return events
         fired = ordered[0].fire(s, now)
+        if is_v2(s):
+            fired = with_notices(s, fired)
         for e in fired:
             s = evolve(s, e)
         events.extend(fired)
@@ -211,14 +235,16 @@ def _since_last_meeting(s: RelationshipState) -> str:
 
 
 def _yellow(s: RelationshipState, now: datetime) -> list[Event]:
-    p = policy_of(s)
-    reason = f"no meeting for at_risk_yellow {p.at_risk_yellow} ({_since_last_meeting(s)})"
+    assert s.activity_anchor is not None
+    why = health_deadlines(s, s.activity_anchor).yellow_why
+    reason = f"no meeting for {why} ({_since_last_meeting(s)})"
     return [HealthChanged(at=now, from_health=s.health, to_health=Health.YELLOW, reason=reason)]
 
 
 def _red(s: RelationshipState, now: datetime) -> list[Event]:
-    p = policy_of(s)
-    reason = f"no meeting for at_risk_red {p.at_risk_red} ({_since_last_meeting(s)})"
+    assert s.activity_anchor is not None
+    why = health_deadlines(s, s.activity_anchor).red_why
+    reason = f"no meeting for {why} ({_since_last_meeting(s)})"
     return [HealthChanged(at=now, from_health=s.health, to_health=Health.RED, reason=reason)]
 
 

@@ -52,6 +52,7 @@ class Driver(Script):
         relationship_id: str = "r-1",
         now: datetime = T0,
         ids: Iterator[str] | None = None,
+        rules_version: int = 1,  # the suites written for rules version 1 keep proving it is kept; v2: test_rules_v2
     ) -> None:
         super().__init__(
             relationship_id,
@@ -62,6 +63,7 @@ class Driver(Script):
             mentee=MENTEE,
             ids=ids or uuid_source(),
             command_ids=(f"cmd-{n}" for n in itertools.count()),
+            rules_version=rules_version,
         )
 
     def cid(self) -> str:
@@ -97,6 +99,7 @@ class Driver(Script):
                 policy=self.policy,
                 command_id=self.cid(),
                 match_score="0.87",
+                rules_version=self.rules_version,
             )
         )
         return self
@@ -118,11 +121,12 @@ class Driver(Script):
         return self.do(LogMeeting(command_id=self.cid(), actor=by, held_at=held_at or self.now))
 
     def to_cultivation(self) -> Driver:
+        """Two meetings in the trial, the second a few days before its end (on a biweekly cadence)."""
         self.later(DAY)
         self.meet()
-        self.later(10 * DAY)
-        self.meet()
         assert self.state.trial_ends_at is not None
+        self.now = self.state.trial_ends_at - 5 * DAY
+        self.meet()
         types = self.tick(self.state.trial_ends_at)
         assert types == ["StageChanged"], types
         return self
@@ -163,9 +167,9 @@ POSITIONS: tuple[tuple[Stage, Substate], ...] = (
 )
 
 
-def reach(position: tuple[Stage, Substate], policy: LifecyclePolicy = POLICY) -> Driver:
+def reach(position: tuple[Stage, Substate], policy: LifecyclePolicy = POLICY, rules_version: int = 1) -> Driver:
     """A driver whose relationship sits at ``position`` (reached through real commands and ticks)."""
-    d = Driver(policy=policy)
+    d = Driver(policy=policy, rules_version=rules_version)
     stage, sub = position
     if stage is Stage.NONE:
         return d
