@@ -1,4 +1,5 @@
-"""The notification activity: tells people about ``NudgeSent`` and ``EscalatedToManager`` events.
+"""The notification activity: tells people about ``NudgeSent``, ``EscalatedToManager`` and (rules v2) ``NoticeSent``
+events: every prompt of the lifecycle, each an event in the log naming who is told what (``domain.notices``).
 
 Pluggable sinks, chosen by the worker:
 
@@ -34,7 +35,7 @@ __all__ = ["LogSink", "Notifier", "NotifySink", "WebhookSink", "notification_of"
 
 log = logging.getLogger("mentorflow.notify")
 
-NOTIFIED_TYPES = frozenset({"NudgeSent", "EscalatedToManager"})
+NOTIFIED_TYPES = frozenset({"NudgeSent", "EscalatedToManager", "NoticeSent"})
 
 
 def notification_of(envelope: Envelope) -> dict[str, Any]:
@@ -44,6 +45,10 @@ def notification_of(envelope: Envelope) -> dict[str, Any]:
         recipients = list(payload.get("to", []))
         audience = "participants"
         text = str(payload.get("message", ""))
+    elif envelope.type == "NoticeSent":  # rules v2: the event itself says who is told what
+        recipients = list(payload.get("to", []))
+        audience = str(payload.get("audience", "participants"))
+        text = str(payload.get("message", ""))
     else:
         recipients = []
         audience = "program_manager"
@@ -52,7 +57,7 @@ def notification_of(envelope: Envelope) -> dict[str, Any]:
         "kind": envelope.type,
         "audience": audience,
         "recipients": recipients,
-        "rule": payload.get("rule"),
+        "rule": payload.get("rule", payload.get("kind")),
         "message": text,
         "relationship_id": envelope.relationship_id,
         "program_id": envelope.program_id,

@@ -22,9 +22,11 @@ from domain import (
 
 __all__ = [
     "EXPORT_FORMAT",
+    "PRIVATE_FIELDS",
     "TimelineRow",
     "export_csv",
     "export_jsonl",
+    "participant_view",
     "policies_in_force",
     "state_at",
     "state_summary",
@@ -221,3 +223,22 @@ def export_csv(
             ]
         )
     return out.getvalue()
+
+
+PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {"CheckInSubmitted": ("comment",)}
+"""Free text seen by its author, managers and auditors, never by the partner (DESIGN §10): event type -> fields."""
+
+
+def participant_view(envelopes: Sequence[Envelope], person_id: str) -> list[dict[str, Any]]:
+    """The envelopes as JSON for participant ``person_id``: the partner's private free text is withheld (``null``,
+    and the field named in ``withheld``). Such an envelope no longer matches its hash, on purpose: the full,
+    verifiable history is for managers and auditors."""
+    out: list[dict[str, Any]] = []
+    for env in envelopes:
+        data = env.model_dump(mode="json")
+        private = PRIVATE_FIELDS.get(env.type, ())
+        if private and env.actor.id != person_id:
+            data["payload"] = {k: (None if k in private else v) for k, v in data["payload"].items()}
+            data["withheld"] = [f"payload.{k}" for k in private]
+        out.append(data)
+    return out

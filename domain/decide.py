@@ -80,7 +80,7 @@ from domain.events import (
 from domain.evolve import evolve
 from domain.health import meeting_health, target_health
 from domain.limits import check_command, check_event_sizes, check_goal_count
-from domain.moves import close, health_after, move, policy_of
+from domain.moves import close, health_after, move, policy_of, who
 from domain.notices import with_notices
 from domain.rules import CURRENT_RULES_VERSION, RULES_V2, is_v2
 from domain.separation import SEPARATION_HANDLERS
@@ -263,10 +263,6 @@ def _within_limits(events: list[Event]) -> list[Event]:
     return events
 
 
-def _who(command: CommandBase) -> str:
-    return f"{command.actor.role.value} {command.actor.id}"
-
-
 def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) -> list[Event]:
     if state.stage is not Stage.NONE:
         raise IllegalTransition(
@@ -312,7 +308,7 @@ def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) ->
         Stage.INITIATION,
         Substate.PROPOSED,
         trigger="command",
-        reason=f"proposed by {_who(c)} ({how})",
+        reason=f"proposed by {who(c)} ({how})",
         at=now,
         policy_version=c.policy.version,
     )
@@ -325,13 +321,13 @@ def _roles(roles: tuple[Role, ...]) -> str:
 
 def _must_answer_match(state: RelationshipState, c: CommandBase) -> None:
     if c.actor.id not in state.acceptances_needed:
-        raise InvalidCommand(f"{_who(c)} proposed the match and does not need to accept or decline it")
+        raise InvalidCommand(f"{who(c)} proposed the match and does not need to accept or decline it")
 
 
 def _accept(state: RelationshipState, c: CommandBase, now: datetime) -> list[Event]:
     _must_answer_match(state, c)
     if c.actor.id in state.accepted_by:
-        raise InvalidCommand(f"{_who(c)} has already accepted relationship {state.relationship_id}")
+        raise InvalidCommand(f"{who(c)} has already accepted relationship {state.relationship_id}")
     events: list[Event] = [MatchAccepted(at=now, by=c.actor.id, role=c.actor.role)]
     if set(state.acceptances_needed) <= {*state.accepted_by, c.actor.id}:
         events.append(
@@ -340,7 +336,7 @@ def _accept(state: RelationshipState, c: CommandBase, now: datetime) -> list[Eve
                 Stage.INITIATION,
                 Substate.KICKOFF_PENDING,
                 trigger="command",
-                reason=f"accepted by all participants (last: {_who(c)})",
+                reason=f"accepted by all participants (last: {who(c)})",
                 at=now,
             )
         )
@@ -349,7 +345,7 @@ def _accept(state: RelationshipState, c: CommandBase, now: datetime) -> list[Eve
 
 def _decline(state: RelationshipState, c: DeclineMatch, now: datetime) -> list[Event]:
     _must_answer_match(state, c)
-    reason = f"declined by {_who(c)}: {c.reason}"
+    reason = f"declined by {who(c)}: {c.reason}"
     return [
         MatchDeclined(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason),
         *close(state, Outcome.DECLINED, reason, trigger="command", at=now),
@@ -370,14 +366,14 @@ def _next_goal_ids(state: RelationshipState, count: int) -> list[str]:
 def _sign(state: RelationshipState, c: SignAgreement, now: datetime) -> list[Event]:
     policy = policy_of(state)
     if c.actor.id in state.signatures:
-        raise InvalidCommand(f"{_who(c)} has already signed the agreement")
+        raise InvalidCommand(f"{who(c)} has already signed the agreement")
     term: Duration = c.term or policy.term
     other_id = state.other_participant(c.actor.id)
     other = state.signatures.get(other_id) if other_id else None
     if other is not None and (other.cadence != c.cadence or other.term != term):
         raise InvalidCommand(
             f"the agreement signed by {other.role.value} {other_id} has cadence {other.cadence} and term "
-            f"{other.term}; {_who(c)} signed cadence {c.cadence} and term {term}: both must sign the same"
+            f"{other.term}; {who(c)} signed cadence {c.cadence} and term {term}: both must sign the same"
         )
     goals = tuple(dict.fromkeys(c.goals))
     events: list[Event] = [
@@ -510,7 +506,7 @@ def _check_in(state: RelationshipState, c: SubmitCheckIn, now: datetime) -> list
 
 
 def _rematch(state: RelationshipState, c: RequestRematch, now: datetime) -> list[Event]:
-    reason = f"rematch requested by {_who(c)} during the trial: {c.reason}"
+    reason = f"rematch requested by {who(c)} during the trial: {c.reason}"
     return [
         RematchRequested(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason),
         *close(state, Outcome.REMATCHED, reason, trigger="command", at=now),
@@ -528,7 +524,7 @@ def _pause(state: RelationshipState, c: Pause, now: datetime) -> list[Event]:
             Stage.CULTIVATION,
             Substate.PAUSED,
             trigger="command",
-            reason=f"paused by {_who(c)}" + (f": {c.reason}" if c.reason else ""),
+            reason=f"paused by {who(c)}" + (f": {c.reason}" if c.reason else ""),
             at=now,
         ),
     ]
@@ -537,7 +533,7 @@ def _pause(state: RelationshipState, c: Pause, now: datetime) -> list[Event]:
 def _resume(state: RelationshipState, c: Resume, now: datetime) -> list[Event]:
     return [
         Resumed(at=now, by=c.actor.id, role=c.actor.role, automatic=False),
-        move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=f"resumed by {_who(c)}", at=now),
+        move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=f"resumed by {who(c)}", at=now),
     ]
 
 
@@ -551,7 +547,7 @@ def _renew(state: RelationshipState, c: RequestRenewal, now: datetime) -> list[E
             f"renewal cap reached: {state.renewals} of max_renewals={policy.max_renewals} already used"
         )
     if c.actor.id in state.renewal_requests:
-        raise InvalidCommand(f"{_who(c)} has already requested this renewal")
+        raise InvalidCommand(f"{who(c)} has already requested this renewal")
     events: list[Event] = [RenewalRequested(at=now, by=c.actor.id, role=c.actor.role)]
     if set(state.participants) <= {*state.renewal_requests, c.actor.id}:
         term = state.term or policy.term
@@ -567,7 +563,7 @@ def _renew(state: RelationshipState, c: RequestRenewal, now: datetime) -> list[E
 
 
 def _terminate(state: RelationshipState, c: Terminate, now: datetime) -> list[Event]:
-    reason = f"terminated by {_who(c)}: {c.reason_code}" + (f" ({c.note})" if c.note else "")
+    reason = f"terminated by {who(c)}: {c.reason_code}" + (f" ({c.note})" if c.note else "")
     return [
         Terminated(at=now, by=c.actor.id, reason_code=c.reason_code, note=c.note),
         *close(state, Outcome.TERMINATED, reason, trigger="command", at=now),

@@ -23,21 +23,17 @@ from domain.events import (
     Reassigned,
     RelationshipLeft,
 )
-from domain.evolve import evolve
+from domain.evolve import MEETING_LOG_LIMIT, evolve
 from domain.health import target_health
-from domain.moves import close
+from domain.moves import close, who
 from domain.stages import Outcome, Stage
 from domain.state import MeetingEntry, RelationshipState
 
 __all__ = ["V2_HANDLERS"]
 
 
-def _who(c: CommandBase) -> str:
-    return f"{c.actor.role.value} {c.actor.id}"
-
-
 def _leave(state: RelationshipState, c: LeaveRelationship, now: datetime) -> list[Event]:
-    why = f"left by {_who(c)} before cultivation ({state.substate.value}): {c.reason}"
+    why = f"left by {who(c)} before cultivation ({state.substate.value}): {c.reason}"
     return [
         RelationshipLeft(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason),
         *close(state, Outcome.DID_NOT_START, why, trigger="command", at=now),
@@ -47,7 +43,7 @@ def _leave(state: RelationshipState, c: LeaveRelationship, now: datetime) -> lis
 def _reassign(state: RelationshipState, c: Reassign, now: datetime) -> list[Event]:
     if c.successor_id == state.relationship_id:
         raise InvalidCommand(f"successor_id {c.successor_id} is this relationship; a reassignment needs a new one")
-    why = f"reassigned by {_who(c)} to relationship {c.successor_id}: {c.reason}"
+    why = f"reassigned by {who(c)} to relationship {c.successor_id}: {c.reason}"
     return [
         Reassigned(at=now, by=c.actor.id, successor_id=c.successor_id, reason=c.reason),
         *close(state, Outcome.REMATCHED, why, trigger="command", at=now),
@@ -56,6 +52,11 @@ def _reassign(state: RelationshipState, c: Reassign, now: datetime) -> list[Even
 
 def _meeting_to_answer(state: RelationshipState, c: ConfirmMeeting | DisputeMeeting) -> MeetingEntry:
     entry = state.meeting_log.get(c.meeting_id)
+    number = c.meeting_id.removeprefix("meeting-")
+    if entry is None and number.isdigit() and 1 <= int(number) <= state.meetings_logged:
+        raise InvalidCommand(
+            f"meeting {c.meeting_id} is too old to confirm or dispute (the last {MEETING_LOG_LIMIT} meetings can be)"
+        )
     if entry is None:
         known = ", ".join(k for k, m in state.meeting_log.items() if m.status == "logged") or "none"
         raise InvalidCommand(
@@ -63,7 +64,7 @@ def _meeting_to_answer(state: RelationshipState, c: ConfirmMeeting | DisputeMeet
             f"(meetings awaiting an answer: {known})"
         )
     if entry.by == c.actor.id:
-        raise InvalidCommand(f"{_who(c)} logged meeting {c.meeting_id}; the other participant confirms or disputes it")
+        raise InvalidCommand(f"{who(c)} logged meeting {c.meeting_id}; the other participant confirms or disputes it")
     if entry.status != "logged":
         raise InvalidCommand(f"meeting {c.meeting_id} is already {entry.status}")
     return entry
@@ -82,7 +83,7 @@ def _dispute(state: RelationshipState, c: DisputeMeeting, now: datetime) -> list
         effective_now = state.paused_at if state.paused_at is not None else now
         health, why = target_health(evolve(state, disputed), effective_now)
         if health != state.health:
-            reason = f"meeting {c.meeting_id} disputed by {_who(c)}: {why}"
+            reason = f"meeting {c.meeting_id} disputed by {who(c)}: {why}"
             events.append(HealthChanged(at=now, from_health=state.health, to_health=health, reason=reason))
     return events
 

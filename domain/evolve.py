@@ -62,6 +62,9 @@ RULE_KICKOFF_ESCALATION = "kickoff_escalation"
 RULE_INACTIVITY_WARNING = "inactivity_warning"
 RULE_TERM_ENDING_SOON = "term_ending_soon"
 
+MEETING_LOG_LIMIT = 32
+"""Rules v2 keeps the last this many meetings answerable (confirm/dispute): the state stays small in a long run."""
+
 
 def _without(items: tuple[str, ...], item: str) -> tuple[str, ...]:
     return tuple(x for x in items if x != item)
@@ -128,7 +131,8 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             u["meetings_logged"] = s.meetings_logged + 1
             if s.rules_version >= RULES_V2:
                 entry = MeetingEntry(by=event.by, held_at=event.held_at, anchor_before=s.activity_anchor)
-                u["meeting_log"] = {**s.meeting_log, f"meeting-{s.meetings_logged + 1}": entry}
+                log = {**s.meeting_log, f"meeting-{s.meetings_logged + 1}": entry}
+                u["meeting_log"] = dict(list(log.items())[-MEETING_LOG_LIMIT:])
         case MeetingConfirmed():
             entry = s.meeting_log[event.meeting_id].model_copy(update={"status": "confirmed"})
             u["meeting_log"] = {**s.meeting_log, event.meeting_id: entry}

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
+from domain.commands import CommandBase
 from domain.errors import IllegalTransition
 from domain.events import Event, RelationshipClosed, StageChanged
 from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate, is_transition_allowed
 from domain.state import RelationshipState
 
-__all__ = ["Fire", "Rule", "close", "health_after", "move", "policy_of"]
+__all__ = ["Fire", "Rule", "close", "health_after", "move", "policy_of", "who"]
 
 Fire = Callable[[RelationshipState, datetime], list[Event]]
 
@@ -72,3 +73,8 @@ def health_after(anchor: datetime, policy: LifecyclePolicy, effective_now: datet
     if policy.at_risk_yellow.add_to(anchor) <= effective_now:
         return Health.YELLOW
     return Health.GREEN
+
+
+def who(command: CommandBase) -> str:
+    """``"mentor m-1"``: the actor of a command, as reasons and messages name it."""
+    return f"{command.actor.role.value} {command.actor.id}"

@@ -31,16 +31,12 @@ from domain.events import (
     SeparationWithdrawn,
     TermExtended,
 )
-from domain.moves import close, move, policy_of
+from domain.moves import close, move, policy_of, who
 from domain.rules import is_v2
 from domain.stages import Outcome, Stage, Substate
 from domain.state import RelationshipState
 
 __all__ = ["SEPARATION_HANDLERS"]
-
-
-def _who(c: CommandBase) -> str:
-    return f"{c.actor.role.value} {c.actor.id}"
 
 
 def _propose_separation(state: RelationshipState, c: ProposeSeparation, now: datetime) -> list[Event]:
@@ -54,7 +50,7 @@ def _propose_separation(state: RelationshipState, c: ProposeSeparation, now: dat
             Stage.SEPARATION,
             Substate.AWAITING_CONSENT,
             trigger="command",
-            reason=f"separation proposed by {_who(c)}: {c.reason}",
+            reason=f"separation proposed by {who(c)}: {c.reason}",
             at=now,
         ),
     ]
@@ -62,7 +58,7 @@ def _propose_separation(state: RelationshipState, c: ProposeSeparation, now: dat
 
 def _consent(state: RelationshipState, c: ConsentSeparation, now: datetime) -> list[Event]:
     if c.actor.id == state.separation_proposed_by:
-        raise InvalidCommand(f"{_who(c)} proposed the separation; the consent must come from the other participant")
+        raise InvalidCommand(f"{who(c)} proposed the separation; the consent must come from the other participant")
     late = " (late, while contested)" if state.substate is Substate.CONTESTED else ""
     return [
         SeparationConsented(at=now, by=c.actor.id, role=c.actor.role),
@@ -71,7 +67,7 @@ def _consent(state: RelationshipState, c: ConsentSeparation, now: datetime) -> l
             Stage.SEPARATION,
             Substate.WINDING_DOWN,
             trigger="command",
-            reason=f"mutual separation: consented by {_who(c)}{late}",
+            reason=f"mutual separation: consented by {who(c)}{late}",
             at=now,
         ),
     ]
@@ -79,7 +75,7 @@ def _consent(state: RelationshipState, c: ConsentSeparation, now: datetime) -> l
 
 def _resolve(state: RelationshipState, c: ResolveSeparation, now: datetime) -> list[Event]:
     resolved = SeparationResolved(at=now, by=c.actor.id, resolution=c.resolution, note=c.note)
-    why = f"separation resolved by {_who(c)}: {c.resolution}" + (f" ({c.note})" if c.note else "")
+    why = f"separation resolved by {who(c)}: {c.resolution}" + (f" ({c.note})" if c.note else "")
     if c.resolution == "end":
         if c.term_ends_at is not None:
             raise InvalidCommand("term_ends_at goes with resolution reconcile only (the new term end)")
@@ -115,7 +111,7 @@ def _new_term_end(state: RelationshipState, c: ResolveSeparation, now: datetime)
 def _redefine(state: RelationshipState, c: RecordRedefinition, now: datetime) -> list[Event]:
     if c.actor.id in state.redefinition:
         raise InvalidCommand(
-            f"{_who(c)} has already recorded the redefinition outcome {state.redefinition[c.actor.id].value}"
+            f"{who(c)} has already recorded the redefinition outcome {state.redefinition[c.actor.id].value}"
         )
     events: list[Event] = [
         RedefinitionRecorded(at=now, by=c.actor.id, role=c.actor.role, outcome=c.outcome, note=c.note)
@@ -143,9 +139,9 @@ def _withdraw(state: RelationshipState, c: WithdrawSeparation, now: datetime) ->
     if c.actor.id != state.separation_proposed_by:
         raise InvalidCommand(
             f"only the proposer ({state.separation_proposed_by}) may withdraw the separation proposal; "
-            f"{_who(c)} may consent or object"
+            f"{who(c)} may consent or object"
         )
-    why = f"separation proposal withdrawn by {_who(c)}"
+    why = f"separation proposal withdrawn by {who(c)}"
     return [
         SeparationWithdrawn(at=now, by=c.actor.id, role=c.actor.role),
         move(state, Stage.CULTIVATION, Substate.ACTIVE, trigger="command", reason=why, at=now),
@@ -155,11 +151,11 @@ def _withdraw(state: RelationshipState, c: WithdrawSeparation, now: datetime) ->
 def _object(state: RelationshipState, c: ObjectSeparation, now: datetime) -> list[Event]:
     proposer = state.separation_proposed_by or "?"
     if c.actor.id == proposer:
-        raise InvalidCommand(f"{_who(c)} proposed the separation; the objection must come from the other participant")
+        raise InvalidCommand(f"{who(c)} proposed the separation; the objection must come from the other participant")
     objected = SeparationObjected(at=now, by=c.actor.id, role=c.actor.role, reason=c.reason)
     if state.substate is Substate.CONTESTED:
         return [objected]  # already the manager's case: the objection is on record (and sent to the manager)
-    why = f"separation proposed by {proposer} objected to by {_who(c)}: {c.reason}; contested, the manager decides"
+    why = f"separation proposed by {proposer} objected to by {who(c)}: {c.reason}; contested, the manager decides"
     return [
         objected,
         SeparationContested(at=now, proposed_by=proposer, not_consented_by=c.actor.id),

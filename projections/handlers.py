@@ -35,6 +35,7 @@ _NUDGE_TYPES = {
     "NudgeSent": None,  # the event carries its rule
     "EscalatedToManager": None,
     "InactivityWarningSent": "inactivity_warning",
+    "NoticeSent": None,  # rules v2: every other prompt; its kind is the rule
 }
 _FIRST_REACHED = {"cultivation": "cultivation_at", "separation": "separation_at", "redefinition": "redefinition_at"}
 _SEPARATION_RESULT = {"redefinition": "redefinition", "cultivation": "reconciled"}
@@ -272,7 +273,7 @@ def _on_health_changed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> Non
 
 def _on_nudge(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
     e, env = d.event, d.head
-    rule = _NUDGE_TYPES[env.type] or e.rule
+    rule = _NUDGE_TYPES[env.type] or getattr(e, "rule", None) or e.kind
     recipients = ",".join(getattr(e, "to", ()) or ())
     if env.type == "EscalatedToManager":
         message = e.reason
@@ -301,6 +302,15 @@ def _on_nudge(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
 def _on_term_renewed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
     row["renewals"] = d.event.renewal
     row["term_ends_at"] = d.event.term_ends_at
+
+
+def _on_term_extended(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
+    row["term_ends_at"] = d.event.term_ends_at
+
+
+def _on_meeting_disputed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
+    """Rules v2: a disputed meeting no longer counts (its row in ``meetings`` stays: it was logged)."""
+    row["meetings"] = max(row["meetings"] - 1, 0)
 
 
 def _on_separation_proposed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
@@ -416,4 +426,15 @@ HANDLERS: dict[str, Handler] = {
     "Terminated": _nothing,
     "StageChanged": _on_stage_changed,
     "RelationshipClosed": _on_relationship_closed,
+    # rules version 2 (domain/rules.py)
+    "NoticeSent": _on_nudge,
+    "TermExtended": _on_term_extended,
+    "MeetingDisputed": _on_meeting_disputed,
+    "MeetingConfirmed": _nothing,
+    "SeparationWithdrawn": _nothing,
+    "SeparationObjected": _nothing,
+    "TermEndingSoon": _nothing,
+    "RelationshipLeft": _nothing,
+    "TrialFailed": _nothing,
+    "Reassigned": _nothing,
 }

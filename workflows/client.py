@@ -55,8 +55,10 @@ from domain import (
     DomainError,
     Envelope,
     IllegalTransition,
+    InvalidCommand,
     LifecyclePolicy,
     ProposeRelationship,
+    Reassign,
     RelationshipClosedError,
     RelationshipNotFound,
     RelationshipState,
@@ -178,8 +180,12 @@ class MentorflowClient:
         match_score: Decimal | float | None = None,
         predecessor_id: str | None = None,
         command_id: str | None = None,
+        rules_version: int | None = None,
     ) -> CommandResult:
-        """Start a relationship (update-with-start). Pass a ready :class:`ProposeRelationship`, or its fields."""
+        """Start a relationship (update-with-start). Pass a ready :class:`ProposeRelationship`, or its fields.
+
+        A ``predecessor_id`` must name a relationship that exists (the domain is pure and cannot look): otherwise
+        :class:`InvalidCommand` naming the field. ``rules_version`` None pins the current rules."""
         if command is None:
             if not (program and mentor and mentee and by):
                 raise TypeError("propose() needs a ProposeRelationship, or program, mentor, mentee and by")
@@ -194,8 +200,11 @@ class MentorflowClient:
                 match_method=match_method,
                 match_score=Decimal(str(match_score)) if match_score is not None else None,
                 predecessor_id=predecessor_id,
+                rules_version=rules_version,
             )
         proposal = command
+        if proposal.predecessor_id is not None:
+            await self._check_predecessor(proposal.predecessor_id)
         rid = proposal.relationship_id
         start_input = RelationshipWorkflowInput(relationship_id=rid, program_id=proposal.program_id)
         if self.limits is not None:
@@ -232,6 +241,50 @@ class MentorflowClient:
             raise IllegalTransition(
                 f"relationship {rid} already exists ({closed}); ProposeRelationship only starts a new one"
             ) from None
+
+    async def _check_predecessor(self, predecessor_id: str) -> None:
+        try:
+            await self.handle(predecessor_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise InvalidCommand(
+                    f"predecessor_id: relationship {predecessor_id} does not exist (a successor must link to a real "
+                    f"relationship)"
+                ) from None
+            raise
+
+    async def reassign(
+        self,
+        relationship_id: str,
+        *,
+        by: Actor,
+        reason: str,
+        mentor: str,
+        mentee: str,
+        successor_id: str | None = None,
+        match_method: str = "manual",
+    ) -> tuple[CommandResult, CommandResult]:
+        """Manager rematch: close ``relationship_id`` as ``rematched`` with a link to its successor, then propose the
+        successor (same program and policy, ``predecessor_id`` linking back). Lineage on both relationships."""
+        old = await self.state(relationship_id)
+        if old.policy is None or old.program_id is None:
+            raise IllegalTransition(f"relationship {relationship_id} was never proposed; nothing to reassign")
+        successor = successor_id or f"rel-{uuid.uuid4().hex[:12]}"
+        closed = await self.send(
+            relationship_id,
+            Reassign(command_id=new_command_id(), actor=by, successor_id=successor, reason=reason),
+        )
+        started = await self.propose(
+            program=old.program_id,
+            mentor=mentor,
+            mentee=mentee,
+            by=by,
+            relationship_id=successor,
+            policy=old.policy,
+            match_method=match_method,
+            predecessor_id=relationship_id,
+        )
+        return closed, started
 
     async def send(self, relationship_id: str, command: Command | Mapping[str, Any]) -> CommandResult:
         """Send one command (a domain command, or its JSON-like mapping with ``type``)."""

@@ -29,9 +29,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     # Pure and deterministic (stdlib + pydantic only): passed through, not re-imported per run by the sandbox.
     from domain import (
+        CURRENT_RULES_VERSION,
+        RULES_V1,
         Command,
         DomainError,
         Envelope,
+        ProposeRelationship,
         RelationshipState,
         advance,
         catch_up,
@@ -49,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStatus,
     )
 
-__all__ = ["NOTIFY_TYPES", "SEARCH_KEYS", "RelationshipWorkflow"]
+__all__ = ["NOTIFY_TYPES", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
 
 STAGE = SearchAttributeKey.for_keyword("MentorflowStage")
 SUBSTATE = SearchAttributeKey.for_keyword("MentorflowSubstate")
@@ -57,7 +60,12 @@ PROGRAM = SearchAttributeKey.for_keyword("MentorflowProgram")
 HEALTH = SearchAttributeKey.for_keyword("MentorflowHealth")
 SEARCH_KEYS = (STAGE, SUBSTATE, PROGRAM, HEALTH)
 
-NOTIFY_TYPES = frozenset({"NudgeSent", "EscalatedToManager"})
+NOTIFY_TYPES = frozenset({"NudgeSent", "EscalatedToManager", "NoticeSent"})
+"""Envelopes the notification activity delivers. ``NoticeSent`` (every other prompt) exists from rules version 2
+on, so relationships pinned to version 1 schedule exactly the notification activities they always did."""
+
+RULES_V2_PATCH = "lifecycle-rules-v2"
+"""New proposals pin the current rules version; a history recorded before it replays its proposal as version 1."""
 
 PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -276,6 +284,9 @@ class RelationshipWorkflow:
         if known is not None:
             return self._result(command.command_id, known, duplicate=True)
         self._advance()  # the timer rules due before the command come first (as the validator assumed)
+        if isinstance(command, ProposeRelationship) and command.rules_version is None:
+            pinned = CURRENT_RULES_VERSION if workflow.patched(RULES_V2_PATCH) else RULES_V1
+            command = command.model_copy(update={"rules_version": pinned})
         try:
             state, envelopes = execute(self._state, command, workflow.now(), self._new_id)
         except DomainError as error:

@@ -5,6 +5,7 @@ their body models as real annotations.)
 """
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -22,7 +23,8 @@ from api.schemas import (
     commands_by_kebab,
 )
 from api.verify_gate import VerifyGate, verify_gate
-from domain import Actor, CommandBase, ProposeRelationship, Role, builtin_policy, parse_command
+from audit.history import participant_view
+from domain import Actor, CommandBase, Envelope, ProposeRelationship, Role, builtin_policy, parse_command
 from domain.decide import ROLES
 from domain.limits import MAX_LONG_TEXT_LENGTH, text_problem
 from domain.stages import Health, Stage, Substate
@@ -100,8 +102,15 @@ WaitQuery = Annotated[
 WAIT_SECONDS = 10.0
 
 
+def _events_for(caller: Principal, events: Sequence[Envelope]) -> list[dict[str, Any]]:
+    """Participants never read the partner's check-in comments (DESIGN §10); managers and auditors see all."""
+    if caller.role is ApiRole.PARTICIPANT:
+        return participant_view(events, caller.person_id or "")
+    return [e.model_dump(mode="json") for e in events]
+
+
 async def _response(
-    outcome: CommandOutcome, command_id: str, backend: BackendDep, wait: bool = False
+    outcome: CommandOutcome, command_id: str, backend: BackendDep, caller: Principal, wait: bool = False
 ) -> CommandResponse:
     state = outcome.state
     projected: bool | None = None
@@ -119,7 +128,7 @@ async def _response(
         substate=state.substate.value,
         health=state.health.value,
         seq=state.seq,
-        events=[e.model_dump(mode="json") for e in outcome.events],
+        events=_events_for(caller, outcome.events),
     )
 
 
@@ -169,7 +178,7 @@ async def propose(
         }
     )
     assert isinstance(command, ProposeRelationship)
-    return await _response(await backend.propose(command), command_id, backend, wait)
+    return await _response(await backend.propose(command), command_id, backend, caller, wait)
 
 
 async def _send(
@@ -200,7 +209,7 @@ async def _send(
     data = body.model_dump(exclude={"actor", "command_id"}, exclude_unset=True, mode="json")
     _check_text(data)
     command = parse_command({**data, "type": name, "command_id": command_id, "actor": actor})
-    return await _response(await backend.send(relationship_id, command), command_id, backend, wait)
+    return await _response(await backend.send(relationship_id, command), command_id, backend, caller, wait)
 
 
 def _command_endpoint(kebab: str, cls: type[CommandBase]) -> None:
@@ -307,7 +316,7 @@ async def history(relationship_id: RelationshipId, caller: CallerDep, backend: B
     return {
         "relationship_id": relationship_id,
         "count": len(events),
-        "events": [e.model_dump(mode="json") for e in events],
+        "events": _events_for(caller, events),
     }
 
 

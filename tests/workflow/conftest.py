@@ -70,6 +70,8 @@ class Lifecycle:
     async def sleep(self, days: float = 0, **kwargs: float) -> None:
         await self.env.sleep(timedelta(days=days, **kwargs))
 
+    rules_version: int | None = 1  # the lifecycles written for rules version 1 keep proving it; None: current
+
     async def propose(self, policy: str = "mentoring-12m", by: Actor = MANAGER) -> CommandResult:
         return await self.client.propose(
             proposal(
@@ -81,6 +83,7 @@ class Lifecycle:
                 policy=builtin_policy(policy),
                 command_id=new_command_id(),
                 match_method="manual",
+                rules_version=self.rules_version,
             )
         )
 

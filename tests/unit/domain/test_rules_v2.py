@@ -430,3 +430,15 @@ def test_shipped_policies_set_every_v2_value() -> None:
     for name in ("mentoring-12m", "demo"):
         mapping = builtin_policy(name).to_mapping()
         assert mapping["contested_timeout"] and mapping["trial_grace"] and mapping["cadence_missed_red"]
+
+
+def test_only_recent_meetings_stay_answerable_so_the_state_stays_small() -> None:
+    d = _weekly_cultivation()
+    for _ in range(40):
+        d.later(DAY)
+        d.meet(by=MENTOR)
+    assert len(d.state.meeting_log) == 32
+    with pytest.raises(InvalidCommand, match="too old to confirm or dispute"):
+        d.do(ConfirmMeeting(command_id=d.cid(), actor=MENTEE, meeting_id="meeting-1"))
+    latest = f"meeting-{d.state.meetings_logged}"
+    assert d.do(ConfirmMeeting(command_id=d.cid(), actor=MENTEE, meeting_id=latest)) == ["MeetingConfirmed"]

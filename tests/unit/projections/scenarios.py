@@ -87,6 +87,8 @@ class Rel(Script):
 
     # -- building blocks --------------------------------------------------------------------------------
     def propose(self, match_score: Decimal | str | None = None, **overrides: Any) -> list[Envelope]:
+        # rules version 1: the projection's marginal rule is version 1's (see projections/handlers.py)
+        overrides.setdefault("rules_version", 1)
         return super().propose(match_score or f"0.{self.rng.randint(50, 99)}", **overrides)
 
     def accept(self) -> None:

@@ -1,0 +1,58 @@
+"""A participant sees their own check-in comments, never the partner's; managers and auditors see all (DESIGN §10).
+Through the HTTP API with each role's token: the relationship, its history, its state at an instant, and the
+command responses."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.unit.api.conftest import bearer, propose
+
+SECRET_OF_ELI = "my mentor never shows up"
+SECRET_OF_MONA = "eli is not preparing"
+
+
+def _cultivating_with_comments(client: TestClient) -> None:
+    propose(client, "r1")
+    for token in ("t-mentor", "t-mentee"):
+        assert client.post("/relationships/r1/commands/accept-match", headers=bearer(token)).status_code == 200
+    for token in ("t-mentor", "t-mentee"):
+        response = client.post(
+            "/relationships/r1/commands/sign-agreement", json={"goals": ["g"], "cadence": "P1W"}, headers=bearer(token)
+        )
+        assert response.status_code == 200, response.text
+    for token, comment in (("t-mentee", SECRET_OF_ELI), ("t-mentor", SECRET_OF_MONA)):
+        response = client.post(
+            "/relationships/r1/commands/submit-check-in",
+            json={"satisfaction": 2, "comment": comment},
+            headers=bearer(token),
+        )
+        assert response.status_code == 200, response.text
+
+
+def _everything(client: TestClient, token: str) -> str:
+    texts = []
+    for path in ("/relationships/r1", "/relationships/r1/history", "/relationships/r1/state?at=2100-01-01T00:00:00Z"):
+        response = client.get(path, headers=bearer(token))
+        assert response.status_code == 200, (path, response.text)
+        texts.append(response.text)
+    return "\n".join(texts)
+
+
+def test_partner_never_reads_the_other_participants_check_in_comment(client: TestClient) -> None:
+    _cultivating_with_comments(client)
+    seen_by_mona = _everything(client, "t-mentor")
+    assert SECRET_OF_ELI not in seen_by_mona and SECRET_OF_MONA in seen_by_mona
+    seen_by_eli = _everything(client, "t-mentee")
+    assert SECRET_OF_MONA not in seen_by_eli and SECRET_OF_ELI in seen_by_eli
+    history = client.get("/relationships/r1/history", headers=bearer("t-mentee")).json()["events"]
+    withheld = [e for e in history if e.get("withheld")]
+    assert [e["payload"]["comment"] for e in withheld] == [None]
+    assert withheld[0]["withheld"] == ["payload.comment"]
+
+
+def test_managers_and_auditors_read_every_comment(client: TestClient) -> None:
+    _cultivating_with_comments(client)
+    for token in ("t-manager", "t-auditor"):
+        history = client.get("/relationships/r1/history", headers=bearer(token)).text
+        assert SECRET_OF_ELI in history and SECRET_OF_MONA in history
