@@ -235,6 +235,8 @@ class Auditor:
         self.temporal_source = temporal_source
         self.replay = replay
         self.archive_on_read = archive_on_read and engine is not None
+        self._archive_lock = asyncio.Lock()
+        self._archive_migrated = False
 
     # -- single stores ---------------------------------------------------------------------------------------
     def _event_log_ready(self) -> str | None:
@@ -277,10 +279,13 @@ class Auditor:
                 histories = await fetch_histories(self.temporal, relationship_id)
             if histories and self.archive_on_read and is_closed(histories):
                 assert self.engine is not None
-                from audit.archive import migrate
+                async with self._archive_lock:  # Alembic's context and SQLite's writer are one at a time
+                    if not self._archive_migrated:
+                        from audit.archive import migrate
 
-                await asyncio.to_thread(migrate, self.engine)
-                result = await asyncio.to_thread(archive_histories, self.engine, relationship_id, histories)
+                        await asyncio.to_thread(migrate, self.engine)
+                        self._archive_migrated = True
+                    result = await asyncio.to_thread(archive_histories, self.engine, relationship_id, histories)
                 problems += [
                     f"temporal: the archived history of {key} differs from the live one" for key in result.conflicts
                 ]

@@ -36,6 +36,17 @@ def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, t
         assert "Watch it live" in done.stderr  # progress goes to stderr with --json
         reports = result["reports"]
 
+        # the demo ends with the auditor's verification of its program, and the auditor sees the same
+        verification = result["verification"]
+        assert (verification["ok"], verification["relationships"], verification["failed"]) == (True, 9, []), (
+            verification["reports"]
+        )
+        audit = _run([*mf, "audit", "verify", "--all", "--program", program, "--json"], env, 120)
+        assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
+        *lines, summary = [json.loads(line) for line in audit.stdout.splitlines()]
+        assert (summary["ok"], summary["relationships"], len(lines)) == (True, 9, 9)
+        assert all(line["replay"]["ok"] and line["stores"]["temporal"]["events"] for line in lines)
+
         # the same numbers as `mentorflow report`
         for name in ("stages", "transitions", "funnel", "at-risk"):
             cli = _run([*mf, "report", name, "--program", program, "--json"], env, 60)

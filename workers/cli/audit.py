@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,39 +46,13 @@ def parse_at(text: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-@asynccontextmanager
-async def auditor(
-    settings: Settings,
-    *,
-    database_url: str | None,
-    topic: str | None,
-    temporal: bool = True,
-    kafka: bool = True,
-    database: bool = True,
-    temporal_source: str = "auto",
-    replay: bool = True,
-) -> AsyncIterator[Any]:
-    from audit.verify import Auditor
-    from projections.db import make_engine
+def auditor(settings: Settings, *, temporal_source: str = "auto", **options: Any) -> Any:
+    """:func:`workers.auditing.open_auditor`, with ``--temporal-source`` checked."""
+    from workers.auditing import open_auditor
 
-    engine = make_engine(database_url or settings.database_url) if database else None
-    client = None
-    if temporal:
-        from workflows.connection import connect
-
-        client = await connect(settings.temporal.address, settings.temporal.namespace)
-    try:
-        yield Auditor(
-            engine=engine,
-            bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
-            topic=(topic or settings.kafka.events_topic) if kafka else None,
-            temporal=client,
-            temporal_source=temporal_source,  # type: ignore[arg-type]
-            replay=replay,
-        )
-    finally:
-        if engine is not None:
-            engine.dispose()
+    if temporal_source not in ("auto", "live", "archive"):
+        raise typer.BadParameter("--temporal-source must be auto, live or archive")
+    return open_auditor(settings, temporal_source=temporal_source, **options)  # type: ignore[arg-type]
 
 
 async def _envelopes(relationship_id: str, source: str, database_url: str | None, topic: str | None) -> list[Any]:

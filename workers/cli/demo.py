@@ -56,5 +56,5 @@ def demo(
     except ServiceError as exc:
         err_console.print(f"[red]demo failed:[/red] {exc}")
         raise typer.Exit(1) from exc
-    if result.errors:
+    if result.errors or not result.verification.get("ok", True):
         raise typer.Exit(1)

@@ -69,6 +69,8 @@ class DemoResult:
     latency: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     started_processes: list[str] = field(default_factory=list)
+    verification: dict[str, Any] = field(default_factory=dict)
+    """``mentorflow audit verify --all --program P`` over the program, run by the demo at its end."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -337,6 +339,43 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
             console.print(seconds)
 
 
+async def verify_program(settings: Settings, program: str) -> Any:
+    """What an auditor runs after the demo, ``mentorflow audit verify --all --program P``: every relationship of
+    the program across the event log, the topic and its workflow history (replayed)."""
+    from workers.auditing import open_auditor
+
+    async with open_auditor(settings) as auditor:
+        return await auditor.verify_all(program=program)
+
+
+def _verification(summary: Any) -> dict[str, Any]:
+    return {
+        "ok": summary.ok,
+        "relationships": len(summary.reports),
+        "failed": summary.failed,
+        "warnings": summary.warnings,
+        "seconds": round(summary.seconds, 2),
+        "reports": [r.to_dict() for r in summary.reports if not r.ok],
+    }
+
+
+def print_verification(console: Console, program: str, summary: Any) -> None:
+    """The ending: the same verdict ``mentorflow audit verify --all --program P`` prints."""
+    for report in summary.reports:
+        if not report.ok:
+            for i, line in enumerate(report.lines()):
+                console.print(line, style="red" if i == 0 else None, markup=False, highlight=False, soft_wrap=True)
+    verdict = "[green]all intact[/green]" if summary.ok else f"[red]{len(summary.failed)} FAILED[/red]"
+    if summary.warnings:
+        verdict += f" ({summary.warnings} warnings)"
+    console.print(
+        f"[bold]Audit:[/bold] {len(summary.reports)} relationships of program {program} verified across the event "
+        f"log, the Kafka topic and their Temporal histories (replayed) in {summary.seconds:.1f} s: {verdict}",
+        soft_wrap=True,
+    )
+    console.print(f"Same check from the CLI:    mentorflow audit verify --all --program {program}")
+
+
 def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     from workers.services import services_up
 
@@ -368,6 +407,8 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     finally:
         if not opts.keep_running:
             stop_processes(settings, started)
+    with console.status(f"verifying program {program}: event log, topic, workflow histories"):
+        summary = asyncio.run(verify_program(settings, program))
     result = DemoResult(
         program=program,
         relationships=len(sim.pairs),
@@ -384,6 +425,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
         latency=sim.stats.latency(),
         errors=sim.stats.errors,
         started_processes=started,
+        verification=_verification(summary),
     )
     if opts.json_output:
         print(json.dumps(result.to_dict(), indent=2, default=str))
@@ -399,6 +441,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     for error in result.errors:
         console.print(f"[red]story failed:[/red] {error}")
     console.print(f"Same numbers from the CLI:  mentorflow report funnel --program {program}")
+    print_verification(console, program, summary)
     console.print(f"Dashboard:    {dashboard}")
     console.print(f"Temporal UI:  {temporal_ui}")
     if opts.keep_running:

@@ -1,0 +1,50 @@
+"""The composition root's one way to build an :class:`audit.verify.Auditor` from the settings (the audit CLI, the
+demo's closing verification)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from audit.verify import Auditor, TemporalSource
+
+
+@asynccontextmanager
+async def open_auditor(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    topic: str | None = None,
+    temporal: bool = True,
+    kafka: bool = True,
+    database: bool = True,
+    temporal_source: TemporalSource = "auto",
+    replay: bool = True,
+) -> AsyncIterator[Auditor]:
+    """An auditor over the configured audit store, events topic and Temporal (each may be left out); the
+    database engine is disposed of on exit."""
+    from audit.verify import Auditor
+    from projections.db import make_engine
+
+    engine = make_engine(database_url or settings.database_url) if database else None
+    client = None
+    if temporal:
+        from workflows.connection import connect
+
+        client = await connect(settings.temporal.address, settings.temporal.namespace)
+    try:
+        yield Auditor(
+            engine=engine,
+            bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
+            topic=(topic or settings.kafka.events_topic) if kafka else None,
+            temporal=client,
+            temporal_source=temporal_source,
+            replay=replay,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
