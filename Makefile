@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MF := $(VENV)/bin/mentorflow
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-workflow test-integration test-e2e lint format demo browser services-up services-down services-status bench bench-smoke clean
+.PHONY: help venv test test-unit test-workflow test-integration test-e2e test-long lint format demo browser services-up services-down services-status bench bench-smoke clean
 
 help:
 	@echo "make demo          run a realistic mentoring program through all four stages"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-workflow tests/workflow: the time-skipping test server only (no dev server, no Kafka)"
 	@echo "make test-integration  tests/integration: the real dev server, Kafka, SQLite/PostgreSQL"
 	@echo "make test-e2e      tests/e2e: the whole stack, processes, HTTP API and the dashboard in a browser"
+	@echo "make test-long     the property tests at their large size (minutes)"
 	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
 	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
 
@@ -53,6 +54,10 @@ test-integration: services-up
 
 test-e2e: services-up browser
 	$(PY) -m pytest tests/e2e -q
+
+# The property tests at their large size (CI runs them small): many more and longer random interleavings.
+test-long: services-up
+	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest tests/integration/audit/test_property.py -q --timeout 3600 --hypothesis-show-statistics
 
 lint: venv
 	$(VENV)/bin/ruff check .
