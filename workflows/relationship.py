@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         WorkflowStatus,
     )
 
-__all__ = ["NOTIFY_TYPES", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
+__all__ = ["NOTIFY_TYPES", "PATCH_SEARCH_FROM_HISTORY", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
 
 STAGE = SearchAttributeKey.for_keyword("MentorflowStage")
 SUBSTATE = SearchAttributeKey.for_keyword("MentorflowSubstate")
@@ -66,6 +66,10 @@ on, so relationships pinned to version 1 schedule exactly the notification activ
 
 RULES_V2_PATCH = "lifecycle-rules-v2"
 """New proposals pin the current rules version; a history recorded before it replays its proposal as version 1."""
+
+PATCH_SEARCH_FROM_HISTORY = "search-attributes-from-history"
+"""Since this patch the workflow knows which search-attribute values it set only from what this run upserted
+itself (history), never from ``workflow.info()``: every run upserts all four once, then only what changed."""
 
 PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -120,7 +124,10 @@ class RelationshipWorkflow:
 
     @workflow.run
     async def run(self, input: RelationshipWorkflowInput) -> RelationshipState:
-        self._search = self._current_search_attributes()
+        if not workflow.patched(PATCH_SEARCH_FROM_HISTORY):
+            # Histories recorded before the patch seeded the known values from workflow.info(), which is not
+            # history: a worker replaying from scratch may see other values there and decide other upserts.
+            self._search = self._current_search_attributes()
         self._upsert_search_attributes()
         publisher = asyncio.create_task(self._publish_loop())
         notifier = asyncio.create_task(self._notify_loop())
@@ -201,6 +208,8 @@ class RelationshipWorkflow:
     # --- search attributes -----------------------------------------------------------------------------------
 
     def _current_search_attributes(self) -> dict[str, str]:
+        """Legacy only (histories recorded before ``PATCH_SEARCH_FROM_HISTORY``): the values ``workflow.info()``
+        shows at the start of the run."""
         found: dict[str, str] = {}
         typed = workflow.info().typed_search_attributes
         for key in SEARCH_KEYS:
