@@ -28,11 +28,14 @@ from workers.settings import Settings, load_settings
 from workflows.connection import connect as connect_temporal
 from workflows.relationship import RelationshipWorkflow
 
-__all__ = ["WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
+__all__ = ["WORKFLOW_CACHE", "WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
 
 log = logging.getLogger("mentorflow.worker")
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=15)
+WORKFLOW_CACHE = 1000
+"""Workflows kept in memory between tasks (the SDK's default). 0 replays every task from its history: slower, and
+the strictest proof that the workflow decides from history alone (the test tiers run with 0)."""
 
 
 async def connect(settings: Settings) -> Client:
@@ -62,6 +65,7 @@ def build_worker(
     notifier: Notifier,
     graceful_shutdown_timeout: timedelta = GRACEFUL_SHUTDOWN,
     max_concurrent_activities: int = 100,
+    max_cached_workflows: int = WORKFLOW_CACHE,
 ) -> Worker:
     return Worker(
         client,
@@ -70,6 +74,7 @@ def build_worker(
         activities=[publisher.publish, notifier.notify],
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_concurrent_activities=max_concurrent_activities,
+        max_cached_workflows=max_cached_workflows,
     )
 
 
@@ -85,6 +90,7 @@ class WorkerConfig:
     # after the namespace's retention has deleted it). Every worker may run it: an archived run is never rewritten.
     archive_interval: float | None = 60.0
     database_url: str | None = None  # default: settings.database_url
+    max_cached_workflows: int = WORKFLOW_CACHE
 
 
 async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
@@ -148,7 +154,13 @@ async def run_worker(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
-    worker = build_worker(client, task_queue=task_queue, publisher=publisher, notifier=notifier)
+    worker = build_worker(
+        client,
+        task_queue=task_queue,
+        publisher=publisher,
+        notifier=notifier,
+        max_cached_workflows=config.max_cached_workflows,
+    )
     archiver, engine = None, None
     if config.archive_interval:
         from audit.archive import run_archiver

@@ -17,6 +17,7 @@ from activities.publishing import KafkaPublisher
 from domain import Actor, Role, builtin_policy, command_adapter
 from projections.db import make_engine, migrate
 from projections.projector import Projector
+from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.projections.conftest import read_topic
 from tests.integration.projections.test_program import assert_tables_match, expected_from
 from workers.settings import Settings
@@ -79,7 +80,13 @@ async def test_two_hundred_relationships_through_temporal_kafka_and_the_projecto
         await asyncio.gather(*(one(rid) for rid in ids[kind]))
 
     ids = {kind: [f"{kind}-{queue}-{i}" for i in range(n)] for kind, n in PATHS.items()}
-    worker = build_worker(env.client, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(tmp_path / "n")))
+    worker = build_worker(
+        env.client,
+        task_queue=queue,
+        publisher=publisher,
+        notifier=Notifier(LogSink(tmp_path / "n")),
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
+    )
     async with worker:
         # Day 0: every path starts.
         await each("declined", propose)

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
+from tests.cache import TEST_WORKFLOW_CACHE
 from tests.workflow.conftest import MANAGER, MENTEE, MENTOR, Lifecycle
 from workers.services.kafka import ensure_topics
 from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, test_server_binary
@@ -97,7 +98,13 @@ async def main() -> None:
     try:
         with TemporaryDirectory() as tmp:
             notifier = Notifier(LogSink(Path(tmp) / "notifications.jsonl"))
-            async with build_worker(env.client, task_queue=queue, publisher=publisher, notifier=notifier):
+            async with build_worker(
+                env.client,
+                task_queue=queue,
+                publisher=publisher,
+                notifier=notifier,
+                max_cached_workflows=TEST_WORKFLOW_CACHE,
+            ):
                 for name, (scenario, limits) in SCENARIOS.items():
                     lc = Lifecycle(
                         env=env,

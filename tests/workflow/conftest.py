@@ -24,6 +24,7 @@ from activities.notifications import LogSink, Notifier
 from activities.publishing import PublishReceipt
 from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, builtin_policy
 from domain.scripting import command, proposal
+from tests.cache import TEST_WORKFLOW_CACHE
 from workers.worker import build_worker
 from workflows.client import CommandResult, MentorflowClient, new_command_id
 
@@ -147,7 +148,11 @@ async def lifecycle(time_skipping_env: Any, tmp_path: Path) -> AsyncIterator[Lif
     publisher = RecordingPublisher()
     notifications = tmp_path / "notifications.jsonl"
     worker: Worker = build_worker(
-        temporal, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(notifications))
+        temporal,
+        task_queue=queue,
+        publisher=publisher,
+        notifier=Notifier(LogSink(notifications)),
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
     )
     async with worker:
         yield Lifecycle(

@@ -23,11 +23,17 @@ def worker(
     archive_interval: float = typer.Option(
         60.0, "--archive-interval", help="seconds between passes archiving closed workflow histories; 0 = off"
     ),
+    max_cached_workflows: int | None = typer.Option(
+        None,
+        "--max-cached-workflows",
+        min=0,
+        help="workflows kept in memory between tasks (default: the SDK's 1000); 0 = replay every task",
+    ),
 ) -> None:
     """Run the worker: workflows + the Kafka publishing and notification activities. Creates the events topic if
     missing. SIGTERM/SIGINT shut it down gracefully (in-flight activities finish or are retried elsewhere)."""
     from workers.settings import load_settings
-    from workers.worker import WorkerConfig, main
+    from workers.worker import WORKFLOW_CACHE, WorkerConfig, main
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = WorkerConfig(
@@ -37,6 +43,7 @@ def worker(
         webhook_url=webhook,
         notification_log=notification_log,
         archive_interval=archive_interval or None,
+        max_cached_workflows=WORKFLOW_CACHE if max_cached_workflows is None else max_cached_workflows,
     )
     try:
         main(config)

@@ -14,6 +14,7 @@ from activities.publishing import KafkaPublisher
 from audit.archive import archive_closed, load_archived
 from audit.verify import Auditor
 from domain import Actor, Role, Terminate, builtin_policy
+from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient
@@ -25,7 +26,11 @@ async def test_archive_pass_archives_closed_relationships_once(
     queue = f"audit-archive-{uuid.uuid4().hex[:8]}"
     publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
     worker = build_worker(
-        temporal_client, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(tmp_path / "n.jsonl"))
+        temporal_client,
+        task_queue=queue,
+        publisher=publisher,
+        notifier=Notifier(LogSink(tmp_path / "n.jsonl")),
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
     )  # type: ignore[operator]
     manager = Actor(id="mgr-1", role=Role.MANAGER)
     rid = f"r-{uuid.uuid4().hex[:10]}"

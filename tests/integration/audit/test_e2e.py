@@ -26,6 +26,7 @@ from benchmarks.seed import publish
 from domain import Actor, Envelope, Role, builtin_policy, canonical_json, command_adapter
 from domain.envelope import sha256_hex
 from projections.projector import Projector
+from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient
@@ -77,7 +78,11 @@ async def world(
     queue = f"audit-{uuid.uuid4().hex[:10]}"
     publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
     worker: Worker = build_worker(
-        env.client, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(tmp_path / "n.jsonl"))
+        env.client,
+        task_queue=queue,
+        publisher=publisher,
+        notifier=Notifier(LogSink(tmp_path / "n.jsonl")),
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
     )
     rid = f"r-{uuid.uuid4().hex[:10]}"
     async with worker:

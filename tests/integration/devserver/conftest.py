@@ -17,6 +17,7 @@ from temporalio.client import Client
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
 from domain import Actor, Role, builtin_policy, command_adapter
+from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import CommandResult, MentorflowClient
@@ -74,7 +75,9 @@ async def world_factory(
 ) -> AsyncIterator[Callable[..., World]]:
     publishers: list[KafkaPublisher] = []
 
-    def make(limits: Limits | None = None, busy_timeout: float = 30.0) -> World:
+    def make(
+        limits: Limits | None = None, busy_timeout: float = 30.0, max_cached_workflows: int = TEST_WORKFLOW_CACHE
+    ) -> World:
         queue = f"it-{uuid.uuid4().hex[:10]}"
 
         @asynccontextmanager
@@ -82,7 +85,13 @@ async def world_factory(
             publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
             publishers.append(publisher)
             notifier = Notifier(LogSink(tmp_path / "notifications.jsonl"))
-            async with build_worker(temporal_client, task_queue=queue, publisher=publisher, notifier=notifier):
+            async with build_worker(
+                temporal_client,
+                task_queue=queue,
+                publisher=publisher,
+                notifier=notifier,
+                max_cached_workflows=max_cached_workflows,
+            ):
                 yield
 
         return World(

@@ -19,6 +19,7 @@ import pytest
 from activities.notifications import LogSink, Notifier
 from activities.publishing import KafkaPublisher
 from domain import verify_chain
+from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.devserver.conftest import World
 from tests.integration.topic import by_key, read_topic
 from workers.services import kafka, process
@@ -66,7 +67,13 @@ async def outage_world(temporal_client, private_kafka: Settings, tmp_path: Path)
     queue = f"outage-{uuid.uuid4().hex[:8]}"
     publisher = KafkaPublisher(private_kafka.kafka.bootstrap_servers, topic)
     notifier = Notifier(LogSink(tmp_path / "notifications.jsonl"))
-    async with build_worker(temporal_client, task_queue=queue, publisher=publisher, notifier=notifier):
+    async with build_worker(
+        temporal_client,
+        task_queue=queue,
+        publisher=publisher,
+        notifier=notifier,
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
+    ):
         yield World(
             temporal=temporal_client,
             client=MentorflowClient(temporal_client, task_queue=queue),

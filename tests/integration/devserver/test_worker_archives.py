@@ -10,6 +10,7 @@ from sqlalchemy import create_engine
 
 from audit.archive import archived_relationship_ids, load_archived
 from domain import builtin_policy
+from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, command
 from workers.settings import Settings
 from workers.worker import WorkerConfig, run_worker
@@ -22,6 +23,7 @@ async def test_the_worker_archives_a_relationship_once_it_closed(
     queue = f"archive-{uuid.uuid4().hex[:8]}"
     stop, ready = asyncio.Event(), asyncio.Event()
     config = WorkerConfig(
+        max_cached_workflows=TEST_WORKFLOW_CACHE,
         settings=stack,
         topic=kafka_topic,
         task_queue=queue,
