@@ -14,7 +14,11 @@ from temporalio.workflow import NondeterminismError
 from tests.workflow.variants import PatchedExtraTimer, UnpatchedExtraTimer
 from workflows.relationship import RelationshipWorkflow
 
-HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
+SAVED = Path(__file__).parent.parent / "histories"
+HISTORIES = sorted(SAVED.glob("*.json"))
+PROGRAM_HISTORIES = sorted(SAVED.glob("programs/*/*.json"))
+"""Every run of whole demo programs, recorded through faults (worker killed and replaced, broker killed):
+``tests/histories/record_program.py``."""
 
 
 def load(path: Path) -> WorkflowHistory:
@@ -25,7 +29,11 @@ def test_there_are_saved_histories() -> None:
     assert len(HISTORIES) >= 3, HISTORIES
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_there_are_saved_programs() -> None:
+    assert len(PROGRAM_HISTORIES) >= 10, PROGRAM_HISTORIES
+
+
+@pytest.mark.parametrize("path", HISTORIES + PROGRAM_HISTORIES, ids=lambda p: p.stem)
 async def test_saved_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=[RelationshipWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(load(path))
