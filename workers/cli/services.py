@@ -8,6 +8,7 @@ from rich.table import Table
 from workers.cli.output import console, err_console, print_json
 from workers.services import services_down, services_status, services_up
 from workers.services.process import ServiceError
+from workers.services.stack import ServiceStatus
 from workers.settings import load_settings
 
 app = typer.Typer(help="The local stack: Temporal dev server, Kafka broker, (PostgreSQL).", no_args_is_help=True)
@@ -69,5 +70,26 @@ def status(json_output: bool = typer.Option(False, "--json", help="machine-reada
                 s.detail,
             )
         console.print(table)
+        _print_wedged(statuses)
     if not all(s.healthy for s in statuses if s.name != "postgres"):
         raise typer.Exit(1)
+
+
+def _print_wedged(statuses: list[ServiceStatus]) -> None:
+    """Relationships whose workflow task keeps failing: named at once, with the error (issue 11)."""
+    extra = next((s.extra for s in statuses if s.name == "temporal"), {})
+    if "wedged_scan_error" in extra:
+        console.print(f"[yellow]could not look for failing workflow tasks:[/yellow] {extra['wedged_scan_error']}")
+        return
+    wedged = extra.get("wedged_workflows")
+    if not isinstance(wedged, list):
+        return
+    if not wedged:
+        console.print(f"workflows: none of {extra.get('scanned_workflows', 0)} running has a failing workflow task")
+        return
+    table = Table(title=f"[red]{len(wedged)} workflow(s) whose workflow task keeps failing[/red]")
+    for column in ("workflow", "attempt", "last error"):
+        table.add_column(column)
+    for w in wedged:
+        table.add_row(str(w["workflow_id"]), str(w["attempt"]), str(w["error"]))
+    console.print(table)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 
 from workers.services import kafka, postgres, temporal
 from workers.services.process import read_pid, stop
@@ -17,6 +18,7 @@ class ServiceStatus:
     pid: int | None
     managed: bool
     detail: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -26,6 +28,7 @@ class ServiceStatus:
             "pid": self.pid,
             "managed": self.managed,
             "detail": self.detail,
+            **self.extra,
         }
 
 
@@ -53,20 +56,45 @@ def services_down(settings: Settings) -> dict[str, str]:
     }
 
 
-def services_status(settings: Settings) -> list[ServiceStatus]:
+WEDGED_SCAN_TIMEOUT = 20.0
+
+
+def wedged_workflows(settings: Settings) -> dict[str, object]:
+    """Running relationships whose workflow task keeps failing (``wedged_workflows``), or why that is unknown."""
+    from workers.services.wedged import find_wedged
+    from workflows.connection import connect
+
+    async def scan() -> dict[str, object]:
+        client = await connect(settings.temporal.address, settings.temporal.namespace)
+        found = await find_wedged(client)
+        return {
+            "wedged_workflows": [w.as_dict() for w in found.wedged],
+            "scanned_workflows": found.scanned,
+            "scan_truncated": found.truncated,
+        }
+
+    try:
+        return asyncio.run(asyncio.wait_for(scan(), timeout=WEDGED_SCAN_TIMEOUT))
+    except Exception as exc:
+        return {"wedged_workflows": None, "wedged_scan_error": f"{type(exc).__name__}: {exc}"}
+
+
+def services_status(settings: Settings, *, scan_workflows: bool = True) -> list[ServiceStatus]:
     run_dir = settings.run_dir
     temporal_pid = read_pid(run_dir, temporal.NAME)
     kafka_pid = read_pid(run_dir, kafka.NAME)
     pg_pid = postgres.running_pid(settings)
     ui = f"UI http://{settings.temporal.host}:{settings.temporal.ui_port}" if settings.temporal.ui else "headless"
+    temporal_healthy = temporal.healthy(settings)
     return [
         ServiceStatus(
             "temporal",
             settings.temporal.address,
-            temporal.healthy(settings),
+            temporal_healthy,
             temporal_pid,
             temporal_pid is not None,
             ui,
+            wedged_workflows(settings) if temporal_healthy and scan_workflows else {},
         ),
         ServiceStatus(
             "kafka",

@@ -1,0 +1,52 @@
+"""A relationship whose workflow task keeps failing is named, with the error, by ``mentorflow services status``
+(issue 11): here the real workflow records a history, then a worker with a careless, unpatched change (an extra
+timer) takes over the task queue and every retry of the next task fails with a nondeterminism error."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from domain import builtin_policy
+from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, World, command
+from tests.workflow.variants import UnpatchedExtraTimer
+from workers.services.wedged import find_wedged
+from workflows.models import workflow_id
+
+
+async def test_a_workflow_whose_task_keeps_failing_is_named_with_its_error(
+    world_factory: Callable[..., World], temporal_client: Client
+) -> None:
+    world = world_factory()
+    rid = f"r-{uuid.uuid4().hex[:10]}"
+    async with world.run_worker():
+        await world.client.propose(
+            program="prog-wedged", mentor=MENTOR.id, mentee=MENTEE.id, by=MANAGER, relationship_id=rid,
+            policy=builtin_policy("mentoring-12m"),
+        )  # fmt: skip
+        healthy = await find_wedged(temporal_client, task_queue=world.queue, min_attempts=2)
+    assert healthy.wedged == [] and healthy.scanned == 1
+
+    async with Worker(temporal_client, task_queue=world.queue, workflows=[UnpatchedExtraTimer]):
+        stuck = asyncio.create_task(world.client.send(rid, command("AcceptMatch", MENTOR)))
+        try:
+            async with asyncio.timeout(120):
+                while True:
+                    scan = await find_wedged(temporal_client, task_queue=world.queue, min_attempts=2)
+                    if scan.wedged:
+                        break
+                    await asyncio.sleep(1)
+        finally:
+            stuck.cancel()
+            with contextlib.suppress(BaseException):
+                await stuck
+    [wedged] = scan.wedged
+    assert wedged.workflow_id == workflow_id(rid)
+    assert wedged.attempt >= 2
+    assert "Nondeterminism" in wedged.error, wedged.error
+    await temporal_client.get_workflow_handle(workflow_id(rid)).terminate("test over")
