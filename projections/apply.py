@@ -8,7 +8,7 @@
    group after a rebalance, or a rebuild swapping its tables in) moved them: the caller rolls back and seeks to the
    stored offsets. Messages below the stored offset were applied already and are skipped;
 2. decodes every message (:func:`projections.decode.decode`); a failure is *poison*: a dead letter, the partition
-   goes on;
+   goes on (decoding touches no database, so whatever it raises is the message's fault);
 3. loads the relationship rows of the batch once, applies the events in order in memory (``seq <= last_seq``:
    a duplicate, skipped; its hash is compared with the applied one and a different hash is a ``conflict`` alarm;
    ``seq > last_seq + 1``: a ``gap`` alarm, not applied; ``prev_hash`` not the last hash, a stage change from
@@ -16,6 +16,13 @@
    :data:`projections.handlers.HANDLERS`;
 4. writes everything with one executemany per table and statement shape (:mod:`projections.writer`; a changed
    relationship row updates only its changed columns), plus the new offsets and the ``dead_letters`` rows.
+
+Steps 3 and 4 run in a savepoint. When they fail for a reason that is a message's fault (:func:`message_fault`:
+anything but a database that is down, unreachable, locked or missing its schema), the savepoint is rolled back and
+the batch is applied again in halves, each in its own savepoint, down to the one message that fails alone: that
+message is *poison* (dead-lettered with the error) and its neighbours are applied. A batch with one culprit costs
+about three applies of the batch. A failure that is not the message's fault propagates: the caller rolls back and
+retries the batch. Either way the offsets are written in the same transaction as the rows.
 
 The caller commits (after publishing the poison messages to the dead-letter topic, so none is lost).
 """
@@ -28,7 +35,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, String, insert, select, tuple_
+from sqlalchemy import exc as sa_exc
 
 from projections.decode import Decoded, Message, Poison, decode
 from projections.handlers import HANDLERS
@@ -36,13 +44,31 @@ from projections.models import DeadLetter, EventLog, Relationship, table_of
 from projections.offsets import OffsetsMoved, TopicPartition, read_offsets, write_offsets
 from projections.writer import PendingWrites, writer_for
 
-__all__ = ["BatchResult", "Rejected", "apply_batch"]
+__all__ = ["BatchResult", "Rejected", "apply_batch", "message_fault"]
 
 log = logging.getLogger("mentorflow.projections")
 
 _REL = table_of(Relationship)
 _CHUNK = 500
 _INFO_KEYS = ("relationship_id", "seq", "event_id", "event_type")
+_DEAD = table_of(DeadLetter)
+_ERROR_MAX = 2000  # characters of an error kept in dead_letters and the dead-letter topic's headers
+_INT32 = range(-(2**31), 2**31)  # dead_letters.seq is an INTEGER
+# Failures that are not the message's fault: the batch is retried, never dead-lettered. Connection lost, database
+# down, locked, in deadlock or out of time (OperationalError and friends); the schema or the SQL (ProgrammingError);
+# the connection's own state. Everything else (DataError, IntegrityError, a RecursionError, a handler's exception,
+# a value the SQLite writer refuses) is the message's.
+_NOT_THE_MESSAGE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.InternalError,
+    sa_exc.ProgrammingError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    sa_exc.PendingRollbackError,
+    sa_exc.ResourceClosedError,
+    OffsetsMoved,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +96,13 @@ class BatchResult:
     def count(self, kind: str) -> int:
         return sum(1 for r in self.rejected if r.kind == kind)
 
+    def merge(self, part: BatchResult) -> None:
+        """Add what a part of the batch (applied in its own savepoint) did."""
+        self.applied += part.applied
+        self.duplicates += part.duplicates
+        self.rejected.extend(part.rejected)
+        self.applied_seqs.update(part.applied_seqs)
+
     @property
     def poison(self) -> list[Rejected]:
         return [r for r in self.rejected if r.kind == "poison"]
@@ -82,6 +115,80 @@ def _conflict(seq: int, known: str, got: str) -> str:
 def _info(d: Decoded) -> dict[str, Any]:
     h = d.head
     return {"relationship_id": h.relationship_id, "seq": h.seq, "event_id": h.event_id, "event_type": h.type}
+
+
+def message_fault(exc: BaseException) -> bool:
+    """Whether a failure while applying messages is theirs (dead-letter the culprit) rather than the database's
+    (retry the batch)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return False
+    return isinstance(exc, Exception) and not isinstance(exc, _NOT_THE_MESSAGE)
+
+
+def _describe(exc: BaseException) -> str:
+    """The failure in one line, without the statement and its parameters (a database error names its driver's)."""
+    cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
+def _clean(text: str | None, limit: int | None) -> str | None:
+    """Text any database and any Kafka header can hold: no NUL, no lone surrogate, at most ``limit`` characters."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if limit is None else text[:limit]
+
+
+def _limit(column: str) -> int | None:
+    kind = _DEAD.c[column].type
+    return kind.length if isinstance(kind, String) else None
+
+
+def _rejection(message: Message, kind: str, error: str, info: Mapping[str, Any]) -> Rejected:
+    """A :class:`Rejected` whose every field fits ``dead_letters`` on both databases and the dead-letter topic's
+    headers (a message with a 300-character relationship id or a NUL in it is poison, and its dead letter must not
+    fail the same way)."""
+    seq = info.get("seq")
+    return Rejected(
+        message,
+        kind,
+        _clean(error, _ERROR_MAX) or "",
+        relationship_id=_clean(info.get("relationship_id"), _limit("relationship_id")),
+        seq=seq if isinstance(seq, int) and seq in _INT32 else None,
+        event_id=_clean(info.get("event_id"), _limit("event_id")),
+        event_type=_clean(info.get("event_type"), _limit("event_type")),
+    )
+
+
+def _dead_letter_row(r: Rejected, group_id: str, now: datetime) -> dict[str, Any]:
+    key = None if r.message.key is None else r.message.key.decode("utf-8", "replace")
+    return {
+        "group_id": group_id,
+        "topic": r.message.topic,
+        "partition": r.message.partition,
+        "offset": r.message.offset,
+        "kind": r.kind,
+        "error": r.error,
+        "relationship_id": r.relationship_id,
+        "seq": r.seq,
+        "event_id": r.event_id,
+        "event_type": r.event_type,
+        "message_key": _clean(key, None),
+        "message_value": r.message.value,
+        "recorded_at": now,
+    }
+
+
+def _log_rejected(rejected: Sequence[Rejected]) -> None:
+    for r in rejected:
+        m = r.message
+        level = logging.WARNING if r.kind == "poison" else logging.ERROR
+        log.log(
+            level,
+            "%s at %s[%d]@%d (relationship %s seq %s): %s",
+            *(r.kind, m.topic, m.partition, m.offset, r.relationship_id, r.seq, r.error),
+        )
 
 
 class _Apply:
@@ -112,20 +219,7 @@ class _Apply:
 
     # -- rejection ----------------------------------------------------------------------------------------
     def reject(self, message: Message, kind: str, error: str, **info: Any) -> None:
-        rejected = Rejected(message, kind, error, **{k: info.get(k) for k in _INFO_KEYS})
-        self.result.rejected.append(rejected)
-        level = logging.WARNING if kind == "poison" else logging.ERROR
-        log.log(
-            level,
-            "%s at %s[%d]@%d (relationship %s seq %s): %s",
-            kind,
-            message.topic,
-            message.partition,
-            message.offset,
-            rejected.relationship_id,
-            rejected.seq,
-            error,
-        )
+        self.result.rejected.append(_rejection(message, kind, error, info))
 
     # -- one message --------------------------------------------------------------------------------------
     def handle(self, d: Decoded) -> None:
@@ -241,24 +335,62 @@ class _Apply:
         self.writes.flush(conn, writer)
         writer.insert(conn, table_of(EventLog), self.event_log)
         if self.result.rejected:
-            conn.execute(insert(table_of(DeadLetter)), [self._dead_letter(r) for r in self.result.rejected])
+            conn.execute(insert(_DEAD), [_dead_letter_row(r, self.group_id, self.now) for r in self.result.rejected])
 
-    def _dead_letter(self, r: Rejected) -> dict[str, Any]:
-        return {
-            "group_id": self.group_id,
-            "topic": r.message.topic,
-            "partition": r.message.partition,
-            "offset": r.message.offset,
-            "kind": r.kind,
-            "error": r.error,
-            "relationship_id": r.relationship_id,
-            "seq": r.seq,
-            "event_id": r.event_id,
-            "event_type": r.event_type,
-            "message_key": None if r.message.key is None else r.message.key.decode("utf-8", "replace"),
-            "message_value": r.message.value,
-            "recorded_at": self.now,
-        }
+
+_Item = Decoded | Rejected  # a message decoded, or poison already
+
+
+def _decode_all(messages: Iterable[Message]) -> list[_Item]:
+    out: list[_Item] = []
+    for m in messages:
+        try:
+            out.append(decode(m))
+        except Poison as exc:
+            out.append(_rejection(m, "poison", exc.error, exc.info))
+        except Exception as exc:  # decoding touches no database: whatever it raises is this message's fault
+            out.append(_rejection(m, "poison", f"undecodable: {_describe(exc)}", {}))
+    return out
+
+
+def _apply_items(conn: Connection, items: Sequence[_Item], group_id: str, now: datetime) -> BatchResult:
+    """Steps 3 and 4 of the module docstring for ``items``, in the caller's savepoint."""
+    work = _Apply(conn, group_id, now)
+    decoded = [item for item in items if isinstance(item, Decoded)]
+    work.result.rejected.extend(item for item in items if isinstance(item, Rejected))
+    work.load(d.head.relationship_id for d in decoded)
+    for d in decoded:
+        work.handle(d)
+    work.check_duplicates()
+    work.flush()
+    return work.result
+
+
+def _apply_isolating(conn: Connection, items: Sequence[_Item], group_id: str, now: datetime, into: BatchResult) -> None:
+    """Apply ``items`` in a savepoint; when that fails by a message's fault, apply each half the same way, down to
+    the one message that fails alone, which is dead-lettered. Halves are applied in order, so per-key order holds."""
+    if not items:
+        return
+    try:
+        with conn.begin_nested():
+            part = _apply_items(conn, items, group_id, now)
+    except Exception as exc:
+        if not message_fault(exc):
+            raise
+        if len(items) > 1:
+            log.info("%d messages failed together (%s); applying them in halves", len(items), _describe(exc))
+            half = len(items) // 2
+            _apply_isolating(conn, items[:half], group_id, now, into)
+            _apply_isolating(conn, items[half:], group_id, now, into)
+            return
+        (item,) = items
+        info = _info(item) if isinstance(item, Decoded) else {k: getattr(item, k) for k in _INFO_KEYS}
+        culprit = _rejection(item.message, "poison", f"apply: {_describe(exc)}", info)
+        with conn.begin_nested():
+            conn.execute(insert(_DEAD), [_dead_letter_row(culprit, group_id, now)])
+        into.rejected.append(culprit)
+        return
+    into.merge(part)
 
 
 def apply_batch(
@@ -275,27 +407,18 @@ def apply_batch(
     stored = read_offsets(conn, group_id, {tp[0] for tp in partitions}, for_update=True)
     if expected_offsets is not None and any(stored.get(tp) != expected_offsets.get(tp) for tp in partitions):
         raise OffsetsMoved(stored)
-    work = _Apply(conn, group_id, now)
+    result = BatchResult()
     next_offsets = {tp: stored[tp] for tp in partitions if tp in stored}
     fresh: list[Message] = []
     for m in messages:
         tp = (m.topic, m.partition)
         if m.offset < stored.get(tp, 0):
-            work.result.already_applied += 1
+            result.already_applied += 1
             continue
         fresh.append(m)
         next_offsets[tp] = max(next_offsets.get(tp, 0), m.offset + 1)
-    decoded: list[Decoded] = []
-    for m in fresh:
-        try:
-            decoded.append(decode(m))
-        except Poison as exc:
-            work.reject(m, "poison", exc.error, **exc.info)
-    work.load(d.head.relationship_id for d in decoded)
-    for d in decoded:
-        work.handle(d)
-    work.check_duplicates()
-    work.flush()
+    _apply_isolating(conn, _decode_all(fresh), group_id, now, result)
     write_offsets(conn, group_id, next_offsets, stored, now)
-    work.result.next_offsets = next_offsets
-    return work.result
+    result.next_offsets = next_offsets
+    _log_rejected(result.rejected)
+    return result

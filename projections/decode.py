@@ -187,6 +187,8 @@ def decode_strict(message: Message) -> Decoded:
         raise Poison(f"chain: hash mismatch (stored {envelope.hash[:12]}…, recomputed {recomputed[:12]}…)", info)
     if message.key is not None and message.key != envelope.relationship_id.encode("utf-8"):
         raise Poison(f"shape: message key {message.key[:80]!r} is not the relationship id", info)
+    if _NUL_ESCAPE in raw and _has_nul(data):
+        raise Poison("shape: a NUL character (U+0000) in a string (no database column can hold it)", info)
     try:
         event = event_from_envelope(envelope)
     except ValidationError as exc:
@@ -198,6 +200,22 @@ def decode_strict(message: Message) -> Decoded:
     except (ValueError, KeyError, TypeError) as exc:
         raise Poison(f"upcast: {exc}", info) from None
     return Decoded(message, Head.of(envelope), event, text)
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a NUL character is in any string (key or value) of a parsed JSON value."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is str:
+            if "\x00" in v:
+                return True
+        elif type(v) is dict:
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif type(v) is list:
+            stack.extend(v)
+    return False
 
 
 # --- the fast path ---------------------------------------------------------------------------------------------
@@ -237,6 +255,7 @@ _INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[
 _EVENT_ID_KEY = b'"event_id":"'
 _HASH_AT = len(_EVENT_ID_KEY) + 36 + 1  # after the key, the 36-character UUID and its closing quote
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode  # = canonical_json
+_NUL_ESCAPE = b"\\u0000"  # how canonical JSON writes U+0000, which PostgreSQL text cannot hold (DESIGN §11)
 _POLICIES: dict[tuple[Any, ...], LifecyclePolicy] = {}
 _POLICIES_MAX = 256
 
@@ -319,6 +338,8 @@ def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
     if raw != b"".join((body[:cut], b',"hash":"', stored_hash.encode(), b'"', body[cut:])):
         return None
     if message.key is not None and message.key != rid.encode("utf-8"):
+        return None
+    if _NUL_ESCAPE in raw:  # maybe a NUL (or an escaped backslash before "u0000"): the strict path looks closer
         return None
     cls = EVENT_CLASSES.get(event_type)
     if cls is None:

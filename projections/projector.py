@@ -10,8 +10,13 @@
   batch is rolled back and the partitions are sought to the stored offsets. A crash anywhere loses nothing and
   applies nothing twice; a redelivered event (``seq <= last_seq``) is skipped anyway.
 - Poison messages go to the dead-letter topic (error in the headers) *before* the transaction that records them in
-  ``dead_letters`` commits, so none is lost (a crash in between may publish one twice). Gaps and conflicting
-  duplicates are logged at ERROR, counted in :class:`ProjectorMetrics` and recorded in ``dead_letters``.
+  ``dead_letters`` commits, so none is lost (a crash in between may publish one twice). Any per-message failure
+  (decoding, validation, a database refusing the row) is poison: ``apply_batch`` isolates the culprit and applies its
+  neighbours. Gaps and conflicting duplicates are logged at ERROR, counted in :class:`ProjectorMetrics` and recorded
+  in ``dead_letters``.
+- A failure that is not a message's (the database down, unreachable or locked, the dead-letter topic unreachable)
+  rolls the batch back; the projector waits a second, seeks back to the stored offsets (retrying that too until the
+  database answers) and applies the batch again. Nothing is skipped: no batch is fetched before the seek succeeded.
 - ``stop`` (SIGTERM/SIGINT in :func:`run_projector`) ends the loop after the current batch.
 
 Without ``group_id`` (``None``) the projector assigns itself every partition of the topic (what a rebuild and the
@@ -95,7 +100,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             self.projector._expected.pop((tp.topic, tp.partition), None)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        await self.projector._seek_to_stored(list(assigned))
+        try:
+            await self.projector._seek_to_stored(list(assigned))
+        except Exception:  # the database does not answer: the loop seeks before it fetches anything
+            log.exception("cannot read the stored offsets of the assigned partitions; seeking before the next batch")
+            self.projector._must_reseek = True
 
 
 class Projector:
@@ -138,6 +147,7 @@ class Projector:
         self._expected: dict[tuple[str, int], int | None] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._must_reseek = False  # a batch failed (or a seek did): seek to the stored offsets before fetching
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -241,6 +251,8 @@ class Projector:
         stop = stop or asyncio.Event()
         last_report = time.monotonic()
         while not stop.is_set():
+            if self._must_reseek and not await self._try_reseek():
+                continue
             batch = await self._consumer.getmany(timeout_ms=poll_ms, max_records=self.max_records)
             messages = [
                 Message(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
@@ -249,7 +261,7 @@ class Projector:
             ]
             if messages:
                 await self._process(messages)
-            if until_caught_up and await self.caught_up():
+            if until_caught_up and not self._must_reseek and await self.caught_up():
                 break
             if time.monotonic() - last_report >= report_every:
                 last_report = time.monotonic()
@@ -258,38 +270,19 @@ class Projector:
 
     async def _process(self, messages: list[Message]) -> None:
         started = time.perf_counter()
-        conn = await asyncio.to_thread(self.engine.connect)
         try:
-            tx = await asyncio.to_thread(conn.begin)
-            try:
-                result = await asyncio.to_thread(
-                    apply_batch,
-                    conn,
-                    messages,
-                    group_id=self.offsets_group,
-                    expected_offsets=dict(self._expected),
-                )
-                poison = result.poison
-                if poison and self._producer is not None and self.dead_letter_topic:
-                    await self._publish_dead_letters(poison)
-                await asyncio.to_thread(tx.commit)
-            except OffsetsMoved as moved:
-                await asyncio.to_thread(tx.rollback)
-                self.metrics.fenced += 1
-                log.warning("offsets moved under this projector (%s); seeking to the stored offsets", moved.stored)
-                await self._reseek()
-                return
-            except Exception:
-                await asyncio.to_thread(tx.rollback)
-                self.metrics.errors += 1
-                log.exception(
-                    "batch of %d messages failed; rolled back, retrying from the stored offsets", len(messages)
-                )
-                await asyncio.sleep(1.0)
-                await self._reseek()
-                return
-        finally:
-            await asyncio.to_thread(conn.close)
+            result = await self._apply_and_commit(messages)
+        except OffsetsMoved as moved:
+            self.metrics.fenced += 1
+            log.warning("offsets moved under this projector (%s); seeking to the stored offsets", moved.stored)
+            self._must_reseek = True
+            return
+        except Exception:
+            self.metrics.errors += 1
+            log.exception("batch of %d messages failed; rolled back, retrying from the stored offsets", len(messages))
+            await asyncio.sleep(1.0)
+            self._must_reseek = True
+            return
         self._expected.update(result.next_offsets)
         self.metrics.add(result, len(messages), time.perf_counter() - started)
         if self.on_batch is not None:
@@ -301,9 +294,44 @@ class Projector:
             except Exception as exc:  # best effort: the database holds the truth
                 log.debug("kafka commit skipped: %s", exc)
 
+    async def _apply_and_commit(self, messages: list[Message]) -> BatchResult:
+        """One transaction: the batch, its offsets and its dead letters (published before the commit). Connecting and
+        beginning are inside too: a database that is down fails the batch, it does not end the projector."""
+        conn = await asyncio.to_thread(self.engine.connect)
+        try:
+            tx = await asyncio.to_thread(conn.begin)
+            try:
+                result = await asyncio.to_thread(
+                    apply_batch, conn, messages, group_id=self.offsets_group, expected_offsets=dict(self._expected)
+                )
+                poison = result.poison
+                if poison and self._producer is not None and self.dead_letter_topic:
+                    await self._publish_dead_letters(poison)
+                await asyncio.to_thread(tx.commit)
+            except BaseException:
+                with contextlib.suppress(Exception):  # a lost connection cannot roll back; the server already did
+                    await asyncio.to_thread(tx.rollback)
+                raise
+            return result
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(conn.close)
+
     async def _reseek(self) -> None:
         if self._consumer is not None:
             await self._seek_to_stored(list(self._consumer.assignment()))
+
+    async def _try_reseek(self) -> bool:
+        """Seek to the stored offsets; when the database does not answer, wait a second and say so."""
+        try:
+            await self._reseek()
+        except Exception:
+            self.metrics.errors += 1
+            log.exception("cannot read the stored offsets; retrying")
+            await asyncio.sleep(1.0)
+            return False
+        self._must_reseek = False
+        return True
 
     async def _publish_dead_letters(self, rejected: list[Rejected]) -> None:
         assert self._producer is not None and self.dead_letter_topic

@@ -21,9 +21,15 @@ from sqlalchemy import Column, Connection, Dialect, Table
 
 from projections.models import FUNNEL_COLUMNS, ProgramFunnel, table_of
 
-__all__ = ["BulkWriter", "PendingWrites"]
+__all__ = ["BulkWriter", "PendingWrites", "RefusedValue"]
 
 Processor = Callable[[Any], Any]
+
+
+class RefusedValue(ValueError):
+    """A row the database would refuse, caught before it gets there: a second row with the same key in one batch
+    (a database refuses it across batches), or on SQLite a text PostgreSQL refuses (longer than its column, a NUL),
+    so both dialects project the same topic alike. A message's fault: its batch isolates it as poison."""
 
 
 class BulkWriter:
@@ -150,7 +156,10 @@ class PendingWrites:
         self.funnel: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FUNNEL_COLUMNS, 0))
 
     def insert(self, table: Table, pk: tuple[Any, ...], row: dict[str, Any]) -> None:
-        self.inserts[table][pk] = row
+        pending = self.inserts[table]
+        if pk in pending:
+            raise RefusedValue(f"duplicate key: {table.name} already has a row {pk!r}")
+        pending[pk] = row
 
     def update(self, table: Table, pk: tuple[Any, ...], values: dict[str, Any]) -> None:
         pending = self.inserts[table].get(pk)

@@ -1,16 +1,29 @@
-"""A poison message between two good ones: both good ones are applied, the poison one lands in the dead-letter
-topic with its error in the headers and in ``dead_letters``; the partition goes on."""
+"""Poison: a message between good ones is dead-lettered (the dead-letter topic with its error in the headers, and
+``dead_letters``) and the partition goes on, whatever made it poison (decoding, validation, the database refusing
+its row), on SQLite and PostgreSQL, in the projector and in a rebuild. A database that does not answer is not
+poison: the batch is retried."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Connection, Engine, event, select
 
-from projections.db import make_engine, migrate
-from projections.models import DeadLetter, EventLog, Relationship
+from domain import Envelope
+from projections.db import make_engine, migrate, sqlite_path
+from projections.decode import Message
+from projections.models import PROJECTION_TABLES, DeadLetter, EventLog, Relationship
+from projections.offsets import read_offsets
 from projections.projector import Projector
+from projections.rebuild import rebuild
+from projections.snapshot import diff_snapshots, snapshot
 from tests.integration.projections.conftest import headers_of, publish, read_topic
+from tests.unit.projections.helpers import GROUP, TOPIC, memory_engine, messages_of, project
+from tests.unit.projections.poison import PoisonCase, cases, history, records
 from tests.unit.projections.scenarios import program
 
 
@@ -56,3 +69,161 @@ async def test_poison_between_two_good_messages(
     assert dlt.headers["source_topic"].decode() == kafka_topic
     assert dlt.headers["source_offset"] == b"1"
     assert dlt.headers["original_type"] == b"Nonsense"
+
+
+# --- every kind of per-message failure, on SQLite and PostgreSQL ----------------------------------------------
+
+
+def _clean_projection(h: tuple[Envelope, ...]) -> dict[str, list[tuple[object, ...]]]:
+    engine = memory_engine()
+    project(engine, messages_of([(e.relationship_id, e.to_bytes()) for e in h]))
+    with engine.connect() as conn:
+        return _comparable(conn)
+
+
+def _comparable(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but the dead letters, and the event log without its Kafka positions (the poisoned topic has
+    more messages than the clean one)."""
+    tables = tuple(t for t in PROJECTION_TABLES if t not in ("dead_letters", "event_log"))
+    out = snapshot(conn, tables)
+    log = select(EventLog.relationship_id, EventLog.seq, EventLog.hash, EventLog.envelope).order_by(EventLog.seq)
+    out["event_log"] = [tuple(r) for r in conn.execute(log)]
+    return out
+
+
+def _assert_poison_isolated(conn: Connection, messages: list[Message], poison: list[PoisonCase]) -> None:
+    dead = conn.execute(select(DeadLetter.offset, DeadLetter.kind, DeadLetter.error).order_by(DeadLetter.offset)).all()
+    by_value = {m.value: m.offset for m in messages}
+    assert [(o, k) for o, k, _ in dead] == sorted((by_value[p.value], "poison") for p in poison)
+    errors = {o: e for o, _, e in dead}
+    for p in poison:
+        assert errors[by_value[p.value]].startswith(p.reasons), (p.name, errors[by_value[p.value]])
+    assert read_offsets(conn, GROUP, [TOPIC]) == {(TOPIC, 0): len(messages)}
+
+
+@pytest.mark.parametrize("batch", [1, 7, 10_000])
+def test_every_poison_is_dead_lettered_and_the_partition_goes_on(database_url: str, batch: int) -> None:
+    """Deep nesting, a text too long for its column, a NUL, a wrong hash, a key taken already: each dead-lettered
+    (whatever the batch it falls in), the good event after it applied, nothing lost or counted twice."""
+    h = history()
+    poison = cases(h)
+    messages = messages_of(records(h, poison), partitions=1)
+    migrate(database_url)
+    engine = make_engine(database_url, writer=True)
+    try:
+        results = project(engine, messages, batch=batch)
+        assert sum(r.applied for r in results) == len(h)
+        assert sum(r.count("poison") for r in results) == len(poison)
+        assert [r.rejected for r in results if r.count("poison") != len(r.rejected)] == []
+        with engine.connect() as conn:
+            _assert_poison_isolated(conn, messages, poison)
+            assert diff_snapshots(_comparable(conn), _clean_projection(h)) == []
+    finally:
+        engine.dispose()
+
+
+async def _project_topic(database_url: str, bootstrap: str, topic: str, group: str | None) -> Projector:
+    projector = Projector(database_url=database_url, bootstrap_servers=bootstrap, topic=topic, group_id=group)
+    async with projector, asyncio.timeout(240):
+        await projector.run(until_caught_up=True, poll_ms=200)
+    return projector
+
+
+async def test_the_projector_and_a_rebuild_dead_letter_every_poison_and_go_on(
+    bootstrap: str, kafka_topic: str, dead_letter_topic: str, database_url: str, unique_id: str
+) -> None:
+    h = history()
+    poison = cases(h)
+    await publish(bootstrap, kafka_topic, [(k, v, []) for k, v in records(h, poison)])
+    migrate(database_url)
+    projector = await _project_topic(database_url, bootstrap, kafka_topic, f"g-{unique_id}")
+    m = projector.metrics
+    assert (m.applied, m.poison, m.dead_letters_published, m.errors) == (len(h), len(poison), len(poison), 0)
+    async with asyncio.timeout(60):
+        published = await read_topic(bootstrap, dead_letter_topic)
+    assert sorted(d.value or b"" for d in published) == sorted(p.value for p in poison)
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            live = snapshot(conn)
+            assert diff_snapshots(_comparable(conn), _clean_projection(h)) == []
+        summary = await asyncio.wait_for(
+            rebuild(database_url=database_url, bootstrap_servers=bootstrap, topic=kafka_topic), timeout=240
+        )
+        assert (summary.applied, summary.rejected) == (len(h), len(poison))
+        with engine.connect() as conn:
+            assert diff_snapshots(snapshot(conn), live) == []  # the rebuild found the same poison, the same rows
+    finally:
+        engine.dispose()
+
+
+class _WriteLock:
+    """Another session holds the lock every projector batch needs (SQLite's write lock; PostgreSQL's lock on the
+    offsets, the first thing a batch locks) until :meth:`release`."""
+
+    def __init__(self, database_url: str) -> None:
+        self.release_actions: list[Callable[[], object]] = []
+        path = sqlite_path(database_url)
+        if path is not None:
+            lite = sqlite3.connect(path, isolation_level=None)
+            lite.execute("BEGIN IMMEDIATE")
+            self.release_actions = [lambda: lite.execute("ROLLBACK"), lite.close]
+            return
+        engine = make_engine(database_url)
+        conn = engine.connect()
+        tx = conn.begin()
+        conn.exec_driver_sql("LOCK TABLE projection_offsets IN EXCLUSIVE MODE")
+        self.release_actions = [tx.rollback, conn.close, engine.dispose]
+
+    def release(self) -> None:
+        actions, self.release_actions = self.release_actions, []
+        for action in actions:
+            action()
+
+
+def _impatient_engine(database_url: str) -> Engine:
+    """A projector engine that gives up waiting for a lock after 0.2 s (not 60 s)."""
+    if sqlite_path(database_url) is None:
+        return make_engine(database_url, writer=True, connect_args={"options": "-c lock_timeout=200"})
+    engine = make_engine(database_url, writer=True)
+
+    @event.listens_for(engine, "connect")
+    def _short_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=200")
+
+    return engine
+
+
+async def test_a_database_that_does_not_answer_is_retried_not_dead_lettered(
+    bootstrap: str, kafka_topic: str, dead_letter_topic: str, database_url: str, unique_id: str
+) -> None:
+    h = history()
+    await publish(bootstrap, kafka_topic, [(e.relationship_id, e.to_bytes(), []) for e in h])
+    migrate(database_url)
+    engine = _impatient_engine(database_url)
+    lock = _WriteLock(database_url)
+    projector = Projector(engine=engine, bootstrap_servers=bootstrap, topic=kafka_topic, group_id=f"g-{unique_id}")
+    try:
+        async with projector:
+            serving = asyncio.create_task(projector.run(until_caught_up=True, poll_ms=200))
+            async with asyncio.timeout(120):
+                while True:  # two batches failed (and were retried) while the lock was held
+                    if projector.metrics.errors >= 2:
+                        break
+                    await asyncio.sleep(0.05)
+            assert projector.metrics.applied == 0
+            lock.release()
+            async with asyncio.timeout(120):
+                metrics = await serving
+    finally:
+        lock.release()
+        engine.dispose()
+    assert (metrics.applied, metrics.poison, metrics.dead_letters_published) == (len(h), 0, 0)
+    check = make_engine(database_url)
+    try:
+        with check.connect() as conn:
+            assert conn.execute(select(DeadLetter.id)).all() == []
+            assert diff_snapshots(_comparable(conn), _clean_projection(h)) == []
+    finally:
+        check.dispose()

@@ -9,8 +9,10 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy import exc as sa_exc
 
 from domain import Envelope, canonical_json, replay
+from projections.apply import message_fault
 from projections.decode import Message
 from projections.models import (
     CheckIn,
@@ -22,8 +24,9 @@ from projections.models import (
     StageDuration,
     StageTransition,
 )
-from projections.offsets import read_offsets
+from projections.offsets import OffsetsMoved, read_offsets
 from projections.snapshot import diff_snapshots, snapshot
+from projections.writer.base import RefusedValue
 from tests.unit.projections.helpers import GROUP, TOPIC, as_topic, memory_engine, messages_of, project
 from tests.unit.projections.scenarios import golden_v1, program
 
@@ -224,3 +227,67 @@ def test_v1_check_in_is_upcast_on_read(engine: Engine) -> None:
     assert check_in.schema_version == 1
     assert check_in.satisfaction == (v1["payload"]["score"] + 1) // 2  # ... and upcast when projected
     assert stored.encode() == lines[[json.loads(x)["type"] for x in lines].index("CheckInSubmitted")]
+
+
+@pytest.mark.parametrize(
+    ("exc", "theirs"),
+    [
+        (sa_exc.IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed")), True),
+        (sa_exc.DataError("INSERT", {}, Exception("value too long")), True),
+        (RefusedValue("value too long"), True),
+        (RecursionError("maximum recursion depth exceeded"), True),
+        (KeyError("from_stage"), True),
+        (sa_exc.OperationalError("SELECT", {}, Exception("database is locked")), False),
+        (sa_exc.OperationalError("SELECT", {}, Exception("server closed the connection")), False),
+        (sa_exc.ProgrammingError("SELECT", {}, Exception("no such column")), False),
+        (sa_exc.InterfaceError("SELECT", {}, Exception("connection already closed")), False),
+        (sa_exc.DBAPIError("SELECT", {}, Exception("gone"), connection_invalidated=True), False),
+        (OffsetsMoved({}), False),
+        (KeyboardInterrupt(), False),
+    ],
+)
+def test_a_failure_is_the_messages_unless_the_database_does_not_answer(exc: BaseException, theirs: bool) -> None:
+    assert message_fault(exc) is theirs
+
+
+def test_a_missing_table_fails_the_batch_instead_of_dead_lettering_every_message(engine: Engine) -> None:
+    """Not the messages' fault: the batch is rolled back and retried, nothing is dead-lettered for it."""
+    history = _histories(4)[3]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE meetings")
+    with pytest.raises(sa_exc.OperationalError, match="no such table"):
+        project(engine, messages_of([(e.relationship_id, e.to_bytes()) for e in history]))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 0
+        assert read_offsets(conn, GROUP, [TOPIC]) == {}
+
+
+def test_a_message_the_database_refuses_is_isolated_in_any_batch(engine: Engine) -> None:
+    """A constraint violation in the middle of a batch: the batch is applied in halves down to the culprit, which is
+    dead-lettered with the database's error; every other message of the batch is applied exactly once."""
+    histories = _histories(12)
+    h = histories[3]
+    goals = [e for e in h if e.type == "GoalSet"]
+    forged = _reseal(
+        dict(json.loads(goals[1].to_bytes()), payload={**goals[1].payload, "goal_id": goals[0].payload["goal_id"]})
+    )
+    good = as_topic(histories, partitions=1)  # one partition: offset = index
+    cut = next(i for i, m in enumerate(good) if m.value == goals[1].to_bytes())
+    project(engine, good[:cut])
+    rest = good[cut:]
+    batch = messages_of(
+        [(h[0].relationship_id, forged)] + [(m.key.decode(), m.value) for m in rest if m.key and m.value],
+        partitions=1,
+        start={0: cut},
+    )
+    (result,) = project(engine, batch, batch=len(batch))
+    assert [(r.kind, r.seq, r.error.split(":")[0]) for r in result.rejected] == [("poison", goals[1].seq, "apply")]
+    assert "UNIQUE" in result.rejected[0].error
+    assert result.applied == len(rest)
+    reference = memory_engine()
+    project(reference, good)
+    with engine.connect() as a, reference.connect() as b:
+        mine, clean = snapshot(a), snapshot(b)
+    assert len(mine.pop("dead_letters")) == 1 and clean.pop("dead_letters") == []
+    mine.pop("event_log"), clean.pop("event_log")  # the forged message shifted the Kafka offsets by one
+    assert diff_snapshots(mine, clean) == []

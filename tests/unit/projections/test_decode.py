@@ -207,3 +207,29 @@ def test_the_policy_cache_keeps_json_types_apart() -> None:
         variant = {**data, "payload": {**data["payload"], "policy": {**policy, key: odd}}}
         assert_same(_with(m, _reseal(variant)))
         assert assert_same(m)[0] == "ok"
+
+
+def test_a_nul_character_is_poison_on_both_paths_but_the_text_backslash_u0000_is_not() -> None:
+    """PostgreSQL text cannot hold U+0000, so no projection can: poison, with the reason, on every database. The
+    six characters ``\\u0000`` (an escaped backslash in the JSON) are ordinary text."""
+    m = _sample()[0]
+    assert m.value is not None
+    data = json.loads(m.value)
+    nul = _reseal({**data, "payload": {**data["payload"], "match_method": "a\u0000b"}})
+    kind, (error, _) = assert_same(_with(m, nul))
+    assert kind == "poison" and error.startswith("shape: a NUL character")
+    in_a_key = _reseal({**data, "payload": {**data["payload"], "policy": {"\u0000": 1}}})
+    kind, (error, _) = assert_same(_with(m, in_a_key))
+    assert kind == "poison" and error.startswith("shape: a NUL character")
+    backslash = _reseal({**data, "payload": {**data["payload"], "match_method": "a\\u0000b"}})
+    assert b"\\\\u0000" in backslash
+    assert assert_same(_with(m, backslash))[0] == "ok"
+
+
+@pytest.mark.parametrize("depth", [300, 5_000, 200_000])
+def test_deeply_nested_json_is_poison_not_a_crash(depth: int) -> None:
+    """(Before, ``json.loads`` raised RecursionError out of the batch, and the projector retried it forever.)"""
+    m = _sample()[0]
+    value = b'{"seq":1,"payload":' + b"[" * depth + b"]" * depth + b"}"
+    kind, (error, _) = assert_same(_with(m, value))
+    assert kind == "poison" and error.startswith(("undecodable", "shape"))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, insert, select, text
 
-from projections.models import PROJECTION_TABLES, Base
-from projections.writer import WRITERS, writer_for
+from projections.models import FUNNEL_COLUMNS, PROJECTION_TABLES, Base
+from projections.writer import WRITERS, PendingWrites, writer_for
+from projections.writer.base import RefusedValue
 from projections.writer.postgres import PostgresWriter
 from projections.writer.sqlite import SqliteWriter
 from tests.unit.projections.helpers import as_topic, memory_engine, project
@@ -63,3 +65,28 @@ def test_one_writer_per_dialect_from_the_explicit_table() -> None:
     with engine.connect() as a, engine.connect() as b:
         assert type(writer_for(a)) is SqliteWriter
         assert writer_for(a) is writer_for(b)  # one per dialect, driver and paramstyle, shared
+
+
+def test_the_sqlite_writer_refuses_a_text_longer_than_its_column_as_postgresql_does() -> None:
+    engine = memory_engine()
+    table = Base.metadata.tables["program_funnel"]
+    with engine.begin() as conn:
+        writer = writer_for(conn)
+        counts = dict.fromkeys(FUNNEL_COLUMNS, 0)
+        writer.insert(conn, table, [{"program_id": "p" * 200, **counts}])
+        with pytest.raises(RefusedValue, match=r"program_funnel.program_id: 201 characters, at most 200"):
+            writer.insert(conn, table, [{"program_id": "q" * 201, **counts}])
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.program_id)).scalars().all() == ["p" * 200]
+
+
+def test_a_second_row_with_the_same_key_in_one_batch_is_refused_not_folded() -> None:
+    """Across batches the database refuses it (IntegrityError): within one batch the pending writes do the same,
+    so the outcome does not depend on where the batches are cut."""
+    goals = Base.metadata.tables["goals"]
+    pending = PendingWrites()
+    pending.insert(goals, ("r-1", "g-1"), {"text": "first"})
+    with pytest.raises(RefusedValue, match="duplicate key"):
+        pending.insert(goals, ("r-1", "g-1"), {"text": "second"})
+    pending.update(goals, ("r-1", "g-1"), {"completed_by": "m"})  # an update folds into the pending insert
+    assert pending.inserts[goals][("r-1", "g-1")] == {"text": "first", "completed_by": "m"}
