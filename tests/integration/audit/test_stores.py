@@ -24,6 +24,7 @@ from workers.settings import Settings
 
 VERIFIER = Path(__file__).resolve().parents[3] / "docs" / "verify_history.py"
 SEQ = 12
+EVENTS = len(full_lifecycle("count"))  # one relationship through all four stages (30 under the v2 rules)
 
 
 def run(cli: CliRunner, *args: str) -> Any:
@@ -56,7 +57,7 @@ def test_intact_stores_verify_and_read(
     rid = seeded
     code, report = verify(cli, sqlite_url, kafka_topic, rid)
     assert (code, report["ok"], report["differences"]) == (0, True, [])
-    assert report["stores"]["kafka"]["events"] == report["stores"]["event_log"]["events"] == 27
+    assert report["stores"]["kafka"]["events"] == report["stores"]["event_log"]["events"] == EVENTS
     human = run(cli, "audit", "verify", rid, "--no-temporal", *opts(sqlite_url, kafka_topic))
     assert human.exit_code == 0 and f"relationship {rid}: OK" in human.stdout
 
@@ -64,7 +65,7 @@ def test_intact_stores_verify_and_read(
         rows = json.loads(
             run(cli, "audit", "history", rid, "--json", "--source", source, *opts(sqlite_url, kafka_topic)).stdout
         )
-        assert [r["seq"] for r in rows] == list(range(1, 28)) and rows[13]["stage"] == "cultivation"
+        assert [r["seq"] for r in rows] == list(range(1, EVENTS + 1)) and rows[13]["stage"] == "cultivation"
         state = json.loads(
             run(
                 cli,
@@ -98,7 +99,7 @@ def test_intact_stores_verify_and_read(
     header = json.loads(out.read_text().splitlines()[0])
     assert header["verification"]["ok"] is True and header["policies"][0]["name"] == "mentoring-12m"
     checked = subprocess.run([sys.executable, "-I", str(VERIFIER), str(out)], capture_output=True, text=True)
-    assert checked.returncode == 0 and checked.stdout.startswith("OK: 27 events, chain intact")
+    assert checked.returncode == 0 and checked.stdout.startswith(f"OK: {EVENTS} events, chain intact")
 
 
 def _row(engine: Engine, rid: str, seq: int) -> dict[str, Any]:
@@ -217,7 +218,9 @@ async def test_forged_event_appended_to_kafka_only(stack: Settings, engine: Engi
     history = full_lifecycle("kt-2")
     await asyncio.to_thread(project, engine, kafka_topic, history, [(0, i) for i in range(len(history))])
     last = history[-1].to_json_dict()
-    forged = rehash({**last, "seq": 28, "prev_hash": last["hash"], "event_id": "00000000-0000-4000-8000-000000000028"})
+    forged = rehash(
+        {**last, "seq": EVENTS + 1, "prev_hash": last["hash"], "event_id": "00000000-0000-4000-8000-000000000028"}
+    )
     await publish(stack.kafka.bootstrap_servers, kafka_topic, history)
     from aiokafka import AIOKafkaProducer
 
@@ -233,7 +236,7 @@ async def test_forged_event_appended_to_kafka_only(stack: Settings, engine: Engi
     # two stores and a tail: a forged append cannot be told from a projector lagging behind; the report says so
     # (with the Temporal history as a third store, the majority names the forgery: tests/integration/audit/test_e2e)
     [d] = report.differences
-    assert (d.kind, d.store, d.seq, d.expected) == ("missing", "event_log", 28, forged["hash"])
+    assert (d.kind, d.store, d.seq, d.expected) == ("missing", "event_log", EVENTS + 1, forged["hash"])
     assert "no majority; kafka is believed" in d.message
 
 
@@ -242,7 +245,7 @@ async def test_python_client(seeded: str, stack: Settings, sqlite_url: str, kafk
 
     async with AuditClient.connect(stack, database_url=sqlite_url, topic=kafka_topic, temporal=False) as audit:
         rows = await audit.history(seeded)
-        assert len(rows) == 27 and rows[-1].stage == "closed"
+        assert len(rows) == EVENTS and rows[-1].stage == "closed"
         state = await audit.state_at(seeded, rows[13].occurred_at)
         assert (state.stage.value, state.seq) == ("cultivation", 14)
         report = await audit.verify(seeded)

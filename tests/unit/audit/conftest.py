@@ -8,5 +8,5 @@ from domain import Envelope
 
 @pytest.fixture(scope="session")
 def history() -> list[Envelope]:
-    """One relationship through all four stages (27 envelopes, mentoring-12m)."""
+    """One relationship through all four stages (mentoring-12m)."""
     return full_lifecycle("r-audit")
