@@ -5,6 +5,9 @@ Kept apart from the workflow class so the client, the CLI and the tests can impo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.names import ACTIVITY_NOTIFY, ACTIVITY_PUBLISH
@@ -18,8 +21,11 @@ __all__ = [
     "Limits",
     "RelationshipWorkflowInput",
     "WorkflowStatus",
+    "newest_within",
     "workflow_id",
 ]
+
+T = TypeVar("T")
 
 WORKFLOW_TYPE = "RelationshipWorkflow"
 
@@ -32,12 +38,20 @@ class Limits(BaseModel):
     """Bounds of what the workflow holds in memory and carries across continue-as-new.
 
     The defaults keep the continue-as-new input well under Temporal's 2 MB payload limit: about 50 bytes per
-    idempotency record (10,000 ⇒ ~0.5 MB), ~0.7 kB per envelope of the events tail."""
+    idempotency record (10,000 ⇒ ~0.5 MB), ~0.7 kB per envelope of the events tail. Texts as long as the domain's
+    limits allow (a meeting note of 10,000 four-byte characters is a 40 kB envelope; a command id may have 200
+    characters) would pass it, so both are also cut to a byte budget, newest kept (:func:`newest_within`)."""
 
     model_config = ConfigDict(frozen=True)
 
     command_records: int = Field(10_000, ge=1, description="command ids remembered for idempotency (oldest evicted)")
     events_tail: int = Field(256, ge=0, description="envelopes carried across continue-as-new for the events query")
+    events_tail_bytes: int = Field(
+        512 * 1024, ge=0, description="the carried events tail at most (canonical JSON bytes; newest kept)"
+    )
+    command_records_bytes: int = Field(
+        512 * 1024, ge=0, description="the carried idempotency records at most (bytes of their ids; newest kept)"
+    )
     publish_batch: int = Field(200, ge=1, description="envelopes per publishing activity call")
     max_carried_outbox: int = Field(
         1_000, ge=1, description="continue-as-new waits while more unpublished envelopes than this are queued"
@@ -48,6 +62,22 @@ class Limits(BaseModel):
         description="tests only: continue-as-new when the history reaches this length (default: when Temporal "
         "suggests it, ~4,096 events)",
     )
+
+
+def newest_within(items: Sequence[T], size: Callable[[T], int], budget: int) -> list[T]:
+    """The longest suffix of ``items`` whose sizes sum to at most ``budget``."""
+    total = 0
+    kept = 0
+    for item in reversed(items):
+        total += size(item)
+        if total > budget:
+            break
+        kept += 1
+    return list(items[len(items) - kept :])
+
+
+RECORD_OVERHEAD_BYTES = 24
+"""What an idempotency record costs besides its id, in the carried JSON (the two seqs, quotes, separators)."""
 
 
 class RelationshipWorkflowInput(BaseModel):

@@ -45,11 +45,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ACTIVITY_NOTIFY,
         ACTIVITY_PUBLISH,
+        RECORD_OVERHEAD_BYTES,
         CommandResult,
         EventsPage,
         Limits,
         RelationshipWorkflowInput,
         WorkflowStatus,
+        newest_within,
     )
 
 __all__ = ["NOTIFY_TYPES", "PATCH_SEARCH_FROM_HISTORY", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
@@ -179,14 +181,23 @@ class RelationshipWorkflow:
         return info.is_continue_as_new_suggested()
 
     def _carry(self) -> RelationshipWorkflowInput:
-        tail = self._events[-self._limits.events_tail :] if self._limits.events_tail else []
+        """The continue-as-new input. The tail and the idempotency records are cut to their byte budgets (newest
+        kept), so long texts or long command ids cannot push the input past Temporal's payload limit."""
+        limits = self._limits
+        tail = self._events[-limits.events_tail :] if limits.events_tail else []
+        tail = newest_within(tail, lambda e: len(e.to_bytes()), limits.events_tail_bytes)
+        records = newest_within(
+            list(self._commands.items()),
+            lambda r: len(r[0].encode()) + RECORD_OVERHEAD_BYTES,
+            limits.command_records_bytes,
+        )
         return RelationshipWorkflowInput(
             relationship_id=self._state.relationship_id,
             program_id=self._state.program_id,
             state=self._state,
             outbox=self._outbox,
             notifications=self._notifications,
-            commands=self._commands,
+            commands=dict(records),
             tail=tail,
             published_through=self._published_through,
             limits=self._limits,
