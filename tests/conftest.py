@@ -19,7 +19,9 @@ TIERS = ("unit", "workflow", "integration", "e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each test gets the marker of its tier from its folder: tests/unit → unit, tests/integration → integration…"""
+    """Each test gets the marker of its tier from its folder: tests/unit → unit, tests/integration → integration…,
+    and ``postgres`` when it needs the PostgreSQL cluster (``postgres_url``, or the postgres run of ``database_url``),
+    so ``-m "not postgres"`` runs without it."""
     root = Path(__file__).parent
     for item in items:
         try:
@@ -28,6 +30,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +140,7 @@ def postgres_url(postgres_stack: Settings, unique_id: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Runs a test once on SQLite (the embedded default) and once on PostgreSQL (production)."""
     if request.param == "sqlite":

@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import exc as sa_exc
 
 from domain import Envelope
+from projections.apply import apply_batch, message_fault
 from projections.db import make_engine, migrate, sqlite_path
 from projections.decode import Message
 from projections.models import PROJECTION_TABLES, DeadLetter, EventLog, Relationship
@@ -227,3 +229,26 @@ async def test_a_database_that_does_not_answer_is_retried_not_dead_lettered(
             assert diff_snapshots(_comparable(conn), _clean_projection(h)) == []
     finally:
         check.dispose()
+
+
+def test_a_lost_connection_is_retried_not_dead_lettered(postgres_url: str) -> None:
+    """The server ends the session mid-batch: the batch fails as a whole (nothing dead-lettered, nothing committed)
+    and the retry applies every message."""
+    h = history()
+    messages = messages_of([(e.relationship_id, e.to_bytes()) for e in h], partitions=1)
+    migrate(postgres_url)
+    engine, admin = make_engine(postgres_url, writer=True), make_engine(postgres_url)
+    try:
+        with pytest.raises(sa_exc.OperationalError) as lost, engine.begin() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with admin.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)}, 30000)")
+            apply_batch(conn, messages, group_id=GROUP)
+        assert lost.value.connection_invalidated and not message_fault(lost.value)
+        (result,) = project(engine, messages)
+        assert (result.applied, result.rejected) == (len(h), [])
+        with engine.connect() as conn:
+            assert conn.execute(select(DeadLetter.id)).all() == []
+    finally:
+        engine.dispose()
+        admin.dispose()
