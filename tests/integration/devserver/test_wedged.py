@@ -29,7 +29,12 @@ async def test_a_workflow_whose_task_keeps_failing_is_named_with_its_error(
             program="prog-wedged", mentor=MENTOR.id, mentee=MENTEE.id, by=MANAGER, relationship_id=rid,
             policy=builtin_policy("mentoring-12m"),
         )  # fmt: skip
-        healthy = await find_wedged(temporal_client, task_queue=world.queue, min_attempts=2)
+        async with asyncio.timeout(60):  # visibility lags a little behind the start
+            while True:
+                healthy = await find_wedged(temporal_client, task_queue=world.queue, min_attempts=2)
+                if healthy.scanned:
+                    break
+                await asyncio.sleep(0.5)
     assert healthy.wedged == [] and healthy.scanned == 1
 
     async with Worker(temporal_client, task_queue=world.queue, workflows=[UnpatchedExtraTimer]):

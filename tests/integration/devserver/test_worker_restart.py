@@ -54,6 +54,7 @@ SLOW = short_timers(
     kickoff_nudge="PT5M",
     kickoff_escalation="PT8M",
     trial_window="PT20M",
+    term="PT2H",
     initiation_give_up="PT1H",
 )
 
