@@ -14,6 +14,7 @@ from api.dashboard.data import dashboard_data
 from api.deps import BackendDep, CallerDep
 from api.errors import ErrorBody
 from api.routes.reports import REPORT_READERS
+from domain.limits import MAX_ID_LENGTH
 
 __all__ = ["router"]
 
@@ -41,7 +42,7 @@ async def programs(caller: CallerDep, backend: BackendDep) -> dict[str, list[str
 async def data(
     caller: CallerDep,
     backend: BackendDep,
-    program: Annotated[str | None, Query(max_length=200)] = None,
+    program: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
 ) -> dict[str, Any]:
     require(caller, *REPORT_READERS, operation="dashboard")
     return await dashboard_data(backend, program)

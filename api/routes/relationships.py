@@ -26,7 +26,7 @@ from api.verify_gate import VerifyGate, verify_gate
 from audit.history import participant_view
 from domain import Actor, CommandBase, Envelope, ProposeRelationship, Role, builtin_policy, parse_command
 from domain.decide import ROLES
-from domain.limits import MAX_LONG_TEXT_LENGTH, text_problem
+from domain.limits import MAX_ID_LENGTH, MAX_LONG_TEXT_LENGTH, text_problem
 from domain.stages import Health, Stage, Substate
 
 __all__ = ["router"]
@@ -276,11 +276,11 @@ async def show(relationship_id: RelationshipId, caller: CallerDep, backend: Back
 async def list_relationships(
     caller: CallerDep,
     backend: BackendDep,
-    program: Annotated[str | None, Query(max_length=200)] = None,
+    program: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
     stage: Stage | None = None,
     substate: Substate | None = None,
     health: Health | None = None,
-    person: Annotated[str | None, Query(max_length=200, description="mentor or mentee id")] = None,
+    person: Annotated[str | None, Query(max_length=MAX_ID_LENGTH, description="mentor or mentee id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ListResponse:
@@ -364,7 +364,7 @@ async def verify_all(
     caller: CallerDep,
     backend: BackendDep,
     gate: VerifyGateDep,
-    program: Annotated[str | None, Query(max_length=200)] = None,
+    program: Annotated[str | None, Query(max_length=MAX_ID_LENGTH)] = None,
 ) -> dict[str, Any]:
     require(caller, ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.AUDITOR, operation="verify all")
     return await gate.run(caller, lambda: backend.verify(None, program))

@@ -11,6 +11,7 @@ from api.backend import ReportName
 from api.deps import BackendDep, CallerDep
 from api.errors import ErrorBody
 from api.schemas import ReportResponse
+from domain.limits import MAX_ID_LENGTH
 
 __all__ = ["REPORT_READERS", "router"]
 
@@ -33,7 +34,9 @@ async def report(
     name: ReportName,
     caller: CallerDep,
     backend: BackendDep,
-    program: Annotated[str | None, Query(max_length=200, description="a program id; all programs if omitted")] = None,
+    program: Annotated[
+        str | None, Query(max_length=MAX_ID_LENGTH, description="a program id; all programs if omitted")
+    ] = None,
 ) -> ReportResponse:
     require(caller, *REPORT_READERS, operation=f"report {name}")
     rows = await backend.report(name, program)
