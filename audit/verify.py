@@ -29,9 +29,39 @@ from audit.sources import (
 )
 from domain import Envelope, verify_chain
 
-__all__ = ["Auditor", "StoreRead", "VerifyReport", "VerifySummary", "build_report", "checked_program"]
+__all__ = [
+    "SETTLE_SECONDS",
+    "Auditor",
+    "StoreRead",
+    "VerifyReport",
+    "VerifySummary",
+    "build_report",
+    "checked_program",
+    "lagging_only",
+]
 
 TemporalSource = Literal["auto", "live", "archive"]
+
+SETTLE_SECONDS = 5.0
+"""How long a report whose only errors are a store behind at its tail is read again (publishing, projecting)."""
+SETTLE_POLL = 0.5
+
+
+def lagging_only(report: VerifyReport) -> bool:
+    """Every error is a seq missing at the tail of a store (beyond the last seq it holds) or held only by stores
+    ahead of it: what a store that is merely behind looks like (the outbox not yet published, the projector not
+    yet caught up), and also what a truncated or forged tail looks like — reading again tells them apart."""
+    errors = report.errors
+    if not errors or not report.sequences:
+        return False
+    last = {name: max(seq.by_seq, default=0) for name, seq in report.sequences.items()}
+    behind = min(last.values())
+    return all(
+        (d.kind in ("missing", "extra") and d.seq is not None and d.seq > behind)
+        or (d.kind == "missing" and d.seq is None and d.store in last)  # holds nothing yet
+        for d in errors
+    )
+
 
 _PROGRAM_FORBIDDEN = frozenset("'\"\\")
 
@@ -227,8 +257,10 @@ class Auditor:
         temporal_source: TemporalSource = "auto",
         replay: bool = True,
         archive_on_read: bool = True,
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         self.engine = engine
+        self.settle = settle
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic if bootstrap_servers else None
         self.temporal = temporal
@@ -315,6 +347,18 @@ class Auditor:
         return report
 
     async def verify(self, relationship_id: str) -> VerifyReport:
+        """Read the stores upstream first (Temporal, then Kafka, then the event log) and compare them. A report
+        whose only errors are at the tail of a store behind another (:func:`lagging_only`) is read again, every
+        half second for up to ``settle`` seconds: publishing and projecting catch up, a truncation or a forged
+        append does not."""
+        report = await self._verify_once(relationship_id)
+        deadline = time.monotonic() + self.settle
+        while not report.ok and lagging_only(report) and time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_POLL)
+            report = await self._verify_once(relationship_id)
+        return report
+
+    async def _verify_once(self, relationship_id: str) -> VerifyReport:
         reads: dict[str, StoreRead] = {}
         histories: list[WorkflowHistory] = []
         problems: list[str] = []
@@ -403,10 +447,19 @@ class Auditor:
             return report
 
         reports = list(await asyncio.gather(*(one(rid) for rid in ordered_ids)))
+        # read after Temporal, a store may only be behind: those are read again, each store after the one upstream
+        behind = [i for i, r in enumerate(reports) if not r.ok and lagging_only(r)]
+        again = await asyncio.gather(*(self._again(reports[i].relationship_id, semaphore) for i in behind))
+        for i, report in zip(behind, again, strict=True):
+            reports[i] = report
         seconds = time.perf_counter() - started
         return VerifySummary(
             reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok], program=program
         )
+
+    async def _again(self, relationship_id: str, semaphore: asyncio.Semaphore) -> VerifyReport:
+        async with semaphore:
+            return await self.verify(relationship_id)
 
     # -- reading for history / replay / export -----------------------------------------------------------------
     async def envelopes(self, relationship_id: str, source: str = "event_log") -> list[Envelope]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from audit.verify import SETTLE_SECONDS
 from workers.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ async def open_auditor(
     database: bool = True,
     temporal_source: TemporalSource = "auto",
     replay: bool = True,
+    settle: float = SETTLE_SECONDS,
 ) -> AsyncIterator[Auditor]:
     """An auditor over the configured audit store, events topic and Temporal (each may be left out); the
     database engine is disposed of on exit."""
@@ -44,6 +46,7 @@ async def open_auditor(
             temporal=client,
             temporal_source=temporal_source,
             replay=replay,
+            settle=settle,
         )
     finally:
         if engine is not None:

@@ -218,6 +218,14 @@ def verify(
     database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
     topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
     concurrency: int = typer.Option(16, "--concurrency", min=1, help="relationships read from Temporal at once"),
+    settle: float = typer.Option(
+        5.0,
+        "--settle",
+        min=0.0,
+        max=300.0,
+        help="seconds to keep re-reading a relationship whose only differences are a store behind at its tail "
+        "(publishing or projecting in progress) before reporting them",
+    ),
     json_output: bool = typer.Option(
         False, "--json", help="machine-readable output (with --all: one JSON line per relationship, then a summary)"
     ),
@@ -248,6 +256,7 @@ def verify(
             temporal=not no_temporal,
             temporal_source=temporal_source,
             replay=not no_replay,
+            settle=settle,
         ) as a:
             if relationship_id is not None:
                 report = await a.verify(relationship_id)

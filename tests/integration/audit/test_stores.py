@@ -230,14 +230,37 @@ async def test_forged_event_appended_to_kafka_only(stack: Settings, engine: Engi
         await producer.send_and_wait(kafka_topic, canonical_json(forged), key=b"kt-2")
     finally:
         await producer.stop()
-    report = await Auditor(engine=engine, bootstrap_servers=stack.kafka.bootstrap_servers, topic=kafka_topic).verify(
-        "kt-2"
-    )
+    report = await Auditor(
+        engine=engine, bootstrap_servers=stack.kafka.bootstrap_servers, topic=kafka_topic, settle=1.0
+    ).verify("kt-2")  # read again for a second (a projector behind catches up; a forgery stays)
     # two stores and a tail: a forged append cannot be told from a projector lagging behind; the report says so
     # (with the Temporal history as a third store, the majority names the forgery: tests/integration/audit/test_e2e)
     [d] = report.differences
     assert (d.kind, d.store, d.seq, d.expected) == ("missing", "event_log", EVENTS + 1, forged["hash"])
     assert "no majority; kafka is believed" in d.message
+
+
+async def test_a_projector_behind_is_waited_for_not_reported(stack: Settings, engine: Engine, kafka_topic: str) -> None:
+    """The event log three events behind the topic while verify reads: it reads again until the projector caught
+    up, and reports nothing. Behind for longer than ``settle``: reported."""
+    from audit.verify import Auditor
+
+    history = full_lifecycle("kt-3")
+    positions = await publish(stack.kafka.bootstrap_servers, kafka_topic, history)
+    await asyncio.to_thread(project, engine, kafka_topic, history[:-3], positions[:-3])
+    bootstrap = stack.kafka.bootstrap_servers
+    late = await Auditor(engine=engine, bootstrap_servers=bootstrap, topic=kafka_topic, settle=0.0).verify("kt-3")
+    assert [(d.kind, d.store, d.seq) for d in late.errors] == [
+        ("missing", "event_log", s) for s in range(EVENTS - 2, EVENTS + 1)
+    ]
+    verifying = asyncio.create_task(
+        Auditor(engine=engine, bootstrap_servers=bootstrap, topic=kafka_topic, settle=60.0).verify("kt-3")
+    )
+    await asyncio.sleep(1.0)
+    assert not verifying.done()
+    await asyncio.to_thread(project, engine, kafka_topic, history[-3:], positions[-3:])
+    report = await asyncio.wait_for(verifying, 60)
+    assert report.ok and report.differences == [], report.lines()
 
 
 async def test_python_client(seeded: str, stack: Settings, sqlite_url: str, kafka_topic: str) -> None:

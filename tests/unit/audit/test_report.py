@@ -4,7 +4,7 @@ holds it in, and what is not an envelope is named without hiding the rest."""
 from __future__ import annotations
 
 from audit.records import StoredRecord
-from audit.verify import StoreRead, build_report
+from audit.verify import StoreRead, build_report, lagging_only
 from domain import Envelope
 
 RID = "r-audit"
@@ -60,3 +60,29 @@ def test_a_key_holding_only_poison_is_no_relationship(history: list[Envelope]) -
     report = build_report(RID, stores)
     assert [(d.kind, d.store) for d in report.differences] == [("missing", "kafka"), ("foreign", "kafka")]
     assert not report.ok
+
+
+def test_a_store_behind_at_its_tail_is_lagging_a_gap_or_an_edit_is_not(history: list[Envelope]) -> None:
+    """What verify reads again before reporting: only differences a store merely behind can cause."""
+    stores = reads(history)
+    assert stores["event_log"].records is not None and stores["kafka"].records is not None
+    del stores["event_log"].records[-3:]  # the projector has not caught up (or the tail was cut: reading again tells)
+    behind = build_report(RID, stores)
+    assert not behind.ok and lagging_only(behind)
+    assert {(d.kind, d.store) for d in behind.errors} == {("missing", "event_log")}
+
+    gap = reads(history)
+    assert gap["event_log"].records is not None
+    del gap["event_log"].records[5]
+    assert not lagging_only(build_report(RID, gap))
+
+    edited = reads(history)
+    assert edited["kafka"].records is not None
+    edited["kafka"].records[-1] = StoredRecord.from_bytes(
+        "kafka", "partition 0 offset 99", history[-1].to_bytes().replace(b'"seq"', b'"seq" '), position=(0, 99)
+    )
+    assert not lagging_only(build_report(RID, edited))
+
+    nothing_yet = reads(history)
+    nothing_yet["event_log"] = StoreRead([], "event_log")
+    assert lagging_only(build_report(RID, nothing_yet))
