@@ -1,13 +1,13 @@
-"""Record workflow histories for the replay tests: ``.venv/bin/python -m tests.histories.record``.
-
-Runs real lifecycles (the real workflow and activities, the time-skipping test server, the real Kafka broker of the
-local stack) and saves each history as JSON next to this file. Re-record only on purpose: the saved histories are
+"""Record workflow histories for the replay tests: ``.venv/bin/python -m tests.histories.record [NAME...]`` (only
+the named ones; none named: all of them). Runs real lifecycles (the real workflow and activities, the time-skipping
+test server, the real Kafka broker of the local stack) and saves each history as JSON next to this file. Re-record only on purpose: the saved histories are
 what proves the current code still replays relationships recorded by older code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,11 +68,46 @@ async def continued_as_new(lc: Lifecycle) -> None:
     await lc.do("Terminate", MANAGER, reason_code="program_ended")
 
 
+async def trial_failed(lc: Lifecycle) -> None:
+    """Rules v2: signed, never met; the trial fails (escalated, red, notices delivered), the grace runs out."""
+    lc.rules_version = None
+    await lc.propose()
+    await lc.do("AcceptMatch", MENTOR)
+    await lc.do("AcceptMatch", MENTEE)
+    await lc.do("SignAgreement", MENTOR, goals=["x"], cadence="P2W")
+    await lc.do("SignAgreement", MENTEE, goals=["x"], cadence="P2W")
+    await lc.sleep(61)
+
+
+async def contested_timer_decides(lc: Lifecycle) -> None:
+    """Rules v2: the mentee never answers a separation proposal; re-escalations, the default decision by the timer,
+    the wind-down and the follow-up window."""
+    lc.rules_version = None
+    await lc.to_cultivation()
+    await lc.do("ProposeSeparation", MENTOR, reason="moving abroad")
+    await lc.sleep(14 + 31 + 31 + 91)
+
+
+async def reassigned(lc: Lifecycle) -> None:
+    """Rules v2: the manager reassigns the pair during the trial (closed ``rematched``, the successor named)."""
+    lc.rules_version = None
+    await lc.propose()
+    await lc.do("AcceptMatch", MENTOR)
+    await lc.do("AcceptMatch", MENTEE)
+    await lc.do("SignAgreement", MENTOR, goals=["x"], cadence="P2W")
+    await lc.do("SignAgreement", MENTEE, goals=["x"], cadence="P2W")
+    await lc.meeting()
+    await lc.do("Reassign", MANAGER, successor_id=f"{lc.relationship_id}-successor", reason="no chemistry")
+
+
 SCENARIOS: dict[str, tuple[Callable[[Lifecycle], Awaitable[None]], Limits | None]] = {
     "declined": (declined, None),
     "did-not-start": (did_not_start, None),
     "contested-then-reconciled": (contested_then_reconciled, None),
     "continued-as-new": (continued_as_new, Limits(continue_as_new_after_events=150)),
+    "v2-trial-failed": (trial_failed, None),
+    "v2-contested-timer-decides": (contested_timer_decides, None),
+    "v2-reassigned": (reassigned, None),
 }
 
 
@@ -85,7 +120,11 @@ async def first_run_history(client: Client, relationship_id: str) -> str:
     return first.to_json()
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    """Record the named scenarios (all when none is named: only on purpose, it rewrites every saved history)."""
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)} (known: {', '.join(SCENARIOS)})")
     settings = load_settings()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(), data_converter=DATA_CONVERTER
@@ -106,6 +145,8 @@ async def main() -> None:
                 max_cached_workflows=TEST_WORKFLOW_CACHE,
             ):
                 for name, (scenario, limits) in SCENARIOS.items():
+                    if names and name not in names:
+                        continue
                     lc = Lifecycle(
                         env=env,
                         client=MentorflowClient(env.client, task_queue=queue, limits=limits),
@@ -126,4 +167,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -35,6 +35,7 @@ from domain import (
     Pause,
     ProposeRelationship,
     ProposeSeparation,
+    Reassign,
     RecordRedefinition,
     RelationshipState,
     RequestRematch,
@@ -433,9 +434,11 @@ async def mutual(sim: Sim, pair: Pair) -> None:
         await sim.redefine(pair, "friendship", "friendship")
 
 
-async def contested(sim: Sim, pair: Pair, resolution: str, wait: float) -> None:
+async def contested(sim: Sim, pair: Pair, resolution: str, wait: float | None) -> None:
     """A one-sided separation: no consent in the window, so it is contested and goes to the program manager, who
-    resolves it ``wait`` seconds later: ``end`` (winding down) or ``reconcile`` (back to cultivation)."""
+    resolves it ``wait`` seconds later: ``end`` (winding down) or ``reconcile`` (back to cultivation). With ``wait``
+    None the manager never decides: re-escalated every 7 demo days, the case gets the policy's default decision
+    (``end``) by the timer after 30 (trigger=timer in the transitions report)."""
     if not (await sim.onboard(pair) and await sim.through_trial(pair)):
         return
     await sim.cultivate(pair, until=sim.deadline(pair, 0.35, 15))
@@ -443,7 +446,9 @@ async def contested(sim: Sim, pair: Pair, resolution: str, wait: float) -> None:
     if not await sim.send(pair, ProposeSeparation, actor=pair.mentor_actor, reason=reason):
         return
     state = await sim.until(pair, lambda s: s.substate is not Substate.AWAITING_CONSENT, within=30)
-    if state.substate is Substate.CONTESTED:
+    if state.substate is Substate.CONTESTED and wait is None:
+        await sim.until(pair, lambda s: s.substate is not Substate.CONTESTED, within=40, every=1.0)
+    elif state.substate is Substate.CONTESTED and wait is not None:
         await sim.pause(wait)
         note = "talked to both; " + ("ending as planned" if resolution == "end" else "they will continue remotely")
         await sim.send(pair, ResolveSeparation, actor=sim.manager, resolution=resolution, note=note)
@@ -452,6 +457,44 @@ async def contested(sim: Sim, pair: Pair, resolution: str, wait: float) -> None:
         await sim.redefine(pair, "collegial", "collegial")
     else:
         await sim.redefine(pair, "ended", "collegial")  # they disagree: ended
+
+
+async def late_consent(sim: Sim, pair: Pair) -> None:
+    """The mentor proposes to separate; the mentee answers only after the consent window (the case is contested):
+    the late consent ends the case as a mutual separation."""
+    if not (await sim.onboard(pair) and await sim.through_trial(pair)):
+        return
+    await sim.cultivate(pair, until=sim.deadline(pair, 0.35, 15))
+    if not await sim.send(pair, ProposeSeparation, actor=pair.mentor_actor, reason="changing careers"):
+        return
+    state = await sim.until(pair, lambda s: s.substate is not Substate.AWAITING_CONSENT, within=30)
+    if state.substate is Substate.CONTESTED:
+        await sim.pause(0.8)
+        await sim.send(pair, ConsentSeparation, actor=pair.mentee_actor)
+    await sim.redefine(pair, "collegial", "collegial")
+
+
+async def trial_fails(sim: Sim, pair: Pair) -> None:
+    """Signed, then one meeting only: the trial window ends short (escalated to the manager, health red), the grace
+    runs out, and the relationship closes (``trial_failed``)."""
+    if not await sim.onboard(pair):
+        return
+    await sim.pause(1.5)
+    await sim.meet(pair)
+    await sim.until(pair, lambda s: s.is_closed, within=40, every=1.0)
+
+
+async def reassigned(sim: Sim, pair: Pair) -> None:
+    """The program manager rematches the pair during the trial: the relationship closes ``rematched`` naming its
+    successor, and the successor (same mentee, a new mentor) links back with ``predecessor_id``."""
+    if not await sim.onboard(pair):
+        return
+    await sim.pause(1.5)
+    await sim.meet(pair)
+    successor = sim.new_pair("reassigned successor", 0.6, predecessor=pair)
+    reason = "mentor moved to another site"
+    if await sim.send(pair, Reassign, actor=sim.manager, successor_id=successor.relationship_id, reason=reason):
+        await steady(sim, successor, "collegial", "friendship")
 
 
 async def renewal(sim: Sim, pair: Pair) -> None:
@@ -502,7 +545,10 @@ SCENARIOS: dict[str, tuple[float, Story]] = {
     "quiet, recovers": (1.0, quiet_recover),
     "mutual separation": (1.0, mutual),
     "contested, ended": (1.0, lambda s, p: contested(s, p, "end", 4.0)),
-    "contested, ended late": (1.0, lambda s, p: contested(s, p, "end", 15.0)),
+    "contested, timer decides": (1.0, lambda s, p: contested(s, p, "end", None)),
+    "contested, late consent": (1.0, late_consent),
+    "trial fails": (1.0, trial_fails),
+    "reassigned": (1.0, reassigned),
     "contested, reconciled": (0.9, lambda s, p: contested(s, p, "reconcile", 3.0)),
     "renewal": (0.3, renewal),
     "pause": (1.0, pause_resume),
@@ -513,9 +559,10 @@ FULL_PLAN: tuple[str, ...] = (
     # the first eight make the smallest sensible program (the e2e test runs them)
     "steady, collegial", "decline", "rematch", "quiet, separated", "contested, ended", "renewal", "expire",
     "steady, friendship",
-    # then a realistic mix
+    # then the edge cases a program manager meets, and a realistic mix
+    "trial fails", "reassigned", "contested, late consent", "contested, timer decides",
     "mutual separation", "contested, reconciled", "did not start", "terminated", "pause", "quiet, recovers",
-    "steady, disagree", "steady, silent", "steady, marginal", "quiet, silent", "contested, ended late",
+    "steady, disagree", "steady, silent", "steady, marginal", "quiet, silent",
     "steady, collegial", "decline", "steady, friendship", "rematch", "steady, collegial", "mutual separation",
     "renewal", "steady, collegial", "quiet, recovers", "steady, friendship", "decline", "steady, collegial",
     "quiet, separated", "steady, disagree", "mutual separation", "steady, collegial", "renewal", "expire",
