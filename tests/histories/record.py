@@ -1,7 +1,8 @@
 """Record workflow histories for the replay tests: ``.venv/bin/python -m tests.histories.record [NAME...]`` (only
 the named ones; none named: all of them). Runs real lifecycles (the real workflow and activities, the time-skipping
-test server, the real Kafka broker of the local stack) and saves each history as JSON next to this file. Re-record only on purpose: the saved histories are
-what proves the current code still replays relationships recorded by older code.
+test server, the real Kafka broker of the local stack) and saves each history as JSON next to this file. Re-record
+only on purpose: the saved histories are what proves the current code still replays relationships recorded by older
+code.
 """
 
 from __future__ import annotations
