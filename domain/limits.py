@@ -51,7 +51,10 @@ __all__ = [
     "KAFKA_MAX_REQUEST_BYTES",
     "LONG_TEXT",
     "MAX_CADENCE",
+    "MAX_CAPACITY",
     "MAX_DURATION",
+    "MAX_ENROLLMENT_FILE_BYTES",
+    "MAX_ENROLLMENT_ROWS",
     "MAX_ENVELOPE_BYTES",
     "MAX_EVENT_PAYLOAD_BYTES",
     "MAX_FILE_BYTES",
@@ -63,7 +66,10 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_LONG_TEXT_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_PREFERENCES",
+    "MAX_PROFILE_ITEMS",
     "MAX_RENEWALS",
+    "MAX_SENIORITY_YEARS",
     "MAX_TEXT_LENGTH",
     "MAX_TRIAL_MEETINGS",
     "NAME",
@@ -134,6 +140,19 @@ MAX_FILE_DEPTH = 8
 """Nesting of mappings and lists in a policy or instrument file at most (a policy needs 2)."""
 MAX_FILE_NODES = 10_000
 """Values (scalars, lists, mappings) in a policy or instrument file at most."""
+
+MAX_PROFILE_ITEMS = 50
+"""Skills, goals, interests or languages in one enrollment profile at most (each a ``NAME``: 64 characters)."""
+MAX_PREFERENCES = 3
+"""A mentee's ranked mentor preferences at most (the seeds' "top three choices")."""
+MAX_CAPACITY = 50
+"""A mentor's capacity (mentees at once) at most: "mentors have limited time"."""
+MAX_SENIORITY_YEARS = 80
+"""A profile's ``seniority_years`` at most."""
+MAX_ENROLLMENT_FILE_BYTES = 32 * 1024 * 1024
+"""A bulk enrollment file (CSV or JSON Lines) at most: 10,000 rows of about 3 KiB."""
+MAX_ENROLLMENT_ROWS = 10_000
+"""Rows of a bulk enrollment file at most (twice the 5,000 people a program is designed to hold)."""
 
 _ID_RE = re.compile(ID_PATTERN)
 _REFERENCE = datetime(2001, 1, 1, tzinfo=UTC)

@@ -40,6 +40,8 @@ __all__ = [
     "V2_FIELDS",
     "LifecyclePolicy",
     "builtin_policy",
+    "checked_table",
+    "load_bounded_toml",
     "parse_policy_toml",
     "policy_from_mapping",
 ]
@@ -231,18 +233,25 @@ def _duration_problem(value: Any) -> str | None:
     return duration_problem(duration, MAX_DURATION, "MAX_DURATION")
 
 
+def checked_table(data: Any, key: str, what: str) -> dict[str, Any]:
+    """``data`` as a mapping within the file limits (:func:`domain.limits.data_problem`), a lone top-level ``[key]``
+    table unwrapped. Raises :class:`InvalidPolicy` starting ``invalid {what}:``."""
+    if not isinstance(data, Mapping):
+        raise InvalidPolicy(f"invalid {what}: expected a mapping, got {type(data).__name__}")
+    if set(data) == {key} and isinstance(data[key], Mapping):
+        data = data[key]
+    problem = data_problem(dict(data))
+    if problem:
+        raise InvalidPolicy(f"invalid {what}: {problem}")
+    return dict(data)
+
+
 def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
     """Build and validate a policy from a mapping (TOML table, ``yaml.safe_load`` result, JSON object).
 
     A top-level ``[policy]`` table is accepted as well as a flat mapping. Raises :class:`InvalidPolicy` with every
     problem listed."""
-    if not isinstance(data, Mapping):
-        raise InvalidPolicy(f"invalid policy: expected a mapping, got {type(data).__name__}")
-    if set(data) == {"policy"} and isinstance(data["policy"], Mapping):
-        data = data["policy"]
-    problem = data_problem(dict(data))
-    if problem:
-        raise InvalidPolicy(f"invalid policy: {problem}")
+    data = checked_table(data, "policy", "policy")
     # Bounded before the model compares its durations: an absurd one would overflow the calendar there.
     too_long = [f"{n}: {p}" for n in DURATION_FIELDS if (p := _duration_problem(data.get(n)))]
     if too_long:
@@ -256,18 +265,23 @@ def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
     return policy
 
 
-def parse_policy_toml(text: str) -> LifecyclePolicy:
-    """Parse a policy from TOML text (stdlib ``tomllib``), at most ``MAX_FILE_BYTES`` of UTF-8."""
+def load_bounded_toml(text: str, what: str) -> dict[str, Any]:
+    """The mapping in TOML text (stdlib ``tomllib``) of at most ``MAX_FILE_BYTES`` of UTF-8; every failure is an
+    :class:`InvalidPolicy` starting ``invalid {what} TOML:`` (policies, matching configurations)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
-        raise InvalidPolicy(f"invalid policy TOML: {size} bytes, at most {MAX_FILE_BYTES} (MAX_FILE_BYTES)")
+        raise InvalidPolicy(f"invalid {what} TOML: {size} bytes, at most {MAX_FILE_BYTES} (MAX_FILE_BYTES)")
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except RecursionError:
-        raise InvalidPolicy("invalid policy TOML: nested too deeply to parse (MAX_FILE_DEPTH)") from None
+        raise InvalidPolicy(f"invalid {what} TOML: nested too deeply to parse (MAX_FILE_DEPTH)") from None
     except ValueError as exc:  # TOMLDecodeError, and integers beyond Python's digit limit
-        raise InvalidPolicy(f"invalid policy TOML: {exc}") from None
-    return policy_from_mapping(data)
+        raise InvalidPolicy(f"invalid {what} TOML: {exc}") from None
+
+
+def parse_policy_toml(text: str) -> LifecyclePolicy:
+    """Parse a policy from TOML text (stdlib ``tomllib``), at most ``MAX_FILE_BYTES`` of UTF-8."""
+    return policy_from_mapping(load_bounded_toml(text, "policy"))
 
 
 def builtin_policy(name: str) -> LifecyclePolicy:
