@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.common import Result, machine
 from workers.settings import PROJECT_ROOT
 
-BENCHMARKS = ["throughput", "latency", "projection", "audit", "scale"]
+BENCHMARKS = ["throughput", "latency", "projection", "audit", "scale", "matching"]
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
 NOTES_MARK = "<!-- notes: everything below this line is kept when the table is regenerated -->"
 

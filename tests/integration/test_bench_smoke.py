@@ -13,7 +13,7 @@ import pytest
 
 from workers.settings import PROJECT_ROOT
 
-BENCHMARKS = ("throughput", "latency", "projection", "audit", "scale")
+BENCHMARKS = ("throughput", "latency", "projection", "audit", "scale", "matching")
 LINE = re.compile(r"^RESULT (\w+) \| (.+?) \| figure (\S+) (\S+) \| baseline (\S+) .*\| ratio (\d+\.\d+|inf)", re.M)
 
 
