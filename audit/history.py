@@ -163,14 +163,29 @@ def _header(
 
 
 def export_jsonl(
-    relationship_id: str, envelopes: Sequence[Envelope], verification: Mapping[str, Any], exported_at: datetime
+    relationship_id: str,
+    envelopes: Sequence[Envelope],
+    verification: Mapping[str, Any],
+    exported_at: datetime,
+    participant: str | None = None,
 ) -> str:
     """Line 1: a header object (``"export"``, the verification result, the policies in force, the event count and
     last hash). Then one line per envelope, exactly its canonical JSON (the bytes that were hashed and published):
-    ``docs/verify_history.py`` re-verifies it with the standard library alone."""
-    lines = [json.dumps(_header(relationship_id, envelopes, verification, exported_at), sort_keys=True)]
-    lines.extend(env.to_bytes().decode("utf-8") for env in envelopes)
-    return "\n".join(lines) + "\n"
+    ``docs/verify_history.py`` re-verifies it with the standard library alone.
+
+    ``participant``: the export for that participant (:func:`participant_view`; the header says ``scoped_to`` and
+    how many envelopes had text ``withheld``, which no longer verify on their own)."""
+    header = _header(relationship_id, envelopes, verification, exported_at)
+    lines = _envelope_lines(envelopes, participant, header)
+    return "\n".join([json.dumps(header, sort_keys=True), *lines]) + "\n"
+
+
+def _envelope_lines(envelopes: Sequence[Envelope], participant: str | None, header: dict[str, Any]) -> list[str]:
+    if participant is None:
+        return [env.to_bytes().decode("utf-8") for env in envelopes]
+    view = participant_view(envelopes, participant)
+    header.update(scoped_to=participant, withheld=sum(1 for v in view if v.get("withheld")))
+    return [json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False) for v in view]
 
 
 CSV_COLUMNS = (
@@ -191,11 +206,15 @@ CSV_COLUMNS = (
 
 
 def export_csv(
-    relationship_id: str, envelopes: Sequence[Envelope], verification: Mapping[str, Any], exported_at: datetime
+    relationship_id: str,
+    envelopes: Sequence[Envelope],
+    verification: Mapping[str, Any],
+    exported_at: datetime,
+    participant: str | None = None,
 ) -> str:
     """One row per envelope: the timeline columns, ``verified`` (the relationship's overall result, ``ok`` or
     ``FAILED``), ``verification`` (the findings at this seq, ``ok`` when none) and ``envelope`` (its canonical
-    JSON, verifiable like the JSON Lines export)."""
+    JSON, verifiable like the JSON Lines export; for a ``participant``, their view of it)."""
     by_seq: dict[int, list[str]] = {}
     for d in verification.get("differences", []):
         if d.get("seq") is not None:
@@ -204,7 +223,8 @@ def export_csv(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row, env in zip(timeline(envelopes), envelopes, strict=True):
+    texts = _envelope_lines(envelopes, participant, {})
+    for row, env, text in zip(timeline(envelopes), envelopes, texts, strict=True):
         writer.writerow(
             [
                 row.seq,
@@ -219,7 +239,7 @@ def export_csv(
                 row.hash,
                 overall,
                 " | ".join(by_seq.get(row.seq, [])) or "ok",
-                env.to_bytes().decode("utf-8"),
+                text,
             ]
         )
     return out.getvalue()

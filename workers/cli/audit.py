@@ -279,6 +279,11 @@ def export(
     no_temporal: bool = typer.Option(False, "--no-temporal", help="verify against event_log and Kafka only"),
     database_url: str | None = typer.Option(None, "--database-url", help=DB_HELP),
     topic: str | None = typer.Option(None, "--topic", help=TOPIC_HELP),
+    participant: str | None = typer.Option(
+        None,
+        "--for-participant",
+        help="export for this participant: the partner's check-in comments are withheld (DESIGN §10)",
+    ),
 ) -> None:
     """The history with the verification result and the policy version(s) in force. Re-verify the JSON Lines file
     with docs/verify_history.py (standard library only)."""
@@ -300,7 +305,7 @@ def export(
         raise typer.Exit(2) from exc
     verification = report.to_dict()
     render = export_jsonl if fmt == "jsonl" else export_csv
-    text = render(relationship_id, envelopes, verification, datetime.now(UTC))
+    text = render(relationship_id, envelopes, verification, datetime.now(UTC), participant)
     if output is None:
         sys.stdout.write(text)
     else:

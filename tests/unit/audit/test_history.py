@@ -128,3 +128,22 @@ def test_exports_carry_verification_and_policies(history: list[Envelope]) -> Non
     assert len(rows) == len(history) and rows[11]["verification"] == "seq 12 · kafka: missing"
     assert {r["verified"] for r in rows} == {"FAILED"} and rows[0]["verification"] == "ok"
     assert Envelope.from_bytes(rows[5]["envelope"].encode()) == history[5]
+
+
+def test_an_export_for_a_participant_withholds_the_partners_check_in_comments() -> None:
+    from domain import SubmitCheckIn
+    from domain.scripting import Script
+
+    s = Script("r-private")
+    s.kickoff()
+    s.later(timedelta(days=1))
+    s.do(SubmitCheckIn, s.mentee, satisfaction=2, comment="my mentor never shows up")
+    s.do(SubmitCheckIn, s.mentor, satisfaction=4, comment="going well")
+    for_mentor = export_jsonl("r-private", s.log, VERIFIED, NOW, participant=s.mentor.id)
+    assert "my mentor never shows up" not in for_mentor and "going well" in for_mentor
+    header = json.loads(for_mentor.splitlines()[0])
+    assert (header["scoped_to"], header["withheld"]) == (s.mentor.id, 1)
+    csv_for_mentee = export_csv("r-private", s.log, VERIFIED, NOW, participant=s.mentee.id)
+    assert "going well" not in csv_for_mentee and "my mentor never shows up" in csv_for_mentee
+    full = export_jsonl("r-private", s.log, VERIFIED, NOW)  # managers and auditors: everything, verifiable
+    assert "my mentor never shows up" in full and "going well" in full
