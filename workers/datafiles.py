@@ -20,7 +20,7 @@ import yaml
 
 from domain.limits import MAX_FILE_BYTES, MAX_FILE_DEPTH, MAX_FILE_NODES, data_problem
 
-__all__ = ["YAML_SUFFIXES", "DataFileError", "load_data_file"]
+__all__ = ["YAML_SUFFIXES", "DataFileError", "load_data_file", "read_bounded_text"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -68,14 +68,16 @@ class _BoundedSafeLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def _read_bounded(path: Path) -> str:
+def read_bounded_text(path: Path, max_bytes: int = MAX_FILE_BYTES, constant: str = "MAX_FILE_BYTES") -> str:
+    """The UTF-8 text of ``path``, read at most ``max_bytes`` (+1 to tell a larger file): a named pipe or
+    ``/dev/zero`` cannot exhaust memory. Raises :class:`DataFileError` naming the file and the rule."""
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise DataFileError(path, f"cannot read it: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise DataFileError(path, f"larger than {MAX_FILE_BYTES} bytes (MAX_FILE_BYTES)")
+    if len(raw) > max_bytes:
+        raise DataFileError(path, f"larger than {max_bytes} bytes ({constant})")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -103,7 +105,7 @@ def _parse(path: Path, text: str) -> Any:
 
 def load_data_file(path: Path) -> dict[str, Any]:
     """The mapping in a TOML file, or a YAML file (``.yaml``/``.yml``), within every file limit."""
-    data = _parse(path, _read_bounded(path))
+    data = _parse(path, read_bounded_text(path))
     if not isinstance(data, dict):
         raise DataFileError(path, f"must hold a mapping at the top level, not a {type(data).__name__}")
     problem = data_problem(data)

@@ -7,6 +7,7 @@ import typer
 from workers.cli import api as api_cli
 from workers.cli import audit as audit_cli
 from workers.cli import demo as demo_cli
+from workers.cli import program as program_cli
 from workers.cli import projections, report, services
 from workers.cli import relationship as relationship_cli
 from workers.cli import worker as worker_cli
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(services.app, name="services")
 app.add_typer(relationship_cli.app, name="relationship")
+app.add_typer(program_cli.app, name="program")
 app.command(name="worker")(worker_cli.worker)
 app.add_typer(report.app, name="report")
 app.add_typer(projections.app, name="projections")
