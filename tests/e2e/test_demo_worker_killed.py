@@ -25,7 +25,7 @@ from workflows.relationship import RelationshipWorkflow
 
 pytestmark = pytest.mark.timeout(420)
 
-KILL_AFTER = 15.0  # seconds into the demo: relationships are in initiation and cultivation, timers are running
+KILL_AFTER = 12.0  # seconds into the demo: relationships are in initiation and cultivation, timers are running
 
 
 def wait_for_pid(run_dir: Path, name: str, timeout: float = 120) -> int:
@@ -57,7 +57,7 @@ def test_a_worker_killed_mid_program_loses_no_story_and_every_history_replays(st
     program = f"killed-{time.time_ns() % 10**8}"
     mf = mentorflow()
     demo = subprocess.Popen(
-        [*mf, "demo", "--relationships", "12", "--term", "30", "--program", program, "--json"],
+        [*mf, "demo", "--relationships", "8", "--term", "30", "--program", program, "--json"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
