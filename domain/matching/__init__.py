@@ -28,6 +28,7 @@ from domain.matching.score import (
     normalized,
     score_pair,
 )
+from domain.matching.suggest import MAX_SUGGESTIONS, Suggestion, suggest
 
 __all__ = [
     "CAPACITY",
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_MATCHING",
     "FAILED_TRIAL",
     "LINE_MANAGER",
+    "MAX_SUGGESTIONS",
     "MAX_WEIGHT",
     "NO_COMMON_LANGUAGE",
     "ONESELF",
@@ -47,11 +49,13 @@ __all__ = [
     "Mentor",
     "PairScore",
     "Profile",
+    "Suggestion",
     "forbidden_reason",
     "hours_apart",
     "matching_from_mapping",
     "normalized",
     "parse_matching_toml",
     "score_pair",
+    "suggest",
     "utc_offset_hours",
 ]

@@ -114,6 +114,42 @@ def scores(
     console.print(view)
 
 
+@app.command(epilog=EXIT_CODES_HELP)
+def suggest(
+    program: str = PROGRAM_ARGUMENT,
+    people: Path = PEOPLE_OPTION,
+    mentee: str = typer.Option(..., "--mentee", help="the mentee's person id"),
+    top: int = typer.Option(5, "--top", min=1, max=50, help="how many suggestions (1 to MAX_SUGGESTIONS, 50)"),
+    matching_file: Path | None = MATCHING_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One mentee's ranked mentors with their explanations (admin or self matching: a person then proposes)."""
+    from domain.matching.suggest import suggest as ranked
+
+    enrollment, config = _inputs(people, matching_file, as_json)
+    chosen = next((e for e in enrollment.mentees if e.person_id == mentee), None)
+    if chosen is None:
+        _fail(f"--mentee: {mentee!r} is not enrolled as a mentee in {people}", EXIT_INPUT, as_json)
+    found = ranked(chosen, enrollment.mentors, config, top=top, load=enrollment.load, excluded=enrollment.excluded)
+    data = {
+        "program": program,
+        "mentee": mentee,
+        "matching_version": config.version,
+        "suggestions": [s.__dict__ for s in found],
+    }
+    if as_json:
+        print_json(data)
+        return
+    view = Table(title=f"{program}: suggestions for {mentee} (matching {config.version})")
+    for col in ("mentor", "score", "free", "explanation"):
+        view.add_column(col)
+    for s in found:
+        why = ", ".join(f"{k} {v:+g}" for k, v in s.explanation.items() if v)
+        mark = " (under the floor)" if s.below_floor else ""
+        view.add_row(s.mentor, f"{s.score:g}{mark}", str(s.remaining_capacity), why)
+    console.print(view)
+
+
 def pair_ids(program: str, mentee: str, mentor: str) -> tuple[str, str]:
     """(relationship id, command id) of a round's proposal: derived, so a round run again proposes nothing twice."""
     digest = hashlib.sha256(f"{program}\0{mentee}\0{mentor}".encode()).hexdigest()[:24]

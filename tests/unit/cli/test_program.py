@@ -210,3 +210,35 @@ def test_a_round_that_proposes_needs_a_manager(tmp_path: Path, args: tuple[str, 
     code, out = _cli("program", "match", "P", "--people", str(_jsonl(tmp_path, PEOPLE)), *args)
     assert code == 2, out
     assert words in out
+
+
+def test_suggest_ranks_allowed_mentors_with_a_free_slot_best_first(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, PEOPLE)
+    code, out = _cli("program", "suggest", "P", "--people", str(path), "--mentee", "bo", "--json")
+    assert code == 0, out
+    data = json.loads(out)
+    assert [s["mentor"] for s in data["suggestions"]] == ["ana", "carl"]
+    first = data["suggestions"][0]
+    assert set(first) == {"mentor", "score", "explanation", "remaining_capacity", "below_floor"}
+    assert first["explanation"]["preference"] == 3.0
+    assert first["score"] > data["suggestions"][1]["score"]
+    code, out = _cli("program", "suggest", "P", "--people", str(path), "--mentee", "dee", "--top", "1", "--json")
+    assert [s["mentor"] for s in json.loads(out)["suggestions"]] == ["carl"]  # never the line manager
+
+
+def test_suggest_leaves_out_a_full_mentor_and_a_failed_trial(tmp_path: Path) -> None:
+    rows = [dict(r) for r in PEOPLE]
+    rows[0] = {**rows[0], "open_relationships": 1}  # ana is full
+    rows[2] = {**rows[2], "excluded": ["carl"]}  # bo's trial with carl failed
+    code, out = _cli("program", "suggest", "P", "--people", str(_jsonl(tmp_path, rows)), "--mentee", "bo", "--json")
+    assert code == 0, out
+    assert json.loads(out)["suggestions"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "words"), [(("--mentee", "ana"), "not enrolled as a mentee"), (("--mentee", "bo", "--top", "0"), "--top")]
+)
+def test_suggest_refuses_an_unknown_mentee_or_a_bad_top(tmp_path: Path, args: tuple[str, ...], words: str) -> None:
+    code, out = _cli("program", "suggest", "P", "--people", str(_jsonl(tmp_path, PEOPLE)), *args)
+    assert code == 2, out
+    assert words in out
