@@ -69,13 +69,11 @@ class LiveStack:
 @pytest.fixture(scope="session")
 def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """Worker, projector and API processes over the session's services."""
-    from workers.demo.runner import _worker_argv
-
     run_dir = tmp_path_factory.mktemp("live-run")
     port = free_port()
     env = isolated_env(run_dir, port, TOKENS)
     mf = mentorflow()
-    names = {"worker": _worker_argv(mf), "projector": [*mf, "projector"], "api": [*mf, "api"]}
+    names = {"worker": [*mf, "worker"], "projector": [*mf, "projector"], "api": [*mf, "api"]}
     full_env = {**os.environ, **env}
     for name, argv in names.items():
         spawn(run_dir, name, argv, env=full_env)
