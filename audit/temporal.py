@@ -15,7 +15,7 @@ later command's update result is written appears after it. :mod:`audit.sequence`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "envelope_records",
     "fetch_histories",
     "replay_histories",
+    "replay_many",
     "workflow_id_of",
 ]
 
@@ -163,17 +164,36 @@ def _replayer() -> Any:
 async def replay_histories(histories: Sequence[WorkflowHistory]) -> ReplayOutcome:
     """Replay the histories with Temporal's ``Replayer`` and the current ``RelationshipWorkflow``: proof that the
     code still reproduces them (every command the code issues matches the recorded events)."""
-    if not histories:
-        return ReplayOutcome(ok=False, runs=0, failures={}, skipped="no workflow history to replay")
+    return (await replay_many({"": histories}))[""]
+
+
+async def replay_many(histories: Mapping[str, Sequence[WorkflowHistory]]) -> dict[str, ReplayOutcome]:
+    """:func:`replay_histories` for many relationships (key → its runs) in one ``Replayer`` pass: the sandbox
+    imports the workflow code once, not once per relationship."""
+    out = {
+        key: ReplayOutcome(ok=False, runs=0, failures={}, skipped="no workflow history to replay")
+        for key, runs in histories.items()
+        if not runs
+    }
+    owner = {h.run_id: key for key, runs in histories.items() for h in runs}
+    if not owner:
+        return out
     try:
         replayer = _replayer()
     except ImportError as exc:
-        return ReplayOutcome(ok=False, runs=0, failures={}, skipped=f"the workflow code cannot be imported: {exc}")
+        skipped = f"the workflow code cannot be imported: {exc}"
+        return {key: ReplayOutcome(ok=False, runs=0, failures={}, skipped=skipped) for key in histories}
 
     async def items() -> Any:
-        for h in histories:
-            yield h
+        for runs in histories.values():
+            for h in runs:
+                yield h
 
     results = await replayer.replay_workflows(items(), raise_on_replay_failure=False)
-    failures = {run: f"{type(err).__name__}: {err}" for run, err in results.replay_failures.items()}
-    return ReplayOutcome(ok=not failures, runs=len(histories), failures=failures)
+    failures: dict[str, dict[str, str]] = {key: {} for key in histories}
+    for run, err in results.replay_failures.items():
+        failures[owner[run]][run] = f"{type(err).__name__}: {err}"
+    for key, runs in histories.items():
+        if runs:
+            out[key] = ReplayOutcome(ok=not failures[key], runs=len(runs), failures=failures[key])
+    return out

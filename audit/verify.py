@@ -45,6 +45,8 @@ TemporalSource = Literal["auto", "live", "archive"]
 SETTLE_SECONDS = 5.0
 """How long a report whose only errors are a store behind at its tail is read again (publishing, projecting)."""
 SETTLE_POLL = 0.5
+REPLAY_BATCH = 64
+"""Relationships read and then replayed together by ``verify --all`` (one ``Replayer`` pass each)."""
 
 
 def lagging_only(report: VerifyReport) -> bool:
@@ -336,11 +338,17 @@ class Auditor:
     async def _finish(
         self, relationship_id: str, reads: dict[str, StoreRead], histories: list[WorkflowHistory], problems: list[str]
     ) -> VerifyReport:
-        from audit.temporal import replay_histories
+        from audit.temporal import replay_many
 
         replay = None
         if self.temporal is not None and self.replay and histories:
-            replay = (await replay_histories(histories)).to_dict()
+            replay = (await replay_many({relationship_id: histories}))[relationship_id].to_dict()
+        return self._report(relationship_id, reads, replay, problems)
+
+    @staticmethod
+    def _report(
+        relationship_id: str, reads: dict[str, StoreRead], replay: dict[str, Any] | None, problems: list[str]
+    ) -> VerifyReport:
         ordered = {name: reads[name] for name in STORES if name in reads}
         report = build_report(relationship_id, ordered, replay)
         report.differences.extend(Difference("differs", "temporal", None, p) for p in problems)
@@ -422,13 +430,11 @@ class Auditor:
             ids |= await self.relationship_ids_in_temporal(program)
         scan_seconds = time.perf_counter() - started
         ordered_ids = sorted(ids)
-        done = 0
         if progress is not None:
             progress(0, len(ordered_ids))
         semaphore = asyncio.Semaphore(concurrency)
 
-        async def one(rid: str) -> VerifyReport:
-            nonlocal done
+        async def read(rid: str) -> tuple[dict[str, StoreRead], list[WorkflowHistory], list[str]]:
             async with semaphore:
                 reads: dict[str, StoreRead] = {}
                 histories: list[WorkflowHistory] = []
@@ -440,13 +446,18 @@ class Auditor:
                         reads[store] = failures[store]
                     elif store in grouped:
                         reads[store] = StoreRead(grouped[store].get(rid, []), sources[store])
-                report = await self._finish(rid, reads, histories, problems)
-            done += 1
-            if progress is not None:
-                progress(done, len(ordered_ids))
-            return report
+                return reads, histories, problems
 
-        reports = list(await asyncio.gather(*(one(rid) for rid in ordered_ids)))
+        reports: list[VerifyReport] = []
+        for first in range(0, len(ordered_ids), REPLAY_BATCH):  # one Replayer pass per batch of relationships
+            batch = ordered_ids[first : first + REPLAY_BATCH]
+            read_batch = await asyncio.gather(*(read(rid) for rid in batch))
+            runs = {rid: histories for rid, (_, histories, _) in zip(batch, read_batch, strict=True)}
+            replays = await self._replays(runs)
+            for rid, (reads, _, problems) in zip(batch, read_batch, strict=True):
+                reports.append(self._report(rid, reads, replays.get(rid), problems))
+            if progress is not None:
+                progress(len(reports), len(ordered_ids))
         # read after Temporal, a store may only be behind: those are read again, each store after the one upstream
         behind = [i for i, r in enumerate(reports) if not r.ok and lagging_only(r)]
         again = await asyncio.gather(*(self._again(reports[i].relationship_id, semaphore) for i in behind))
@@ -456,6 +467,14 @@ class Auditor:
         return VerifySummary(
             reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok], program=program
         )
+
+    async def _replays(self, histories: dict[str, list[WorkflowHistory]]) -> dict[str, dict[str, Any]]:
+        from audit.temporal import replay_many
+
+        if self.temporal is None or not self.replay:
+            return {}
+        replayed = await replay_many({rid: runs for rid, runs in histories.items() if runs})
+        return {rid: outcome.to_dict() for rid, outcome in replayed.items()}
 
     async def _again(self, relationship_id: str, semaphore: asyncio.Semaphore) -> VerifyReport:
         async with semaphore:
