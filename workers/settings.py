@@ -77,6 +77,19 @@ class ApiSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus endpoints (docs/operations.md). A port of 0 turns that endpoint off; a port already taken is
+    logged and the process runs on without it (metrics never stop the work)."""
+
+    host: str = Field("127.0.0.1", description="address the worker's and projector's /metrics servers bind to")
+    worker_port: int = Field(9464, ge=0, le=65535, description="the worker's /metrics (mentorflow_* series)")
+    worker_sdk_port: int = Field(9465, ge=0, le=65535, description="the worker's Temporal SDK runtime /metrics")
+    projector_port: int = Field(9466, ge=0, le=65535, description="the projector's /metrics")
+    api: bool = Field(True, description="serve /metrics on the API's own port, unauthenticated (aggregates only)")
+    sample_seconds: float = Field(15.0, gt=0, le=3600, description="how often the sampled gauges are refreshed")
+    outbox_sample: int = Field(100, ge=0, le=10_000, description="running workflows whose outbox the worker samples")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MENTORFLOW_",
@@ -91,6 +104,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     postgres: PostgresSettings = PostgresSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("run_dir")
     @classmethod

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """A Temporal client at ``address`` in ``namespace`` with the project's data converter."""
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(address: str, namespace: str, *, runtime: Runtime | None = None) -> Client:
+    """A Temporal client at ``address`` in ``namespace`` with the project's data converter; ``runtime`` carries the
+    SDK's telemetry (the worker's Prometheus endpoint), the default runtime otherwise."""
+    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER, runtime=runtime)
