@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -27,7 +29,7 @@ from activities.names import ACTIVITY_PUBLISH
 from domain import Envelope
 from domain.limits import KAFKA_MAX_REQUEST_BYTES
 
-__all__ = ["MESSAGE_TOO_LARGE", "KafkaPublisher", "PublishReceipt", "headers_for"]
+__all__ = ["MESSAGE_TOO_LARGE", "KafkaPublisher", "PublishObserver", "PublishReceipt", "headers_for"]
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,11 @@ def _too_large(
     return ApplicationError(message, type=MESSAGE_TOO_LARGE, non_retryable=True)
 
 
+PublishObserver = Callable[[str, int, float], None]
+"""Told of every attempt: ``(outcome, records, seconds)`` with outcome ``published`` or ``failed`` and the seconds
+from the first send to the last acknowledgement (or the failure). The worker's metrics hang here (workers/metrics)."""
+
+
 class KafkaPublisher:
     """Register ``publisher.publish`` as an activity; call :meth:`close` when the worker stops."""
 
@@ -104,7 +111,9 @@ class KafkaPublisher:
         request_timeout_ms: int = 10_000,
         linger_ms: int = 2,
         producer_options: dict[str, Any] | None = None,
+        observer: PublishObserver | None = None,
     ) -> None:
+        self.observer = observer
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self._options: dict[str, Any] = {
@@ -159,6 +168,22 @@ class KafkaPublisher:
                 type="SerializationError",
                 non_retryable=True,
             ) from exc
+        started = time.perf_counter()
+        try:
+            receipt = await self._send(batch, records)
+        except BaseException:
+            self._observe("failed", len(batch), started)
+            raise
+        self._observe("published", len(batch), started)
+        return receipt
+
+    def _observe(self, outcome: str, records: int, started: float) -> None:
+        if self.observer is not None:
+            self.observer(outcome, records, time.perf_counter() - started)
+
+    async def _send(
+        self, batch: list[Envelope], records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+    ) -> PublishReceipt:
         producer = await self._get_producer()
         try:
             futures = [

@@ -224,6 +224,17 @@ class Projector:
         assert self._consumer is not None
         return {tp: await self._consumer.position(tp) for tp in self._consumer.assignment()}
 
+    async def lag(self) -> dict[int, int]:
+        """Messages behind the end of each assigned partition: its end offset minus this consumer's position."""
+        if self._consumer is None:
+            return {}
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = await self._consumer.end_offsets(assigned)
+        positions = await self.positions()
+        return {tp.partition: max(0, ends[tp] - positions[tp]) for tp in assigned if tp in positions and tp in ends}
+
     async def caught_up(self) -> bool:
         """Every assigned partition is at its end offset (and there is an assignment)."""
         assert self._consumer is not None
@@ -372,8 +383,10 @@ async def run_projector(
     stop: asyncio.Event | None = None,
     report_every: float = 10.0,
     ready: Callable[[Mapping[str, Any]], None] | None = None,
+    started: Callable[[Projector], None] | None = None,
 ) -> ProjectorMetrics:
-    """The long-running process: migrations, then consume until SIGTERM/SIGINT (finishing the current batch)."""
+    """The long-running process: migrations, then consume until SIGTERM/SIGINT (finishing the current batch).
+    ``started`` receives the running projector (the process's metrics read its counters and lag)."""
     if apply_migrations:
         await asyncio.to_thread(migrate, database_url)
     stop = stop or asyncio.Event()
@@ -388,6 +401,8 @@ async def run_projector(
         session_timeout_ms=session_timeout_ms,
     )
     async with projector:
+        if started is not None:
+            started(projector)
         if ready is not None:
             ready({"topic": topic, "group_id": group_id, "database_url": redacted(database_url)})
         log.info("projector started: topic %s, group %s", topic, group_id)

@@ -56,6 +56,16 @@ def stages(conn: Connection, program: str | None = None) -> list[dict[str, Any]]
     return rows
 
 
+def stage_health_counts(conn: Connection) -> list[tuple[str, str, str, int]]:
+    """``(program, stage, health, relationships)`` for every combination present: the operator's gauge (bounded by
+    programs x stages x health values, never by relationship)."""
+    rel = Relationship.__table__
+    query = select(rel.c.program_id, rel.c.stage, rel.c.health, func.count()).group_by(
+        rel.c.program_id, rel.c.stage, rel.c.health
+    )
+    return [(program, stage, health, int(n)) for program, stage, health, n in conn.execute(query)]
+
+
 def transitions(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
     """How relationships moved: every (from → to, trigger) with its count and the last time it happened."""
     st = StageTransition.__table__

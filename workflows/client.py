@@ -78,16 +78,36 @@ from workflows.models import (
 from workflows.relationship import PROGRAM, RelationshipWorkflow
 
 __all__ = [
+    "COMMAND_OUTCOMES",
+    "CommandObserver",
     "CommandResult",
     "EventsTruncated",
     "MentorflowClient",
     "RelationshipBusy",
     "RelationshipNotFound",
     "RelationshipSummary",
+    "command_outcome",
     "new_command_id",
 ]
 
 T = TypeVar("T")
+
+CommandObserver = Callable[[str, str], None]
+"""Told of every command's outcome: ``(command type, outcome)``, outcome one of :data:`COMMAND_OUTCOMES`. The API's
+metrics hang here (workers/metrics); a re-sent command id counts again (its result is the same)."""
+
+COMMAND_OUTCOMES = ("accepted", "refused", "busy", "error")
+
+
+def command_outcome(error: BaseException | None) -> str:
+    """accepted (no error), refused (the domain said no), busy (Temporal kept refusing it) or error (anything else:
+    the outcome may be unknown)."""
+    if error is None:
+        return "accepted"
+    if isinstance(error, DomainError | RelationshipNotFound):
+        return "refused"
+    return "busy" if isinstance(error, RelationshipBusy) else "error"
+
 
 _RETRYABLE = {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED}
 
@@ -146,7 +166,9 @@ class MentorflowClient:
         task_queue: str = "mentorflow",
         limits: Limits | None = None,
         busy_timeout: float = 30.0,
+        on_command: CommandObserver | None = None,
     ) -> None:
+        self.on_command = on_command
         self.client = client
         self.task_queue = task_queue
         self.limits = limits
@@ -229,13 +251,39 @@ class MentorflowClient:
             )
             return result
 
-        try:
+        async def propose_once() -> CommandResult:
             return await self._with_retries(rid, proposal.command_id, attempt)
+
+        return await self._observed(
+            proposal.type, self._propose_or_explain(rid, proposal.command_id, propose_once, operations)
+        )
+
+    async def _observed(self, command_type: str, call: Awaitable[T]) -> T:
+        """Await ``call`` and tell :attr:`on_command` how it ended."""
+        try:
+            result = await call
+        except BaseException as exc:
+            if self.on_command is not None and not isinstance(exc, asyncio.CancelledError):
+                self.on_command(command_type, command_outcome(exc))
+            raise
+        if self.on_command is not None:
+            self.on_command(command_type, command_outcome(None))
+        return result
+
+    async def _propose_or_explain(
+        self,
+        rid: str,
+        command_id: str,
+        propose_once: Callable[[], Awaitable[CommandResult]],
+        operations: list[WithStartWorkflowOperation[Any, Any]],
+    ) -> CommandResult:
+        try:
+            return await propose_once()
         except WorkflowAlreadyStartedError:
             for operation in operations:  # retrieve the start's error too (else asyncio reports it as unretrieved)
                 with contextlib.suppress(Exception):
                     await operation.workflow_handle()
-            closed = await self._closed_outcome(rid, proposal.command_id)
+            closed = await self._closed_outcome(rid, command_id)
             if isinstance(closed, CommandResult):
                 return closed
             raise IllegalTransition(
@@ -296,7 +344,7 @@ class MentorflowClient:
             )
             return result
 
-        return await self._with_retries(relationship_id, cmd.command_id, attempt)
+        return await self._observed(cmd.type, self._with_retries(relationship_id, cmd.command_id, attempt))
 
     async def _with_retries(
         self, relationship_id: str, command_id: str, attempt: Callable[[], Awaitable[T]]

@@ -6,6 +6,7 @@ Kept apart from the workflow class so the client, the CLI and the tests can impo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -135,3 +136,4 @@ class WorkflowStatus(BaseModel):
     commands_remembered: int
     run: int
     closed: bool
+    outbox_oldest_at: datetime | None = None  # occurred_at of the oldest unpublished envelope (the outbox's age)

@@ -390,4 +390,5 @@ class RelationshipWorkflow:
             commands_remembered=len(self._commands),
             run=self._run,
             closed=self._state.is_closed,
+            outbox_oldest_at=self._outbox[0].occurred_at if self._outbox else None,
         )
