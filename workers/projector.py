@@ -7,10 +7,15 @@ consumes until SIGTERM/SIGINT, finishing the current batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
-from projections.projector import DEFAULT_GROUP, ProjectorMetrics, run_projector
+from prometheus_client import CollectorRegistry
+
+from projections.projector import DEFAULT_GROUP, Projector, ProjectorMetrics, run_projector
 from projections.topics import dead_letter_topic
+from workers.metrics.common import periodically, serve_registry
+from workers.metrics.process_projector import ProjectorCollector, ProjectorGauges, sample_projector
 from workers.services.kafka import ensure_topics
 from workers.settings import Settings
 
@@ -23,19 +28,46 @@ async def serve(
     database_url: str | None = None,
     max_records: int = 5000,
     session_timeout_ms: int = 10_000,
+    metrics: bool = True,
 ) -> ProjectorMetrics:
+    """``metrics``: serve /metrics on ``settings.metrics.projector_port`` (docs/operations.md)."""
     topic = topic or settings.kafka.events_topic
     dead_letters = dead_letter_topic(topic)
     await ensure_topics(settings.kafka.bootstrap_servers, {topic: settings.kafka.partitions, dead_letters: 1})
-    return await run_projector(
-        database_url=database_url or settings.database_url,
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        topic=topic,
-        group_id=group_id,
-        dead_letter_topic=dead_letters,
-        max_records=max_records,
-        session_timeout_ms=session_timeout_ms,
-    )
+    registry = CollectorRegistry()
+    collector = ProjectorCollector()
+    registry.register(collector)
+    gauges = ProjectorGauges(registry)
+    server = serve_registry(registry, settings.metrics.host, settings.metrics.projector_port) if metrics else None
+    stop = asyncio.Event()
+    samplers: list[asyncio.Task[None]] = []
+
+    def started(projector: Projector) -> None:
+        collector.metrics = projector.metrics
+        if server is not None:
+            sample = lambda: sample_projector(gauges, projector)  # noqa: E731
+            samplers.append(asyncio.create_task(periodically(stop, settings.metrics.sample_seconds, sample)))
+
+    try:
+        return await run_projector(
+            database_url=database_url or settings.database_url,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            topic=topic,
+            group_id=group_id,
+            dead_letter_topic=dead_letters,
+            max_records=max_records,
+            session_timeout_ms=session_timeout_ms,
+            stop=stop,
+            started=started,
+        )
+    finally:
+        stop.set()
+        for task in samplers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=10)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def main(settings: Settings, *, log_level: str = "INFO", **kwargs: object) -> ProjectorMetrics:

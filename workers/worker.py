@@ -19,12 +19,16 @@ from pathlib import Path
 from typing import Protocol
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
 from activities.publishing import KafkaPublisher, PublishReceipt
 from domain import Envelope
+from workers.metrics.common import periodically, serve_registry
+from workers.metrics.process_worker import WorkerMetrics, sdk_runtime
 from workers.settings import Settings, load_settings
+from workflows.client import MentorflowClient
 from workflows.connection import connect as connect_temporal
 from workflows.relationship import RelationshipWorkflow
 
@@ -38,9 +42,9 @@ WORKFLOW_CACHE = 1000
 the strictest proof that the workflow decides from history alone (the test tiers run with 0)."""
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the pydantic data converter (the one converter client, worker and Replayer share)."""
-    return await connect_temporal(settings.temporal.address, settings.temporal.namespace)
+    return await connect_temporal(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
 
 
 def make_sink(settings: Settings, webhook_url: str | None = None, log_path: Path | None = None) -> NotifySink:
@@ -91,6 +95,9 @@ class WorkerConfig:
     archive_interval: float | None = 60.0
     database_url: str | None = None  # default: settings.database_url
     max_cached_workflows: int = WORKFLOW_CACHE
+    # Serve /metrics (settings.metrics: worker_port, worker_sdk_port); `mentorflow worker` turns it on. Off here so
+    # that a test running many workers in one process does not fight over the ports.
+    metrics: bool = False
 
 
 async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
@@ -139,13 +146,16 @@ async def run_worker(
         created = await ensure_events_topic(settings, topic)
         if created:
             log.info("created topics %s", created)
+    m = settings.metrics
+    runtime = sdk_runtime(m.host, m.worker_sdk_port) if config.metrics else None
     try:
-        client = await connect(settings)
+        client = await connect(settings, runtime=runtime)
     except Exception as exc:
         raise RuntimeError(
             f"cannot reach Temporal at {settings.temporal.address}: {exc} (is it up? `mentorflow services up`)"
         ) from exc
-    publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic)
+    metrics = WorkerMetrics()
+    publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic, observer=metrics.observe_publish)
     notifier = Notifier(make_sink(settings, config.webhook_url, config.notification_log))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,7 +171,12 @@ async def run_worker(
         notifier=notifier,
         max_cached_workflows=config.max_cached_workflows,
     )
-    archiver, engine = None, None
+    archiver, engine, sampler = None, None, None
+    server = serve_registry(metrics.registry, m.host, m.worker_port) if config.metrics else None
+    if server is not None and m.outbox_sample:
+        facade = MentorflowClient(client, task_queue=task_queue)
+        sample = lambda: metrics.sample_outboxes(facade, task_queue=task_queue, limit=m.outbox_sample)  # noqa: E731
+        sampler = asyncio.create_task(periodically(stop, m.sample_seconds, sample))
     if config.archive_interval:
         from audit.archive import run_archiver
         from projections.db import make_engine
@@ -188,6 +203,13 @@ async def run_worker(
                 await asyncio.wait_for(archiver, timeout=10)
         if engine is not None:
             engine.dispose()
+        stop.set()
+        if sampler is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sampler, timeout=10)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def main(config: WorkerConfig | None = None) -> None:

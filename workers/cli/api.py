@@ -11,14 +11,20 @@ from workers.settings import Settings, load_settings
 
 
 def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
-    """The FastAPI app over Temporal (the client), the projection tables and the audit stores of ``settings``."""
+    """The FastAPI app over Temporal (the client), the projection tables and the audit stores of ``settings``.
+    With ``settings.metrics.api`` it also serves ``GET /metrics`` (Prometheus text, no token: aggregates only)."""
+    from fastapi import Response
+
     from api.app import create_app
     from api.live import LiveBackend
     from workers.connect import connect_client
+    from workers.metrics.process_api import CONTENT_TYPE_LATEST, ApiMetrics
     from workflows.client import MentorflowClient
 
+    metrics = ApiMetrics()
+
     async def connect() -> MentorflowClient:
-        return await connect_client(settings)
+        return await connect_client(settings, on_command=metrics.observe)
 
     backend = LiveBackend(
         connect,
@@ -26,7 +32,14 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
         kafka_bootstrap=settings.kafka.bootstrap_servers,
         topic=settings.kafka.events_topic,
     )
-    return create_app(backend, settings.api.tokens if tokens is None else tokens)
+    app = create_app(backend, settings.api.tokens if tokens is None else tokens)
+    if settings.metrics.api:
+
+        async def prometheus_metrics() -> Response:
+            return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+        app.add_api_route("/metrics", prometheus_metrics, methods=["GET"], include_in_schema=False)
+    return app
 
 
 def api(

@@ -44,6 +44,7 @@ def worker(
         notification_log=notification_log,
         archive_interval=archive_interval or None,
         max_cached_workflows=WORKFLOW_CACHE if max_cached_workflows is None else max_cached_workflows,
+        metrics=True,
     )
     try:
         main(config)
