@@ -27,6 +27,7 @@ from domain.limits import (
     GOALS,
     LONG_TEXT,
     MAX_NAME_LENGTH,
+    MEETING_ID,
     NAME,
     NOTE,
     PERSON_ID,
@@ -77,6 +78,7 @@ RelationshipId = Annotated[str, RELATIONSHIP_ID]
 ProgramId = Annotated[str, PROGRAM_ID]
 PersonId = Annotated[str, PERSON_ID]
 GoalId = Annotated[str, GOAL_ID]
+MeetingId = Annotated[str, MEETING_ID]
 Reason = Annotated[str, REASON]
 Note = Annotated[str, NOTE]
 LongText = Annotated[str, LONG_TEXT]
@@ -249,14 +251,14 @@ class ConfirmMeeting(CommandBase):
     """The other participant confirms a meeting (``meeting-<n>``, numbered per relationship; rules v2)."""
 
     type: Literal["ConfirmMeeting"] = "ConfirmMeeting"
-    meeting_id: GoalId
+    meeting_id: MeetingId
 
 
 class DisputeMeeting(CommandBase):
     """The other participant disputes a meeting: it stops counting (rules v2)."""
 
     type: Literal["DisputeMeeting"] = "DisputeMeeting"
-    meeting_id: GoalId
+    meeting_id: MeetingId
     reason: Reason
 
 

@@ -72,6 +72,7 @@ __all__ = [
     "MAX_SENIORITY_YEARS",
     "MAX_TEXT_LENGTH",
     "MAX_TRIAL_MEETINGS",
+    "MEETING_ID",
     "NAME",
     "NOTE",
     "PERSON_ID",
@@ -329,6 +330,7 @@ PROGRAM_ID = IdRule("program id")
 PERSON_ID = IdRule("person id")
 COMMAND_ID = IdRule("command id")
 GOAL_ID = IdRule("goal id")
+MEETING_ID = IdRule("meeting id")
 _ACTOR_ID = IdRule("actor id")
 ACTOR = ActorRule()
 NAME = TextRule(MAX_NAME_LENGTH, "MAX_NAME_LENGTH", required=True)
