@@ -63,7 +63,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy domain
-	$(VENV)/bin/mypy matching workflows activities projections workers api audit benchmarks
+	$(VENV)/bin/mypy matching workflows activities projections workers api service audit benchmarks
 	$(VENV)/bin/lint-imports
 
 format: venv

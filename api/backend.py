@@ -1,42 +1,17 @@
-"""What the HTTP API needs from the rest of mentorflow, as one small interface.
-
-The routes depend only on :class:`Backend`. The real one (:class:`api.live.LiveBackend`) puts commands and
-authoritative reads through :class:`workflows.client.MentorflowClient` (Temporal), reads lists and reports from the
-projection tables through :mod:`projections.reports` (the functions ``mentorflow report`` prints, so the dashboard and
-the CLI show the same numbers) and audits through :mod:`audit`. Unit tests use an in-memory backend over the pure core.
+"""What the HTTP API needs from the rest of mentorflow, as one small interface: the routes depend only on
+:class:`Backend`. The real one is the application service, :class:`service.relationships.MentorflowService` (the
+same service the CLI's reports and audit call); unit tests use an in-memory backend over the pure core.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from domain import Command, Envelope, ProposeRelationship, RelationshipState
+from service.relationships import REPORT_NAMES, CommandOutcome, ListFilter, ReportName
 
 __all__ = ["REPORT_NAMES", "Backend", "CommandOutcome", "ListFilter", "ReportName"]
-
-ReportName = Literal["stages", "transitions", "funnel", "at-risk"]
-REPORT_NAMES: tuple[str, ...] = ("stages", "transitions", "funnel", "at-risk")
-
-
-@dataclass(frozen=True, slots=True)
-class CommandOutcome:
-    """The relationship after an accepted command, and the envelopes the command appended (oldest first)."""
-
-    state: RelationshipState
-    events: list[Envelope] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class ListFilter:
-    program: str | None = None
-    stage: str | None = None
-    substate: str | None = None
-    health: str | None = None
-    person: str | None = None  # mentor or mentee
-    limit: int = 100
-    offset: int = 0
 
 
 class Backend(Protocol):
@@ -65,7 +40,7 @@ class Backend(Protocol):
     async def programs(self) -> list[str]: ...
 
     async def report(self, name: ReportName, program: str | None) -> list[dict[str, Any]]:
-        """The rows of ``projections.reports.REPORTS[name]``: what ``mentorflow report NAME --format json`` prints."""
+        """The rows of ``projections.read_model.REPORTS[name]``: what ``mentorflow report NAME --json`` prints."""
         ...
 
     async def contested(self, program: str | None) -> list[dict[str, Any]]: ...

@@ -11,7 +11,7 @@ DomainError about the current state
 InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
 InvalidPolicy (the request cannot be accepted as is)
 request shape (body, path, query)                      422     ``ValidationError`` with ``field``
-Temporal / database unreachable                        503     ``ServiceUnavailable``
+Temporal / database unreachable (service.errors)       503     ``ServiceUnavailable``
 =====================================================  ======  =============================================
 
 ``message`` is the rule that was broken, verbatim from the domain where the domain said it.
@@ -36,12 +36,12 @@ from domain import (
     NotAParticipant,
     RelationshipNotFound,
 )
+from service.errors import InvalidArgument, ServiceUnavailable
 
 __all__ = [
     "ApiError",
     "ErrorBody",
     "ErrorDetail",
-    "ServiceUnavailable",
     "domain_status",
     "install_error_handlers",
 ]
@@ -70,11 +70,6 @@ class ApiError(Exception):
         self.field = field
 
 
-class ServiceUnavailable(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "ServiceUnavailable", message)
-
-
 def domain_status(error: DomainError) -> int:
     return 422 if isinstance(error, UNPROCESSABLE) else 409
 
@@ -96,6 +91,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RelationshipNotFound)
     async def _not_found(_request: Request, exc: RelationshipNotFound) -> JSONResponse:
         return JSONResponse(_body("RelationshipNotFound", str(exc)), status_code=404)
+
+    @app.exception_handler(ServiceUnavailable)
+    async def _unavailable(_request: Request, exc: ServiceUnavailable) -> JSONResponse:
+        return JSONResponse(_body("ServiceUnavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(InvalidArgument)
+    async def _invalid(_request: Request, exc: InvalidArgument) -> JSONResponse:
+        where = f"query.{exc.field}"
+        return JSONResponse(_body("ValidationError", f"{where}: {exc.rule}", where), status_code=422)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -20,7 +20,7 @@ from fastapi import Request
 from starlette.exceptions import HTTPException
 
 from api.auth import Principal
-from api.errors import ApiError
+from service.errors import ServiceUnavailable
 
 __all__ = [
     "VERIFY_CALLS_PER_MINUTE",
@@ -79,9 +79,7 @@ class VerifyGate:
         try:
             result = await asyncio.wait_for(job(), timeout=self.timeout_seconds)
         except TimeoutError:
-            raise ApiError(
-                503,
-                "ServiceUnavailable",
+            raise ServiceUnavailable(
                 f"verify did not finish within {self.timeout_seconds:g} s (VERIFY_TIMEOUT_SECONDS) and was "
                 f"abandoned; narrow it (one relationship, ?program=) or run `mentorflow audit verify --all`",
             ) from None

@@ -1,5 +1,5 @@
-"""The composition root's one way to build an :class:`audit.verify.Auditor` from the settings (the audit CLI, the
-demo's closing verification)."""
+"""The composition root's one way to open the application's audit service (:class:`service.audit.AuditService`)
+from the settings: the audit CLI and the demo's closing verification."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from audit.verify import SETTLE_SECONDS
 from workers.settings import Settings
 
 if TYPE_CHECKING:
-    from audit.verify import Auditor, TemporalSource
+    from audit.verify import TemporalSource
+    from service.audit import AuditService
 
 
 @asynccontextmanager
@@ -26,28 +27,23 @@ async def open_auditor(
     temporal_source: TemporalSource = "auto",
     replay: bool = True,
     settle: float = SETTLE_SECONDS,
-) -> AsyncIterator[Auditor]:
-    """An auditor over the configured audit store, events topic and Temporal (each may be left out); the
+) -> AsyncIterator[AuditService]:
+    """The audit service over the configured audit store, events topic and Temporal (each may be left out); the
     database engine is disposed of on exit."""
-    from audit.verify import Auditor
-    from projections.db import make_engine
+    from service.audit import AuditService
 
-    engine = make_engine(database_url or settings.database_url) if database else None
     client = None
     if temporal:
         from workflows.connection import connect
 
         client = await connect(settings.temporal.address, settings.temporal.namespace)
-    try:
-        yield Auditor(
-            engine=engine,
-            bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
-            topic=(topic or settings.kafka.events_topic) if kafka else None,
-            temporal=client,
-            temporal_source=temporal_source,
-            replay=replay,
-            settle=settle,
-        )
-    finally:
-        if engine is not None:
-            engine.dispose()
+    async with AuditService.open(
+        database_url=(database_url or settings.database_url) if database else None,
+        bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
+        topic=(topic or settings.kafka.events_topic) if kafka else None,
+        temporal=client,
+        temporal_source=temporal_source,
+        replay=replay,
+        settle=settle,
+    ) as service:
+        yield service

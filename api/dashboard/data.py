@@ -1,5 +1,5 @@
 """The dashboard's JSON. The stage distribution, the funnel and the at-risk list are the rows of
-:mod:`projections.reports` (``Backend.report``, what ``mentorflow report`` prints), so the dashboard and the CLI
+:mod:`projections.read_model` (``Backend.report``, what ``mentorflow report`` prints), so the dashboard and the CLI
 always agree; the latest transitions, the contested list and the time in stage are rows of the same tables."""
 
 from __future__ import annotations

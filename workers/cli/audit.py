@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from service.audit import EXPORT_FORMATS, AuditService
 from workers.cli.output import console, err_console, print_json
 from workers.settings import Settings, load_settings
 
@@ -46,8 +48,11 @@ def parse_at(text: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def auditor(settings: Settings, *, temporal_source: str = "auto", **options: Any) -> Any:
-    """:func:`workers.auditing.open_auditor`, with ``--temporal-source`` checked."""
+def auditor(
+    settings: Settings, *, temporal_source: str = "auto", **options: Any
+) -> AbstractAsyncContextManager[AuditService]:
+    """:func:`workers.auditing.open_auditor` (the application's audit service), with ``--temporal-source``
+    checked."""
     from workers.auditing import open_auditor
 
     if temporal_source not in ("auto", "live", "archive"):
@@ -65,12 +70,12 @@ async def _envelopes(relationship_id: str, source: str, database_url: str | None
         kafka=source == "kafka",
         database=source in ("event_log", "temporal"),
     ) as a:
-        return list(await a.envelopes(relationship_id, source))
+        return await a.envelopes(relationship_id, source)
 
 
 def _load(relationship_id: str, source: str, database_url: str | None, topic: str | None) -> list[Any]:
     try:
-        return asyncio.run(_envelopes(relationship_id, source.replace("-", "_"), database_url, topic))
+        return asyncio.run(_envelopes(relationship_id, source, database_url, topic))
     except (LookupError, ValueError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -287,30 +292,24 @@ def export(
 ) -> None:
     """The history with the verification result and the policy version(s) in force. Re-verify the JSON Lines file
     with docs/verify_history.py (standard library only)."""
-    from audit.history import export_csv, export_jsonl
-
-    if fmt not in ("jsonl", "csv"):
+    if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter("--format must be jsonl or csv")
     settings = load_settings()
 
-    async def run() -> tuple[list[Any], Any]:
+    async def run() -> tuple[str, Any, int]:
         async with auditor(settings, database_url=database_url, topic=topic, temporal=not no_temporal) as a:
-            report = await a.verify(relationship_id)
-            return list(await a.envelopes(relationship_id, source.replace("-", "_"))), report
+            return await a.export(relationship_id, "csv" if fmt == "csv" else "jsonl", source, participant)
 
     try:
-        envelopes, report = asyncio.run(run())
+        text, report, count = asyncio.run(run())
     except (LookupError, ValueError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    verification = report.to_dict()
-    render = export_jsonl if fmt == "jsonl" else export_csv
-    text = render(relationship_id, envelopes, verification, datetime.now(UTC), participant)
     if output is None:
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {len(envelopes)} events to {output}")
+        err_console.print(f"wrote {count} events to {output}")
     if not report.ok:
         err_console.print(f"[yellow]verification FAILED ({len(report.errors)} differences, recorded in the export)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import sys
@@ -11,9 +12,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from projections.db import make_engine, migrate
-from projections.reports import COLUMNS, REPORTS
+from projections.read_model import COLUMNS
+from service.relationships import MentorflowService, ReportName
 from workers.cli.output import console
+from workers.connect import connect_client
 from workers.settings import load_settings
 
 app = typer.Typer(help="Reports for program managers, from the projection tables.", no_args_is_help=True)
@@ -53,16 +55,20 @@ def _render(name: str, rows: list[dict[str, Any]], fmt: Format) -> None:
         console.print("[dim]no rows[/dim]")
 
 
-def _run(name: str, program: str | None, fmt: Format, as_json: bool, database_url: str | None) -> None:
-    url = database_url or load_settings().database_url
-    migrate(url)  # an empty, current schema rather than an error on a fresh install
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = REPORTS[name](conn, program=program)
-    finally:
-        engine.dispose()
-    _render(name, rows, Format.json if as_json else fmt)
+def _run(name: ReportName, program: str | None, fmt: Format, as_json: bool, database_url: str | None) -> None:
+    """The application service's report (the rows ``GET /reports/NAME`` answers), rendered."""
+    settings = load_settings()
+
+    async def rows() -> list[dict[str, Any]]:
+        # Temporal is connected lazily, never for a report: the projection tables answer it.
+        service = MentorflowService(lambda: connect_client(settings), database_url or settings.database_url)
+        await service.start()  # migrates: an empty, current schema rather than an error on a fresh install
+        try:
+            return await service.report(name, program)
+        finally:
+            await service.close()
+
+    _render(name, asyncio.run(rows()), Format.json if as_json else fmt)
 
 
 ProgramOpt = typer.Option(None, "--program", help="only this program")

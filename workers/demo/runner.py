@@ -288,9 +288,8 @@ async def wait_for_projections(settings: Settings, sim: Sim, seconds: float = 30
 
 
 def read_reports(settings: Settings, program: str) -> dict[str, list[dict[str, Any]]]:
-    from api.reads import time_in_stage
     from projections.db import make_engine
-    from projections.reports import REPORTS
+    from projections.read_model import REPORTS, time_in_stage
 
     engine = make_engine(settings.database_url)
     try:
@@ -303,7 +302,7 @@ def read_reports(settings: Settings, program: str) -> dict[str, list[dict[str, A
 
 
 def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) -> None:
-    from projections.reports import COLUMNS
+    from projections.read_model import COLUMNS
 
     titles = {
         "stages": "Relationships per stage now, and time in each stage (days of wall time)",

@@ -264,16 +264,18 @@ async def test_a_projector_behind_is_waited_for_not_reported(stack: Settings, en
 
 
 async def test_python_client(seeded: str, stack: Settings, sqlite_url: str, kafka_topic: str) -> None:
-    from api.audit_client import AuditClient
+    from service.audit import AuditService
 
-    async with AuditClient.connect(stack, database_url=sqlite_url, topic=kafka_topic, temporal=False) as audit:
+    bootstrap = stack.kafka.bootstrap_servers
+    opened = AuditService.open(database_url=sqlite_url, bootstrap_servers=bootstrap, topic=kafka_topic, temporal=None)
+    async with opened as audit:
         rows = await audit.history(seeded)
         assert len(rows) == EVENTS and rows[-1].stage == "closed"
         state = await audit.state_at(seeded, rows[13].occurred_at)
         assert (state.stage.value, state.seq) == ("cultivation", 14)
         report = await audit.verify(seeded)
         assert report.ok
-        exported = await audit.export(seeded, "jsonl")
+        exported, _, _ = await audit.export(seeded, "jsonl")
         assert json.loads(exported.splitlines()[0])["verification"]["ok"] is True
         summary = await audit.verify_all()
         assert summary.ok and len(summary.reports) == 3

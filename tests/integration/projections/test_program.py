@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from projections.db import make_engine, migrate, wait_for_seq
 from projections.models import Base
 from projections.projector import Projector
-from projections.reports import at_risk, funnel
+from projections.read_model import at_risk, funnel
 from tests.integration.projections.conftest import TopicMessage, program_records, publish, read_topic
 
 NUDGE_TYPES = {"AcceptanceReminderSent", "NudgeSent", "EscalatedToManager", "InactivityWarningSent"}

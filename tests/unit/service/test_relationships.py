@@ -1,5 +1,6 @@
-"""LiveBackend's translation of what the client raises: unknown relationship 404, busy / no worker 503, domain
-rejections unchanged (the routes map them to 409/422)."""
+"""The application service's translation of what the client raises: an unknown relationship is
+domain.RelationshipNotFound, busy / unreachable / no worker is ServiceUnavailable, domain rejections pass unchanged
+(each adapter maps them once: HTTP 404/503/409/422, CLI exit codes)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ServiceUnavailable
-from api.live import LiveBackend
 from domain import IllegalTransition, RelationshipNotFound, RelationshipState
+from service.errors import ServiceUnavailable
+from service.relationships import MentorflowService
 from workflows.client import RelationshipBusy
 
 
@@ -36,11 +37,11 @@ class FakeClient:
         raise NotImplementedError
 
 
-def _backend(client: FakeClient, timeout: float = 5.0) -> LiveBackend:
+def _backend(client: FakeClient, timeout: float = 5.0) -> MentorflowService:
     async def connect() -> FakeClient:
         return client
 
-    return LiveBackend(connect, "sqlite://", call_timeout=timeout)
+    return MentorflowService(connect, "sqlite://", call_timeout=timeout)
 
 
 async def test_not_found_passes_through_by_type() -> None:

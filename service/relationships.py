@@ -1,28 +1,56 @@
-"""The live backend: commands and current state through the Temporal client (:mod:`workflows.client`), lists and reports
-from the projection tables (:mod:`projections.reports`, the functions ``mentorflow report`` prints), audit through
-:mod:`audit`. Built by the composition root (``mentorflow api``), which knows the settings."""
+"""The application service (DESIGN §2): commands and the current state through the Temporal client
+(:mod:`workflows.client`), lists and reports from the read model (:mod:`projections.read_model`), audit through
+:class:`service.audit.AuditService`. The HTTP API serves it (it is the routes' ``api.backend.Backend``) and the CLI's
+reports call it; built by the composition root (``mentorflow api``, ``mentorflow report``), which knows the settings.
+
+Raises the domain's errors, :class:`domain.RelationshipNotFound`, :class:`service.errors.ServiceUnavailable` and
+:class:`service.errors.InvalidArgument`: each adapter maps them once (HTTP status, CLI exit code)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from sqlalchemy import Connection, Engine
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import reads
-from api.backend import CommandOutcome, ListFilter, ReportName
-from api.errors import ApiError, ServiceUnavailable
 from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipNotFound, RelationshipState
+from projections import read_model as reads
 from projections.db import make_engine, migrate, wait_for_seq_async
-from projections.reports import REPORTS
+from projections.read_model import REPORTS
+from service.audit import AuditService
+from service.errors import InvalidArgument, ServiceUnavailable
 from workflows.client import RelationshipBusy
 
-__all__ = ["CommandClient", "LiveBackend"]
+__all__ = ["REPORT_NAMES", "CommandClient", "CommandOutcome", "ListFilter", "MentorflowService", "ReportName"]
 
 T = TypeVar("T")
+
+ReportName = Literal["stages", "transitions", "funnel", "at-risk"]
+REPORT_NAMES: tuple[str, ...] = get_args(ReportName)
+assert set(REPORT_NAMES) == set(REPORTS), "every report of the read model, and only those"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """The relationship after an accepted command, and the envelopes the command appended (oldest first)."""
+
+    state: RelationshipState
+    events: list[Envelope] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    program: str | None = None
+    stage: str | None = None
+    substate: str | None = None
+    health: str | None = None
+    person: str | None = None  # mentor or mentee
+    limit: int = 100
+    offset: int = 0
 
 
 class CommandClient(Protocol):
@@ -44,7 +72,7 @@ def _unavailable(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 
 
-class LiveBackend:
+class MentorflowService:
     def __init__(
         self,
         connect: Callable[[], Awaitable[CommandClient]],
@@ -85,7 +113,7 @@ class LiveBackend:
         try:
             async with asyncio.timeout(self.call_timeout):  # no worker polling: an answer, not a hung request
                 return await call(client)
-        except (DomainError, ApiError, RelationshipNotFound):
+        except (DomainError, RelationshipNotFound):
             raise
         except TimeoutError as exc:
             raise ServiceUnavailable(
@@ -100,7 +128,7 @@ class LiveBackend:
     def _read(self, fn: Callable[[Connection], T]) -> Awaitable[T]:
         engine = self._engine
         if engine is None:
-            raise ServiceUnavailable("the API is not started")
+            raise ServiceUnavailable("the service is not started")
 
         def run() -> T:
             with engine.connect() as conn:
@@ -150,23 +178,26 @@ class LiveBackend:
             raise RelationshipNotFound(relationship_id, str(exc)) from None
 
     async def verify(self, relationship_id: str | None, program: str | None = None) -> dict[str, Any]:
-        """:class:`audit.verify.Auditor` over the three stores (event_log, Kafka topic, Temporal history + replay)."""
+        """The three stores (event_log, Kafka topic, Temporal history + replay) of one relationship, or of all (of
+        ``program``)."""
         from audit.verify import Auditor, checked_program
 
-        client = await self._c()
-        auditor = Auditor(
-            engine=self._engine,
-            bootstrap_servers=self._kafka,
-            topic=self._topic,
-            temporal=getattr(client, "client", None),
-        )
-        if relationship_id is not None:
-            return dict((await auditor.verify(relationship_id)).to_dict())
         if program is not None:
             try:
                 checked_program(program)
             except ValueError as exc:
-                raise ApiError(422, "ValidationError", f"query.program: {exc}", field="query.program") from None
+                raise InvalidArgument("program", str(exc)) from None
+        client = await self._c()
+        auditor = AuditService(
+            Auditor(
+                engine=self._engine,
+                bootstrap_servers=self._kafka,
+                topic=self._topic,
+                temporal=getattr(client, "client", None),
+            )
+        )
+        if relationship_id is not None:
+            return dict((await auditor.verify(relationship_id)).to_dict())
         # one scan of the topic and one query of the event log for all of them, not one per relationship
         summary = await auditor.verify_all(program=program, concurrency=8)
         reports = [r.to_dict() for r in summary.reports]

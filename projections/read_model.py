@@ -1,7 +1,10 @@
-"""Reports for program managers, read from the projection tables (``mentorflow report …``).
+"""The read model's queries (DESIGN §6): every read of the projection tables the CLI, the HTTP API, the dashboard
+and the demo make, from one module with one stage order.
 
-Each report is a function ``(conn, program=None, …) -> list[dict]`` of JSON-friendly rows, with its column order in
-:data:`COLUMNS`; the CLI renders them as a rich table, CSV or JSON.
+Reports for program managers (``mentorflow report …``): each is a function ``(conn, program=None, …) -> list[dict]``
+of JSON-friendly rows, with its column order in :data:`COLUMNS`; the CLI renders them as a rich table, CSV or JSON.
+Lists of rows (the list endpoint, the dashboard's contested separations and latest transitions) and the time in
+stage in seconds follow. All synchronous: the async callers run them in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,16 +17,43 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from domain.stages import STAGE_RANK, Stage
 from projections.models import FUNNEL_COLUMNS, ProgramFunnel, Relationship, StageDuration, StageTransition
 
-__all__ = ["COLUMNS", "REPORTS", "at_risk", "funnel", "stages", "transitions"]
+__all__ = [
+    "COLUMNS",
+    "REPORTS",
+    "STAGE_ORDER",
+    "at_risk",
+    "contested",
+    "funnel",
+    "latest_transitions",
+    "list_relationships",
+    "programs",
+    "stages",
+    "time_in_stage",
+    "transitions",
+]
 
-STAGE_ORDER = ("initiation", "cultivation", "separation", "redefinition", "closed")
+STAGE_ORDER: tuple[str, ...] = tuple(stage.value for stage in sorted(STAGE_RANK, key=STAGE_RANK.__getitem__)[1:])
+"""initiation, cultivation, separation, redefinition, closed: the domain's order (``domain.stages.STAGE_RANK``)."""
 _DAY = 86_400.0
 
 
 def _days(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / _DAY, 1)
+
+
+def _visit_seconds(conn: Connection, program: str | None) -> dict[str, list[float]]:
+    """Seconds of every completed stage visit (``stage_durations`` rows with an end), by stage."""
+    sd = StageDuration.__table__
+    visits = select(sd.c.stage, sd.c.seconds).where(sd.c.seconds.is_not(None))
+    if program:
+        visits = visits.where(sd.c.program_id == program)
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for stage, value in conn.execute(visits):
+        seconds[str(stage)].append(float(value))
+    return seconds
 
 
 def stages(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
@@ -33,13 +63,7 @@ def stages(conn: Connection, program: str | None = None) -> list[dict[str, Any]]
     if program:
         now_in = now_in.where(rel.c.program_id == program)
     current = {stage: int(n) for stage, n in conn.execute(now_in)}
-    sd = StageDuration.__table__
-    visits = select(sd.c.stage, sd.c.seconds).where(sd.c.seconds.is_not(None))
-    if program:
-        visits = visits.where(sd.c.program_id == program)
-    durations: dict[str, list[float]] = defaultdict(list)
-    for stage, seconds in conn.execute(visits):
-        durations[stage].append(float(seconds))
+    durations = _visit_seconds(conn, program)
     rows = []
     for stage in STAGE_ORDER:
         d = durations.get(stage, [])
@@ -192,3 +216,101 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "days_without_meeting",
     ),
 }
+
+
+# --- lists of rows and the time in stage (the list endpoint, the dashboard, the demo) -------------------------
+
+LIST_COLUMNS = (
+    "relationship_id",
+    "program_id",
+    "mentor_id",
+    "mentee_id",
+    "stage",
+    "substate",
+    "health",
+    "marginal",
+    "outcome",
+    "meetings",
+    "last_meeting_at",
+    "opened_at",
+    "closed_at",
+    "stage_entered_at",
+    "substate_entered_at",
+    "last_seq",
+)
+
+
+def _json(value: Any) -> Any:
+    return _instant(value) if isinstance(value, datetime) else value
+
+
+def _row(mapping: Any) -> dict[str, Any]:
+    return {c: _json(mapping[c]) for c in LIST_COLUMNS}
+
+
+def list_relationships(
+    conn: Connection,
+    *,
+    program: str | None = None,
+    stage: str | None = None,
+    substate: str | None = None,
+    health: str | None = None,
+    person: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    rel = Relationship.__table__
+    stmt = select(rel).order_by(rel.c.opened_at, rel.c.relationship_id).limit(limit).offset(offset)
+    if program:
+        stmt = stmt.where(rel.c.program_id == program)
+    if stage:
+        stmt = stmt.where(rel.c.stage == stage)
+    if substate:
+        stmt = stmt.where(rel.c.substate == substate)
+    if health:
+        stmt = stmt.where(rel.c.health == health)
+    if person:
+        stmt = stmt.where((rel.c.mentor_id == person) | (rel.c.mentee_id == person))
+    return [_row(r) for r in conn.execute(stmt).mappings()]
+
+
+def programs(conn: Connection) -> list[str]:
+    rel = Relationship.__table__
+    return [str(p) for p in conn.execute(select(rel.c.program_id).distinct().order_by(rel.c.program_id)).scalars()]
+
+
+def contested(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
+    """Separations waiting for the manager (``separation/contested``), the longest waiting first."""
+    rel = Relationship.__table__
+    stmt = select(rel).where(rel.c.substate == "contested").order_by(rel.c.substate_entered_at)
+    if program:
+        stmt = stmt.where(rel.c.program_id == program)
+    return [_row(r) for r in conn.execute(stmt).mappings()]
+
+
+def latest_transitions(
+    conn: Connection, program: str | None = None, trigger: str | None = None, limit: int = 15
+) -> list[dict[str, Any]]:
+    """The most recent stage changes, newest first, with trigger (command | timer) and reason."""
+    st = StageTransition.__table__
+    stmt = select(st).order_by(st.c.occurred_at.desc(), st.c.seq.desc()).limit(limit)
+    if program:
+        stmt = stmt.where(st.c.program_id == program)
+    if trigger:
+        stmt = stmt.where(st.c.trigger == trigger)
+    return [{k: _json(v) for k, v in r.items()} for r in conn.execute(stmt).mappings()]
+
+
+def time_in_stage(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
+    """Average seconds of the completed visits of each stage: the same visits as the ``stages`` report's
+    ``completed_visits`` / ``avg_days``, in seconds (demo policies count days in fractions of a second)."""
+    seconds = _visit_seconds(conn, program)
+    return [
+        {
+            "stage": stage,
+            "completed_visits": len(seconds.get(stage, [])),
+            "avg_seconds": round(sum(seconds[stage]) / len(seconds[stage]), 2) if seconds.get(stage) else None,
+        }
+        for stage in STAGE_ORDER
+        if stage != Stage.CLOSED  # a closed relationship never completes a visit of "closed"
+    ]
