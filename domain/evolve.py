@@ -78,7 +78,14 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
     """Apply one event. Raises :class:`IllegalTransition` for a ``StageChanged`` outside the transition table
     (a corrupt or foreign log)."""
     u: dict[str, Any] = {"last_event_at": event.at}
-    s = state
+    if not (_start_and_meetings(state, event, u) or _cultivation_and_after(state, event, u)):
+        raise TypeError(f"evolve does not know {type(event).__name__}")  # pragma: no cover - all are handled
+    return state.model_copy(update=u)
+
+
+def _start_and_meetings(s: RelationshipState, event: EventBase, u: dict[str, Any]) -> bool:
+    """Proposal, acceptance, agreement, the trial and the meeting log: the updates into ``u``; False if not one of
+    these events."""
     match event:
         case RelationshipProposed():
             u.update(
@@ -138,6 +145,15 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             u["meeting_log"] = {**s.meeting_log, event.meeting_id: entry}
         case MeetingDisputed():
             u.update(_disputed(s, event.meeting_id))
+        case _:
+            return False
+    return True
+
+
+def _cultivation_and_after(s: RelationshipState, event: EventBase, u: dict[str, Any]) -> bool:
+    """Goals, check-ins, health, pauses, the term, separation, redefinition, stage changes and the close: the
+    updates into ``u``; False if not one of these events."""
+    match event:
         case GoalSet():
             u["goals"] = {**s.goals, event.goal_id: Goal(text=event.text, set_by=event.by, set_at=event.at)}
         case GoalCompleted():
@@ -199,9 +215,9 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
             u.update(_stage_changed(s, event))
         case RelationshipClosed():
             u.update(outcome=event.outcome, close_reason=event.reason, closed_at=event.at)
-        case _:  # pragma: no cover - every event class is handled above
-            raise TypeError(f"evolve does not know {type(event).__name__}")
-    return s.model_copy(update=u)
+        case _:
+            return False
+    return True
 
 
 def _recent_check_in(s: RelationshipState, by: str, satisfaction: int) -> dict[str, Any]:

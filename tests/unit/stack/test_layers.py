@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from pathlib import Path
 
 import grimp
 
@@ -106,3 +107,39 @@ def test_the_cycle_check_would_see_a_circle() -> None:
     for importer, imported in (("a.cli", "a.demo"), ("a.demo", "a.runner"), ("a.runner", "a.cli"), ("a.x", "a.cli")):
         graph.add_import(importer=importer, imported=imported)
     assert import_cycles(graph) == [["a.cli", "a.demo", "a.runner"]]
+
+
+# --- sizes (issue 12): modules ≤ 600 lines, functions ≤ 80 lines, outside generated migrations and tests -----------
+
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+
+
+def oversized(root: Path) -> list[str]:
+    """Every module above MAX_MODULE_LINES and function above MAX_FUNCTION_LINES under ``root``'s packages."""
+    found: list[str] = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            text = path.read_text()
+            where = path.relative_to(root)
+            if (lines := len(text.splitlines())) > MAX_MODULE_LINES:
+                found.append(f"{where}: {lines} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > MAX_FUNCTION_LINES:
+                        found.append(f"{where}:{node.lineno} {node.name}(): {length} lines")
+    return found
+
+
+def test_no_module_or_function_above_the_limits() -> None:
+    assert oversized(PROJECT_ROOT) == []
+
+
+def test_the_size_check_would_see_a_long_function(tmp_path: Path) -> None:
+    (tmp_path / "domain").mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "domain" / "long.py").write_text(f"def long():\n{body}\n")
+    assert oversized(tmp_path) == [f"domain/long.py:1 long(): {MAX_FUNCTION_LINES + 1} lines"]
