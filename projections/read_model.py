@@ -30,6 +30,7 @@ __all__ = [
     "latest_transitions",
     "list_relationships",
     "programs",
+    "stage_health_counts",
     "stages",
     "time_in_stage",
     "transitions",

@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from projections.projector import Projector, ProjectorMetrics
-from projections.reports import stage_health_counts
+from projections.read_model import stage_health_counts
 
 __all__ = ["COUNTERS", "ProjectorCollector", "ProjectorGauges", "sample_projector"]
 
