@@ -125,3 +125,28 @@ async def test_renewed_once_then_redefined_with_differing_continuing_outcomes(cu
     assert {k: v.value for k, v in final.redefinition.items()} == {MENTOR.id: "collegial", MENTEE.id: "friendship"}
     assert len(told(lc, "TermEndingSoon")) == 2  # once per term
     assert [n["recipients"] for n in told(lc, "RenewalRequested")] == [[MENTEE.id]]  # pending, until both asked
+
+
+async def test_manager_reassigns_with_lineage_and_the_predecessor_is_checked(current: Lifecycle) -> None:
+    from domain import InvalidCommand
+
+    lc = current
+    with pytest.raises(InvalidCommand, match="predecessor_id: relationship does-not-exist does not exist"):
+        await lc.client.propose(
+            program="prog-1", mentor=MENTOR.id, mentee=MENTEE.id, by=MANAGER, predecessor_id="does-not-exist"
+        )
+    await lc.propose()
+    await lc.do("AcceptMatch", MENTOR)
+    await lc.do("AcceptMatch", MENTEE)
+    reassigned, started = await lc.client.reassign(
+        lc.relationship_id, by=MANAGER, reason="no chemistry", mentor="cy", mentee=MENTEE.id
+    )
+    assert [e.type for e in reassigned.events] == ["Reassigned", "StageChanged", "RelationshipClosed"]
+    old = await lc.wait_closed()
+    assert (old.outcome, old.successor_id) == (Outcome.REMATCHED, started.relationship_id)
+    assert started.state.predecessor_id == lc.relationship_id and started.state.mentor_id == "cy"
+    await lc.client.send(
+        started.relationship_id,
+        {"type": "Terminate", "command_id": "t-1", "actor": MANAGER.model_dump(mode="json"), "reason_code": "done"},
+    )
+    assert (await lc.client.wait_closed(started.relationship_id)).outcome is Outcome.TERMINATED
