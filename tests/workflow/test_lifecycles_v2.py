@@ -142,11 +142,11 @@ async def test_manager_reassigns_with_lineage_and_the_predecessor_is_checked(cur
         lc.relationship_id, by=MANAGER, reason="no chemistry", mentor="cy", mentee=MENTEE.id
     )
     assert [e.type for e in reassigned.events] == ["Reassigned", "StageChanged", "RelationshipClosed"]
-    old = await lc.wait_closed()
+    old = reassigned.state
     assert (old.outcome, old.successor_id) == (Outcome.REMATCHED, started.relationship_id)
     assert started.state.predecessor_id == lc.relationship_id and started.state.mentor_id == "cy"
-    await lc.client.send(
+    ended = await lc.client.send(
         started.relationship_id,
         {"type": "Terminate", "command_id": "t-1", "actor": MANAGER.model_dump(mode="json"), "reason_code": "done"},
     )
-    assert (await lc.client.wait_closed(started.relationship_id)).outcome is Outcome.TERMINATED
+    assert ended.state.outcome is Outcome.TERMINATED
