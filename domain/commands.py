@@ -26,6 +26,7 @@ from domain.limits import (
     GOAL_TEXT,
     GOALS,
     LONG_TEXT,
+    MAX_EXPLANATION_ITEMS,
     MAX_NAME_LENGTH,
     MEETING_ID,
     NAME,
@@ -84,6 +85,9 @@ Note = Annotated[str, NOTE]
 LongText = Annotated[str, LONG_TEXT]
 MatchScore = Annotated[Decimal | None, Field(ge=0, le=1000, max_digits=12, decimal_places=6)]
 """0 to 1000, at most 6 decimals (it is stored as text in a ``String(64)`` column)."""
+Contribution = Annotated[Decimal, Field(ge=-1000, le=1000, max_digits=12, decimal_places=6)]
+MatchExplanation = Annotated[dict[Annotated[str, NAME], Contribution] | None, Field(max_length=MAX_EXPLANATION_ITEMS)]
+"""``{criterion: contribution}`` of the score (domain/matching): at most ``MAX_EXPLANATION_ITEMS`` criteria."""
 
 
 class CommandBase(BaseModel):
@@ -104,6 +108,8 @@ class ProposeRelationship(CommandBase):
     policy: Annotated[LifecyclePolicy, POLICY]
     match_method: Annotated[str, NAME] = "manual"
     match_score: MatchScore = None
+    match_explanation: MatchExplanation = None
+    matching_version: Annotated[str | None, NAME] = None
     predecessor_id: Annotated[str | None, RELATIONSHIP_ID] = None
     rules_version: int | None = Field(
         default=None, ge=1, le=CURRENT_RULES_VERSION, description="default: the current rules version"

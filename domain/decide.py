@@ -297,6 +297,8 @@ def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) ->
         proposed_by_role=actor.role,
         match_method=c.match_method,
         match_score=c.match_score,
+        match_explanation=c.match_explanation,
+        matching_version=c.matching_version,
         predecessor_id=c.predecessor_id,
         policy=c.policy,
         acceptances_needed=needed,

@@ -97,13 +97,20 @@ class RelationshipProposed(EventBase):
     policy: LifecyclePolicy
     acceptances_needed: tuple[str, ...]
     rules_version: int = 1  # domain/rules.py; absent from proposals recorded before rules versions existed
+    # The matching decision (issue 14): absent when the proposal carries none.
+    match_explanation: dict[str, Decimal] | None = None
+    matching_version: str | None = None
 
     @model_serializer(mode="wrap")
     def _omit_rules_v1(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, object]:
-        """Version 1 is left out, so a proposal recorded before rules versions existed re-seals to the same bytes."""
+        """Version 1 is left out, and so is a missing matching decision, so a proposal recorded before rules
+        versions or matching decisions existed re-seals to the same bytes."""
         data: dict[str, object] = handler(self)
         if data.get("rules_version") == 1:
             del data["rules_version"]
+        for name in ("match_explanation", "matching_version"):
+            if data.get(name, 0) is None:
+                del data[name]
         return data
 
 

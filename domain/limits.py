@@ -57,6 +57,7 @@ __all__ = [
     "MAX_ENROLLMENT_ROWS",
     "MAX_ENVELOPE_BYTES",
     "MAX_EVENT_PAYLOAD_BYTES",
+    "MAX_EXPLANATION_ITEMS",
     "MAX_FILE_BYTES",
     "MAX_FILE_DEPTH",
     "MAX_FILE_NODES",
@@ -146,6 +147,8 @@ MAX_PROFILE_ITEMS = 50
 """Skills, goals, interests or languages in one enrollment profile at most (each a ``NAME``: 64 characters)."""
 MAX_PREFERENCES = 3
 """A mentee's ranked mentor preferences at most (the seeds' "top three choices")."""
+MAX_EXPLANATION_ITEMS = 20
+"""Criteria in a proposal's match explanation at most (``{criterion: contribution}``; the default score has 5)."""
 MAX_CAPACITY = 50
 """A mentor's capacity (mentees at once) at most: "mentors have limited time"."""
 MAX_SENIORITY_YEARS = 80

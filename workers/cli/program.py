@@ -194,7 +194,7 @@ def match(
         for p in result.proposals
     ]
     if actor is not None:
-        _propose_all(program, proposals, actor, pinned, as_json)
+        _propose_all(program, proposals, actor, pinned, config.version, as_json)
     data = {
         "program": program,
         "method": result.method,
@@ -210,24 +210,29 @@ def match(
     _print_round(data)
 
 
-def _propose_all(program: str, proposals: list[dict[str, Any]], actor: Any, policy: Any, as_json: bool) -> None:
-    """Propose every pair, one after the other, through the existing update-with-start path."""
-    from domain.scripting import proposal
+def _propose_all(
+    program: str, proposals: list[dict[str, Any]], actor: Any, policy: Any, version: str, as_json: bool
+) -> None:
+    """Propose every pair, one after the other, through the existing update-with-start path; each proposal records
+    the decision: method, score, explanation and the matching configuration's version."""
+    from domain import ProposeRelationship
 
     commands = []
     for p in proposals:
         relationship_id, command_id = pair_ids(program, p["mentee"], p["mentor"])
         commands.append(
-            proposal(
-                relationship_id,
+            ProposeRelationship(
+                command_id=command_id,
+                actor=actor,
+                relationship_id=relationship_id,
                 program_id=program,
-                by=actor,
                 mentor_id=p["mentor"],
                 mentee_id=p["mentee"],
                 policy=policy,
-                command_id=command_id,
                 match_method="algorithmic",
                 match_score=Decimal(str(p["score"])),
+                match_explanation={k: Decimal(str(v)) for k, v in p["explanation"].items()},
+                matching_version=version,
             )
         )
 

@@ -1,5 +1,6 @@
 """``mentorflow program match`` against the real dev server: the round proposes every pair through update-with-start
-(match method ``algorithmic``, the pair's score), and the same round run again proposes nothing twice."""
+(match method ``algorithmic``, the pair's score, its explanation and the configuration's version), and the same round
+run again proposes nothing twice."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ async def test_a_round_proposes_each_pair_once_with_its_method_and_score(world: 
         assert state["match_method"] == "algorithmic"
         assert Decimal(state["match_score"]) == Decimal(str(proposal["score"]))
         assert state["seq"] >= 1
+        proposed = (await world.client.events(proposal["relationship_id"]))[0]
+        assert proposed.type == "RelationshipProposed"
+        assert proposed.payload["matching_version"] == first["matching_version"]
+        assert {k: float(v) for k, v in proposed.payload["match_explanation"].items()} == proposal["explanation"]
     seqs = {
         p["relationship_id"]: json.loads((await cli(world, "relationship", "show", p["relationship_id"], "--json"))[1])[
             "state"
