@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import lru_cache
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,7 +48,7 @@ Tags = Annotated[tuple[str, ...], _TAGS]
 PersonId = Annotated[str, PERSON_ID]
 
 
-@cache
+@lru_cache(maxsize=1024)
 def utc_offset_hours(timezone: str) -> float:
     """The UTC offset of ``timezone`` in hours (an IANA zone's at :data:`TIMEZONE_REFERENCE`). Raises ``ValueError``
     naming the accepted forms."""
