@@ -86,3 +86,32 @@ def test_a_store_behind_at_its_tail_is_lagging_a_gap_or_an_edit_is_not(history: 
     nothing_yet = reads(history)
     nothing_yet["event_log"] = StoreRead([], "event_log")
     assert lagging_only(build_report(RID, nothing_yet))
+
+
+def test_a_running_workflows_outbox_is_not_yet_published_not_extra(history: list[Envelope]) -> None:
+    """The worker-kill probe's history: seq 3 (a timer's) waits in the outbox behind a publish that never started,
+    so it is in no history event; seqs 4..6 are in update results; the topic and the event log stop at seq 2."""
+    temporal = [StoredRecord.from_envelope("temporal", f"run 1 event {e.seq}", e) for e in history[:6] if e.seq != 3]
+    published = history[:2]
+
+    def stores(running: bool) -> dict[str, StoreRead]:
+        return {
+            "temporal": StoreRead(temporal, "workflow", running=running),
+            "kafka": StoreRead([StoredRecord.from_envelope("kafka", f"offset {e.seq}", e) for e in published], "topic"),
+            "event_log": StoreRead(
+                [StoredRecord.from_envelope("event_log", f"row seq={e.seq}", e) for e in published], "event_log"
+            ),
+        }
+
+    running = build_report(RID, stores(running=True))
+    assert running.ok
+    assert [(d.kind, d.store, d.seq, d.severity) for d in running.differences] == [
+        ("unpublished", "temporal", s, "warning") for s in (4, 5, 6)
+    ]
+    chain = running.chain("temporal")
+    assert (chain["ok"], chain["events"], chain["waiting_in_outbox"]) == (True, 5, [3])
+    assert "still in the running workflow's outbox (not in its history yet: 3)" in running.lines()[1]
+
+    closed = build_report(RID, stores(running=False))  # a closed workflow published everything: these are extra
+    assert [(d.kind, d.store, d.seq) for d in closed.errors] == [("extra", "temporal", s) for s in (4, 5, 6)]
+    assert closed.chain("temporal")["ok"] is False
