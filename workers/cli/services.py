@@ -71,6 +71,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="machine-reada
             )
         console.print(table)
         _print_wedged(statuses)
+        _print_lag_and_outbox(statuses)
     if not all(s.healthy for s in statuses if s.name != "postgres"):
         raise typer.Exit(1)
 
@@ -93,3 +94,32 @@ def _print_wedged(statuses: list[ServiceStatus]) -> None:
     for w in wedged:
         table.add_row(str(w["workflow_id"]), str(w["attempt"]), str(w["error"]))
     console.print(table)
+
+
+def _print_lag_and_outbox(statuses: list[ServiceStatus]) -> None:
+    """Consumer lag per group and the sampled outboxes (issue 18); docs/operations.md says what to do about them."""
+    extras = {s.name: s.extra for s in statuses}
+    kafka, temporal = extras.get("kafka", {}), extras.get("temporal", {})
+    if "consumer_lag_error" in kafka:
+        console.print(f"[yellow]could not read consumer lag:[/yellow] {kafka['consumer_lag_error']}")
+    groups = kafka.get("consumer_groups")
+    if isinstance(groups, list) and groups:
+        table = Table(title="consumer lag (committed offsets vs end offsets)")
+        for column in ("group", "topic", "lag", "by partition"):
+            table.add_column(column)
+        for g in groups:
+            by_partition = " ".join(f"{p}:{n}" for p, n in g["partitions"].items())
+            table.add_row(str(g["group"]), str(g["topic"]), str(g["lag"]), by_partition)
+        console.print(table)
+    elif isinstance(groups, list):
+        console.print("consumer lag: no consumer group has committed offsets on the events topic yet")
+    if "outbox_error" in temporal:
+        console.print(f"[yellow]could not sample the outboxes:[/yellow] {temporal['outbox_error']}")
+    outbox = temporal.get("outbox")
+    if isinstance(outbox, dict):
+        age = outbox["oldest_age_seconds"]
+        more = " (more running; sample truncated)" if outbox["truncated"] else ""
+        console.print(
+            f"outbox: {outbox['depth']} unpublished event(s) in {outbox['backlogged']} of {outbox['sampled']} running "
+            f"relationship(s) sampled{more}; oldest {'-' if age is None else f'{age:.1f} s'}"
+        )

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from workers.services import kafka, postgres, temporal
+from workers.services.lag import consumer_lag, outbox_status
 from workers.services.process import read_pid, stop
 from workers.settings import Settings
 
@@ -86,6 +87,8 @@ def services_status(settings: Settings, *, scan_workflows: bool = True) -> list[
     pg_pid = postgres.running_pid(settings)
     ui = f"UI http://{settings.temporal.host}:{settings.temporal.ui_port}" if settings.temporal.ui else "headless"
     temporal_healthy = temporal.healthy(settings)
+    kafka_healthy = kafka.healthy(settings)
+    scan_temporal = temporal_healthy and scan_workflows
     return [
         ServiceStatus(
             "temporal",
@@ -94,15 +97,16 @@ def services_status(settings: Settings, *, scan_workflows: bool = True) -> list[
             temporal_pid,
             temporal_pid is not None,
             ui,
-            wedged_workflows(settings) if temporal_healthy and scan_workflows else {},
+            {**wedged_workflows(settings), **outbox_status(settings)} if scan_temporal else {},
         ),
         ServiceStatus(
             "kafka",
             settings.kafka.bootstrap_servers,
-            kafka.healthy(settings),
+            kafka_healthy,
             kafka_pid,
             kafka_pid is not None,
             f"topic {settings.kafka.events_topic}",
+            consumer_lag(settings) if kafka_healthy and scan_workflows else {},
         ),
         ServiceStatus(
             "postgres",

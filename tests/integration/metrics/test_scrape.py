@@ -4,12 +4,15 @@ commands over HTTP and scrapes the three endpoints (and the Temporal SDK's) unti
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +39,7 @@ class Endpoints:
     run_dir: Path
     topic: str
     partitions: int
+    env: dict[str, str]
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{tail(log_file(self.run_dir, n), 30)}" for n in PROCESSES)
@@ -88,6 +92,7 @@ def endpoints(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         run_dir=run_dir,
         topic=events_topic(env["MENTORFLOW_KAFKA__TOPIC_PREFIX"]),
         partitions=stack.kafka.partitions,
+        env=env,
     )
     try:
         for url in (f"{found.api}/healthz", found.worker, found.sdk, found.projector):
@@ -180,3 +185,42 @@ def test_each_process_serves_the_named_series(endpoints: Endpoints) -> None:
     lag = series(p, "mentorflow_projector_lag")  # one series per partition of the topic, none per relationship
     assert sorted(dict(k)["partition"] for k in lag) == [str(i) for i in range(endpoints.partitions)], lag
     assert {dict(k)["topic"] for k in lag} == {endpoints.topic}
+
+
+def test_services_status_shows_consumer_lag_and_the_outbox(endpoints: Endpoints) -> None:
+    program = f"status-{uuid.uuid4().hex[:6]}"
+    manager = httpx.Client(base_url=endpoints.api, headers={"Authorization": "Bearer metrics-manager"}, timeout=60)
+    body = {"program_id": program, "mentor_id": "m-mona", "mentee_id": "m-eli", "policy": "mentoring-12m"}
+    for n in range(3):
+        created = manager.post("/relationships", json={**body, "relationship_id": f"{program}-r{n}"})
+        assert created.status_code == 201, created.text
+
+    def status() -> dict[str, dict[str, Any]]:
+        done = subprocess.run(
+            [*mentorflow(), "services", "status", "--json"],
+            env=endpoints.env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert done.returncode == 0, done.stderr
+        return {entry["name"]: entry for entry in json.loads(done.stdout)}
+
+    def settled() -> bool:
+        found = status()
+        groups = [g for g in found["kafka"]["consumer_groups"] if g["topic"] == endpoints.topic]
+        outbox = found["temporal"]["outbox"]
+        return (
+            [g["group"] for g in groups] == ["mentorflow-projector"]
+            and groups[0]["lag"] == 0
+            and outbox["sampled"] >= 3
+            and outbox["depth"] == 0
+        )
+
+    eventually(endpoints, "services status: the projector's group at lag 0, three outboxes sampled and empty", settled)
+    found = status()
+    group = next(g for g in found["kafka"]["consumer_groups"] if g["topic"] == endpoints.topic)
+    assert set(group["partitions"].values()) == {0} and group["partitions"]  # partitions it has committed on
+    assert found["temporal"]["outbox"]["oldest_age_seconds"] is None
+    # the keys that were there before are still there (add, never rename)
+    assert {"name", "address", "healthy", "pid", "managed", "detail", "wedged_workflows"} <= set(found["temporal"])
