@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from workers.cli.output import console, err_console
-from workers.services.process import ServiceError
+from workers.services.process import ServiceError, ServiceUnusable
 from workers.settings import load_settings
 
 
@@ -54,7 +54,7 @@ def demo(
     try:
         result = run_demo(settings, options)
     except ServiceError as exc:
-        err_console.print(f"[red]demo failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        err_console.print(f"[red]demo failed:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, ServiceUnusable) else 1) from exc
     if result.errors or not result.verification.get("ok", True):
         raise typer.Exit(1)

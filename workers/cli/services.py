@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from workers.cli.output import console, err_console, print_json
 from workers.services import services_down, services_status, services_up
-from workers.services.process import ServiceError
+from workers.services.process import ServiceError, ServiceUnusable
 from workers.services.stack import ServiceStatus
 from workers.settings import load_settings
 
@@ -19,7 +20,8 @@ def up(
     with_postgres: bool = typer.Option(False, "--with-postgres", help="also run a PostgreSQL cluster under .run/"),
     json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
-    """Start whatever is not running yet and wait until each service answers a health call."""
+    """Start whatever is not running yet and wait until each service answers a health call. Exits 2 when something
+    answers on a service's port but cannot serve (the message says what to stop), 1 when a service fails to start."""
     settings = load_settings()
     try:
         if json_output:
@@ -30,8 +32,8 @@ def up(
             ):
                 results = services_up(settings, with_postgres=with_postgres)
     except ServiceError as exc:
-        err_console.print(f"[red]services up failed:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        err_console.print(f"[red]services up failed:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2 if isinstance(exc, ServiceUnusable) else 1) from exc
     if json_output:
         print_json(results)
         return
@@ -52,7 +54,7 @@ def down(json_output: bool = typer.Option(False, "--json", help="machine-readabl
 
 @app.command()
 def status(json_output: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
-    """What runs where. Exits 1 if Temporal or Kafka is not healthy."""
+    """What runs where. Exits 1 if Temporal or Kafka is not healthy (down, or answers but cannot serve)."""
     statuses = services_status(load_settings())
     if json_output:
         print_json([s.as_dict() for s in statuses])
@@ -64,7 +66,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="machine-reada
             table.add_row(
                 s.name,
                 s.address,
-                "[green]up[/green]" if s.healthy else "[red]down[/red]",
+                f"[green]{s.health}[/green]" if s.healthy else f"[red]{escape(s.health)}[/red]",
                 str(s.pid or "-"),
                 "yes" if s.managed else "no",
                 s.detail,

@@ -1,16 +1,31 @@
-"""A PostgreSQL cluster of our own under the run dir, from Debian's package (installed if missing)."""
+"""A PostgreSQL cluster of our own, from Debian's package (installed if missing).
+
+Where the cluster lives (initdb and the server must be able to enter every folder above its data directory):
+
+* run as **root**, the server runs as Debian's ``postgres`` user, which cannot enter a private folder such as
+  ``/root`` or a mode-700 parent of the checkout. The cluster then lives in ``/var/lib/mentorflow/<digest of the run
+  dir>/`` (world-traversable base, the cluster folder owned by ``postgres``, mode 700);
+* run as **any other user**, initdb and the server run as that user, under the run dir (``.run/postgres``), which
+  that user can always enter.
+
+The chosen folder is recorded in ``<run dir>/postgres-cluster`` so ``services status`` and ``services down`` find
+it. A cluster an older version made under ``.run/postgres/data`` keeps being used where it is.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
-from workers.services.process import ServiceError, log_file, port_open, wait_until
+from workers.services.process import ServiceError, port_open, wait_until, write_private
 from workers.settings import Settings
 
 NAME = "postgres"
+SHARED_BASE = Path("/var/lib/mentorflow")
+"""Base of the clusters that Debian's ``postgres`` user runs for a root invocation (one folder per run dir)."""
 
 
 def _bin_dir() -> Path | None:
@@ -49,9 +64,39 @@ def _as_owner(argv: list[str]) -> list[str]:
     return argv
 
 
+def _record(settings: Settings) -> Path:
+    return settings.run_dir / "postgres-cluster"
+
+
+def cluster_dir(settings: Settings) -> Path:
+    """The folder holding the cluster's ``data/``, socket and log: recorded, legacy, or chosen for this user."""
+    record = _record(settings)
+    if record.exists():
+        return Path(record.read_text().strip())
+    legacy = settings.run_dir / "postgres"
+    if (legacy / "data" / "PG_VERSION").exists():
+        return legacy
+    if os.geteuid() == 0:
+        digest = hashlib.sha256(str(settings.run_dir.resolve()).encode()).hexdigest()[:16]
+        return SHARED_BASE / digest
+    return legacy
+
+
 def _dirs(settings: Settings) -> tuple[Path, Path]:
-    base = settings.run_dir / "postgres"
+    base = cluster_dir(settings)
     return base, base / "data"
+
+
+def _prepare(base: Path) -> None:
+    """Make the cluster folder; as root, hand it to ``postgres`` (mode 700) under a world-traversable base."""
+    if os.geteuid() == 0 and base.is_relative_to(SHARED_BASE):
+        SHARED_BASE.mkdir(parents=True, exist_ok=True)
+        SHARED_BASE.chmod(0o755)
+        base.mkdir(mode=0o700, exist_ok=True)
+    else:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
 
 
 def _can_connect(settings: Settings, database: str = "postgres") -> bool:
@@ -95,12 +140,12 @@ def start(settings: Settings) -> str:
             "MENTORFLOW_POSTGRES__PORT"
         )
     bin_dir = ensure_installed()
-    base.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
+    _prepare(base)
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    _record(settings).write_text(f"{base}\n")
     if not (data / "PG_VERSION").exists():
         pwfile = base / "pwfile"
-        pwfile.write_text(pg.password + "\n")
+        write_private(pwfile, pg.password + "\n")
         if os.geteuid() == 0:
             shutil.chown(pwfile, "postgres", "postgres")
         result = subprocess.run(
@@ -125,9 +170,8 @@ def start(settings: Settings) -> str:
         pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ServiceError(f"initdb failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-    log = log_file(settings.run_dir, NAME)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.touch()
+    log = log_path(settings)
+    log.touch(mode=0o600)
     if os.geteuid() == 0:
         shutil.chown(log, "postgres", "postgres")
     options = f"-c listen_addresses={pg.host} -p {pg.port} -k {base} -c fsync=off -c max_connections=200"
@@ -142,6 +186,11 @@ def start(settings: Settings) -> str:
     wait_until(lambda: healthy(settings), what="PostgreSQL", timeout=30, log=log)
     _ensure_database(settings)
     return f"started at {pg.host}:{pg.port} (data {data})"
+
+
+def log_path(settings: Settings) -> Path:
+    """The server's log, in the cluster folder (the server writes it as the cluster's owner)."""
+    return cluster_dir(settings) / "postgres.log"
 
 
 def running_pid(settings: Settings) -> int | None:

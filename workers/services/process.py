@@ -15,6 +15,45 @@ class ServiceError(RuntimeError):
     """A local service could not be started or did not become healthy; the message says which and where to look."""
 
 
+class ServiceUnusable(ServiceError):
+    """Something answers on a service's port but cannot serve (e.g. a Temporal dev server whose data folder is
+    gone): ``up`` refuses it (exit 2) rather than build on it; the message says what to stop."""
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file holding a secret or personal data, readable by its owner only: created with mode 0600 by
+    ``os.open`` (an existing file is narrowed to 0600 before anything is written), never chmod-ed afterwards."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as out:
+            out.write(text)
+    finally:
+        os.close(fd)
+
+
+def listening_pid(port: int) -> int | None:
+    """The pid of the process listening on TCP ``port`` (from /proc; None where that is not readable)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+    return None
+
+
 def pid_file(run_dir: Path, name: str) -> Path:
     return run_dir / "pids" / f"{name}.pid"
 

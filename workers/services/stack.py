@@ -20,12 +20,20 @@ class ServiceStatus:
     managed: bool
     detail: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    problem: str = ""  # something answers but cannot serve: what, and what to do (then healthy is False)
+
+    @property
+    def health(self) -> str:
+        """``up``, ``down``, or ``answers but cannot serve: <error>; <what to do>``."""
+        return self.problem or ("up" if self.healthy else "down")
 
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "address": self.address,
             "healthy": self.healthy,
+            "health": self.health,
+            "problem": self.problem or None,
             "pid": self.pid,
             "managed": self.managed,
             "detail": self.detail,
@@ -86,7 +94,9 @@ def services_status(settings: Settings, *, scan_workflows: bool = True) -> list[
     kafka_pid = read_pid(run_dir, kafka.NAME)
     pg_pid = postgres.running_pid(settings)
     ui = f"UI http://{settings.temporal.host}:{settings.temporal.ui_port}" if settings.temporal.ui else "headless"
-    temporal_healthy = temporal.healthy(settings)
+    temporal_answers = temporal.healthy(settings)
+    temporal_problem = (temporal.cannot_serve(settings) if temporal_answers else None) or ""
+    temporal_healthy = temporal_answers and not temporal_problem
     kafka_healthy = kafka.healthy(settings)
     scan_temporal = temporal_healthy and scan_workflows
     return [
@@ -98,6 +108,7 @@ def services_status(settings: Settings, *, scan_workflows: bool = True) -> list[
             temporal_pid is not None,
             ui,
             {**wedged_workflows(settings), **outbox_status(settings)} if scan_temporal else {},
+            problem=temporal_problem,
         ),
         ServiceStatus(
             "kafka",

@@ -5,17 +5,31 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workers.services.process import ServiceError, log_file, port_open, read_pid, spawn, wait_until
+from workers.services.process import (
+    ServiceError,
+    ServiceUnusable,
+    listening_pid,
+    log_file,
+    port_open,
+    read_pid,
+    spawn,
+    wait_until,
+)
 from workers.settings import Settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
 NAME = "temporal"
+PROBE_WORKFLOW_ID = "mentorflow-services-probe"
+PROBE_TASK_QUEUE = "mentorflow-services-probe"  # no worker polls it: the probe workflow never runs a task
+PROBE_TIMEOUT = timedelta(seconds=5)
 SEARCH_ATTRIBUTES = ("MentorflowStage", "MentorflowSubstate", "MentorflowProgram", "MentorflowHealth")
 
 
@@ -61,6 +75,66 @@ def healthy(settings: Settings) -> bool:
     return asyncio.run(_healthy(settings))
 
 
+async def _probe(settings: Settings) -> str | None:
+    """A real call that writes: start a probe workflow (on a task queue no worker polls) and terminate it.
+
+    A dev server whose data folder was deleted under it still answers health checks, describe-namespace and
+    list-workflows, and fails every write ("shard status unknown"): only a write tells. None when it serves."""
+    from temporalio.api.common.v1 import WorkflowExecution, WorkflowType
+    from temporalio.api.enums.v1 import WorkflowIdConflictPolicy
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import (
+        StartWorkflowExecutionRequest,
+        TerminateWorkflowExecutionRequest,
+    )
+    from temporalio.client import Client
+
+    namespace = settings.temporal.namespace
+    try:
+        client = await asyncio.wait_for(Client.connect(settings.temporal.address, namespace=namespace), timeout=5)
+        service = client.workflow_service
+        await service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                namespace=namespace,
+                workflow_id=PROBE_WORKFLOW_ID,
+                workflow_type=WorkflowType(name="MentorflowServicesProbe"),
+                task_queue=TaskQueue(name=PROBE_TASK_QUEUE),
+                request_id=str(uuid.uuid4()),
+                workflow_id_conflict_policy=WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+            ),
+            retry=False,
+            timeout=PROBE_TIMEOUT,
+        )
+        await service.terminate_workflow_execution(
+            TerminateWorkflowExecutionRequest(
+                namespace=namespace,
+                workflow_execution=WorkflowExecution(workflow_id=PROBE_WORKFLOW_ID),
+                reason="mentorflow services probe",
+            ),
+            retry=False,
+            timeout=PROBE_TIMEOUT,
+        )
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def cannot_serve(settings: Settings) -> str | None:
+    """For a server that answers health checks: why it cannot serve, with what to do; None when it serves."""
+    error = asyncio.run(_probe(settings))
+    if error is None:
+        return None
+    address = settings.temporal.address
+    ours = read_pid(settings.run_dir, NAME)
+    if ours is not None:
+        remedy = f"stop it (pid {ours}) with `mentorflow services down`, then `mentorflow services up`"
+    else:
+        pid = listening_pid(settings.temporal.port)
+        who = f"pid {pid} listening on {address}" if pid else f"the process listening on {address}"
+        remedy = f"stop it ({who}), or run `mentorflow services down` in the checkout that started it"
+    return f"answers but cannot serve: {error}; {remedy}"
+
+
 async def ensure_search_attributes(settings: Settings) -> list[str]:
     """Register the Keyword search attributes (idempotent); returns the ones that had to be added.
 
@@ -95,12 +169,13 @@ async def add_search_attributes(client: Client, names: Iterable[str]) -> None:
 
 def start(settings: Settings) -> str:
     run_dir = settings.run_dir
-    if read_pid(run_dir, NAME) is None and healthy(settings):
+    if healthy(settings):
+        problem = cannot_serve(settings)
+        if problem is not None:
+            raise ServiceUnusable(f"Temporal at {settings.temporal.address} {problem}")
         asyncio.run(ensure_search_attributes(settings))
-        return f"already running at {settings.temporal.address} (not started by us)"
-    if read_pid(run_dir, NAME) is not None and healthy(settings):
-        asyncio.run(ensure_search_attributes(settings))
-        return f"already running at {settings.temporal.address}"
+        who = "" if read_pid(run_dir, NAME) is not None else " (not started by us)"
+        return f"already running at {settings.temporal.address}{who}"
     data = run_dir / "temporal"
     data.mkdir(parents=True, exist_ok=True)
     argv = [
