@@ -112,7 +112,11 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
     except RelationshipBusy as exc:
         _fail(str(exc), EXIT_UNAVAILABLE, as_json)
     except RPCError as exc:
-        _fail(f"Temporal refused the call: {exc}", EXIT_UNAVAILABLE, as_json)
+        _fail(
+            f"Temporal refused the call: {exc} (`mentorflow services status` tells whether it can serve)",
+            EXIT_UNAVAILABLE,
+            as_json,
+        )
     return result
 
 

@@ -12,6 +12,8 @@ from workers.services.process import ServiceError, ServiceUnusable
 from workers.services.stack import ServiceStatus
 from workers.settings import load_settings
 
+CANNOT_SERVE = "answers but cannot serve"
+
 app = typer.Typer(help="The local stack: Temporal dev server, Kafka broker, (PostgreSQL).", no_args_is_help=True)
 
 
@@ -66,12 +68,15 @@ def status(json_output: bool = typer.Option(False, "--json", help="machine-reada
             table.add_row(
                 s.name,
                 s.address,
-                f"[green]{s.health}[/green]" if s.healthy else f"[red]{escape(s.health)}[/red]",
+                "[green]up[/green]" if s.healthy else f"[red]{CANNOT_SERVE if s.problem else 'down'}[/red]",
                 str(s.pid or "-"),
                 "yes" if s.managed else "no",
                 s.detail,
             )
         console.print(table)
+        for s in statuses:
+            if s.problem:  # the whole message (error, pid, what to do) does not fit a column
+                err_console.print(f"[red]{s.name}[/red] {escape(s.problem)}", highlight=False, soft_wrap=True)
         _print_wedged(statuses)
         _print_lag_and_outbox(statuses)
     if not all(s.healthy for s in statuses if s.name != "postgres"):

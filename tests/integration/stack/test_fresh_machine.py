@@ -132,7 +132,9 @@ def test_a_temporal_that_answers_but_cannot_serve_is_reported_and_refused(tmp_pa
         assert temporal["health"] == temporal["problem"]
 
         table = _cli(["services", "status"], env, tmp_path)
-        assert "answers but cannot serve" in " ".join(table.stdout.split())
+        assert "answers" in table.stdout
+        below = " ".join(table.stderr.split())  # the whole message under the table
+        assert "temporal answers but cannot serve" in below and f"pid {server.pid}" in below
 
         up = _cli(["services", "up", "--json"], env, tmp_path)
         assert up.returncode == 2, up.stdout + up.stderr
