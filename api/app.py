@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -15,6 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 from api.auth import TokenBook
 from api.backend import Backend
 from api.body_limit import BodyLimit
+from api.deps import check_query
 from api.errors import install_error_handlers
 from api.routes import dashboard, relationships, reports
 
@@ -37,7 +38,8 @@ The mentorflow HTTP API: the operations of the `mentorflow` CLI over HTTP.
 409 the command conflicts with the stage (`IllegalTransition`, `RelationshipClosedError`), 422 invalid input or a
 command refused as such (`InvalidCommand`, `NotAParticipant`, `NotAllowedForRole`, `ValidationError` with `field`),
 413 a body over 1 MiB, 429 too many verifications, 503 a backing service is down (or a verification ran out of
-time). `message` is the rule that was broken.
+time), 500 a bug: `"internal error"` with an `error_id` that is also in the server log (never the exception's text).
+`message` is the rule that was broken.
 """
 
 
@@ -52,7 +54,14 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
 
     # /docs is served from the swagger-ui-bundle wheel: FastAPI's default page loads Swagger UI from a CDN, which is
     # a blank page on a machine without internet (ours, and many a platform engineer's).
-    app = FastAPI(title=title, version="1", description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    app = FastAPI(
+        title=title,
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        dependencies=[Depends(check_query)],
+    )
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.state.backend = backend
     app.state.tokens = TokenBook(tokens)

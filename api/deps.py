@@ -9,12 +9,33 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import ApiRole, Principal, TokenBook, require
 from api.backend import Backend
-from api.errors import ApiError
+from api.errors import ApiError, RelationshipNotFound
 from api.schemas import ID_PATTERN
 from domain import RelationshipState
 from domain.limits import MAX_ID_LENGTH
 
-__all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "visible_state"]
+__all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "check_query", "control_problem", "visible_state"]
+
+
+def control_problem(value: str) -> str | None:
+    """Control characters other than tab, CR and LF (NUL and lone surrogates: ``domain.limits.text_problem``)."""
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        return "control characters are not allowed"
+    return None
+
+
+def _query_problem(value: str) -> str | None:
+    return text_problem(value) or control_problem(value)
+
+
+def check_query(request: Request) -> None:
+    """Every route: a query parameter (name or value) with a character no store can hold is a 422 naming it."""
+    for name, value in request.query_params.multi_items():
+        problem = _query_problem(name) or _query_problem(value)
+        if problem:
+            field = f"query.{name}" if _query_problem(name) is None else "query"
+            raise ApiError(422, "ValidationError", f"{field}: {problem}", field=field)
+
 
 _bearer = HTTPBearer(auto_error=False, description="a token from MENTORFLOW_API__TOKENS (token → role)")
 
@@ -50,13 +71,9 @@ RelationshipId = Annotated[
 
 
 async def visible_state(backend: Backend, caller: Principal, relationship_id: str) -> RelationshipState:
-    """The relationship's current state (404 if unknown); 403 for a participant who is neither mentor nor mentee."""
+    """The relationship's current state; 404 if unknown *or* if the caller is a participant who is neither its
+    mentor nor its mentee: the same answer, word for word, so a stranger cannot tell whether an id exists."""
     state = await backend.state(relationship_id)
     if caller.role is ApiRole.PARTICIPANT and caller.person_id not in state.participants:
-        raise ApiError(
-            403,
-            "Forbidden",
-            f"participant {caller.person_id} is neither mentor nor mentee of relationship {relationship_id}; "
-            f"a participant touches only their own relationships",
-        )
+        raise RelationshipNotFound(relationship_id)
     return state

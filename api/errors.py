@@ -11,15 +11,20 @@ DomainError about the current state
 InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
 InvalidPolicy (the request cannot be accepted as is)
 request shape (body, path, query)                      422     ``ValidationError`` with ``field``
+a re-sent ``command_id`` with other content            409     ``CommandIdConflict`` (``field`` body.command_id)
 Temporal / database unreachable (service.errors)       503     ``ServiceUnavailable``
+anything else (a bug)                                  500     ``InternalError``: "internal error" and an
+                                                               ``error_id`` that is also in the log
 =====================================================  ======  =============================================
 
-``message`` is the rule that was broken, verbatim from the domain where the domain said it.
+``message`` is the rule that was broken, verbatim from the domain where the domain said it. A 500 never carries the
+exception's text (it may hold input, paths or secrets): the log has it, under the same ``error_id``.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +60,7 @@ class ErrorDetail(BaseModel):
     type: str
     message: str
     field: str | None = None
+    error_id: str | None = None  # 500 only: the id under which the log holds the exception
 
 
 class ErrorBody(BaseModel):
@@ -134,6 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(_body(type_, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
-        log.exception("unexpected error")
-        return JSONResponse(_body("InternalError", f"{type(exc).__name__}: {exc}"), status_code=500)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        error_id = uuid.uuid4().hex
+        log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+        body = _body("InternalError", f"internal error (error id {error_id}); the server log has the details")
+        body["error"]["error_id"] = error_id
+        return JSONResponse(body, status_code=500)

@@ -24,6 +24,7 @@ from projections.read_model import REPORTS
 from service.audit import AuditService
 from service.errors import InvalidArgument, ServiceUnavailable
 from workflows.client import RelationshipBusy
+from workflows.models import CommandIdConflict
 
 __all__ = ["REPORT_NAMES", "CommandClient", "CommandOutcome", "ListFilter", "MentorflowService", "ReportName"]
 
@@ -115,6 +116,8 @@ class MentorflowService:
                 return await call(client)
         except (DomainError, RelationshipNotFound):
             raise
+        except CommandIdConflict as exc:
+            raise ApiError(409, "CommandIdConflict", str(exc), field="body.command_id") from None
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 f"no answer from the relationship workflow within {self.call_timeout:.0f} s (is a worker running? "

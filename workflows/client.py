@@ -9,7 +9,8 @@
 * A refused command raises the domain's ``DomainError`` subclass (``IllegalTransition``, ``NotAParticipant``, ...)
   with the rule that was broken; nothing was appended.
 * Every command carries a ``command_id``; it is the Temporal update id, so re-sending a command (after a timeout, a
-  crash) returns the first result and appends nothing (``CommandResult.duplicate``).
+  crash) returns the first result and appends nothing (``CommandResult.duplicate``). The id is bound to its command:
+  re-sent with other content (another relationship, actor or payload) it raises ``CommandIdConflict``.
 * Temporal admits at most 10 updates in flight per workflow and refuses the 11th with ``RESOURCE_EXHAUSTED``; the
   client retries such refusals (and a workflow that is between two runs of continue-as-new) with capped exponential
   backoff and full jitter, for up to ``busy_timeout`` seconds, then raises :class:`RelationshipBusy`.
@@ -68,17 +69,20 @@ from domain import (
 from workflows.connection import connect as connect_temporal
 from workflows.models import (
     WORKFLOW_TYPE,
+    CommandIdConflict,
     CommandResult,
     EventsPage,
     Limits,
     RelationshipWorkflowInput,
     WorkflowStatus,
+    check_binding,
     workflow_id,
 )
 from workflows.relationship import PROGRAM, RelationshipWorkflow
 
 __all__ = [
     "COMMAND_OUTCOMES",
+    "CommandIdConflict",
     "CommandObserver",
     "CommandResult",
     "EventsTruncated",
@@ -100,11 +104,11 @@ COMMAND_OUTCOMES = ("accepted", "refused", "busy", "error")
 
 
 def command_outcome(error: BaseException | None) -> str:
-    """accepted (no error), refused (the domain said no), busy (Temporal kept refusing it) or error (anything else:
-    the outcome may be unknown)."""
+    """accepted (no error), refused (the domain said no, or the command id names another command), busy (Temporal
+    kept refusing it) or error (anything else: the outcome may be unknown)."""
     if error is None:
         return "accepted"
-    if isinstance(error, DomainError | RelationshipNotFound):
+    if isinstance(error, DomainError | RelationshipNotFound | CommandIdConflict):
         return "refused"
     return "busy" if isinstance(error, RelationshipBusy) else "error"
 
@@ -254,9 +258,12 @@ class MentorflowClient:
         async def propose_once() -> CommandResult:
             return await self._with_retries(rid, proposal.command_id, attempt)
 
-        return await self._observed(
-            proposal.type, self._propose_or_explain(rid, proposal.command_id, propose_once, operations)
-        )
+        async def propose_bound() -> CommandResult:
+            # a re-sent command id must carry the same command (check_binding), whichever way the result came
+            explained = await self._propose_or_explain(rid, proposal.command_id, propose_once, operations)
+            return check_binding(proposal, explained)
+
+        return await self._observed(proposal.type, propose_bound())
 
     async def _observed(self, command_type: str, call: Awaitable[T]) -> T:
         """Await ``call`` and tell :attr:`on_command` how it ended."""
@@ -344,7 +351,10 @@ class MentorflowClient:
             )
             return result
 
-        return await self._observed(cmd.type, self._with_retries(relationship_id, cmd.command_id, attempt))
+        async def send_bound() -> CommandResult:
+            return check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
+
+        return await self._observed(cmd.type, send_bound())
 
     async def _with_retries(
         self, relationship_id: str, command_id: str, attempt: Callable[[], Awaitable[T]]

@@ -5,6 +5,7 @@ Kept apart from the workflow class so the client, the CLI and the tests can impo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -12,17 +13,20 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from activities.names import ACTIVITY_NOTIFY, ACTIVITY_PUBLISH
-from domain import Envelope, RelationshipState
+from domain import Command, Envelope, RelationshipState, canonical_json
 
 __all__ = [
     "ACTIVITY_NOTIFY",
     "ACTIVITY_PUBLISH",
+    "CommandIdConflict",
     "CommandResult",
     "EventsPage",
     "Limits",
     "RelationshipWorkflowInput",
     "WorkflowStatus",
     "newest_within",
+    "check_binding",
+    "command_fingerprint",
     "workflow_id",
 ]
 
@@ -92,6 +96,9 @@ class RelationshipWorkflowInput(BaseModel):
     commands: dict[str, tuple[int, int]] = Field(
         default_factory=dict, description="command id -> (first seq, last seq) it appended, oldest first"
     )
+    fingerprints: dict[str, str] = Field(
+        default_factory=dict, description="command id -> fingerprint of the command it named (see command_fingerprint)"
+    )
     tail: list[Envelope] = Field(default_factory=list, description="the latest envelopes, for the events query")
     published_through: int = 0
     limits: Limits = Field(default_factory=Limits)
@@ -109,6 +116,41 @@ class CommandResult(BaseModel):
     last_seq: int
     events: list[Envelope] = Field(default_factory=list)
     state: RelationshipState
+    fingerprint: str | None = Field(
+        None, description="command_fingerprint of the command this id named (None for commands accepted before)"
+    )
+
+
+def command_fingerprint(command: Command) -> str:
+    """What a command id is bound to: sha256 of the command's canonical JSON without the id itself, i.e. its type,
+    actor and payload (a ProposeRelationship also names its relationship; any other command goes to one workflow)."""
+    data = command.model_dump(mode="json", exclude={"command_id"})
+    return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+class CommandIdConflict(ValueError):
+    """A command id re-sent with other content (another relationship, actor or payload): refused, never answered
+    with the first command's result (which would show a stranger another relationship's state)."""
+
+    def __init__(self, command_id: str) -> None:
+        super().__init__(
+            f"command id {command_id} was already used for another command (another relationship, actor or "
+            "payload); a command id names exactly one command: send this one with a new command id"
+        )
+        self.command_id = command_id
+
+
+def check_binding(command: Command, result: CommandResult) -> CommandResult:
+    """``result`` if it is the result of ``command`` (a first answer, or a re-send of the very same command);
+    :class:`CommandIdConflict` otherwise. Results from before fingerprints were kept are checked by what their
+    envelopes say: every one carries the command's actor and id."""
+    if result.fingerprint is not None:
+        same = result.fingerprint == command_fingerprint(command)
+    else:
+        same = all(e.actor == command.actor and e.causation_id == command.command_id for e in result.events)
+    if not same or result.command_id != command.command_id:
+        raise CommandIdConflict(command.command_id)
+    return result
 
 
 class EventsPage(BaseModel):

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RelationshipWorkflowInput,
         WorkflowStatus,
         newest_within,
+        command_fingerprint,
     )
 
 __all__ = ["NOTIFY_TYPES", "PATCH_SEARCH_FROM_HISTORY", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
@@ -94,6 +95,9 @@ NOTIFY_RETRY = RetryPolicy(
 )
 NOTIFY_TIMEOUT = timedelta(seconds=60)
 MIN_SLEEP = timedelta(seconds=1)
+FINGERPRINTS_PATCH = "command-fingerprints"
+"""From this patch on, a command id is remembered with its command's fingerprint, and every result carries it: the
+client refuses a re-sent id whose content differs (``workflows.models.check_binding``)."""
 
 
 def _rejection(error: DomainError) -> ApplicationError:
@@ -112,6 +116,7 @@ class RelationshipWorkflow:
         self._outbox: list[Envelope] = list(input.outbox)
         self._notifications: list[Envelope] = list(input.notifications)
         self._commands: dict[str, tuple[int, int]] = dict(input.commands)
+        self._fingerprints: dict[str, str] = dict(input.fingerprints)
         self._events: list[Envelope] = list(input.tail)  # contiguous by seq; the whole current run plus the tail
         self._published_through = input.published_through
         self._run = input.run
@@ -198,6 +203,7 @@ class RelationshipWorkflow:
             outbox=self._outbox,
             notifications=self._notifications,
             commands=dict(records),
+            fingerprints={cid: self._fingerprints[cid] for cid, _ in records if cid in self._fingerprints},
             tail=tail,
             published_through=self._published_through,
             limits=self._limits,
@@ -316,6 +322,8 @@ class RelationshipWorkflow:
         self._append(state, envelopes)
         span = (before + 1, state.seq)
         self._remember(command.command_id, span)
+        if workflow.patched(FINGERPRINTS_PATCH):
+            self._fingerprints[command.command_id] = command_fingerprint(command)
         if state.is_closed or self._deadline_moved_earlier():
             self._wake = True
         return self._result(command.command_id, span, duplicate=False)
@@ -339,7 +347,9 @@ class RelationshipWorkflow:
     def _remember(self, command_id: str, span: tuple[int, int]) -> None:
         self._commands[command_id] = span
         while len(self._commands) > self._limits.command_records:
-            del self._commands[next(iter(self._commands))]
+            oldest = next(iter(self._commands))
+            del self._commands[oldest]
+            self._fingerprints.pop(oldest, None)
 
     def _slice(self, first: int, last: int) -> list[Envelope]:
         if not self._events or last < first:
@@ -357,6 +367,7 @@ class RelationshipWorkflow:
             last_seq=last,
             events=self._slice(first, last),
             state=self._state,
+            fingerprint=self._fingerprints.get(command_id),
         )
 
     # --- queries -----------------------------------------------------------------------------------------------

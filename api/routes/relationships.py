@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.auth import ApiRole, Principal, require
 from api.backend import CommandOutcome, ListFilter
-from api.deps import BackendDep, CallerDep, RelationshipId, WriterDep, visible_state
+from api.deps import BackendDep, CallerDep, RelationshipId, WriterDep, control_problem, visible_state
 from api.errors import ApiError, ErrorBody
 from api.schemas import (
     CommandResponse,
@@ -24,7 +24,17 @@ from api.schemas import (
 )
 from api.verify_gate import VerifyGate, verify_gate
 from audit.history import participant_view
-from domain import Actor, CommandBase, Envelope, ProposeRelationship, Role, builtin_policy, parse_command
+from domain import (
+    Actor,
+    CommandBase,
+    Envelope,
+    IllegalTransition,
+    ProposeRelationship,
+    RelationshipClosedError,
+    Role,
+    builtin_policy,
+    parse_command,
+)
 from domain.decide import ROLES
 from domain.limits import MAX_ID_LENGTH, MAX_LONG_TEXT_LENGTH, text_problem
 from domain.stages import Health, Stage, Substate
@@ -61,11 +71,9 @@ def _check_text(value: Any, where: str = "body") -> None:
                 f"{where}: at most {MAX_LONG_TEXT_LENGTH} characters (MAX_LONG_TEXT_LENGTH)",
                 field=where,
             )
-        problem = text_problem(value)
+        problem = text_problem(value) or control_problem(value)
         if problem:
             raise ApiError(422, "ValidationError", f"{where}: {problem}", field=where)
-        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
-            raise ApiError(422, "ValidationError", f"{where}: control characters are not allowed", field=where)
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(item, f"{where}.{key}")
@@ -178,7 +186,20 @@ async def propose(
         }
     )
     assert isinstance(command, ProposeRelationship)
-    return await _response(await backend.propose(command), command_id, backend, caller, wait)
+    try:
+        outcome = await backend.propose(command)
+    except (IllegalTransition, RelationshipClosedError):
+        if caller.role is not ApiRole.PARTICIPANT:
+            raise  # managers, platform and auditors may see every relationship's stage anyway
+        # A participant may not be part of the relationship that holds this id: say it is taken, not its stage.
+        raise ApiError(
+            409,
+            "IllegalTransition",
+            f"relationship id {command.relationship_id} is already taken; propose without relationship_id to get "
+            "a new one",
+            field="body.relationship_id",
+        ) from None
+    return await _response(outcome, command_id, backend, caller, wait)
 
 
 async def _send(

@@ -95,6 +95,7 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
     from domain import DomainError
     from workers.connect import connect_client
     from workflows.client import RelationshipBusy, RelationshipNotFound
+    from workflows.models import CommandIdConflict
 
     async def main() -> T:
         try:
@@ -111,6 +112,8 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
         _fail(str(exc), EXIT_NOT_FOUND, as_json)
     except RelationshipBusy as exc:
         _fail(str(exc), EXIT_UNAVAILABLE, as_json)
+    except CommandIdConflict as exc:
+        _fail(str(exc), EXIT_INPUT, as_json)
     except RPCError as exc:
         _fail(
             f"Temporal refused the call: {exc} (`mentorflow services status` tells whether it can serve)",

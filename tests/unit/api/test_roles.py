@@ -30,7 +30,8 @@ def _propose_body(role: str) -> dict[str, Any]:
     return body
 
 
-# operation -> (method, path, body factory, {role: expected status})
+# operation -> (method, path, body factory, {role: expected status}). A participant who is not in r1 gets the 404 of
+# an unknown relationship, so a stranger cannot tell whether an id exists.
 OPS: dict[str, tuple[str, str, Any, dict[str, int]]] = {
     "propose": (
         "POST",
@@ -42,7 +43,7 @@ OPS: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         "POST",
         "/relationships/r1/commands/accept-match",
         lambda role: {"actor": MENTOR} if role == "platform" else None,
-        {"platform": 200, "manager": 403, "mentor": 200, "stranger": 403, "auditor": 403},
+        {"platform": 200, "manager": 403, "mentor": 200, "stranger": 404, "auditor": 403},
     ),
     "manager command (terminate)": (
         "POST",
@@ -54,7 +55,7 @@ OPS: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         "GET",
         "/relationships/r1",
         None,
-        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 403, "auditor": 200},
+        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 404, "auditor": 200},
     ),
     "list": (
         "GET",
@@ -66,19 +67,19 @@ OPS: dict[str, tuple[str, str, Any, dict[str, int]]] = {
         "GET",
         "/relationships/r1/history",
         None,
-        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 403, "auditor": 200},
+        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 404, "auditor": 200},
     ),
     "state at an instant": (
         "GET",
         "/relationships/r1/state?at=2100-01-01T00:00:00Z",
         None,
-        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 403, "auditor": 200},
+        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 404, "auditor": 200},
     ),
     "verify one": (
         "GET",
         "/relationships/r1/verify",
         None,
-        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 403, "auditor": 200},
+        {"platform": 200, "manager": 200, "mentor": 200, "stranger": 404, "auditor": 200},
     ),
     "verify all": (
         "GET",
