@@ -1,7 +1,10 @@
 """Bearer tokens → principals. Tokens come from configuration (``Settings.api.tokens``: token → role spec).
 
-Role specs: ``platform``, ``manager``, ``auditor`` (each optionally ``:<name>``, e.g. ``manager:ana``) and
-``participant:<person id>`` (the id is required: a participant token is bound to one person).
+Role specs: ``platform:<name>``, ``manager:<name>``, ``auditor:<name>`` and ``participant:<person id>``. Every spec
+names its holder: a manager's commands carry that name as their actor id, and two managers never share one.
+
+Tokens are checked when the API starts (:class:`TokenBook`): at least :data:`MIN_TOKEN_LENGTH` characters, and never
+one of the :data:`EXAMPLE_TOKENS` that older ``.env.example`` files shipped. A refusal names the spec, never the token.
 
 What each role may do (the route handlers enforce it with :func:`require`):
 
@@ -29,7 +32,25 @@ from enum import StrEnum
 
 from api.errors import ApiError
 
-__all__ = ["ApiRole", "Principal", "TokenBook", "parse_role_spec"]
+__all__ = [
+    "EXAMPLE_TOKENS",
+    "MIN_TOKEN_LENGTH",
+    "ApiRole",
+    "Principal",
+    "TokenBook",
+    "TokenConfigError",
+    "parse_role_spec",
+]
+
+MIN_TOKEN_LENGTH = 24
+"""Shortest bearer token accepted (``secrets.token_urlsafe(18)`` gives 24 characters, 144 random bits)."""
+EXAMPLE_TOKENS = frozenset({"dev-platform", "dev-manager", "dev-auditor"})
+"""Published tokens (an earlier ``.env.example``): live the moment the file is copied to ``.env``, so refused."""
+TOKEN_ADVICE = "make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+class TokenConfigError(ValueError):
+    """The configured tokens cannot be used; the message says which spec and why (never the token itself)."""
 
 
 class ApiRole(StrEnum):
@@ -69,15 +90,41 @@ def parse_role_spec(spec: str) -> Principal:
     name = name.strip()
     if role is ApiRole.PARTICIPANT and not name:
         raise ValueError(f"token spec {spec!r}: a participant token needs a person id ('participant:<person id>')")
-    return Principal(role=role, name=name or role.value)
+    if not name:
+        raise ValueError(
+            f"token spec {spec!r}: name the token's holder ('{role.value}:<name>'); the name is who the history "
+            "says acted, so two holders never share one"
+        )
+    return Principal(role=role, name=name)
+
+
+def token_problems(tokens: Mapping[str, str]) -> list[str]:
+    """What is wrong with the configured tokens, one line each, naming the spec (the token stays secret)."""
+    problems: list[str] = []
+    for token, spec in tokens.items():
+        try:
+            parse_role_spec(spec)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if token.strip() in EXAMPLE_TOKENS:
+            problems.append(f"the token for {spec!r} is an example token published in .env.example; {TOKEN_ADVICE}")
+        elif len(token.strip()) < MIN_TOKEN_LENGTH:
+            problems.append(
+                f"the token for {spec!r} has {len(token.strip())} characters; at least {MIN_TOKEN_LENGTH} are "
+                f"needed; {TOKEN_ADVICE}"
+            )
+    return problems
 
 
 class TokenBook:
     """The configured tokens. Lookup is constant-time per token (``hmac.compare_digest``)."""
 
     def __init__(self, tokens: Mapping[str, str]) -> None:
+        problems = token_problems(tokens)
+        if problems:
+            raise TokenConfigError("MENTORFLOW_API__TOKENS refused: " + "; ".join(problems))
         self._entries: list[tuple[bytes, Principal]] = [
-            (token.encode(), parse_role_spec(spec)) for token, spec in tokens.items() if token
+            (token.strip().encode(), parse_role_spec(spec)) for token, spec in tokens.items()
         ]
 
     def __len__(self) -> int:

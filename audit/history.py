@@ -22,8 +22,10 @@ from domain import (
 
 __all__ = [
     "EXPORT_FORMAT",
+    "FORMULA_PREFIXES",
     "PRIVATE_FIELDS",
     "TimelineRow",
+    "csv_cell",
     "export_csv",
     "export_jsonl",
     "participant_view",
@@ -205,6 +207,18 @@ CSV_COLUMNS = (
 )
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting with a formula character gets a leading ``'``
+    (participants write goals, notes and reasons; a manager opens the export). Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def export_csv(
     relationship_id: str,
     envelopes: Sequence[Envelope],
@@ -226,7 +240,8 @@ def export_csv(
     texts = _envelope_lines(envelopes, participant, {})
     for row, env, text in zip(timeline(envelopes), envelopes, texts, strict=True):
         writer.writerow(
-            [
+            csv_cell(cell)
+            for cell in [
                 row.seq,
                 format_instant(row.occurred_at),
                 row.actor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import sys
 import time
@@ -20,13 +21,16 @@ import pytest
 from workers.services.process import log_file, spawn, stop, tail
 from workers.settings import Settings
 
-TOKENS = {
+SPECS = {
     "e2e-manager": "manager:e2e-manager",
-    "e2e-platform": "platform",
-    "e2e-auditor": "auditor",
+    "e2e-platform": "platform:e2e",
+    "e2e-auditor": "auditor:e2e",
     "e2e-mentor": "participant:e2e-mona",
     "e2e-mentee": "participant:e2e-eli",
 }
+"""Tests name tokens by these labels; the API gets strong random tokens (it refuses short ones)."""
+TOKEN_OF = {label: f"{label}-{secrets.token_urlsafe(24)}" for label in SPECS}
+TOKENS = {TOKEN_OF[label]: spec for label, spec in SPECS.items()}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -62,7 +66,8 @@ class LiveStack:
     env: dict[str, str]
 
     def client(self, token: str | None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """A client sending the token of a label (``e2e-manager``…), or any other text as it is."""
+        headers = {"Authorization": f"Bearer {TOKEN_OF.get(token, token)}"} if token else {}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, LiveStack
+from tests.e2e.conftest import ARTIFACTS, TOKEN_OF, LiveStack
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -79,8 +79,11 @@ def test_dashboard_shows_a_transition_after_a_command(live: LiveStack, browser: 
         assert response.json()["projected"] is True
 
     driver = browser
-    driver.get(f"{live.base_url}/dashboard?program={program}#token=e2e-manager")  # type: ignore[attr-defined]
+    # a read-only token, as the demo's link carries: the page keeps it and takes it out of the address bar
+    driver.get(f"{live.base_url}/dashboard?program={program}#token={TOKEN_OF['e2e-auditor']}")  # type: ignore[attr-defined]
     wait = WebDriverWait(driver, 20, poll_frequency=0.2)
+    wait.until(lambda d: "token" not in d.current_url)
+    assert f"program={program}" in driver.current_url  # type: ignore[attr-defined]
     # the page loads: charts drawn from the data, two relationships in initiation
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#svg-stages svg g.bar[data-label='initiation']"))
     bar = driver.find_element(By.CSS_SELECTOR, "#svg-stages g.bar[data-label='initiation']")  # type: ignore[attr-defined]

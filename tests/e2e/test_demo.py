@@ -60,8 +60,18 @@ def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, t
         assert funnel["collegial"] + funnel["friendship"] + funnel["ended"] == funnel["redefinition"]
 
         # ...and as the dashboard
-        token = (tmp_path / "run" / "demo" / "token").read_text().strip()
+        token_file = tmp_path / "run" / "demo" / "token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
         assert result["dashboard"].endswith(f"#token={token}")
+        # the dashboard's token is read-only: it ends up in a browser
+        write = httpx.post(
+            f"http://127.0.0.1:{env['MENTORFLOW_API__PORT']}/relationships",
+            json={"program_id": program, "mentor_id": "m", "mentee_id": "e"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert write.status_code == 403, write.text
         data = httpx.get(
             f"http://127.0.0.1:{env['MENTORFLOW_API__PORT']}/dashboard/data",
             params={"program": program},

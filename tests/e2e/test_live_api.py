@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import LiveStack
+from tests.e2e.conftest import TOKEN_OF, LiveStack
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -99,7 +99,7 @@ def test_no_server_error_against_the_live_spec(live: LiveStack) -> None:
         def run(case: schemathesis.Case) -> None:
             if case.path_parameters and "relationship_id" in case.path_parameters:  # unknown ids of this run: 404
                 case.path_parameters["relationship_id"] = f"{program}-{case.path_parameters['relationship_id']}"[:200]
-            response = case.call(headers={"Authorization": "Bearer e2e-manager"}, timeout=30)
+            response = case.call(headers={"Authorization": f"Bearer {TOKEN_OF['e2e-manager']}"}, timeout=30)
             if response.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
             elif response.status_code >= 400:

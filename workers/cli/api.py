@@ -53,9 +53,16 @@ def api(
     if not settings.api.tokens:
         err_console.print(
             "[yellow]no API tokens configured[/yellow]: every call will be 401. Set MENTORFLOW_API__TOKENS, e.g. "
-            """'{"s3cret": "manager:ana"}'"""
+            """'{"<at least 24 random characters>": "manager:ana"}'"""
         )
     host = host or settings.api.host
     port = port or settings.api.port
+    from api.auth import TokenConfigError
+
+    try:
+        app = build_app(settings)
+    except TokenConfigError as exc:
+        err_console.print(f"[red]the API does not start:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     console.print(f"mentorflow api on http://{host}:{port} (docs /docs, dashboard /dashboard)")
-    uvicorn.run(build_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

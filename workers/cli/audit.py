@@ -20,6 +20,7 @@ from rich.table import Table
 
 from service.audit import EXPORT_FORMATS, AuditService
 from workers.cli.output import console, err_console, print_json
+from workers.services.process import write_private
 from workers.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -308,7 +309,7 @@ def export(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_private(output, text)  # personal data (names, notes, goals): owner-only from the start
         err_console.print(f"wrote {count} events to {output}")
     if not report.ok:
         err_console.print(f"[yellow]verification FAILED ({len(report.errors)} differences, recorded in the export)")

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from audit.history import csv_cell
 from projections.read_model import COLUMNS
 from service.relationships import MentorflowService, ReportName
 from workers.cli.output import console
@@ -43,7 +44,7 @@ def _render(name: str, rows: list[dict[str, Any]], fmt: Format) -> None:
     if fmt is Format.csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
         return
     table = Table(title=TITLES[name])
     for column in columns:

@@ -30,7 +30,17 @@ from rich.table import Table
 
 from domain import Stage, builtin_policy
 from workers.demo.scenarios import SCENARIOS, Sim, plan
-from workers.services.process import ServiceError, is_alive, log_file, port_open, read_pid, spawn, stop, wait_until
+from workers.services.process import (
+    ServiceError,
+    is_alive,
+    log_file,
+    port_open,
+    read_pid,
+    spawn,
+    stop,
+    wait_until,
+    write_private,
+)
 from workers.settings import Settings
 
 __all__ = ["DemoOptions", "DemoResult", "run_demo", "stop_processes"]
@@ -79,15 +89,19 @@ class DemoResult:
 # --- processes ----------------------------------------------------------------------------------------------------
 
 
+DASHBOARD_SPEC = "auditor:demo-dashboard"
+"""The demo's API token is read-only: it ends up in a browser (the dashboard link), so it can never write."""
+
+
 def demo_token(settings: Settings) -> str:
-    """A manager token for the demo's API, made once and kept under the run dir (so a kept API keeps working)."""
+    """The read-only token of the demo's dashboard, made once and kept under the run dir (so a kept API keeps
+    working); the file is created 0600."""
     path = settings.run_dir / "demo" / "token"
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    token = "demo-" + secrets.token_urlsafe(18)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    token = "demo-" + secrets.token_urlsafe(24)
+    write_private(path, token + "\n")
     return token
 
 
@@ -114,7 +128,7 @@ def start_processes(settings: Settings, token: str, say: Callable[[str], None]) 
     """Start worker, projector and API unless already running; returns the names this call started."""
     run_dir = settings.run_dir
     mf = _mentorflow()
-    env = {"MENTORFLOW_API__TOKENS": json.dumps({**settings.api.tokens, token: "manager:demo-manager"})}
+    env = {"MENTORFLOW_API__TOKENS": json.dumps({**settings.api.tokens, token: DASHBOARD_SPEC})}
     started: list[str] = []
     for name, argv in (
         ("demo-worker", [*mf, "worker"]),

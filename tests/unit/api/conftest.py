@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -10,18 +11,22 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from tests.unit.api.memory_backend import MemoryBackend
 
-TOKENS = {
-    "t-platform": "platform",
+SPECS = {
+    "t-platform": "platform:ci",
     "t-manager": "manager:ana",
-    "t-auditor": "auditor",
+    "t-auditor": "auditor:audit-team",
     "t-mentor": "participant:mona",
     "t-mentee": "participant:eli",
     "t-stranger": "participant:zed",
 }
+"""The tests name tokens by these labels; the API gets strong random tokens (it refuses short ones)."""
+TOKEN_OF = {label: f"{label}-{secrets.token_urlsafe(24)}" for label in SPECS}
+TOKENS = {TOKEN_OF[label]: spec for label, spec in SPECS.items()}
 
 
 def bearer(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    """The Authorization header of a token label (``t-manager``…); any other text is sent as it is."""
+    return {"Authorization": f"Bearer {TOKEN_OF.get(token, token)}"} if token else {}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
-from tests.unit.api.conftest import TOKENS
+from tests.unit.api.conftest import TOKENS, bearer
 from tests.unit.api.memory_backend import MemoryBackend
 
 BACKEND = MemoryBackend()
@@ -52,14 +52,14 @@ def _check_error_body(response: Any) -> None:
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_as_manager(case: schemathesis.Case) -> None:
-    response = case.call(headers={"Authorization": "Bearer t-manager"})
+    response = case.call(headers=bearer("t-manager"))
     _check_error_body(response)
 
 
 @schema.parametrize()
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_as_participant(case: schemathesis.Case) -> None:
-    response = case.call(headers={"Authorization": "Bearer t-mentor"})
+    response = case.call(headers=bearer("t-mentor"))
     _check_error_body(response)
 
 
