@@ -71,3 +71,17 @@ async def test_domain_errors_pass_through() -> None:
 
 async def test_answers() -> None:
     assert (await _backend(FakeClient()).state("r1")).relationship_id == "r1"
+
+
+async def test_a_command_id_reused_for_other_content_is_409_naming_the_field() -> None:
+    from api.errors import ApiError
+    from workflows.models import CommandIdConflict
+
+    with pytest.raises(ApiError) as refused:
+        await _backend(FakeClient(CommandIdConflict("c-1"))).state("r1")
+    assert (refused.value.status, refused.value.type, refused.value.field) == (
+        409,
+        "CommandIdConflict",
+        "body.command_id",
+    )
+    assert "c-1 was already used for another command" in refused.value.message
