@@ -9,10 +9,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import ApiRole, Principal, TokenBook, require
 from api.backend import Backend
-from api.errors import ApiError, RelationshipNotFound
+from api.errors import ApiError
 from api.schemas import ID_PATTERN
-from domain import RelationshipState
-from domain.limits import MAX_ID_LENGTH
+from domain import RelationshipNotFound, RelationshipState
+from domain.limits import MAX_ID_LENGTH, text_problem
 
 __all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "check_query", "control_problem", "visible_state"]
 
