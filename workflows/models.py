@@ -18,15 +18,16 @@ from domain import Command, Envelope, RelationshipState, canonical_json
 __all__ = [
     "ACTIVITY_NOTIFY",
     "ACTIVITY_PUBLISH",
+    "FINGERPRINT_OVERHEAD_BYTES",
     "CommandIdConflict",
     "CommandResult",
     "EventsPage",
     "Limits",
     "RelationshipWorkflowInput",
     "WorkflowStatus",
-    "newest_within",
     "check_binding",
     "command_fingerprint",
+    "newest_within",
     "workflow_id",
 ]
 
@@ -83,6 +84,8 @@ def newest_within(items: Sequence[T], size: Callable[[T], int], budget: int) -> 
 
 RECORD_OVERHEAD_BYTES = 24
 """What an idempotency record costs besides its id, in the carried JSON (the two seqs, quotes, separators)."""
+FINGERPRINT_OVERHEAD_BYTES = 70
+"""What a record's fingerprint costs besides its id, in the carried JSON (64 hex digits, quotes, separators)."""
 
 
 class RelationshipWorkflowInput(BaseModel):

@@ -45,14 +45,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.models import (
         ACTIVITY_NOTIFY,
         ACTIVITY_PUBLISH,
+        FINGERPRINT_OVERHEAD_BYTES,
         RECORD_OVERHEAD_BYTES,
         CommandResult,
         EventsPage,
         Limits,
         RelationshipWorkflowInput,
         WorkflowStatus,
-        newest_within,
         command_fingerprint,
+        newest_within,
     )
 
 __all__ = ["NOTIFY_TYPES", "PATCH_SEARCH_FROM_HISTORY", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
@@ -193,7 +194,7 @@ class RelationshipWorkflow:
         tail = newest_within(tail, lambda e: len(e.to_bytes()), limits.events_tail_bytes)
         records = newest_within(
             list(self._commands.items()),
-            lambda r: len(r[0].encode()) + RECORD_OVERHEAD_BYTES,
+            self._record_bytes,
             limits.command_records_bytes,
         )
         return RelationshipWorkflowInput(
@@ -209,6 +210,14 @@ class RelationshipWorkflow:
             limits=self._limits,
             run=self._run + 1,
         )
+
+    def _record_bytes(self, record: tuple[str, tuple[int, int]]) -> int:
+        """What one idempotency record costs in the carried JSON: its id and seqs, and its fingerprint (with the id
+        once more) where it has one (only from the command-fingerprints patch on)."""
+        size = len(record[0].encode()) + RECORD_OVERHEAD_BYTES
+        if record[0] in self._fingerprints:
+            size += len(record[0].encode()) + FINGERPRINT_OVERHEAD_BYTES
+        return size
 
     @staticmethod
     def _new_id() -> str:

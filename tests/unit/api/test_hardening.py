@@ -53,7 +53,7 @@ def test_control_characters_in_the_query_are_422_naming_the_parameter(
     response = client.get(f"/relationships?{query}", headers=bearer("t-manager"))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
-    assert "control characters" in response.json()["error"]["message"]
+    assert any(rule in response.json()["error"]["message"] for rule in ("control characters", "NUL"))
 
 
 @pytest.mark.parametrize("text", ["x\\ud800y", "\\udfff"])
