@@ -319,6 +319,7 @@ class RelationshipWorkflow:
         if known is not None:
             return self._result(command.command_id, known, duplicate=True)
         self._advance()  # the timer rules due before the command come first (as the validator assumed)
+        sent = command  # what the caller sent (the id is bound to it), before the rules version is pinned in
         if isinstance(command, ProposeRelationship) and command.rules_version is None:
             pinned = CURRENT_RULES_VERSION if workflow.patched(RULES_V2_PATCH) else RULES_V1
             command = command.model_copy(update={"rules_version": pinned})
@@ -332,7 +333,7 @@ class RelationshipWorkflow:
         span = (before + 1, state.seq)
         self._remember(command.command_id, span)
         if workflow.patched(FINGERPRINTS_PATCH):
-            self._fingerprints[command.command_id] = command_fingerprint(command)
+            self._fingerprints[command.command_id] = command_fingerprint(sent)
         if state.is_closed or self._deadline_moved_earlier():
             self._wake = True
         return self._result(command.command_id, span, duplicate=False)
