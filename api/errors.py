@@ -42,6 +42,7 @@ from domain import (
     RelationshipNotFound,
 )
 from service.errors import InvalidArgument, ServiceUnavailable
+from workflows.models import CommandIdConflict
 
 __all__ = [
     "ApiError",
@@ -106,6 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: InvalidArgument) -> JSONResponse:
         where = f"query.{exc.field}"
         return JSONResponse(_body("ValidationError", f"{where}: {exc.rule}", where), status_code=422)
+
+    @app.exception_handler(CommandIdConflict)
+    async def _command_id_conflict(_request: Request, exc: CommandIdConflict) -> JSONResponse:
+        return JSONResponse(_body("CommandIdConflict", str(exc), "body.command_id"), status_code=409)
 
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:

@@ -114,10 +114,8 @@ class MentorflowService:
         try:
             async with asyncio.timeout(self.call_timeout):  # no worker polling: an answer, not a hung request
                 return await call(client)
-        except (DomainError, RelationshipNotFound):
+        except (DomainError, RelationshipNotFound, CommandIdConflict):
             raise
-        except CommandIdConflict as exc:
-            raise ApiError(409, "CommandIdConflict", str(exc), field="body.command_id") from None
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 f"no answer from the relationship workflow within {self.call_timeout:.0f} s (is a worker running? "

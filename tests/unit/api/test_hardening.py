@@ -25,6 +25,28 @@ class BrokenBackend(MemoryBackend):
         raise RuntimeError(f"could not connect to {SECRET}")
 
 
+class ConflictBackend(MemoryBackend):
+    """A backend whose client found the command id bound to another command."""
+
+    async def send(self, relationship_id: str, command: Any) -> Any:
+        from workflows.models import CommandIdConflict
+
+        raise CommandIdConflict(command.command_id)
+
+
+def test_a_command_id_bound_to_another_command_is_409_naming_the_field() -> None:
+    backend = ConflictBackend()
+    with TestClient(create_app(backend, TOKENS), raise_server_exceptions=False) as client:
+        propose(client, "r1")
+        response = client.post(
+            "/relationships/r1/commands/accept-match", json={"command_id": "c-1"}, headers=bearer("t-mentor")
+        )
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["field"]) == ("CommandIdConflict", "body.command_id")
+    assert "c-1 was already used for another command" in error["message"]
+
+
 def test_an_unexpected_error_is_500_with_an_error_id_that_is_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     with (
         TestClient(create_app(BrokenBackend(), TOKENS), raise_server_exceptions=False) as client,
