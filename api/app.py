@@ -25,7 +25,8 @@ DESCRIPTION = """
 The mentorflow HTTP API: the operations of the `mentorflow` CLI over HTTP.
 
 **Authentication.** `Authorization: Bearer <token>`; tokens are configured in `MENTORFLOW_API__TOKENS`
-(a JSON object token → role: `platform`, `manager[:name]`, `auditor[:name]`, `participant:<person id>`).
+(a JSON object token → role: `platform:<name>`, `manager:<name>`, `auditor:<name>`, `participant:<person id>`;
+at least 24 characters each — the API does not start with a shorter or an example token).
 
 | role | may |
 |---|---|

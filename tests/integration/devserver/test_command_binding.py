@@ -4,6 +4,7 @@ The binding survives continue-as-new."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -66,3 +67,19 @@ async def test_the_binding_survives_continue_as_new(world_factory: Callable[...,
             await world.client.send(
                 rid, command("LogMeeting", MENTOR, first_id, held_at=(began + timedelta(1)).isoformat())
             )
+
+
+async def test_the_cli_refuses_a_re_sent_command_id_with_other_content_with_exit_2(world: World) -> None:
+    from tests.integration.devserver.test_cli import cli
+
+    rid, began = await world.propose_in_trial()
+    command_id = str(uuid.uuid4())
+    await world.meeting(rid, began, command_id)
+    data = json.dumps({"held_at": (began + timedelta(hours=1)).isoformat()})
+    code, out, _ = await cli(
+        world, "relationship", "do", rid, "log-meeting", "--by", "mentee:bo", "--data", data,
+        "--command-id", command_id, "--json",
+    )  # fmt: skip
+    assert code == 2, out
+    assert "already used for another command" in json.loads(out)["error"]
+    assert (await world.client.state(rid)).meetings == 1
