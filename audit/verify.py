@@ -300,9 +300,13 @@ class Auditor:
         replay: bool = True,
         archive_on_read: bool = True,
         settle: float = SETTLE_SECONDS,
+        task_queue: str | None = None,
     ) -> None:
         self.engine = engine
         self.settle = settle
+        # The deployment's task queue: "every relationship" means every one this deployment runs, not every
+        # relationship workflow in the namespace (other deployments and test runs share a namespace).
+        self.task_queue = task_queue
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic if bootstrap_servers else None
         self.temporal = temporal
@@ -428,6 +432,8 @@ class Auditor:
         query = f"WorkflowType = '{WORKFLOW_TYPE}'"
         if program is not None:
             query += f" AND MentorflowProgram = '{checked_program(program)}'"
+        if self.task_queue:
+            query += f" AND TaskQueue = '{checked_program(self.task_queue)}'"
         ids = set()
         async for execution in self.temporal.list_workflows(query):
             if execution.id.startswith(prefix):

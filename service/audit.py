@@ -48,6 +48,7 @@ class AuditService:
         temporal_source: TemporalSource = "auto",
         replay: bool = True,
         settle: float = SETTLE_SECONDS,
+        task_queue: str | None = None,
     ) -> AsyncIterator[AuditService]:
         """Over the stores given: the audit store at ``database_url``, the events ``topic``, the Temporal client
         (``None`` for any of them leaves that store out)."""
@@ -62,6 +63,7 @@ class AuditService:
                     temporal_source=temporal_source,
                     replay=replay,
                     settle=settle,
+                    task_queue=task_queue,
                 )
             )
         finally:

@@ -195,6 +195,7 @@ class MentorflowService:
                 bootstrap_servers=self._kafka,
                 topic=self._topic,
                 temporal=getattr(client, "client", None),
+                task_queue=getattr(client, "task_queue", None),
             )
         )
         if relationship_id is not None:

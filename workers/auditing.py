@@ -45,5 +45,6 @@ async def open_auditor(
         temporal_source=temporal_source,
         replay=replay,
         settle=settle,
+        task_queue=settings.temporal.task_queue if temporal else None,
     ) as service:
         yield service
