@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MF := $(VENV)/bin/mentorflow
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-workflow test-integration test-e2e test-long lint format demo browser services-up services-down services-status bench bench-smoke clean
+.PHONY: help venv test test-unit fuzz test-workflow test-integration test-e2e test-long lint format demo browser services-up services-down services-status bench bench-smoke clean
 
 help:
 	@echo "make demo          run a realistic mentoring program through all four stages"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-integration  tests/integration: the real dev server, Kafka, SQLite/PostgreSQL"
 	@echo "make test-e2e      tests/e2e: the whole stack, processes, HTTP API and the dashboard in a browser"
 	@echo "make test-long     the property tests at their large size (minutes)"
+	@echo "make fuzz          the API fuzzers with FUZZ_EXAMPLES (200) per operation, in-process and live (long)"
 	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
 	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
 
@@ -43,6 +44,13 @@ test: services-up browser
 # One folder per tier; each tier runs alone.
 test-unit: venv
 	$(PY) -m pytest tests/unit -q
+
+# The API fuzzers with many more examples than the CI-sized run: in-process over the in-memory backend, then over the
+# live stack (worker, projector and API as real processes). Long: tens of minutes.
+FUZZ_EXAMPLES ?= 200
+fuzz: services-up
+	MENTORFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/unit/api/test_openapi_fuzz.py \
+		tests/e2e/test_live_api.py::test_no_server_error_against_the_live_spec
 
 # Addresses that answer nothing: a workflow test that reached for the dev server, Kafka or a database would fail.
 test-workflow: venv
