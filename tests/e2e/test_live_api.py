@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from typing import Any
 
 import pytest
 
@@ -84,6 +86,20 @@ def test_a_relationship_over_http(live: LiveStack) -> None:
     assert closed.status_code == 409 and closed.json()["error"]["type"] == "RelationshipClosedError"
 
 
+EXAMPLES = int(os.environ.get("MENTORFLOW_FUZZ_EXAMPLES", "0"))
+"""0: the CI-sized run (4 per operation); ``make fuzz`` sets it for a long one."""
+
+
+def _designed_503(response: Any) -> bool:
+    """A 503 the API means (a backing store busy, a verification over its time budget), with the error shape: not a
+    crash. A 500, or any 5xx without ``{"error": {"type", "message"}}``, is."""
+    if response.status_code != 503:
+        return False
+    error = response.json().get("error", {})
+    return error.get("type") == "ServiceUnavailable" and bool(error.get("message"))
+
+
+@pytest.mark.timeout(900)  # every operation, each over HTTP to the real stack (verify reads three stores)
 def test_no_server_error_against_the_live_spec(live: LiveStack) -> None:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
@@ -95,12 +111,13 @@ def test_no_server_error_against_the_live_spec(live: LiveStack) -> None:
         operation = result.ok()
         strategy = operation.as_strategy()
 
-        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(max_examples=EXAMPLES or 4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def run(case: schemathesis.Case) -> None:
             if case.path_parameters and "relationship_id" in case.path_parameters:  # unknown ids of this run: 404
                 case.path_parameters["relationship_id"] = f"{program}-{case.path_parameters['relationship_id']}"[:200]
-            response = case.call(headers={"Authorization": f"Bearer {TOKEN_OF['e2e-manager']}"}, timeout=30)
-            if response.status_code >= 500:
+            # longer than a verification may run over HTTP (then 503 says so): an answer, never a client timeout
+            response = case.call(headers={"Authorization": f"Bearer {TOKEN_OF['e2e-manager']}"}, timeout=120)
+            if response.status_code >= 500 and not _designed_503(response):
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
             elif response.status_code >= 400:
                 error = response.json().get("error", {})
