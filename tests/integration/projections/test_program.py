@@ -16,7 +16,7 @@ from projections.projector import Projector
 from projections.read_model import at_risk, funnel
 from tests.integration.projections.conftest import TopicMessage, program_records, publish, read_topic
 
-NUDGE_TYPES = {"AcceptanceReminderSent", "NudgeSent", "EscalatedToManager", "InactivityWarningSent"}
+NUDGE_TYPES = {"AcceptanceReminderSent", "NudgeSent", "EscalatedToManager", "InactivityWarningSent", "NoticeSent"}
 
 
 def expected_from(messages: list[TopicMessage]) -> dict[str, Any]:
