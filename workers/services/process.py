@@ -77,12 +77,30 @@ def is_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def start_time(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, its identity.
+
+    pids are recycled (``kernel.pid_max`` is 32768 here, and a test run spawns thousands of processes), so a pid
+    file alone may name an unrelated process — signalling its process group could kill a stranger, even the shell
+    that runs the test suite."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
 def read_pid(run_dir: Path, name: str) -> int | None:
+    """The recorded process, if it is still the one we started (same pid, same start time) and alive."""
     path = pid_file(run_dir, name)
     try:
-        pid = int(path.read_text().strip())
-    except (OSError, ValueError):
+        recorded = path.read_text().split()
+        pid = int(recorded[0])
+    except (OSError, ValueError, IndexError):
         return None
+    if len(recorded) > 1 and start_time(pid) not in (None, recorded[1]):
+        return None  # the pid was recycled: not ours
     return pid if is_alive(pid) else None
 
 
@@ -110,7 +128,8 @@ def spawn(
             cwd=str(cwd) if cwd else None,
             start_new_session=True,
         )
-    pid_file(run_dir, name).write_text(f"{proc.pid}\n")
+    started = start_time(proc.pid)
+    pid_file(run_dir, name).write_text(f"{proc.pid} {started}\n" if started else f"{proc.pid}\n")
     return proc.pid
 
 
