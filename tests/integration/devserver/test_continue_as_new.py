@@ -1,5 +1,6 @@
-"""More than 5,000 commands to one relationship: it continues as new (when Temporal suggests it) and loses no event,
-no outbox entry and no idempotency record."""
+"""More than 5,000 commands to one relationship: it continues as new (when Temporal suggests it) and loses no event
+and no outbox entry; the idempotency records carried are the newest that fit their byte budget, and a re-sent
+command among them appends nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from tests.integration.devserver.conftest import World
 from tests.integration.topic import by_key, read_topic
 from workers.worker import WORKFLOW_CACHE
 from workflows.client import EventsTruncated
-from workflows.models import RelationshipWorkflowInput, workflow_id
+from workflows.models import (
+    FINGERPRINT_OVERHEAD_BYTES,
+    RECORD_OVERHEAD_BYTES,
+    Limits,
+    RelationshipWorkflowInput,
+    workflow_id,
+)
 
 COMMANDS = 5_100
 CONCURRENCY = 10  # the in-flight update limit per workflow
@@ -71,18 +78,24 @@ async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: Wo
     print(f"\n{COMMANDS} commands in {sent_in:.1f}s; runs: {status.run + 1}")
     assert state.meetings == COMMANDS and state.seq == start_seq + COMMANDS
     assert status.run >= 1, "expected at least one continue-as-new"
-    assert status.commands_remembered == COMMANDS + 5  # 5 setup commands; the bound (10,000) was not reached
+    # The records carried across continue-as-new are the newest that fit their byte budget (each one: its id, its
+    # seqs and its fingerprint); all ids here are uuids, so each costs the same and the count is exact.
+    limits = Limits()
+    per_record = 2 * len(ids[0]) + RECORD_OVERHEAD_BYTES + FINGERPRINT_OVERHEAD_BYTES
+    fits = min(limits.command_records_bytes // per_record, limits.command_records)
+    assert min(fits, COMMANDS + 5) <= status.commands_remembered <= COMMANDS + 5  # 5 setup commands
 
     # Idempotency records survived every continue-as-new: re-sent commands from each run append nothing.
-    for command_id in (ids[0], ids[len(ids) // 2], ids[-1]):
+    by_seq = sorted(first_seq, key=first_seq.__getitem__)
+    oldest_carried = by_seq[-(fits - 10)]  # well inside the carried window, applied several runs ago
+    for command_id in (oldest_carried, by_seq[-(fits // 2)], by_seq[-1]):
         again = await world.meeting(rid, began, command_id)
         assert again.first_seq == again.last_seq == first_seq[command_id]
         # Within the run that applied it, Temporal's update-id dedup answers with the original result (the state as
         # it was then); after a continue-as-new the workflow's records answer. Either way nothing was appended.
         assert (await world.client.state(rid)).seq == state.seq
-    oldest = min(first_seq, key=first_seq.__getitem__)  # sent in the first run, answered from the carried records
-    resent = await world.meeting(rid, began, oldest)
-    assert resent.duplicate and resent.first_seq == start_seq + 1
+    resent = await world.meeting(rid, began, oldest_carried)  # answered from the carried records
+    assert resent.duplicate and resent.first_seq == first_seq[oldest_carried]
     assert (await world.client.state(rid)).seq == state.seq
 
     # The events query holds the tail (256 carried) and this run; older ones are on Kafka.
@@ -91,14 +104,14 @@ async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: Wo
     tail = await world.client.events(rid, after_seq=state.seq - 10)
     assert [e.seq for e in tail] == list(range(state.seq - 9, state.seq + 1))
 
-    # Every continue-as-new carried a contiguous outbox (published_through+1 .. seq) and every record so far.
+    # Every continue-as-new carried a contiguous outbox (published_through+1 .. seq) and the newest records that fit.
     carried = await continue_as_new_inputs(world, rid)
     assert len(carried) == status.run
     for handed in carried:
         assert handed.state is not None
         outbox = [e.seq for e in handed.outbox]
         assert outbox == list(range(handed.published_through + 1, handed.state.seq + 1))
-        assert len(handed.commands) == handed.state.seq - start_seq + 5
+        assert len(handed.commands) == min(handed.state.seq - start_seq + 5, fits)
         assert handed.tail[-1].seq == handed.state.seq
     print("outbox entries carried at each continue-as-new:", [len(h.outbox) for h in carried])
 
