@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import time
 import uuid
@@ -25,7 +26,9 @@ from workers.settings import Settings
 
 pytestmark = pytest.mark.timeout(240)
 
-TOKENS = {"metrics-manager": "manager:metrics-manager", "metrics-mentor": "participant:m-mona"}
+MANAGER_TOKEN = f"metrics-manager-{secrets.token_urlsafe(24)}"  # the API refuses weak tokens at start-up
+MENTOR_TOKEN = f"metrics-mentor-{secrets.token_urlsafe(24)}"
+TOKENS = {MANAGER_TOKEN: "manager:metrics-manager", MENTOR_TOKEN: "participant:m-mona"}
 PROCESSES = ("worker", "projector", "api")
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -113,8 +116,8 @@ def endpoints(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def test_each_process_serves_the_named_series(endpoints: Endpoints) -> None:
     program = f"metrics-{uuid.uuid4().hex[:6]}"
     rid = f"{program}-r1"
-    manager = httpx.Client(base_url=endpoints.api, headers={"Authorization": "Bearer metrics-manager"}, timeout=60)
-    mentor = httpx.Client(base_url=endpoints.api, headers={"Authorization": "Bearer metrics-mentor"}, timeout=60)
+    manager = httpx.Client(base_url=endpoints.api, headers={"Authorization": f"Bearer {MANAGER_TOKEN}"}, timeout=60)
+    mentor = httpx.Client(base_url=endpoints.api, headers={"Authorization": f"Bearer {MENTOR_TOKEN}"}, timeout=60)
     proposed = manager.post(
         "/relationships",
         json={
@@ -189,7 +192,7 @@ def test_each_process_serves_the_named_series(endpoints: Endpoints) -> None:
 
 def test_services_status_shows_consumer_lag_and_the_outbox(endpoints: Endpoints) -> None:
     program = f"status-{uuid.uuid4().hex[:6]}"
-    manager = httpx.Client(base_url=endpoints.api, headers={"Authorization": "Bearer metrics-manager"}, timeout=60)
+    manager = httpx.Client(base_url=endpoints.api, headers={"Authorization": f"Bearer {MANAGER_TOKEN}"}, timeout=60)
     body = {"program_id": program, "mentor_id": "m-mona", "mentee_id": "m-eli", "policy": "mentoring-12m"}
     for n in range(3):
         created = manager.post("/relationships", json={**body, "relationship_id": f"{program}-r{n}"})
