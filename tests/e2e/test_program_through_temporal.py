@@ -29,10 +29,10 @@ PATHS = {"declined": 30, "terminated": 20, "expired": 30, "rematched": 20, "cult
 
 
 async def test_two_hundred_relationships_through_temporal_kafka_and_the_projector(
-    time_skipping_env: Any, stack: Settings, kafka_topic: str, sqlite_url: str, tmp_path: Path
+    own_time_skipping_env: Any, stack: Settings, kafka_topic: str, sqlite_url: str, tmp_path: Path
 ) -> None:
     assert sum(PATHS.values()) == 200
-    env = time_skipping_env
+    env = own_time_skipping_env
     queue = f"e2e-{uuid.uuid4().hex[:8]}"
     program = f"prog-{uuid.uuid4().hex[:6]}"
     publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)

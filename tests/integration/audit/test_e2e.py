@@ -72,9 +72,9 @@ async def drive(env: Any, client: MentorflowClient, rid: str) -> None:
 
 @pytest.fixture
 async def world(
-    time_skipping_env: Any, stack: Settings, kafka_topic: str, engine: Engine, sqlite_url: str, tmp_path: Any
+    own_time_skipping_env: Any, stack: Settings, kafka_topic: str, engine: Engine, sqlite_url: str, tmp_path: Any
 ) -> AsyncIterator[tuple[Client, str, str]]:
-    env = time_skipping_env
+    env = own_time_skipping_env
     queue = f"audit-{uuid.uuid4().hex[:10]}"
     publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
     worker: Worker = build_worker(

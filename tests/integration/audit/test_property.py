@@ -93,10 +93,10 @@ class Rig:
 
 @pytest.fixture
 async def rig(
-    time_skipping_env: Any, stack: Settings, kafka_topic: str, tmp_path: Path, sqlite_url: str
+    own_time_skipping_env: Any, stack: Settings, kafka_topic: str, tmp_path: Path, sqlite_url: str
 ) -> AsyncIterator[Rig]:
     """One workflow worker for all the examples of a test (each example is its own relationship)."""
-    env = time_skipping_env
+    env = own_time_skipping_env
     queue = f"audit-prop-{uuid.uuid4().hex[:10]}"
     publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
     gate = Publishing(env.client, queue, publisher, Notifier(LogSink(tmp_path / "notifications.jsonl")))
