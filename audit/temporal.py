@@ -26,6 +26,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit.records import StoredRecord
+from domain.programs.events import CHAIN_PREFIX, is_program_chain
+from workflows.program_models import program_workflow_id
 
 __all__ = [
     "ENVELOPE_KEYS",
@@ -43,6 +45,9 @@ ENVELOPE_KEYS = frozenset({"event_id", "relationship_id", "seq", "type", "payloa
 
 
 def workflow_id_of(relationship_id: str) -> str:
+    """The workflow that writes a chain: a relationship's, or a program's for a ``program:<P>`` chain."""
+    if is_program_chain(relationship_id):
+        return program_workflow_id(relationship_id.removeprefix(CHAIN_PREFIX))
     return f"relationship-{relationship_id}"
 
 
@@ -156,9 +161,10 @@ def _replayer() -> Any:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
+    from workflows.program import ProgramWorkflow
     from workflows.relationship import RelationshipWorkflow
 
-    return Replayer(workflows=[RelationshipWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=pydantic_data_converter)
 
 
 async def replay_histories(histories: Sequence[WorkflowHistory]) -> ReplayOutcome:

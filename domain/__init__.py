@@ -6,6 +6,7 @@ See DESIGN.md §3. Public API: the names in ``__all__``.
 
 from domain._time import Duration, format_instant, parse_instant
 from domain.actors import SYSTEM, Actor, Role
+from domain.catalog import EVENT_CLASSES
 from domain.commands import (
     COMMAND_CLASSES,
     COMMAND_NAMES_KEBAB,
@@ -60,7 +61,6 @@ from domain.errors import (
     RelationshipNotFound,
 )
 from domain.events import (
-    EVENT_CLASSES,
     AcceptanceReminderSent,
     AgreementSigned,
     CheckInSubmitted,

@@ -20,14 +20,16 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from domain._time import UtcDatetime, format_instant
 from domain.actors import Actor
-from domain.events import EVENT_CLASSES, Event, EventBase, RelationshipProposed, event_adapter
-from domain.state import GENESIS_HASH, RelationshipState
+from domain.catalog import EVENT_CLASSES, PROGRAM_EVENT_CLASSES
+from domain.events import Event, EventBase, RelationshipProposed, event_adapter
+from domain.programs.events import ProgramEvent
+from domain.state import GENESIS_HASH
 from domain.upcasting import upcast
 
 __all__ = [
@@ -129,8 +131,21 @@ class Envelope(BaseModel):
         return cls.from_json_dict(json.loads(data.decode("utf-8")))
 
 
+class ChainHead(Protocol):
+    """What sealing needs of the state before the event: a relationship's or a program's."""
+
+    @property
+    def relationship_id(self) -> str: ...
+    @property
+    def program_id(self) -> str | None: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def last_hash(self) -> str: ...
+
+
 def seal(
-    state: RelationshipState,
+    state: ChainHead,
     event: EventBase,
     *,
     event_id: str,
@@ -179,12 +194,18 @@ def seal(
     )
 
 
-def event_from_envelope(envelope: Envelope) -> Event:
-    """Decode an envelope into the current-schema event (upcasting old payloads); ``at = occurred_at``."""
-    if envelope.type not in EVENT_CLASSES:
+def event_from_envelope(envelope: Envelope) -> Event | ProgramEvent:
+    """Decode an envelope into the current-schema event (upcasting old payloads); ``at = occurred_at``. A program
+    chain's events (:mod:`domain.programs.events`) decode to their own classes."""
+    cls = EVENT_CLASSES.get(envelope.type)
+    if cls is None:
         raise ValueError(f"seq {envelope.seq}: unknown event type {envelope.type!r}")
     _, payload = upcast(envelope.type, envelope.schema_version, envelope.payload)
-    return event_adapter().validate_python({**payload, "type": envelope.type, "at": envelope.occurred_at})
+    data = {**payload, "type": envelope.type, "at": envelope.occurred_at}
+    if envelope.type in PROGRAM_EVENT_CLASSES:
+        event: ProgramEvent = cls.model_validate(data)  # type: ignore[assignment]
+        return event
+    return event_adapter().validate_python(data)
 
 
 class ChainReport(BaseModel):

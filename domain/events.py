@@ -31,7 +31,7 @@ from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate
 
 __all__ = [
-    "EVENT_CLASSES",
+    "RELATIONSHIP_EVENT_CLASSES",
     "AcceptanceReminderSent",
     "AgreementSigned",
     "CheckInSubmitted",
@@ -446,7 +446,7 @@ Event = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_CLASSES: dict[str, type[EventBase]] = {
+RELATIONSHIP_EVENT_CLASSES: dict[str, type[EventBase]] = {
     cls.__name__: cls
     for cls in (
         RelationshipProposed,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from domain.events import EVENT_CLASSES
+from domain.catalog import EVENT_CLASSES
 
 __all__ = ["UPCASTERS", "Payload", "Upcaster", "current_schema_version", "upcast"]
 

@@ -38,10 +38,13 @@ from typing import Any
 from sqlalchemy import Connection, String, insert, select, tuple_
 from sqlalchemy import exc as sa_exc
 
+from domain.catalog import PROGRAM_EVENT_CLASSES
+from domain.programs.events import CHAIN_PREFIX, is_program_chain
 from projections.decode import Decoded, Message, Poison, decode
 from projections.handlers import HANDLERS
 from projections.models import DeadLetter, EventLog, Relationship, table_of
 from projections.offsets import OffsetsMoved, TopicPartition, read_offsets, write_offsets
+from projections.program_handlers import PROGRAM_TABLE
 from projections.writer import PendingWrites, writer_for
 
 __all__ = ["BatchResult", "Rejected", "apply_batch", "message_fault"]
@@ -210,12 +213,20 @@ class _Apply:
 
     # -- loading ------------------------------------------------------------------------------------------
     def load(self, relationship_ids: Iterable[str]) -> None:
-        ids = sorted(set(relationship_ids))
+        """The rows of the batch's chains: a relationship's in ``relationships``, a program's (``program:<P>``) in
+        ``programs``, both kept by chain id."""
+        chains = set(relationship_ids)
+        programs = sorted(c.removeprefix(CHAIN_PREFIX) for c in chains if is_program_chain(c))
+        self._load(_REL, "relationship_id", sorted(c for c in chains if not is_program_chain(c)), "")
+        self._load(PROGRAM_TABLE, "program_id", programs, CHAIN_PREFIX)
+
+    def _load(self, table: Any, column: str, keys: list[str], prefix: str) -> None:
         writer = writer_for(self.conn)
-        for i in range(0, len(ids), _CHUNK):
-            for values in writer.select_in(self.conn, _REL, "relationship_id", ids[i : i + _CHUNK]):
-                self.loaded[values["relationship_id"]] = values
-                self.rows[values["relationship_id"]] = dict(values)
+        for i in range(0, len(keys), _CHUNK):
+            for values in writer.select_in(self.conn, table, column, keys[i : i + _CHUNK]):
+                chain = prefix + values[column]
+                self.loaded[chain] = values
+                self.rows[chain] = dict(values)
 
     # -- rejection ----------------------------------------------------------------------------------------
     def reject(self, message: Message, kind: str, error: str, **info: Any) -> None:
@@ -270,7 +281,11 @@ class _Apply:
         prev = row["last_hash"] if row is not None else "0" * 64
         if env.prev_hash != prev:
             return "poison", f"chain: prev_hash of seq {env.seq} is not the hash of seq {last_seq}"
-        if (env.seq == 1) != (env.type == "RelationshipProposed"):
+        program_chain = is_program_chain(env.relationship_id)
+        if program_chain != (env.type in PROGRAM_EVENT_CLASSES):
+            kind = "program" if program_chain else "relationship"
+            return "poison", f"shape: a {env.type} on {kind} chain {env.relationship_id}"
+        if (env.seq == 1) != (env.type == ("ProgramCreated" if program_chain else "RelationshipProposed")):
             return "poison", f"shape: seq {env.seq} is a {env.type}"
         if row is not None and env.type == "StageChanged":
             e = d.event
@@ -324,14 +339,18 @@ class _Apply:
     def flush(self) -> None:
         conn = self.conn
         writer = writer_for(conn)
-        writer.insert(conn, _REL, [self.rows[rid] for rid in sorted(self.new_rows)])
-        changed = []
-        for rid in sorted(self.dirty - self.new_rows):
-            row, before = self.rows[rid], self.loaded[rid]
-            values = {k: v for k, v in row.items() if before[k] != v}
-            if values:
-                changed.append(((rid,), values))
-        writer.update(conn, _REL, changed)
+        for table, is_kind in ((_REL, lambda c: not is_program_chain(c)), (PROGRAM_TABLE, is_program_chain)):
+            writer.insert(conn, table, [self.rows[c] for c in sorted(self.new_rows) if is_kind(c)])
+            changed = []
+            for chain in sorted(self.dirty - self.new_rows):
+                if not is_kind(chain):
+                    continue
+                row, before = self.rows[chain], self.loaded[chain]
+                values = {k: v for k, v in row.items() if before[k] != v}
+                if values:
+                    key = row["program_id"] if table is PROGRAM_TABLE else chain
+                    changed.append(((key,), values))
+            writer.update(conn, table, changed)
         self.writes.flush(conn, writer)
         writer.insert(conn, table_of(EventLog), self.event_log)
         if self.result.rejected:

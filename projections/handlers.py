@@ -24,6 +24,7 @@ from projections.models import (
     StageTransition,
     table_of,
 )
+from projections.program_handlers import PROGRAM_HANDLERS
 from projections.writer import PendingWrites
 
 __all__ = ["HANDLERS", "Handler"]
@@ -437,4 +438,5 @@ HANDLERS: dict[str, Handler] = {
     "RelationshipLeft": _nothing,
     "TrialFailed": _nothing,
     "Reassigned": _nothing,
+    **PROGRAM_HANDLERS,
 }

@@ -44,7 +44,10 @@ __all__ = [
     "Goal",
     "Meeting",
     "Nudge",
+    "Program",
+    "ProgramEnrollment",
     "ProgramFunnel",
+    "ProgramRoundEntry",
     "ProjectionOffset",
     "RedefinitionOutcome",
     "Relationship",
@@ -309,6 +312,69 @@ class ProgramFunnel(Base):
 FUNNEL_COLUMNS: tuple[str, ...] = tuple(c.name for c in ProgramFunnel.__table__.columns if c.name != "program_id")
 
 
+class Program(Base):
+    """One row per program chain; ``last_seq``/``last_hash`` are the chain's as for a relationship."""
+
+    __tablename__ = "programs"
+
+    program_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str]
+    created_by: Mapped[str] = mapped_column(Id)
+    policy_name: Mapped[str] = mapped_column(Name)
+    policy_version: Mapped[str] = mapped_column(Name)
+    policy: Mapped[str]  # the default policy's JSON (pinned on each relationship the program proposes)
+    matching_version: Mapped[str] = mapped_column(Name)
+    matching: Mapped[str]  # the matching configuration's JSON
+    cycle_start: Mapped[str | None] = mapped_column(Name)  # ISO date
+    cycle_end: Mapped[str | None] = mapped_column(Name)
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    mentors: Mapped[int] = mapped_column(Integer)
+    mentees: Mapped[int] = mapped_column(Integer)
+    withdrawn: Mapped[int] = mapped_column(Integer)
+    rounds: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(Hash)
+    last_event_at: Mapped[datetime]
+
+
+class ProgramEnrollment(Base):
+    """A person in a role in a program, with the profile the score reads."""
+
+    __tablename__ = "program_enrollments"
+
+    program_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    role: Mapped[str] = mapped_column(Name, primary_key=True)
+    profile: Mapped[str]  # JSON
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    preferences: Mapped[str]  # JSON list, best first
+    enrolled_by: Mapped[str] = mapped_column(Id)
+    enrolled_at: Mapped[datetime]
+    enrolled_seq: Mapped[int] = mapped_column(Integer)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None]
+
+
+class ProgramRoundEntry(Base):
+    """One mentee's outcome in one round: proposed to a mentor (with the score and the relationship), or unmatched
+    with the reason."""
+
+    __tablename__ = "program_round_entries"
+
+    program_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    round_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    mentee_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    mentor_id: Mapped[str | None] = mapped_column(Id)
+    score: Mapped[str | None] = mapped_column(Name)
+    relationship_id: Mapped[str | None] = mapped_column(Id)
+    reason: Mapped[str | None] = mapped_column(Name)
+    method: Mapped[str] = mapped_column(Name)
+    matching_version: Mapped[str] = mapped_column(Name)
+    recorded_at: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(Integer)
+
+
 class EventLog(Base):
     """The audit store: every envelope verbatim (``envelope`` = the exact canonical JSON published, as text) plus
     indexed columns and where it was read from Kafka."""
@@ -381,6 +447,9 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "separations",
     "redefinition_outcomes",
     "program_funnel",
+    "programs",
+    "program_enrollments",
+    "program_round_entries",
     "event_log",
     "dead_letters",
 )

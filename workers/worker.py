@@ -30,6 +30,7 @@ from workers.metrics.process_worker import WorkerMetrics, sdk_runtime
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
 from workflows.connection import connect as connect_temporal
+from workflows.program import ProgramWorkflow
 from workflows.relationship import RelationshipWorkflow
 
 __all__ = ["WORKFLOW_CACHE", "WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
@@ -74,7 +75,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[RelationshipWorkflow],
+        workflows=[RelationshipWorkflow, ProgramWorkflow],
         activities=[publisher.publish, notifier.notify],
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_concurrent_activities=max_concurrent_activities,

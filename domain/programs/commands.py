@@ -1,0 +1,158 @@
+"""What may be asked of a program (issue 14). Every field carries its limit (:mod:`domain.limits`); ``decide``
+(:mod:`domain.programs.core`) checks them against the program."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from domain.actors import Actor
+from domain.limits import (
+    ACTOR,
+    COMMAND_ID,
+    MAX_CAPACITY,
+    MAX_PREFERENCES,
+    NAME,
+    NOTE,
+    PERSON_ID,
+    POLICY,
+    PROGRAM_ID,
+    REASON,
+)
+from domain.matching import MatchingConfig, Profile
+from domain.policy import LifecyclePolicy
+from domain.programs.events import ParticipantRole, RoundPair, RoundUnmatched
+
+__all__ = [
+    "MAX_ENROLL_BATCH",
+    "MAX_ROUND_PART",
+    "CloseCycle",
+    "ConfigureMatching",
+    "CreateProgram",
+    "EnrollParticipants",
+    "Participant",
+    "ProgramCommand",
+    "RecordMatchingRound",
+    "WithdrawParticipant",
+    "program_command_adapter",
+]
+
+MAX_ENROLL_BATCH = 500
+"""Participants one enrollment command carries at most: about 1.5 MB of profiles at the limits would pass Temporal's
+2 MB payload; a bulk file of 5,000 people is sent as ten commands (checked in full before the first)."""
+MAX_ROUND_PART = 1_000
+"""Mentees (proposed and unmatched) one ``MatchingRoundCompleted`` carries at most: about 150 KB, well inside
+``MAX_ENVELOPE_BYTES``."""
+
+ProgramId = Annotated[str, PROGRAM_ID]
+PersonId = Annotated[str, PERSON_ID]
+
+
+class _Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    command_id: Annotated[str, COMMAND_ID]
+    actor: Annotated[Actor, ACTOR]
+    program_id: ProgramId
+
+
+class CreateProgram(_Command):
+    type: Literal["CreateProgram"] = "CreateProgram"
+    name: Annotated[str, REASON]
+    default_policy: Annotated[LifecyclePolicy, POLICY]
+    matching: MatchingConfig = MatchingConfig()
+    cycle_start: date | None = None
+    cycle_end: date | None = None
+
+    @model_validator(mode="after")
+    def _cycle(self) -> Self:
+        if (self.cycle_start is None) != (self.cycle_end is None):
+            raise ValueError("cycle_start, cycle_end: give both or neither")
+        if self.cycle_start is not None and self.cycle_end is not None and self.cycle_end <= self.cycle_start:
+            raise ValueError("cycle_end: must be after cycle_start")
+        return self
+
+
+class ConfigureMatching(_Command):
+    type: Literal["ConfigureMatching"] = "ConfigureMatching"
+    matching: MatchingConfig
+
+
+class Participant(BaseModel):
+    """One person in one role: a mentor gives a capacity (1 to ``MAX_CAPACITY``), a mentee may rank up to
+    ``MAX_PREFERENCES`` enrolled mentors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    person_id: PersonId
+    role: ParticipantRole
+    profile: Profile
+    capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
+    preferences: tuple[PersonId, ...] = Field(default=(), max_length=MAX_PREFERENCES)
+
+    @model_validator(mode="after")
+    def _role_fields(self) -> Self:
+        if self.role == "mentor" and self.capacity is None:
+            raise ValueError(f"capacity: a mentor must give one (1 to {MAX_CAPACITY}, MAX_CAPACITY)")
+        if self.role == "mentee" and self.capacity is not None:
+            raise ValueError("capacity: only a mentor has a capacity")
+        if self.role == "mentor" and self.preferences:
+            raise ValueError("preferences: only a mentee ranks mentors")
+        if len(set(self.preferences)) != len(self.preferences):
+            raise ValueError("preferences: must not name a mentor twice")
+        if self.person_id in self.preferences:
+            raise ValueError("preferences: must not name the mentee themself")
+        return self
+
+
+class EnrollParticipants(_Command):
+    """One person (``mentorflow program enroll --person``) or a slice of a bulk file: all or nothing."""
+
+    type: Literal["EnrollParticipants"] = "EnrollParticipants"
+    participants: tuple[Participant, ...] = Field(min_length=1, max_length=MAX_ENROLL_BATCH)
+
+
+class WithdrawParticipant(_Command):
+    type: Literal["WithdrawParticipant"] = "WithdrawParticipant"
+    person_id: PersonId
+    role: ParticipantRole
+    reason: Annotated[str, NOTE] = ""
+
+
+class RecordMatchingRound(_Command):
+    """Record one part of a round that was proposed (the relationships exist): the auditable decision."""
+
+    type: Literal["RecordMatchingRound"] = "RecordMatchingRound"
+    round_id: Annotated[str, COMMAND_ID]
+    part: int = Field(ge=1)
+    parts: int = Field(ge=1)
+    method: Annotated[str, NAME] = "algorithmic"
+    matching_version: Annotated[str, NAME]
+    total_score: Decimal = Field(ge=0, max_digits=18, decimal_places=6)
+    proposals: tuple[RoundPair, ...] = ()
+    unmatched: tuple[RoundUnmatched, ...] = ()
+
+    @model_validator(mode="after")
+    def _part(self) -> Self:
+        if self.part > self.parts:
+            raise ValueError("part: must be at most parts")
+        if len(self.proposals) + len(self.unmatched) > MAX_ROUND_PART:
+            raise ValueError(f"proposals, unmatched: at most {MAX_ROUND_PART} mentees in one part (MAX_ROUND_PART)")
+        return self
+
+
+class CloseCycle(_Command):
+    type: Literal["CloseCycle"] = "CloseCycle"
+
+
+ProgramCommand = Annotated[
+    CreateProgram | ConfigureMatching | EnrollParticipants | WithdrawParticipant | RecordMatchingRound | CloseCycle,
+    Field(discriminator="type"),
+]
+
+
+def program_command_adapter() -> TypeAdapter[ProgramCommand]:
+    return TypeAdapter(ProgramCommand)

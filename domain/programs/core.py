@@ -1,0 +1,224 @@
+"""The program's pure core: ``decide`` (command → events or a ``DomainError``), ``evolve`` (event → state) and
+``execute`` (both, sealed into the chain), each by an explicit table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from domain.actors import Role
+from domain.envelope import Envelope, seal
+from domain.errors import IllegalTransition, InvalidCommand, NotAllowedForRole, RelationshipNotFound
+from domain.events import EventBase
+from domain.limits import MAX_ID_LENGTH
+from domain.programs.commands import (
+    CloseCycle,
+    ConfigureMatching,
+    CreateProgram,
+    EnrollParticipants,
+    RecordMatchingRound,
+    WithdrawParticipant,
+)
+from domain.programs.events import (
+    CHAIN_PREFIX,
+    CycleClosed,
+    MatchingConfigured,
+    MatchingRoundCompleted,
+    ParticipantEnrolled,
+    ParticipantWithdrawn,
+    ProgramCreated,
+    program_chain_id,
+)
+from domain.programs.state import ProgramState, member_key
+
+__all__ = ["MAX_PROGRAM_ID_LENGTH", "decide_program", "evolve_program", "execute_program"]
+
+MAX_PROGRAM_ID_LENGTH = MAX_ID_LENGTH - len(CHAIN_PREFIX)
+"""A program with a chain: its chain id ``program:<P>`` must fit the ``String(200)`` id columns."""
+
+IdSource = Callable[[], str]
+
+
+def _manager(command: Any) -> None:
+    if command.actor.role is not Role.MANAGER:
+        raise NotAllowedForRole(f"{command.type}: only a manager may do this (got {command.actor.role.value})")
+
+
+def _create(state: ProgramState, c: CreateProgram, now: datetime) -> list[EventBase]:
+    _manager(c)
+    if state.exists:
+        raise IllegalTransition(f"program {c.program_id} already exists (created at seq 1)")
+    if len(c.program_id) > MAX_PROGRAM_ID_LENGTH:
+        raise InvalidCommand(
+            f"program_id: must be at most {MAX_PROGRAM_ID_LENGTH} characters (MAX_ID_LENGTH less the chain prefix "
+            f"{CHAIN_PREFIX!r})"
+        )
+    return [
+        ProgramCreated(
+            at=now,
+            program_id=c.program_id,
+            name=c.name,
+            by=c.actor.id,
+            default_policy=c.default_policy,
+            matching=c.matching,
+            cycle_start=c.cycle_start,
+            cycle_end=c.cycle_end,
+        )
+    ]
+
+
+def _configure(state: ProgramState, c: ConfigureMatching, now: datetime) -> list[EventBase]:
+    _manager(c)
+    return [MatchingConfigured(at=now, by=c.actor.id, matching=c.matching)]
+
+
+def _may_enroll(c: EnrollParticipants) -> None:
+    if c.actor.role is Role.MANAGER:
+        return
+    (only,) = c.participants if len(c.participants) == 1 else (None,)
+    if only is None or only.person_id != c.actor.id or only.role != c.actor.role.value:
+        raise NotAllowedForRole(
+            "EnrollParticipants: a participant enrolls only themself in their own role (mentor:ID as mentor, "
+            "mentee:ID as mentee); a manager enrolls anyone"
+        )
+
+
+def _enroll(state: ProgramState, c: EnrollParticipants, now: datetime) -> list[EventBase]:
+    _may_enroll(c)
+    mentors = set(state.mentors)
+    seen: set[str] = set()
+    for i, p in enumerate(c.participants):
+        key = member_key(p.role, p.person_id)
+        where = f"participants[{i}] ({p.person_id})"
+        if p.person_id in state.enrolled(p.role) or key in seen:
+            raise InvalidCommand(f"{where}: person_id: already enrolled as {p.role} in program {c.program_id}")
+        if key in state.withdrawn:
+            raise InvalidCommand(f"{where}: person_id: withdrew as {p.role} from program {c.program_id} this cycle")
+        seen.add(key)
+        if p.role == "mentor":
+            mentors.add(p.person_id)
+    for i, p in enumerate(c.participants):
+        unknown = [m for m in p.preferences if m not in mentors]
+        if unknown:
+            raise InvalidCommand(
+                f"participants[{i}] ({p.person_id}): preferences: {', '.join(map(repr, unknown))} is not an enrolled "
+                f"mentor of program {c.program_id}"
+            )
+    return [
+        ParticipantEnrolled(
+            at=now,
+            person_id=p.person_id,
+            role=p.role,
+            by=c.actor.id,
+            profile=p.profile,
+            capacity=p.capacity,
+            preferences=p.preferences,
+        )
+        for p in c.participants
+    ]
+
+
+def _withdraw(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
+    if c.actor.role is not Role.MANAGER and c.actor.id != c.person_id:
+        raise NotAllowedForRole("WithdrawParticipant: a participant withdraws only themself; a manager anyone")
+    if c.person_id not in state.enrolled(c.role):
+        raise InvalidCommand(f"person_id: {c.person_id} is not enrolled as {c.role} in program {c.program_id}")
+    return [ParticipantWithdrawn(at=now, person_id=c.person_id, role=c.role, by=c.actor.id, reason=c.reason)]
+
+
+def _record_round(state: ProgramState, c: RecordMatchingRound, now: datetime) -> list[EventBase]:
+    _manager(c)
+    strangers = [p.mentee for p in c.proposals if p.mentee not in state.mentees]
+    strangers += [p.mentor for p in c.proposals if p.mentor not in state.mentors]
+    strangers += [u.mentee for u in c.unmatched if u.mentee not in state.mentees]
+    if strangers:
+        raise InvalidCommand(f"proposals, unmatched: {', '.join(sorted(set(strangers)))} not enrolled in the role")
+    return [
+        MatchingRoundCompleted(
+            at=now,
+            round_id=c.round_id,
+            part=c.part,
+            parts=c.parts,
+            by=c.actor.id,
+            method=c.method,
+            matching_version=c.matching_version,
+            total_score=c.total_score,
+            proposals=c.proposals,
+            unmatched=c.unmatched,
+        )
+    ]
+
+
+def _close(state: ProgramState, c: CloseCycle, now: datetime) -> list[EventBase]:
+    _manager(c)
+    return [CycleClosed(at=now, by=c.actor.id)]
+
+
+_DECIDERS: dict[str, Callable[[ProgramState, Any, datetime], list[EventBase]]] = {
+    "CreateProgram": _create,
+    "ConfigureMatching": _configure,
+    "EnrollParticipants": _enroll,
+    "WithdrawParticipant": _withdraw,
+    "RecordMatchingRound": _record_round,
+    "CloseCycle": _close,
+}
+
+
+def decide_program(state: ProgramState, command: Any, now: datetime) -> list[EventBase]:
+    """The events ``command`` appends to the program, or the ``DomainError`` naming the rule it breaks."""
+    if command.program_id != state.program_id:
+        raise InvalidCommand(f"program_id: {command.program_id} is not this program ({state.program_id})")
+    if command.type != "CreateProgram":
+        if not state.exists:
+            raise RelationshipNotFound(program_chain_id(state.program_id), f"program {state.program_id} does not exist")
+        if state.closed:
+            raise IllegalTransition(f"program {state.program_id}: its cycle is closed; nothing more is accepted")
+    return _DECIDERS[command.type](state, command, now)
+
+
+def _created(s: ProgramState, e: Any) -> dict[str, Any]:
+    return {
+        "name": e.name,
+        "default_policy": e.default_policy,
+        "matching": e.matching,
+        "cycle_start": e.cycle_start,
+        "cycle_end": e.cycle_end,
+    }
+
+
+def _enrolled(s: ProgramState, e: Any) -> dict[str, Any]:
+    field = "mentors" if e.role == "mentor" else "mentees"
+    return {field: s.enrolled(e.role) | {e.person_id}}
+
+
+def _withdrawn(s: ProgramState, e: Any) -> dict[str, Any]:
+    field = "mentors" if e.role == "mentor" else "mentees"
+    return {field: s.enrolled(e.role) - {e.person_id}, "withdrawn": s.withdrawn | {member_key(e.role, e.person_id)}}
+
+
+_EVOLVERS: dict[str, Callable[[ProgramState, Any], dict[str, Any]]] = {
+    "ProgramCreated": _created,
+    "MatchingConfigured": lambda s, e: {"matching": e.matching},
+    "ParticipantEnrolled": _enrolled,
+    "ParticipantWithdrawn": _withdrawn,
+    "MatchingRoundCompleted": lambda s, e: {"rounds": s.rounds + (1 if e.part == e.parts else 0)},
+    "CycleClosed": lambda s, e: {"closed": True},
+}
+
+
+def evolve_program(state: ProgramState, event: EventBase) -> ProgramState:
+    """The state after ``event`` (``seq`` and ``last_hash`` are the sealer's)."""
+    return state.model_copy(update=_EVOLVERS[type(event).__name__](state, event))
+
+
+def execute_program(
+    state: ProgramState, command: Any, now: datetime, new_id: IdSource
+) -> tuple[ProgramState, list[Envelope]]:
+    """``decide_program``, then evolve and seal each event into the program's chain."""
+    envelopes: list[Envelope] = []
+    for event in decide_program(state, command, now):
+        envelope = seal(state, event, event_id=new_id(), actor=command.actor, causation_id=command.command_id)
+        state = evolve_program(state, event).model_copy(update={"seq": envelope.seq, "last_hash": envelope.hash})
+        envelopes.append(envelope)
+    return state, envelopes

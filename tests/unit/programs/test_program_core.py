@@ -1,0 +1,205 @@
+"""The program aggregate's pure core: decide refuses what breaks a rule (naming it), evolve keeps ids and counters
+only, and the sealed envelopes form a chain the standalone rules verify."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain import Actor, DomainError, RelationshipNotFound, builtin_policy, verify_chain
+from domain.envelope import canonical_json, event_from_envelope
+from domain.matching import Profile
+from domain.programs.commands import (
+    CloseCycle,
+    CreateProgram,
+    EnrollParticipants,
+    Participant,
+    RecordMatchingRound,
+    WithdrawParticipant,
+)
+from domain.programs.core import MAX_PROGRAM_ID_LENGTH, execute_program
+from domain.programs.events import RoundPair, RoundUnmatched
+from domain.programs.state import ProgramState
+
+NOW = datetime(2027, 1, 4, 9, tzinfo=UTC)
+MANAGER = Actor(id="mgr-1", role="manager")
+PROFILE = Profile(languages=("en",), skills=("python",))
+_ids = (str(uuid.UUID(int=i)) for i in itertools.count(1))
+
+
+def new_id() -> str:
+    return next(_ids)
+
+
+def _cid() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+def mentor(pid: str, capacity: int = 2) -> Participant:
+    return Participant(person_id=pid, role="mentor", profile=PROFILE, capacity=capacity)
+
+
+def mentee(pid: str, *prefs: str) -> Participant:
+    return Participant(person_id=pid, role="mentee", profile=PROFILE, preferences=prefs)
+
+
+def round_part(*pairs: tuple[str, str, str], unmatched: tuple[str, ...] = ()) -> RecordMatchingRound:
+    """A one-part round: (mentee, mentor, score) proposed as rel-<mentee>, the others unmatched."""
+    return RecordMatchingRound(
+        command_id=_cid(),
+        actor=MANAGER,
+        program_id="p1",
+        round_id="r1",
+        part=1,
+        parts=1,
+        matching_version="default-1",
+        total_score=sum((Decimal(score) for _, _, score in pairs), Decimal(0)),
+        proposals=tuple(
+            RoundPair(mentee=a, mentor=b, score=Decimal(score), relationship_id=f"rel-{a}") for a, b, score in pairs
+        ),
+        unmatched=tuple(RoundUnmatched(mentee=m, reason="capacity_exhausted") for m in unmatched),
+    )
+
+
+def run(state: ProgramState, command: Any) -> tuple[ProgramState, list[Any]]:
+    return execute_program(state, command, NOW, new_id)
+
+
+def created(program: str = "p1") -> tuple[ProgramState, list[Any]]:
+    command = CreateProgram(
+        command_id=_cid(),
+        actor=MANAGER,
+        program_id=program,
+        name="Spring cohort",
+        default_policy=builtin_policy("mentoring-12m"),
+        cycle_start=date(2027, 1, 1),
+        cycle_end=date(2027, 12, 31),
+    )
+    return run(ProgramState.new(program), command)
+
+
+def enroll(state: ProgramState, *people: Participant, actor: Actor = MANAGER) -> tuple[ProgramState, list[Any]]:
+    return run(state, EnrollParticipants(command_id=_cid(), actor=actor, program_id="p1", participants=people))
+
+
+def test_a_program_chain_verifies_and_decodes_with_the_relationship_rules() -> None:
+    state, first = created()
+    state, more = enroll(state, mentor("ana"), mentee("bo", "ana"))
+    chain = first + more
+    assert [e.type for e in chain] == ["ProgramCreated", "ParticipantEnrolled", "ParticipantEnrolled"]
+    assert {e.relationship_id for e in chain} == {"program:p1"} and {e.program_id for e in chain} == {"p1"}
+    assert verify_chain([e.to_bytes() for e in chain]).ok
+    assert (state.seq, state.last_hash) == (3, chain[-1].hash)
+    assert state.mentors == {"ana"} and state.mentees == {"bo"}
+    enrolled = event_from_envelope(chain[2])
+    assert enrolled.type == "ParticipantEnrolled" and enrolled.preferences == ("ana",)
+    # the state carries ids, never profiles, and serialises the same in every process (sorted)
+    dumped = state.model_dump(mode="json")
+    assert "profile" not in canonical_json(dumped).decode() and dumped["mentors"] == ["ana"]
+
+
+def test_only_a_manager_creates_and_a_program_is_created_once() -> None:
+    state, _ = created()
+    with pytest.raises(DomainError, match="already exists"):
+        created_again = CreateProgram(
+            command_id=_cid(), actor=MANAGER, program_id="p1", name="x", default_policy=builtin_policy("mentoring-12m")
+        )
+        run(state, created_again)
+    mentor_actor = Actor(id="ana", role="mentor")
+    with pytest.raises(DomainError, match="only a manager"):
+        run(
+            ProgramState.new("p2"),
+            CreateProgram(
+                command_id=_cid(),
+                actor=mentor_actor,
+                program_id="p2",
+                name="x",
+                default_policy=builtin_policy("mentoring-12m"),
+            ),
+        )
+    long_id = "p" * (MAX_PROGRAM_ID_LENGTH + 1)
+    with pytest.raises(DomainError, match="MAX_ID_LENGTH less the chain prefix"):
+        created(long_id)
+
+
+def test_commands_on_a_program_that_does_not_exist_are_not_found() -> None:
+    with pytest.raises(RelationshipNotFound, match="program p1 does not exist"):
+        enroll(ProgramState.new("p1"), mentor("ana"))
+
+
+def test_enrollment_refusals_name_the_participant_and_the_field() -> None:
+    state, _ = created()
+    state, _ = enroll(state, mentor("ana"))
+    with pytest.raises(DomainError, match=r"participants\[0\] \(ana\): person_id: already enrolled as mentor"):
+        enroll(state, mentor("ana"))
+    with pytest.raises(DomainError, match=r"participants\[1\] \(bo\): preferences: 'carl' is not an enrolled mentor"):
+        enroll(state, mentor("dee"), mentee("bo", "dee", "carl"))
+    # all or nothing: dee was not enrolled by the refused command
+    assert state.mentors == {"ana"}
+    # a mentor enrolled in the same command may be ranked by a mentee of that command
+    state, events = enroll(state, mentor("dee"), mentee("bo", "dee"))
+    assert len(events) == 2
+    # the same person may be both mentor and mentee
+    state, _ = enroll(state, mentee("ana"))
+    assert "ana" in state.mentors and "ana" in state.mentees
+
+
+def test_a_participant_enrolls_only_themself_in_their_own_role() -> None:
+    state, _ = created()
+    state, _ = enroll(state, mentor("ana"), actor=Actor(id="ana", role="mentor"))
+    with pytest.raises(DomainError, match="enrolls only themself"):
+        enroll(state, mentee("bo"), actor=Actor(id="ana", role="mentee"))
+    with pytest.raises(DomainError, match="enrolls only themself"):
+        enroll(state, mentor("bo"), actor=Actor(id="bo", role="mentee"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"role": "mentor", "capacity": 0}, "greater than or equal to 1"),
+        ({"role": "mentor", "capacity": -3}, "greater than or equal to 1"),
+        ({"role": "mentor"}, "capacity: a mentor must give one"),
+        ({"role": "mentee", "capacity": 2}, "capacity: only a mentor"),
+        ({"role": "mentee", "preferences": ["x", "x"]}, "must not name a mentor twice"),
+        ({"role": "mentee", "preferences": ["bo"]}, "must not name the mentee themself"),
+        ({"role": "mentee", "profile": {"languages": []}}, "languages"),
+    ],
+)
+def test_a_participant_is_checked_at_the_boundary(fields: dict[str, Any], message: str) -> None:
+    data: dict[str, Any] = {"person_id": "bo", "profile": {"languages": ["en"]}, **fields}
+    with pytest.raises(ValueError, match=message):
+        Participant.model_validate(data)
+
+
+def test_withdrawal_then_re_enrollment_in_the_same_cycle_is_refused() -> None:
+    state, _ = created()
+    state, _ = enroll(state, mentor("ana"))
+    withdraw = WithdrawParticipant(command_id=_cid(), actor=MANAGER, program_id="p1", person_id="ana", role="mentor")
+    state, events = run(state, withdraw)
+    assert events[0].type == "ParticipantWithdrawn" and state.mentors == frozenset()
+    with pytest.raises(DomainError, match="withdrew as mentor"):
+        enroll(state, mentor("ana"))
+    with pytest.raises(DomainError, match="not enrolled as mentor"):
+        run(state, withdraw.model_copy(update={"command_id": _cid()}))
+
+
+def test_a_round_part_names_enrolled_people_only_and_closing_ends_the_chain() -> None:
+    state, _ = created()
+    state, _ = enroll(state, mentor("ana"), mentee("bo"), mentee("cy"))
+    part = round_part(("bo", "ana", "7.5"), unmatched=("cy",))
+    state, events = run(state, part)
+    assert state.rounds == 1 and events[0].payload["total_score"] == "7.5"
+    with pytest.raises(DomainError, match="zed not enrolled"):
+        run(
+            state,
+            part.model_copy(update={"command_id": _cid(), "unmatched": (RoundUnmatched(mentee="zed", reason="x"),)}),
+        )
+    state, _ = run(state, CloseCycle(command_id=_cid(), actor=MANAGER, program_id="p1"))
+    assert state.closed
+    with pytest.raises(DomainError, match="cycle is closed"):
+        enroll(state, mentee("dee"))
