@@ -8,7 +8,12 @@ from workers.cli import api as api_cli
 from workers.cli import audit as audit_cli
 from workers.cli import demo as demo_cli
 from workers.cli import program as program_cli
-from workers.cli import projections, report, services
+from workers.cli import (
+    program_admin,  # noqa: F401 - registers program create | enroll | show
+    projections,
+    report,
+    services,
+)
 from workers.cli import relationship as relationship_cli
 from workers.cli import worker as worker_cli
 

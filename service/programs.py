@@ -1,0 +1,337 @@
+"""The program operations of the application service (issue 14): create, enroll (one person or a whole file),
+show, and the three ways of matching (the algorithmic round, suggestions for an admin or a mentee, the score table).
+
+Commands go to the program's workflow (:mod:`workflows.program_client`); enrollments, capacity and lineage are read
+from the projection (:mod:`projections.program_reads`) once it has caught up with the program's chain. The CLI and
+the HTTP API both call :class:`ProgramService`; the pure helpers (:func:`round_data`, :func:`scores_data`,
+:func:`suggest_data`) also serve ``--people FILE``, a round over a file without a program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from domain import Actor, LifecyclePolicy, ProposeRelationship
+from domain.matching import MatchingConfig, forbidden_reason, score_pair
+from domain.matching.enrollment import Enrollment
+from domain.matching.suggest import suggest
+from domain.programs.commands import (
+    MAX_ENROLL_BATCH,
+    MAX_ROUND_PART,
+    CreateProgram,
+    EnrollParticipants,
+    Participant,
+    RecordMatchingRound,
+)
+from domain.programs.core import decide_program
+from domain.programs.events import RoundPair, RoundUnmatched, program_chain_id
+from domain.programs.state import ProgramState
+from matching import build_table, optimal_round
+from projections import program_reads
+from service.errors import InvalidArgument, ServiceUnavailable
+from service.relationships import MentorflowService
+from workflows.program_client import ProgramClient
+from workflows.program_models import ProgramCommandResult
+
+__all__ = ["ProgramService", "pair_ids", "round_data", "scores_data", "suggest_data"]
+
+PROJECTION_WAIT = 15.0
+"""Seconds a read waits for the projection to reach the program's chain head before it gives up (503)."""
+
+
+def pair_ids(program: str, mentee: str, mentor: str) -> tuple[str, str]:
+    """(relationship id, command id) of a round's proposal: derived, so a round run again proposes nothing twice."""
+    digest = hashlib.sha256(f"{program}\0{mentee}\0{mentor}".encode()).hexdigest()[:24]
+    return f"rel-{digest}", f"match-{digest}"
+
+
+def scores_data(enrollment: Enrollment, config: MatchingConfig) -> dict[str, Any]:
+    """``program scores --json``: mentees, mentors, remaining capacity, the table (null = forbidden)."""
+    table = build_table(
+        enrollment.mentees, enrollment.mentors, config, load=enrollment.load, excluded=enrollment.excluded
+    )
+    data: dict[str, Any] = table.to_json()
+    return data
+
+
+def suggest_data(program: str, enrollment: Enrollment, config: MatchingConfig, mentee: str, top: int) -> dict[str, Any]:
+    chosen = next((e for e in enrollment.mentees if e.person_id == mentee), None)
+    if chosen is None:
+        raise InvalidArgument("mentee", f"{mentee!r} is not enrolled as a mentee of {program}")
+    found = suggest(chosen, enrollment.mentors, config, top=top, load=enrollment.load, excluded=enrollment.excluded)
+    return {
+        "program": program,
+        "mentee": mentee,
+        "matching_version": config.version,
+        "suggestions": [s.__dict__ for s in found],
+    }
+
+
+def round_data(program: str, enrollment: Enrollment, config: MatchingConfig, *, dry_run: bool) -> dict[str, Any]:
+    """One optimal round over ``enrollment`` as ``program match --json`` prints it (the relationship ids are the
+    ones the proposals get; None on a dry run)."""
+    table = build_table(
+        enrollment.mentees, enrollment.mentors, config, load=enrollment.load, excluded=enrollment.excluded
+    )
+    result = optimal_round(table, config.floor)
+    mentees = {e.person_id: e for e in enrollment.mentees}
+    mentors = {m.person_id: m for m in enrollment.mentors}
+    proposals = [
+        {
+            "mentee": p.mentee,
+            "mentor": p.mentor,
+            "score": p.score,
+            "explanation": score_pair(mentees[p.mentee], mentors[p.mentor], config).explanation,
+            "relationship_id": None if dry_run else pair_ids(program, p.mentee, p.mentor)[0],
+        }
+        for p in result.proposals
+    ]
+    return {
+        "program": program,
+        "method": result.method,
+        "matching_version": config.version,
+        "dry_run": dry_run,
+        "proposals": proposals,
+        "unmatched": [{"mentee": u.mentee, "reason": u.reason, "detail": u.detail} for u in result.unmatched],
+        "total_score": result.total_score,
+    }
+
+
+def proposal_commands(
+    program: str, data: dict[str, Any], actor: Actor, policy: LifecyclePolicy
+) -> list[ProposeRelationship]:
+    """The round's proposals as commands: method, score, explanation and the configuration's version recorded."""
+    commands = []
+    for p in data["proposals"]:
+        relationship_id, command_id = pair_ids(program, p["mentee"], p["mentor"])
+        commands.append(
+            ProposeRelationship(
+                command_id=command_id,
+                actor=actor,
+                relationship_id=relationship_id,
+                program_id=program,
+                mentor_id=p["mentor"],
+                mentee_id=p["mentee"],
+                policy=policy,
+                match_method="algorithmic",
+                match_score=Decimal(str(p["score"])),
+                match_explanation={k: Decimal(str(v)) for k, v in p["explanation"].items()},
+                matching_version=data["matching_version"],
+            )
+        )
+    return commands
+
+
+def _round_parts(program: str, data: dict[str, Any], actor: Actor) -> list[RecordMatchingRound]:
+    """The round as ``MatchingRoundCompleted`` parts of at most ``MAX_ROUND_PART`` mentees (ids derived from the
+    round's content, so recording it again appends nothing)."""
+    entries: list[RoundPair | RoundUnmatched] = [
+        RoundPair(
+            mentee=p["mentee"], mentor=p["mentor"], score=Decimal(str(p["score"])), relationship_id=p["relationship_id"]
+        )
+        for p in data["proposals"]
+    ] + [RoundUnmatched(mentee=u["mentee"], reason=u["reason"]) for u in data["unmatched"]]
+    digest = hashlib.sha256(repr([e.model_dump(mode="json") for e in entries]).encode()).hexdigest()[:24]
+    chunks = [entries[i : i + MAX_ROUND_PART] for i in range(0, len(entries), MAX_ROUND_PART)] or [[]]
+    return [
+        RecordMatchingRound(
+            command_id=f"round-{digest}-{n}",
+            actor=actor,
+            program_id=program,
+            round_id=f"round-{digest}",
+            part=n,
+            parts=len(chunks),
+            matching_version=data["matching_version"],
+            total_score=Decimal(str(data["total_score"])).quantize(Decimal("0.000001")),
+            proposals=tuple(e for e in chunk if isinstance(e, RoundPair)),
+            unmatched=tuple(e for e in chunk if isinstance(e, RoundUnmatched)),
+        )
+        for n, chunk in enumerate(chunks, start=1)
+    ]
+
+
+def _sender(programs: ProgramClient, command: Any) -> Callable[[Any], Awaitable[ProgramCommandResult]]:
+    return lambda _: programs.send(command)
+
+
+class ProgramService(MentorflowService):
+    """:class:`MentorflowService` with the program operations."""
+
+    async def _programs(self) -> ProgramClient:
+        client: Any = await self._c()
+        return ProgramClient(client.client, task_queue=client.task_queue)
+
+    async def create(self, command: CreateProgram) -> ProgramCommandResult:
+        programs = await self._programs()
+        return await self._call(lambda _: programs.create(command))
+
+    async def enroll(self, command: EnrollParticipants) -> ProgramCommandResult:
+        programs = await self._programs()
+        return await self._call(lambda _: programs.send(command))
+
+    async def program_state(self, program_id: str) -> ProgramState:
+        programs = await self._programs()
+        return await self._call(lambda _: programs.state(program_id))
+
+    async def enroll_all(
+        self, program_id: str, actor: Actor, people: Sequence[Participant], digest: str
+    ) -> list[ProgramCommandResult]:
+        """A whole file: checked in full against the program first (nothing is sent when any row is refused),
+        then sent in slices of ``MAX_ENROLL_BATCH`` whose command ids derive from the file's ``digest`` (sending
+        the same file again appends nothing)."""
+        state = await self.program_state(program_id)
+        whole = EnrollParticipants.model_construct(
+            command_id="check", actor=actor, program_id=program_id, participants=tuple(people)
+        )
+        decide_program(state, whole, datetime.now(UTC))  # a DomainError names the row (participants[i]) and field
+        results = []
+        for n in range(0, len(people), MAX_ENROLL_BATCH):
+            command = EnrollParticipants(
+                command_id=f"enroll-{digest[:32]}-{n // MAX_ENROLL_BATCH + 1}",
+                actor=actor,
+                program_id=program_id,
+                participants=tuple(people[n : n + MAX_ENROLL_BATCH]),
+            )
+            results.append(await self.enroll(command))
+        return results
+
+    async def _caught_up(self, program_id: str) -> dict[str, Any]:
+        """The program's projected row once it has the workflow's chain head (exists: else RelationshipNotFound)."""
+        state = await self.program_state(program_id)
+        deadline = time.monotonic() + PROJECTION_WAIT
+        while True:
+            row = await self._read(lambda conn: program_reads.program_row(conn, program_id))
+            if row is not None and row["last_seq"] >= state.seq:
+                return row
+            if time.monotonic() >= deadline:
+                have = 0 if row is None else row["last_seq"]
+                raise ServiceUnavailable(
+                    f"the projection has seq {have} of {program_chain_id(program_id)}, not {state.seq}, after "
+                    f"{PROJECTION_WAIT:g} s (is `mentorflow projector` running?)"
+                )
+            await asyncio.sleep(0.1)
+
+    async def matching_inputs(self, program_id: str, *, in_round: bool) -> tuple[dict[str, Any], Enrollment]:
+        """The program's row and its enrollment (``in_round``: without mentees already in an open relationship)."""
+        row = await self._caught_up(program_id)
+
+        def read(conn: Any) -> Enrollment:
+            enrollment = program_reads.program_enrollment(conn, program_id)
+            if not in_round:
+                return enrollment
+            busy = program_reads.open_by_mentee(conn, program_id)
+            mentees = tuple(e for e in enrollment.mentees if e.person_id not in busy)
+            return Enrollment(mentees, enrollment.mentors, enrollment.load, enrollment.excluded)
+
+        return row, await self._read(read)
+
+    @staticmethod
+    def config_of(row: dict[str, Any]) -> MatchingConfig:
+        return MatchingConfig.model_validate_json(row["matching"])
+
+    async def scores(self, program_id: str) -> dict[str, Any]:
+        row, enrollment = await self.matching_inputs(program_id, in_round=True)
+        return scores_data(enrollment, self.config_of(row))
+
+    async def suggestions(self, program_id: str, mentee: str, top: int) -> dict[str, Any]:
+        row, enrollment = await self.matching_inputs(program_id, in_round=False)
+        return suggest_data(program_id, enrollment, self.config_of(row), mentee, top)
+
+    async def match(self, program_id: str, actor: Actor | None, *, dry_run: bool) -> dict[str, Any]:
+        """One algorithmic round; unless ``dry_run``, each pair is proposed (update-with-start, the program's
+        default policy) and the round is recorded on the program's chain."""
+        row, enrollment = await self.matching_inputs(program_id, in_round=True)
+        data = round_data(program_id, enrollment, self.config_of(row), dry_run=dry_run)
+        if dry_run:
+            return data
+        if actor is None or actor.role.value != "manager":
+            raise InvalidArgument("by", "an algorithmic round is proposed by a manager (manager:ID)")
+        policy = LifecyclePolicy.model_validate_json(row["policy"])
+        for command in proposal_commands(program_id, data, actor, policy):
+            await self.propose(command)
+        programs = await self._programs()
+        for part in _round_parts(program_id, data, actor):
+            await self._call(_sender(programs, part))
+        return data
+
+    async def propose_pair(self, program_id: str, mentee: str, mentor: str, actor: Actor) -> dict[str, Any]:
+        """Admin matching (a manager proposes a suggested pair: method ``admin``) or self matching (the mentee asks
+        a mentor: method ``self``); the mentor accepts or declines as for any proposal. The pair must be allowed by
+        every hard constraint and the mentor must have a free slot; the proposal records score, explanation and the
+        configuration's version, and pins the program's default policy."""
+        if actor.role.value == "manager":
+            method = "admin"
+        elif actor.role.value == "mentee" and actor.id == mentee:
+            method = "self"
+        else:
+            raise InvalidArgument("by", "a manager (admin matching) or the mentee themself (self matching) proposes")
+        row, enrollment = await self.matching_inputs(program_id, in_round=False)
+        config = self.config_of(row)
+        the_mentee = next((e for e in enrollment.mentees if e.person_id == mentee), None)
+        the_mentor = next((m for m in enrollment.mentors if m.person_id == mentor), None)
+        if the_mentee is None:
+            raise InvalidArgument("mentee", f"{mentee!r} is not enrolled as a mentee of {program_id}")
+        if the_mentor is None:
+            raise InvalidArgument("mentor", f"{mentor!r} is not enrolled as a mentor of {program_id}")
+        forbidden = forbidden_reason(the_mentee, the_mentor, enrollment.excluded)
+        if forbidden is not None:
+            raise InvalidArgument("mentor", f"a hard constraint forbids {mentee} with {mentor}: {forbidden}")
+        if the_mentor.capacity - enrollment.load.get(mentor, 0) <= 0:
+            raise InvalidArgument("mentor", f"{mentor} has no free slot (capacity {the_mentor.capacity}, all open)")
+        scored = score_pair(the_mentee, the_mentor, config)
+        pair: dict[str, Any] = {
+            "mentee": mentee,
+            "mentor": mentor,
+            "score": scored.total,
+            "explanation": scored.explanation,
+            "relationship_id": pair_ids(program_id, mentee, mentor)[0],
+        }
+        data = {"program": program_id, "method": method, "matching_version": config.version}
+        policy = LifecyclePolicy.model_validate_json(row["policy"])
+        (command,) = proposal_commands(program_id, {**data, "proposals": [pair]}, actor, policy)
+        await self.propose(command.model_copy(update={"match_method": method}))
+        return {**pair, **data}
+
+    async def show(self, program_id: str) -> dict[str, Any]:
+        """The program: its chain head and configuration, its people with their capacity use."""
+        row, _ = await self.matching_inputs(program_id, in_round=False)
+
+        def read(conn: Any) -> dict[str, Any]:
+            people = program_reads.enrolled_people(conn, program_id)
+            use = {u["mentor"]: u for u in program_reads.capacity_use(conn, program_id)}
+            busy = program_reads.open_by_mentee(conn, program_id)
+            return {
+                "mentors": [
+                    {"person": p["person_id"], **{k: v for k, v in use[p["person_id"]].items() if k != "mentor"}}
+                    for p in people
+                    if p["role"] == "mentor"
+                ],
+                "mentees": [
+                    {
+                        "person": p["person_id"],
+                        "preferences": p["preferences"],
+                        "relationship_id": busy.get(p["person_id"]),
+                    }
+                    for p in people
+                    if p["role"] == "mentee"
+                ],
+            }
+
+        people = await self._read(read)
+        keep = ("name", "created_by", "policy_name", "policy_version", "matching_version", "cycle_start", "cycle_end")
+        return {
+            "program": program_id,
+            **{k: row[k] for k in keep},
+            "created_at": row["created_at"].isoformat(),
+            "closed_at": None if row["closed_at"] is None else row["closed_at"].isoformat(),
+            "counts": {k: row[k] for k in ("mentors", "mentees", "withdrawn", "rounds")},
+            "seq": row["last_seq"],
+            "last_hash": row["last_hash"],
+            **people,
+        }

@@ -1,0 +1,181 @@
+"""Programs on the live stack (issue 14): the dev server with our worker, the real Kafka topic and a projector into
+SQLite, driven through the CLI. A program is created and enrolled (one person, a file), shown, refused hostile input
+without any change, matched three ways (the algorithmic round, admin, self), frees a mentor's slot when a
+relationship closes, and its chain verifies three ways like a relationship's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+from typer.testing import CliRunner
+
+from audit.verify import Auditor
+from domain.programs.events import program_chain_id
+from projections.db import migrate
+from projections.projector import Projector
+from tests.integration.devserver.conftest import World
+from workers.cli.app import app
+
+PEOPLE = [
+    {"person": "ana", "role": "mentor", "capacity": 1, "profile": {"skills": ["python"], "languages": ["en"]}},
+    {"person": "carl", "role": "mentor", "capacity": 2, "profile": {"skills": ["go"], "languages": ["en"]}},
+    {"person": "bo", "role": "mentee", "preferences": ["ana"], "profile": {"goals": ["python"], "languages": ["en"]}},
+    {"person": "dee", "role": "mentee", "profile": {"goals": ["go"], "languages": ["en"]}},
+]
+
+
+class Stack:
+    def __init__(self, world: World, database_url: str) -> None:
+        self.world = world
+        self.env = {"MENTORFLOW_TEMPORAL__TASK_QUEUE": world.queue, "MENTORFLOW_DATABASE__URL": database_url}
+
+    async def cli(self, *args: str) -> tuple[int, Any, str]:
+        result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--json"], env=self.env)
+        try:
+            out = json.loads(result.stdout)
+        except ValueError:
+            out = result.stdout
+        return result.exit_code, out, result.stderr
+
+    async def ok(self, *args: str) -> Any:
+        code, out, err = await self.cli(*args)
+        assert code == 0, (args, out, err)
+        return out
+
+
+@pytest.fixture
+async def live(world: World, sqlite_url: str) -> AsyncIterator[Stack]:
+    migrate(sqlite_url)
+    projector = Projector(
+        database_url=sqlite_url,
+        bootstrap_servers=world.settings.kafka.bootstrap_servers,
+        topic=world.topic,
+        group_id=None,
+        dead_letter_topic=None,
+    )
+    stop = asyncio.Event()
+    async with projector:
+        task = asyncio.create_task(projector.run(stop, poll_ms=100))
+        yield Stack(world, sqlite_url)
+        stop.set()
+        await task
+
+
+async def created(live: Stack, tmp_path: Path) -> str:
+    program = f"prog-{uuid.uuid4().hex[:8]}"
+    await live.ok("program", "create", program, "--name", "Spring", "--policy", "mentoring-12m",
+                   "--cycle-start", "2027-01-01", "--cycle-end", "2027-12-31", "--by", "manager:mgr-1")  # fmt: skip
+    people = tmp_path / "people.jsonl"
+    people.write_text("\n".join(json.dumps(r) for r in PEOPLE) + "\n")
+    out = await live.ok("program", "enroll", program, "--file", str(people), "--by", "manager:mgr-1")
+    assert out["enrolled"] == 4
+    return program
+
+
+async def test_create_enroll_show_refusals_and_the_chain_verifies(live: Stack, tmp_path: Path, sqlite_url: str) -> None:
+    program = await created(live, tmp_path)
+    # a person enrolls themself
+    profile = json.dumps({"goals": ["go"], "languages": ["en"], "timezone": "Europe/Paris"})
+    await live.ok("program", "enroll", program, "--person", "eve", "--role", "mentee", "--profile", profile,
+                   "--preferences", "carl,ana", "--by", "mentee:eve")  # fmt: skip
+    shown = await live.ok("program", "show", program)
+    assert (shown["name"], shown["policy_name"], shown["cycle_start"]) == ("Spring", "mentoring-12m", "2027-01-01")
+    assert shown["counts"] == {"mentors": 2, "mentees": 3, "withdrawn": 0, "rounds": 0}
+    assert {m["person"]: m["free"] for m in shown["mentors"]} == {"ana": 1, "carl": 2}
+    seq = shown["seq"]
+
+    bad_file = tmp_path / "bad.csv"
+    bad_file.write_text("person,role,capacity,languages\nzed,mentor,0,en\nyan,mentee,,en\n")
+    hostile = [
+        (("--person", "ana", "--role", "mentor", "--capacity", "2", "--profile", '{"languages":["en"]}'),
+         "already enrolled as mentor"),
+        (("--person", "fay", "--role", "mentor", "--capacity", "0", "--profile", '{"languages":["en"]}'), "capacity"),
+        (("--person", "fay", "--role", "mentor", "--capacity", "-2", "--profile", '{"languages":["en"]}'), "capacity"),
+        (("--person", "fay", "--role", "mentee", "--profile", '{"languages": "en"'), "--profile"),
+        (("--person", "fay", "--role", "mentee", "--profile", '{"languages":[]}'), "languages"),
+        (("--person", "fay", "--role", "mentee", "--profile", '{"languages":["en"]}', "--preferences", "bo"),
+         "'bo' is not an enrolled mentor"),
+        (("--file", str(bad_file)), "line 2: capacity"),
+    ]  # fmt: skip
+    for args, words in hostile:
+        code, out, err = await live.cli("program", "enroll", program, *args, "--by", "manager:mgr-1")
+        assert code == 2, (args, out, err)
+        assert words in json.dumps(out) + err, (args, out, err)
+    code, out, _ = await live.cli("program", "suggest", program, "--mentee", "nobody")
+    assert code == 2 and "'nobody' is not enrolled as a mentee" in out["error"]
+    code, out, _ = await live.cli("program", "show", "no-such-program")
+    assert code == 4 and "does not exist" in out["error"]
+    assert (await live.ok("program", "show", program))["seq"] == seq  # nothing changed
+
+    engine = create_engine(sqlite_url)
+    auditor = Auditor(
+        engine=engine,
+        bootstrap_servers=live.world.settings.kafka.bootstrap_servers,
+        topic=live.world.topic,
+        temporal=live.world.temporal,
+        settle=0.5,
+    )
+    report = await auditor.verify(program_chain_id(program))
+    assert report.ok, report.lines()
+    assert report.to_dict()["stores"]["event_log"]["events"] == seq
+    assert report.replay is not None and report.replay["ok"]
+    engine.dispose()
+
+
+async def test_three_ways_of_matching_and_a_closing_relationship_frees_its_slot(live: Stack, tmp_path: Path) -> None:
+    program = await created(live, tmp_path)
+    dry = await live.ok("program", "match", program, "--dry-run")
+    assert {(p["mentee"], p["mentor"]) for p in dry["proposals"]} == {("bo", "ana"), ("dee", "carl")}
+    scores = await live.ok("program", "scores", program)
+    assert set(scores) == {"mentees", "mentors", "capacity", "scores"} and scores["capacity"] == {"ana": 1, "carl": 2}
+
+    done = await live.ok("program", "match", program, "--by", "manager:mgr-1")
+    assert set(done) >= {"proposals", "unmatched", "total_score"}
+    by_mentee = {p["mentee"]: p for p in done["proposals"]}
+    assert by_mentee["bo"]["mentor"] == "ana"
+    state = (await live.ok("relationship", "show", by_mentee["bo"]["relationship_id"]))["state"]
+    assert (state["match_method"], state["policy"]["name"]) == ("algorithmic", "mentoring-12m")
+    shown = await live.ok("program", "show", program)
+    assert shown["counts"]["rounds"] == 1
+    assert {m["person"]: (m["open"], m["free"]) for m in shown["mentors"]} == {"ana": (1, 0), "carl": (1, 1)}
+
+    # admin: a new mentee; the manager proposes from the suggestions (ana is full: only carl is suggested)
+    await live.ok("program", "enroll", program, "--person", "gus", "--role", "mentee",
+                   "--profile", '{"goals":["python"],"languages":["en"]}', "--by", "manager:mgr-1")  # fmt: skip
+    suggested = await live.ok("program", "suggest", program, "--mentee", "gus")
+    assert [s["mentor"] for s in suggested["suggestions"]] == ["carl"]
+    code, out, _ = await live.cli("program", "propose", program, "--mentee", "gus", "--mentor", "ana",
+                                   "--by", "manager:mgr-1")  # fmt: skip
+    assert code == 2 and "no free slot" in out["error"]
+
+    # the mentor declines bo's proposal: the relationship closes and ana's slot is free again
+    await live.ok("relationship", "do", by_mentee["bo"]["relationship_id"], "decline-match", "--by", "mentor:ana",
+                   "--data", '{"reason": "no time this quarter"}')  # fmt: skip
+    for _ in range(100):
+        free = {m["person"]: m["free"] for m in (await live.ok("program", "show", program))["mentors"]}
+        if free["ana"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert free["ana"] == 1
+    assert "ana" in [
+        s["mentor"] for s in (await live.ok("program", "suggest", program, "--mentee", "gus"))["suggestions"]
+    ]
+    admin = await live.ok("program", "propose", program, "--mentee", "gus", "--mentor", "ana", "--by", "manager:mgr-1")
+    assert admin["method"] == "admin" and admin["explanation"]
+
+    # self: a mentee asks a mentor from their suggestions; the mentor accepts as for any proposal
+    await live.ok("program", "enroll", program, "--person", "hal", "--role", "mentee",
+                   "--profile", '{"goals":["go"],"languages":["en"]}', "--by", "mentee:hal")  # fmt: skip
+    code, out, _ = await live.cli("program", "propose", program, "--mentee", "hal", "--mentor", "carl",
+                                   "--by", "mentee:gus")  # fmt: skip
+    assert code == 2 and out["error"].startswith("by:")
+    own = await live.ok("program", "propose", program, "--mentee", "hal", "--mentor", "carl", "--by", "mentee:hal")
+    accepted = await live.ok("relationship", "do", own["relationship_id"], "accept-match", "--by", "mentor:carl")
+    assert accepted["state"]["match_method"] == "self"
