@@ -65,7 +65,7 @@ test-e2e: services-up browser
 
 # The property tests at their large size (CI runs them small): many more and longer random interleavings.
 test-long: services-up
-	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest tests/integration/audit/test_property.py -q --timeout 3600 --hypothesis-show-statistics
+	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest tests/integration/audit/test_property.py tests/unit/projections/test_canonical.py -q --timeout 3600 --hypothesis-show-statistics
 
 lint: venv
 	$(VENV)/bin/ruff check .

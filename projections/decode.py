@@ -14,17 +14,15 @@ key keeps every value's JSON type, and it is bounded (cleared at ``_POLICIES_MAX
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from hashlib import sha256
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_core import from_json
 
-from domain import EVENT_CLASSES, Envelope, LifecyclePolicy, Role, event_from_envelope, upcast
+from domain import EVENT_CLASSES, Envelope, LifecyclePolicy, event_from_envelope, upcast
+from projections.canonical import fast_envelope
 
 __all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict"]
 
@@ -220,41 +218,15 @@ def _has_nul(value: Any) -> bool:
 
 # --- the fast path ---------------------------------------------------------------------------------------------
 #
-# One JSON parse, ONE canonical encoding (of the hashed form) and one sha256 per message, no pydantic for the
-# envelope, pydantic only for the event (with the pinned policy of a RelationshipProposed validated once per distinct
-# policy). The fast path accepts a message only when all of these hold, and each makes the strict path accept it too
-# and decode it to the same values:
-#
-# * the bytes parse (pydantic-core's parser, about twice as fast as ``json.loads``; whatever it makes of odd input
-#   cannot matter: the bytes must equal the standard library's canonical re-encoding of the result, below, so the
-#   result is what ``json.loads`` gives);
-# * the JSON object has exactly the envelope's keys, every field has exactly the JSON type the envelope wants, and
-#   the strings that pydantic would parse and re-serialise are already in their one serialised form (lowercase
-#   hyphenated UUID, ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` for a valid instant, a role name, 64 lowercase hex digits): so
-#   the strict ``Envelope``'s hashed form IS the parsed object without ``hash``;
-# * sha256(canonical JSON of that hashed form) == ``hash``: the content is what was hashed (the chain check);
-# * the message bytes == that same encoding with ``,"hash":"<hash>"`` spliced in after the top-level ``event_id``,
-#   which is exactly the canonical JSON of the whole object (sorted keys put ``hash`` between ``event_id`` and
-#   ``occurred_at``, and a hex string needs no escaping): so the "bytes are canonical" check costs no second
-#   encoding. The first ``"event_id":"`` in the encoding is the top-level key: inside a JSON string every ``"`` is
-#   escaped, and before ``event_id`` there are only ``actor`` (exactly ``id`` and ``role``) and ``causation_id``;
-# * the key is the relationship id, the type is known, the upcast and the event's pydantic validation succeed.
-#
-# Anything else (and any unexpected exception) returns None: the strict path decides, with its precise reason.
-# A message whose content is authentic (its hash is right) but whose bytes are not the canonical JSON stays poison,
-# as before: DESIGN §5 makes the value the canonical JSON, the event log keeps the bytes verbatim, and an auditor's
-# verifier of those bytes (``domain.verify_chain``) requires them canonical.
+# :func:`projections.canonical.fast_envelope` (orjson parse and canonical re-encode, sha256 over the received bytes
+# with the hash cut out, the envelope's shape without pydantic: its docstring says why each step is exactly the
+# reference's), then the key, the NUL check, the type, the upcast and the event's validation (pydantic, with the
+# pinned policy of a RelationshipProposed validated once per distinct policy). Anything else (and any unexpected
+# exception) returns None: the strict path decides, with its precise reason. A message whose content is authentic
+# (its hash is right) but whose bytes are not the canonical JSON stays poison: DESIGN §5 makes the value the
+# canonical JSON, the event log keeps the bytes verbatim, and an auditor's verifier of those bytes
+# (``domain.verify_chain``) requires them canonical.
 
-_ENVELOPE_KEYS = frozenset(Envelope.model_fields)
-_HASHED_KEYS = tuple(sorted(_ENVELOPE_KEYS - {"hash"}))
-_ACTOR_KEYS = frozenset({"id", "role"})
-_ROLES = frozenset(role.value for role in Role)
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
-_HEX64 = re.compile(r"[0-9a-f]{64}").fullmatch
-_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z").fullmatch
-_EVENT_ID_KEY = b'"event_id":"'
-_HASH_AT = len(_EVENT_ID_KEY) + 36 + 1  # after the key, the 36-character UUID and its closing quote
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode  # = canonical_json
 _NUL_ESCAPE = b"\\u0000"  # how canonical JSON writes U+0000, which PostgreSQL text cannot hold (DESIGN §11)
 _POLICIES: dict[tuple[Any, ...], LifecyclePolicy] = {}
 _POLICIES_MAX = 256
@@ -288,79 +260,39 @@ def _decode_fast(message: Message, raw: bytes) -> Decoded | None:
 
 
 def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
-    data = from_json(raw)  # invalid JSON raises: the strict path says why (with the standard library's parser)
-    if type(data) is not dict or data.keys() != _ENVELOPE_KEYS:
+    verified = fast_envelope(raw)
+    if verified is None:
         return None
-    event_id = data["event_id"]
+    data, at = verified
     rid = data["relationship_id"]
-    program_id = data["program_id"]
-    seq = data["seq"]
-    event_type = data["type"]
-    version = data["schema_version"]
-    occurred = data["occurred_at"]
-    actor = data["actor"]
-    causation_id = data["causation_id"]
-    payload = data["payload"]
-    prev_hash = data["prev_hash"]
-    stored_hash = data["hash"]
-    if not (
-        type(event_id) is str
-        and _UUID(event_id)
-        and type(rid) is str
-        and type(program_id) is str
-        and type(seq) is int
-        and seq >= 1
-        and type(event_type) is str
-        and type(version) is int
-        and version >= 1
-        and type(occurred) is str
-        and type(actor) is dict
-        and actor.keys() == _ACTOR_KEYS
-        and (causation_id is None or type(causation_id) is str)
-        and type(payload) is dict
-        and type(prev_hash) is str
-        and _HEX64(prev_hash)
-        and type(stored_hash) is str
-        and _HEX64(stored_hash)
-    ):
-        return None
-    actor_id = actor["id"]
-    actor_role = actor["role"]
-    if not (type(actor_id) is str and actor_id and type(actor_role) is str and actor_role in _ROLES):
-        return None
-    if _INSTANT(occurred) is None:
-        return None
-    at = datetime.fromisoformat(occurred)  # the exact format, so the same instant; ValueError (no such day): strict
-    body = _ENCODE({k: data[k] for k in _HASHED_KEYS}).encode("utf-8")
-    if sha256(body).hexdigest() != stored_hash:
-        return None
-    cut = body.find(_EVENT_ID_KEY) + _HASH_AT
-    if raw != b"".join((body[:cut], b',"hash":"', stored_hash.encode(), b'"', body[cut:])):
-        return None
     if message.key is not None and message.key != rid.encode("utf-8"):
         return None
     if _NUL_ESCAPE in raw:  # maybe a NUL (or an escaped backslash before "u0000"): the strict path looks closer
         return None
+    event_type = data["type"]
     cls = EVENT_CLASSES.get(event_type)
     if cls is None:
         return None
+    version = data["schema_version"]
+    payload = data["payload"]
     if version != cls.schema_version:
         _, payload = upcast(event_type, version, payload)
     if event_type == "RelationshipProposed":
         payload = {**payload, "policy": _policy(payload.get("policy"))}
     event = cls.model_validate({**payload, "type": event_type, "at": at})
+    actor = data["actor"]
     head = Head(
-        event_id=event_id,
+        event_id=data["event_id"],
         relationship_id=rid,
-        program_id=program_id,
-        seq=seq,
+        program_id=data["program_id"],
+        seq=data["seq"],
         type=event_type,
-        schema_version=data["schema_version"],
+        schema_version=version,
         occurred_at=at,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        causation_id=causation_id,
-        prev_hash=prev_hash,
-        hash=stored_hash,
+        actor_id=actor["id"],
+        actor_role=actor["role"],
+        causation_id=data["causation_id"],
+        prev_hash=data["prev_hash"],
+        hash=data["hash"],
     )
     return Decoded(message, head, event, raw.decode("utf-8"))
