@@ -2,7 +2,8 @@
 commands (DESIGN §7).
 
 ``verify``: read the event_log rows, the Kafka messages and the Temporal workflow history (live, or the archived
-copy past retention); recompute each store's chain (:func:`domain.verify_chain`); compare the stores seq by seq
+copy past retention); recompute each store's chain (:func:`domain.verify_chain`, through the fast path of
+:mod:`audit.chain`); compare the stores seq by seq
 (:func:`audit.compare.compare_stores`); replay the workflow history with Temporal's ``Replayer`` and the current
 workflow code. The report lists every difference; it is ``ok`` only when there is none of severity ``error``.
 """
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, inspect
 from temporalio.client import Client, WorkflowHistory
 
+from audit.chain import verify_objects_fast
 from audit.compare import STORES, Difference, StoredRecord, compare_sequences, short
 from audit.sequence import StoreSequence, store_sequence
 from audit.sources import (
@@ -27,7 +29,7 @@ from audit.sources import (
     kafka_records,
     kafka_records_by_key,
 )
-from domain import Envelope, verify_chain
+from domain import Envelope
 
 __all__ = [
     "SETTLE_SECONDS",
@@ -133,7 +135,7 @@ class VerifyReport:
             upto = next((i for i, r in enumerate(chain) if r.seq != i + 1), len(chain))
             waiting = sorted(set(range(1, max(sequence.by_seq, default=0) + 1)) - set(sequence.by_seq))
             chain = chain[:upto]
-        rep = verify_chain([dict(r.data) for r in chain if r.data is not None])
+        rep = verify_objects_fast([r.data for r in chain if r.data is not None])
         self._chains[store] = {
             "ok": rep.ok,
             "events": len(sequence.by_seq),

@@ -41,7 +41,7 @@ import orjson
 
 from domain import Envelope, Role
 
-__all__ = ["canonical_or_none", "fast_envelope", "parse_or_none"]
+__all__ = ["canonical_or_none", "envelope_shape", "fast_envelope", "fast_envelope_data", "parse_or_none"]
 
 _OPTIONS = (
     orjson.OPT_SORT_KEYS
@@ -87,15 +87,11 @@ def parse_or_none(raw: bytes) -> Any:
         return None
 
 
-def fast_envelope(raw: bytes) -> tuple[dict[str, Any], datetime] | None:
-    """The parsed envelope object (with ``hash``) and its instant, when ``raw`` is provably a valid envelope's
-    canonical JSON whose hash is right — what ``Envelope.model_validate(json.loads(raw))`` accepts, with
-    ``to_bytes() == raw`` and ``compute_hash() == hash``. None otherwise: the reference path decides and says why.
-
-    The envelope checks: exactly the envelope's keys; every field of exactly the JSON type the envelope wants; the
-    strings pydantic would re-serialise already in their one serialised form (lowercase hyphenated UUID,
+def envelope_shape(data: Any) -> datetime | None:
+    """The instant of a parsed envelope object (with ``hash``) whose shape the pydantic :class:`~domain.Envelope`
+    accepts unchanged, else None: exactly the envelope's keys; every field of exactly the JSON type the envelope
+    wants; the strings pydantic would re-serialise already in their one serialised form (lowercase hyphenated UUID,
     ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` of a real day, a role name, 64 lowercase hex digits)."""
-    data = parse_or_none(raw)
     if type(data) is not dict or data.keys() != _ENVELOPE_KEYS:
         return None
     actor = data["actor"]
@@ -133,9 +129,20 @@ def fast_envelope(raw: bytes) -> tuple[dict[str, Any], datetime] | None:
     ):
         return None
     try:
-        at = datetime.fromisoformat(occurred)  # the exact format, so the same instant
+        return datetime.fromisoformat(occurred)  # the exact format, so the same instant
     except ValueError:  # no such day
         return None
+
+
+def fast_envelope(raw: bytes) -> tuple[dict[str, Any], datetime] | None:
+    """The parsed envelope object (with ``hash``) and its instant, when ``raw`` is provably a valid envelope's
+    canonical JSON whose hash is right — what ``Envelope.model_validate(json.loads(raw))`` accepts, with
+    ``to_bytes() == raw`` and ``compute_hash() == hash``. None otherwise: the reference path decides and says why."""
+    data = parse_or_none(raw)
+    at = envelope_shape(data)
+    if at is None:
+        return None
+    stored_hash = data["hash"]
     cut = raw.find(_EVENT_ID_KEY) + _HASH_AT
     if raw[cut : cut + _HASH_FIELD] != b',"hash":"' + stored_hash.encode() + b'"':
         return None
@@ -148,3 +155,13 @@ def fast_envelope(raw: bytes) -> tuple[dict[str, Any], datetime] | None:
     if canonical != body:
         return None
     return data, at
+
+
+def fast_envelope_data(data: Any) -> bool:
+    """Whether a parsed envelope object (with ``hash``, as a store that keeps JSON objects holds it) is provably
+    what ``Envelope.model_validate`` accepts unchanged with ``compute_hash() == hash`` (False: the reference
+    decides)."""
+    if envelope_shape(data) is None:
+        return False
+    body = canonical_or_none({k: v for k, v in data.items() if k != "hash"})
+    return body is not None and sha256(body).hexdigest() == data["hash"]
