@@ -46,11 +46,12 @@ test-unit: venv
 	$(PY) -m pytest tests/unit -q
 
 # The API fuzzers with many more examples than the CI-sized run: in-process over the in-memory backend, then over the
-# live stack (worker, projector and API as real processes). Long: tens of minutes.
+# live stack (worker, projector and API as real processes), then the stateful one over the live stack (relationships
+# through every stage among hostile commands). Long: tens of minutes.
 FUZZ_EXAMPLES ?= 200
 fuzz: services-up
 	MENTORFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/unit/api/test_openapi_fuzz.py \
-		tests/e2e/test_live_api.py::test_no_server_error_against_the_live_spec
+		tests/e2e/test_live_api.py::test_no_server_error_against_the_live_spec tests/e2e/test_live_stateful.py
 
 # Addresses that answer nothing: a workflow test that reached for the dev server, Kafka or a database would fail.
 test-workflow: venv

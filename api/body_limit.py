@@ -32,7 +32,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            body = ErrorBody(error=ErrorDetail(type="PayloadTooLarge", message=_MESSAGE))
+            body = ErrorBody(error=ErrorDetail(type="PayloadTooLarge", message=_MESSAGE, field="body"))
             await JSONResponse(body.model_dump(), status_code=413)(scope, receive, send)
             return
         received = 0

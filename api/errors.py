@@ -11,6 +11,8 @@ DomainError about the current state
 InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
 InvalidPolicy (the request cannot be accepted as is)
 request shape (body, path, query)                      422     ``ValidationError`` with ``field``
+a body the parser gives up on (JSON nested too deeply)  400     ``BadRequest`` with ``field`` body
+a body over MAX_REQUEST_BODY_BYTES (api/body_limit.py)  413     ``PayloadTooLarge`` with ``field`` body
 a re-sent ``command_id`` with other content            409     ``CommandIdConflict`` (``field`` body.command_id)
 Temporal / database unreachable (service.errors)       503     ``ServiceUnavailable``
 anything else (a bug)                                  500     ``InternalError``: "internal error" and an
@@ -53,6 +55,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("mentorflow.api")
+
+_UNPARSEABLE = "There was an error parsing the body"
+"""FastAPI's 400 for a body its parser raised on (other than malformed JSON, which is a 422 with the position)."""
 
 UNPROCESSABLE: tuple[type[DomainError], ...] = (InvalidCommand, NotAParticipant, NotAllowedForRole, InvalidPolicy)
 
@@ -136,13 +141,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        type_ = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 429: "TooManyRequests"}.get(
-            exc.status_code, "HTTPError"
-        )
+        type_ = {
+            400: "BadRequest",
+            404: "NotFound",
+            405: "MethodNotAllowed",
+            413: "PayloadTooLarge",
+            429: "TooManyRequests",
+        }.get(exc.status_code, "HTTPError")
         message = str(exc.detail) if exc.detail else type_
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; see /docs"
-        return JSONResponse(_body(type_, message), status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 400 and message == _UNPARSEABLE:  # FastAPI's answer to a RecursionError and the like
+            message = "body: could not be parsed (JSON nested too deeply, or a malformed form)"
+        field = "body" if exc.status_code in (400, 413) else None
+        return JSONResponse(_body(type_, message, field), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

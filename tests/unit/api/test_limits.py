@@ -116,7 +116,20 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient) -> N
     response = client.post("/relationships/r1/commands/decline-match", content=big, headers=headers)
     assert response.status_code == 413, response.text
     assert response.json()["error"]["type"] == "PayloadTooLarge"
+    assert response.json()["error"]["field"] == "body"
     assert "MAX_REQUEST_BODY_BYTES" in response.json()["error"]["message"]
+
+
+def test_json_nested_past_the_parser_is_a_4xx_naming_the_body(client: TestClient) -> None:
+    """Found by the live stateful fuzzer: the JSON parser's RecursionError was a 400 naming nothing."""
+    propose(client, "r1")
+    headers = {**bearer("t-mentor"), "content-type": "application/json"}
+    deep = b'{"reason": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}"
+    response = client.post("/relationships/r1/commands/decline-match", content=deep, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["field"]) == ("BadRequest", "body"), response.text
+    assert "nested too deeply" in error["message"]
 
 
 def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
