@@ -58,10 +58,14 @@ def make_engine(
     *,
     writer: bool = False,
     search_path: str | None = None,
+    bulk: bool = False,
     **kwargs: Any,
 ) -> Engine:
     """An engine for the projection tables. ``writer=True``: SQLite transactions start with ``BEGIN IMMEDIATE``.
-    ``search_path`` (PostgreSQL): the schema unqualified names resolve to (a rebuild's table-set generation)."""
+    ``search_path`` (PostgreSQL): the schema unqualified names resolve to (a rebuild's table-set generation).
+    ``bulk=True``: for a rebuild's generation only, which is thrown away unless the rebuild completes: no durability
+    (SQLite: the rollback journal in memory, so savepoints still roll back, and ``synchronous=OFF``; PostgreSQL:
+    ``synchronous_commit=off``)."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
@@ -74,9 +78,13 @@ def make_engine(
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
             cursor = dbapi_connection.cursor()
-            if path is not None:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            if bulk:
+                cursor.execute("PRAGMA journal_mode=MEMORY")
+                cursor.execute("PRAGMA synchronous=OFF")
+            else:
+                if path is not None:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
@@ -86,8 +94,11 @@ def make_engine(
 
         return engine
     pg_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
-    if search_path:
-        pg_args["options"] = f"-c search_path={search_path}"
+    options = [f"-c search_path={search_path}"] if search_path else []
+    if bulk:
+        options.append("-c synchronous_commit=off")
+    if options:
+        pg_args["options"] = " ".join(options)
     return create_engine(u, connect_args=pg_args, pool_pre_ping=True, **kwargs)
 
 

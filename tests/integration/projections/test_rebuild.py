@@ -81,3 +81,34 @@ async def test_rebuild_swaps_in_while_the_live_projector_serves(
         await serving
         await live.stop()
         engine.dispose()
+
+
+def _indexes(engine: Engine) -> list[tuple[str, str]]:
+    from sqlalchemy import inspect
+
+    found = []
+    for table in inspect(engine).get_table_names():
+        for ix in inspect(engine).get_indexes(table):
+            found.append((table, f"{ix['name']} {ix['column_names']} unique={ix['unique']}"))
+    return sorted(found)
+
+
+def test_bulk_mode_defers_the_secondary_indexes_and_builds_them_again(database_url: str) -> None:
+    """The generation loads without its non-unique indexes (the unique ones stay: they refuse a message's second row
+    with the same key) and gets exactly the migrated set back before the swap."""
+    from projections.rebuild import build_indexes, defer_indexes, drop_generation, prepare_generation
+
+    migrate(database_url)
+    engine, _ = prepare_generation(database_url)
+    try:
+        migrated = _indexes(engine)
+        deferred = defer_indexes(engine)
+        assert deferred, "the projection tables have secondary indexes to defer"
+        during = _indexes(engine)
+        assert all("unique=True" in ix for _, ix in during)
+        assert [ix for ix in migrated if "unique=True" in ix[1]] == during
+        build_indexes(engine, deferred)
+        assert _indexes(engine) == migrated
+    finally:
+        engine.dispose()
+        drop_generation(database_url)
