@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from activities.names import ACTIVITY_PUBLISH
 from domain import Envelope
 from domain.limits import KAFKA_MAX_REQUEST_BYTES
+from projections.kafka_access import KafkaAddress, kafka_options
 
 __all__ = ["MESSAGE_TOO_LARGE", "KafkaPublisher", "PublishObserver", "PublishReceipt", "headers_for"]
 
@@ -105,7 +106,7 @@ class KafkaPublisher:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaAddress,
         topic: str,
         *,
         request_timeout_ms: int = 10_000,
@@ -130,7 +131,7 @@ class KafkaPublisher:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap_servers,
+                    **kafka_options(self.bootstrap_servers),
                     enable_idempotence=True,  # forces acks="all"
                     acks="all",
                     **self._options,

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, select
 from audit.records import StoredRecord
 from audit.sequence import store_sequence
 from domain import Envelope
+from projections.kafka_access import KafkaAddress, kafka_options
 from projections.models import EventLog
 
 __all__ = [
@@ -75,7 +76,7 @@ def event_log_records_by_relationship(engine: Engine, program: str | None = None
 
 
 async def kafka_records_by_key(
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaAddress,
     topic: str,
     *,
     keys: Iterable[str] | None = None,
@@ -88,7 +89,7 @@ async def kafka_records_by_key(
     wanted = {k.encode("utf-8") for k in keys} if keys is not None else None
     grouped: dict[str, list[StoredRecord]] = defaultdict(list)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka_options(bootstrap_servers),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         group_id=None,
@@ -138,7 +139,7 @@ async def kafka_records_by_key(
     return dict(grouped)
 
 
-async def kafka_records(bootstrap_servers: str, topic: str, relationship_id: str) -> list[StoredRecord]:
+async def kafka_records(bootstrap_servers: KafkaAddress, topic: str, relationship_id: str) -> list[StoredRecord]:
     grouped = await kafka_records_by_key(bootstrap_servers, topic, keys=[relationship_id])
     return grouped.get(relationship_id, [])
 

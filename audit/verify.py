@@ -30,6 +30,7 @@ from audit.sources import (
     kafka_records_by_key,
 )
 from domain import Envelope
+from projections.kafka_access import KafkaAddress
 
 __all__ = [
     "SETTLE_SECONDS",
@@ -295,7 +296,7 @@ class Auditor:
         self,
         *,
         engine: Engine | None = None,
-        bootstrap_servers: str | None = None,
+        bootstrap_servers: KafkaAddress | None = None,
         topic: str | None = None,
         temporal: Client | None = None,
         temporal_source: TemporalSource = "auto",

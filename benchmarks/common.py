@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from projections.kafka_access import kafka_options
 from workers.settings import PROJECT_ROOT, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ async def topic(kind: str, partitions: int | None = None) -> AsyncIterator[str]:
 
     s = settings()
     name = unique(kind)
-    await ensure_topics(s.kafka.bootstrap_servers, {name: partitions or s.kafka.partitions})
+    await ensure_topics(s.kafka.access, {name: partitions or s.kafka.partitions})
     try:
         yield name
     finally:
@@ -108,7 +109,7 @@ async def topic(kind: str, partitions: int | None = None) -> AsyncIterator[str]:
 async def delete_topics(names: list[str]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings().kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka_options(settings().kafka.access))
     await admin.start()
     try:
         with contextlib.suppress(Exception):
@@ -118,10 +119,9 @@ async def delete_topics(names: list[str]) -> None:
 
 
 async def temporal_client() -> Client:
-    from workflows.connection import connect
+    from workers.connect import temporal_client
 
-    s = settings()
-    return await connect(s.temporal.address, s.temporal.namespace)
+    return await temporal_client(settings())
 
 
 _TASK_QUEUES: list[str] = []

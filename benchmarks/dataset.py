@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from benchmarks.common import delete_topics, settings, unique
 from benchmarks.data import Replicator, templates
+from projections.kafka_access import kafka_options
 
 __all__ = ["Dataset", "dataset", "drop_dataset", "produce"]
 
@@ -44,7 +45,7 @@ async def produce(topic: str, replicator: Replicator, events: int) -> tuple[int,
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings().kafka.bootstrap_servers,
+        **kafka_options(settings().kafka.access),
         linger_ms=50,
         max_batch_size=1 << 20,
         acks=1,
@@ -75,7 +76,7 @@ async def dataset(events: int) -> Dataset:
         topic = unique("events")
         from workers.services.kafka import ensure_topics
 
-        await ensure_topics(settings().kafka.bootstrap_servers, {topic: settings().kafka.partitions})
+        await ensure_topics(settings().kafka.access, {topic: settings().kafka.partitions})
         replicator = Replicator(unique("rel"), templates())
         started = time.perf_counter()
         sent, rels = await produce(topic, replicator, events)

@@ -28,6 +28,7 @@ from benchmarks.common import (
     unique,
 )
 from benchmarks.load import Pair, command, open_relationship
+from projections.kafka_access import kafka_options
 
 NAME = "latency"
 RATES = (50, 200)
@@ -100,9 +101,9 @@ async def kafka_hop(rate: int, seconds: float) -> list[float]:
     s = settings()
     async with topic("hop", 1) as name:
         consumer = AIOKafkaConsumer(
-            name, bootstrap_servers=s.kafka.bootstrap_servers, auto_offset_reset="latest", enable_auto_commit=False
+            name, **kafka_options(s.kafka.access), auto_offset_reset="latest", enable_auto_commit=False
         )
-        producer = AIOKafkaProducer(bootstrap_servers=s.kafka.bootstrap_servers, enable_idempotence=True, linger_ms=2)
+        producer = AIOKafkaProducer(**kafka_options(s.kafka.access), enable_idempotence=True, linger_ms=2)
         await consumer.start()
         await producer.start()
         sent: dict[bytes, float] = {}

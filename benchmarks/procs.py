@@ -15,6 +15,7 @@ import signal
 import sys
 
 from benchmarks.common import BENCH_DIR, settings, temporal_client
+from projections.kafka_access import kafka_options
 
 
 async def worker(kind: str, task_queue: str, topic: str, max_cached: int) -> None:
@@ -38,7 +39,7 @@ async def worker(kind: str, task_queue: str, topic: str, max_cached: int) -> Non
     from activities.publishing import KafkaPublisher
     from workflows.relationship import RelationshipWorkflow
 
-    publisher = KafkaPublisher(settings().kafka.bootstrap_servers, topic)
+    publisher = KafkaPublisher(settings().kafka.access, topic)
     notifier = Notifier(LogSink(BENCH_DIR / f"notifications-{task_queue}.jsonl"))
     w = Worker(
         client,
@@ -64,7 +65,7 @@ async def projector(database_url: str, topic: str, group: str) -> None:
 
     await run_projector(
         database_url=database_url,
-        bootstrap_servers=settings().kafka.bootstrap_servers,
+        **kafka_options(settings().kafka.access),
         topic=topic,
         group_id=group,
         dead_letter_topic=None,

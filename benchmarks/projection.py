@@ -11,6 +11,7 @@ import time
 
 from benchmarks.common import BENCH_DIR, Result, settings, unique
 from benchmarks.dataset import Dataset, dataset
+from projections.kafka_access import kafka_options
 
 NAME = "projection"
 FULL_EVENTS = 1_000_000
@@ -22,7 +23,7 @@ async def raw_consume(topic: str) -> tuple[int, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings().kafka.bootstrap_servers,
+        **kafka_options(settings().kafka.access),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -87,7 +88,7 @@ async def rebuild_rate(ds: Dataset, database_url: str) -> tuple[float, float, in
 
     result = await rebuild(
         database_url=database_url,
-        bootstrap_servers=settings().kafka.bootstrap_servers,
+        **kafka_options(settings().kafka.access),
         topic=ds.topic,
         live_groups=[unique("group")],
     )

@@ -27,7 +27,7 @@ async def _topic_size(name: str) -> int:
     from benchmarks.common import settings
     from projections.rebuild import topic_size
 
-    return await topic_size(settings().kafka.bootstrap_servers, name)
+    return await topic_size(settings().kafka.access, name)
 
 
 async def start_all(kind: str, n: int, tq: str, events_topic: str) -> tuple[float, int]:

@@ -43,6 +43,7 @@ from projections import topics
 from projections.apply import BatchResult, Rejected, apply_batch
 from projections.db import make_engine, migrate, redacted
 from projections.decode import Message
+from projections.kafka_access import KafkaAddress, kafka_options
 from projections.offsets import OffsetsMoved, read_offsets
 
 __all__ = ["DEFAULT_GROUP", "Projector", "ProjectorMetrics", "run_projector"]
@@ -113,7 +114,7 @@ class Projector:
         *,
         database_url: str | None = None,
         engine: Engine | None = None,
-        bootstrap_servers: str,
+        bootstrap_servers: KafkaAddress,
         topic: str,
         group_id: str | None = DEFAULT_GROUP,
         dead_letter_topic: str | None = "",
@@ -152,7 +153,7 @@ class Projector:
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+            **kafka_options(self.bootstrap_servers),
             group_id=self.group_id,
             client_id=self.client_id,
             enable_auto_commit=False,
@@ -167,7 +168,7 @@ class Projector:
         self._consumer = consumer
         if self.dead_letter_topic:
             self._producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers, enable_idempotence=True, client_id=f"{self.client_id}-dlt"
+                **kafka_options(self.bootstrap_servers), enable_idempotence=True, client_id=f"{self.client_id}-dlt"
             )
             await self._producer.start()
         if self.group_id is None:
@@ -373,7 +374,7 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 async def run_projector(
     *,
     database_url: str,
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaAddress,
     topic: str,
     group_id: str = DEFAULT_GROUP,
     dead_letter_topic: str | None = "",

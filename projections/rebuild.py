@@ -45,6 +45,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import Connection, Engine, make_url, text
 
 from projections.db import is_sqlite, make_engine, migrate, sqlite_path
+from projections.kafka_access import KafkaAddress, kafka_options
 from projections.models import PROJECTION_TABLES, Base
 from projections.offsets import read_offsets
 from projections.projector import ASSIGNED_GROUP, DEFAULT_GROUP, Projector
@@ -249,9 +250,9 @@ def _swap_postgres(
         live.dispose()
 
 
-async def topic_size(bootstrap_servers: str, topic: str) -> int:
+async def topic_size(bootstrap_servers: KafkaAddress, topic: str) -> int:
     """The number of messages in ``topic`` now (sum of end offsets; what a progress bar counts to)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(bootstrap_servers), enable_auto_commit=False)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
@@ -264,7 +265,7 @@ async def topic_size(bootstrap_servers: str, topic: str) -> int:
 async def rebuild(
     *,
     database_url: str,
-    bootstrap_servers: str,
+    bootstrap_servers: KafkaAddress,
     topic: str,
     live_groups: list[str] | None = None,
     max_records: int = 10_000,

@@ -24,6 +24,7 @@ from audit.history import TimelineRow, export_csv, export_jsonl, state_at, timel
 from audit.verify import SETTLE_SECONDS, Auditor, TemporalSource, VerifyReport, VerifySummary
 from domain import Envelope, RelationshipState
 from projections.db import make_engine
+from projections.kafka_access import KafkaAddress
 
 __all__ = ["EXPORT_FORMATS", "AuditService"]
 
@@ -42,7 +43,7 @@ class AuditService:
         cls,
         *,
         database_url: str | None,
-        bootstrap_servers: str | None,
+        bootstrap_servers: KafkaAddress | None,
         topic: str | None,
         temporal: Client | None,
         temporal_source: TemporalSource = "auto",

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipNotFound, RelationshipState
 from projections import read_model as reads
 from projections.db import make_engine, migrate, wait_for_seq_async
+from projections.kafka_access import KafkaAddress
 from projections.read_model import REPORTS
 from service.audit import AuditService
 from service.errors import InvalidArgument, ServiceUnavailable
@@ -79,7 +80,7 @@ class MentorflowService:
         connect: Callable[[], Awaitable[CommandClient]],
         database_url: str,
         *,
-        kafka_bootstrap: str | None = None,
+        kafka_bootstrap: KafkaAddress | None = None,
         topic: str | None = None,
         call_timeout: float = 45.0,
     ) -> None:

@@ -34,12 +34,12 @@ async def open_auditor(
 
     client = None
     if temporal:
-        from workflows.connection import connect
+        from workers.connect import temporal_client
 
-        client = await connect(settings.temporal.address, settings.temporal.namespace)
+        client = await temporal_client(settings)
     async with AuditService.open(
         database_url=(database_url or settings.database_url) if database else None,
-        bootstrap_servers=settings.kafka.bootstrap_servers if kafka else None,
+        bootstrap_servers=settings.kafka.access if kafka else None,
         topic=(topic or settings.kafka.events_topic) if kafka else None,
         temporal=client,
         temporal_source=temporal_source,

@@ -1,18 +1,30 @@
-"""The composition root's one way to build the Temporal client facade from the settings."""
+"""The composition root's one way to reach Temporal from the settings: address, namespace, task queue, and in
+production TLS and an API key (``MENTORFLOW_TEMPORAL__TLS*``, ``…__API_KEY``; docs/security.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from temporalio.client import Client
+from temporalio.runtime import Runtime
+
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
+from workflows.connection import connect
+
+__all__ = ["connect_client", "temporal_client"]
+
+
+async def temporal_client(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Client:
+    """A Temporal client with the project's data converter on the configured address, namespace, TLS and API key."""
+    temporal = (settings or load_settings()).temporal
+    return await connect(temporal.address, temporal.namespace, runtime=runtime, access=temporal.access)
 
 
 async def connect_client(
     settings: Settings | None = None, *, task_queue: str | None = None, **options: Any
 ) -> MentorflowClient:
-    """A :class:`MentorflowClient` on the configured Temporal address, namespace and task queue."""
-    temporal = (settings or load_settings()).temporal
-    return await MentorflowClient.connect(
-        temporal.address, temporal.namespace, task_queue=task_queue or temporal.task_queue, **options
-    )
+    """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue."""
+    settings = settings or load_settings()
+    client = await temporal_client(settings)
+    return MentorflowClient(client, task_queue=task_queue or settings.temporal.task_queue, **options)

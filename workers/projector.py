@@ -33,7 +33,7 @@ async def serve(
     """``metrics``: serve /metrics on ``settings.metrics.projector_port`` (docs/operations.md)."""
     topic = topic or settings.kafka.events_topic
     dead_letters = dead_letter_topic(topic)
-    await ensure_topics(settings.kafka.bootstrap_servers, {topic: settings.kafka.partitions, dead_letters: 1})
+    await ensure_topics(settings.kafka.access, {topic: settings.kafka.partitions, dead_letters: 1})
     registry = CollectorRegistry()
     collector = ProjectorCollector()
     registry.register(collector)
@@ -51,7 +51,7 @@ async def serve(
     try:
         return await run_projector(
             database_url=database_url or settings.database_url,
-            bootstrap_servers=settings.kafka.bootstrap_servers,
+            bootstrap_servers=settings.kafka.access,
             topic=topic,
             group_id=group_id,
             dead_letter_topic=dead_letters,

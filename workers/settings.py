@@ -8,12 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from projections.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
 from projections.topics import dead_letter_topic, events_topic
+from workflows.connection import TemporalAccess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _paths(**files: Path | None) -> dict[str, str | None]:
+    return {name: str(path) if path else None for name, path in files.items()}
+
+
+def _revealed(secret: SecretStr | None) -> str | None:
+    """The secret's text, for the one connection object that needs it (which never prints it)."""
+    return secret.get_secret_value() if secret else None
 
 
 class TemporalSettings(BaseModel):
@@ -22,6 +33,19 @@ class TemporalSettings(BaseModel):
     task_queue: str = "mentorflow"
     ui_port: int = Field(8233, ge=1, le=65535)
     ui: bool = Field(True, description="serve the Temporal Web UI from the local dev server")
+    # production: TLS (with a client certificate for mTLS) and/or an API key (docs/security.md)
+    tls: bool = Field(False, description="connect with TLS (implied by any tls_* file)")
+    tls_ca_file: Path | None = Field(None, description="PEM CA that signed the server's certificate (default: system)")
+    tls_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    tls_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
+    tls_server_name: str | None = Field(None, description="the name to verify in the server's certificate")
+    api_key: SecretStr | None = Field(None, description="API key sent as a bearer token (implies TLS)")
+
+    @property
+    def access(self) -> TemporalAccess:
+        """TLS and API key as the workflow layer's connect() takes them."""
+        files = _paths(ca_file=self.tls_ca_file, cert_file=self.tls_cert_file, key_file=self.tls_key_file)
+        return TemporalAccess(tls=self.tls, server_name=self.tls_server_name, api_key=_revealed(self.api_key), **files)
 
     @property
     def host(self) -> str:
@@ -37,6 +61,27 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = "mentorflow"
     partitions: int = Field(6, ge=1)
     controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller listener of the local broker")
+    # production: TLS and/or SASL (docs/security.md)
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_file: Path | None = Field(None, description="PEM CA that signed the brokers' certificates (default: system)")
+    ssl_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS)")
+    ssl_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
+
+    @property
+    def access(self) -> KafkaAccess:
+        """The bootstrap servers with their security, as every Kafka client below takes them."""
+        files = _paths(ssl_ca_file=self.ssl_ca_file, ssl_cert_file=self.ssl_cert_file, ssl_key_file=self.ssl_key_file)
+        return KafkaAccess(
+            bootstrap_servers=self.bootstrap_servers,
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=_revealed(self.sasl_password),
+            **files,
+        )
 
     @property
     def events_topic(self) -> str:
@@ -110,6 +155,12 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @model_validator(mode="after")
+    def _access(self) -> Settings:
+        """The checks the connections make (a certificate without its key, SASL without a password), at start-up."""
+        _ = self.temporal.access, self.kafka.access
+        return self
 
     @property
     def database_url(self) -> str:

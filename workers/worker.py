@@ -25,11 +25,12 @@ from temporalio.worker import Worker
 from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
 from activities.publishing import KafkaPublisher, PublishReceipt
 from domain import Envelope
+from projections.kafka_access import kafka_options
+from workers.connect import temporal_client
 from workers.metrics.common import periodically, serve_registry
 from workers.metrics.process_worker import WorkerMetrics, sdk_runtime
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
-from workflows.connection import connect as connect_temporal
 from workflows.program import ProgramWorkflow
 from workflows.relationship import RelationshipWorkflow
 
@@ -45,7 +46,7 @@ the strictest proof that the workflow decides from history alone (the test tiers
 
 async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the pydantic data converter (the one converter client, worker and Replayer share)."""
-    return await connect_temporal(settings.temporal.address, settings.temporal.namespace, runtime=runtime)
+    return await temporal_client(settings, runtime=runtime)
 
 
 def make_sink(settings: Settings, webhook_url: str | None = None, log_path: Path | None = None) -> NotifySink:
@@ -114,14 +115,14 @@ async def ensure_events_topic(settings: Settings, topic: str) -> list[str]:
     async def ensure() -> list[str]:
         # ensure_topics also waits until a topic has at least the partitions asked for: an existing topic keeps
         # the partitions it was made with, so only ask for them when creating.
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**kafka_options(settings.kafka.access), request_timeout_ms=10_000)
         await admin.start()
         try:
             existing = set(await admin.list_topics())
         finally:
             await admin.close()
         minimum = {name: 1 if name in existing else count for name, count in wanted.items()}
-        return await ensure_topics(settings.kafka.bootstrap_servers, minimum)
+        return await ensure_topics(settings.kafka.access, minimum)
 
     try:
         return await asyncio.wait_for(ensure(), timeout=30)
@@ -156,7 +157,7 @@ async def run_worker(
             f"cannot reach Temporal at {settings.temporal.address}: {exc} (is it up? `mentorflow services up`)"
         ) from exc
     metrics = WorkerMetrics()
-    publisher = KafkaPublisher(settings.kafka.bootstrap_servers, topic, observer=metrics.observe_publish)
+    publisher = KafkaPublisher(settings.kafka.access, topic, observer=metrics.observe_publish)
     notifier = Notifier(make_sink(settings, config.webhook_url, config.notification_log))
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

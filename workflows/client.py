@@ -66,6 +66,7 @@ from domain import (
     builtin_policy,
     parse_command,
 )
+from workflows.connection import TemporalAccess
 from workflows.connection import connect as connect_temporal
 from workflows.models import (
     WORKFLOW_TYPE,
@@ -180,11 +181,17 @@ class MentorflowClient:
 
     @classmethod
     async def connect(
-        cls, address: str, namespace: str = "default", *, task_queue: str = "mentorflow", **options: Any
+        cls,
+        address: str,
+        namespace: str = "default",
+        *,
+        task_queue: str = "mentorflow",
+        access: TemporalAccess | None = None,
+        **options: Any,
     ) -> MentorflowClient:
-        """Connect to Temporal at ``address`` with the project's data converter (workflows/connection.py). The
-        composition root (workers/) reads the settings and passes them in."""
-        client = await connect_temporal(address, namespace)
+        """Connect to Temporal at ``address`` with the project's data converter and ``access`` (TLS, API key;
+        workflows/connection.py). The composition root (workers/) reads the settings and passes them in."""
+        client = await connect_temporal(address, namespace, access=access)
         return cls(client, task_queue=task_queue, **options)
 
     def handle(self, relationship_id: str) -> WorkflowHandle[Any, Any]:

@@ -29,7 +29,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     backend = MentorflowService(
         connect,
         settings.database_url,
-        kafka_bootstrap=settings.kafka.bootstrap_servers,
+        kafka_bootstrap=settings.kafka.access,
         topic=settings.kafka.events_topic,
     )
     app = create_app(backend, settings.api.tokens if tokens is None else tokens)

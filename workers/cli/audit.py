@@ -330,9 +330,9 @@ def archive(
     settings = load_settings()
 
     async def run() -> Any:
-        from workflows.connection import connect
+        from workers.connect import temporal_client
 
-        client = await connect(settings.temporal.address, settings.temporal.namespace)
+        client = await temporal_client(settings)
         engine = make_engine(database_url or settings.database_url)
         try:
             if watch:

@@ -57,7 +57,7 @@ def rebuild(
     settings = load_settings()
     topic = topic or settings.kafka.events_topic
     url = database_url or settings.database_url
-    bootstrap = settings.kafka.bootstrap_servers
+    bootstrap = settings.kafka.access
 
     async def go() -> object:
         if json_output:

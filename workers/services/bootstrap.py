@@ -14,7 +14,7 @@ from workers.settings import load_settings
 
 async def bootstrap() -> None:
     settings = load_settings()
-    created = await ensure_topics(settings.kafka.bootstrap_servers, project_topics(settings))
+    created = await ensure_topics(settings.kafka.access, project_topics(settings))
     added = await ensure_search_attributes(settings)
     print(f"topics created: {created or 'none'}; search attributes added: {added or 'none'}")
 

@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+from projections.kafka_access import KafkaAddress, kafka_options
 from workers.services.process import ServiceError, log_file, port_open, read_pid, spawn, wait_until
 from workers.settings import PROJECT_ROOT, Settings
 
@@ -111,7 +112,7 @@ def format_storage(settings: Settings, config: Path) -> None:
 async def _healthy(settings: Settings) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**kafka_options(settings.kafka.access), request_timeout_ms=3000)
     try:
         await asyncio.wait_for(admin.start(), timeout=5)
         await asyncio.wait_for(admin.list_topics(), timeout=5)
@@ -131,7 +132,7 @@ def healthy(settings: Settings) -> bool:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: dict[str, int], *, retention_ms: int = -1, ready_within: float = 60.0
+    bootstrap_servers: KafkaAddress, topics: dict[str, int], *, retention_ms: int = -1, ready_within: float = 60.0
 ) -> list[str]:
     """Create the topics that are missing (never auto-created, DESIGN §5); returns the ones created.
 
@@ -149,7 +150,7 @@ async def ensure_topics(
     # them would move keys): only a topic created here must show the partitions asked for.
     required: dict[str, int] | None = None
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+        admin = AIOKafkaAdminClient(**kafka_options(bootstrap_servers), request_timeout_ms=10000)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -198,7 +199,7 @@ def start(settings: Settings) -> str:
     run_dir = settings.run_dir
     ours = read_pid(run_dir, NAME) is not None
     if healthy(settings):
-        created = asyncio.run(ensure_topics(settings.kafka.bootstrap_servers, project_topics(settings)))
+        created = asyncio.run(ensure_topics(settings.kafka.access, project_topics(settings)))
         extra = f", created topics {created}" if created else ""
         who = "" if ours else " (not started by us)"
         return f"already running at {settings.kafka.bootstrap_servers}{who}{extra}"
@@ -207,5 +208,5 @@ def start(settings: Settings) -> str:
     format_storage(settings, config)
     pid = spawn(run_dir, NAME, _java(settings, "kafka.Kafka", str(config)))
     wait_until(lambda: healthy(settings), what="Kafka broker", timeout=90, pid=pid, log=log_file(run_dir, NAME))
-    created = asyncio.run(ensure_topics(settings.kafka.bootstrap_servers, project_topics(settings)))
+    created = asyncio.run(ensure_topics(settings.kafka.access, project_topics(settings)))
     return f"started at {settings.kafka.bootstrap_servers} (pid {pid}, jars {jars}, created topics {created})"

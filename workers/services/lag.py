@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from projections.kafka_access import KafkaAddress, kafka_options
+
 if TYPE_CHECKING:
     from workers.settings import Settings
 
@@ -23,11 +25,11 @@ STATUS_TIMEOUT = 15.0
 OUTBOX_SAMPLE = 100
 
 
-async def _group_lag(bootstrap: str, topics: list[str]) -> dict[str, object]:
+async def _group_lag(bootstrap: KafkaAddress, topics: list[str]) -> dict[str, object]:
     from aiokafka import AIOKafkaConsumer
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap), request_timeout_ms=10_000)
     await admin.start()
     try:
         groups = sorted(str(g[0]) for g in await admin.list_consumer_groups())
@@ -37,7 +39,7 @@ async def _group_lag(bootstrap: str, topics: list[str]) -> dict[str, object]:
     wanted = {tp for offsets in committed.values() for tp in offsets if tp.topic in topics}
     if not wanted:  # (and aiokafka's stop() right after start() raises CancelledError: never start one for nothing)
         return {"consumer_groups": [], "consumer_groups_truncated": len(groups) > MAX_GROUPS}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(list(wanted))
@@ -58,7 +60,7 @@ def consumer_lag(settings: Settings) -> dict[str, object]:
     its total lag and the lag of each partition; or ``consumer_lag_error`` saying why that is unknown."""
     topics = [settings.kafka.events_topic, settings.kafka.dead_letter_topic]
     try:
-        return asyncio.run(asyncio.wait_for(_group_lag(settings.kafka.bootstrap_servers, topics), STATUS_TIMEOUT))
+        return asyncio.run(asyncio.wait_for(_group_lag(settings.kafka.access, topics), STATUS_TIMEOUT))
     except (Exception, asyncio.CancelledError) as exc:
         return {"consumer_groups": None, "consumer_lag_error": f"{type(exc).__name__}: {exc}"}
 

@@ -70,11 +70,11 @@ WEDGED_SCAN_TIMEOUT = 20.0
 
 def wedged_workflows(settings: Settings) -> dict[str, object]:
     """Running relationships whose workflow task keeps failing (``wedged_workflows``), or why that is unknown."""
+    from workers.connect import temporal_client
     from workers.services.wedged import find_wedged
-    from workflows.connection import connect
 
     async def scan() -> dict[str, object]:
-        client = await connect(settings.temporal.address, settings.temporal.namespace)
+        client = await temporal_client(settings)
         found = await find_wedged(client)
         return {
             "wedged_workflows": [w.as_dict() for w in found.wedged],

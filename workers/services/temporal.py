@@ -58,12 +58,10 @@ def test_server_binary() -> str:
 
 
 async def _healthy(settings: Settings) -> bool:
-    from temporalio.client import Client
+    from workers.connect import temporal_client
 
     try:
-        client = await asyncio.wait_for(
-            Client.connect(settings.temporal.address, namespace=settings.temporal.namespace), timeout=3
-        )
+        client = await asyncio.wait_for(temporal_client(settings), timeout=3)
         return bool(await asyncio.wait_for(client.service_client.check_health(), timeout=3))
     except Exception:
         return False
@@ -87,11 +85,12 @@ async def _probe(settings: Settings) -> str | None:
         StartWorkflowExecutionRequest,
         TerminateWorkflowExecutionRequest,
     )
-    from temporalio.client import Client
+
+    from workers.connect import temporal_client
 
     namespace = settings.temporal.namespace
     try:
-        client = await asyncio.wait_for(Client.connect(settings.temporal.address, namespace=namespace), timeout=5)
+        client = await asyncio.wait_for(temporal_client(settings), timeout=5)
         service = client.workflow_service
         await service.start_workflow_execution(
             StartWorkflowExecutionRequest(
@@ -142,9 +141,10 @@ async def ensure_search_attributes(settings: Settings) -> list[str]:
     so this runs on every ``up``, also against a server we did not start (docker compose, a shared cluster).
     """
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-    from temporalio.client import Client
 
-    client = await Client.connect(settings.temporal.address, namespace=settings.temporal.namespace)
+    from workers.connect import temporal_client
+
+    client = await temporal_client(settings)
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=settings.temporal.namespace)
     )
