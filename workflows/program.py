@@ -140,8 +140,8 @@ class ProgramWorkflow:
             duplicate=duplicate,
             first_seq=span[0],
             last_seq=span[1],
-            mentors=len(s.mentors),
-            mentees=len(s.mentees),
+            mentors=s.mentors,
+            mentees=s.mentees,
             rounds=s.rounds,
             closed=s.closed,
         )

@@ -24,15 +24,15 @@ def program_workflow_id(program_id: str) -> str:
 
 class ProgramLimits(BaseModel):
     """What one run of a program workflow holds before it continues as new (Temporal: 2 MB per payload, 50 MB and
-    51,200 events per history). The state is ids and counters (about 150 KB for 5,000 people); an update's result
+    51,200 events per history). The state is digests and counters (about 190 KB for 10,000 enrollments); an update's result
     is a few counters; the idempotency records are bounded; the outbox carried over is bounded."""
 
     model_config = ConfigDict(frozen=True)
 
     updates_per_run: int = Field(1_000, ge=1, description="accepted updates before continue-as-new")
-    command_records: int = Field(2_000, ge=1, description="command ids remembered for idempotency (oldest evicted)")
-    publish_batch: int = Field(100, ge=1, description="envelopes per publishing activity call")
-    max_carried_outbox: int = Field(100, ge=0, description="continue-as-new waits until the outbox is this short")
+    command_records: int = Field(1_000, ge=1, description="command ids remembered for idempotency (oldest evicted)")
+    publish_batch: int = Field(100, ge=1, description="envelopes per publishing activity call (≤ 1.4 MB)")
+    max_carried_outbox: int = Field(50, ge=0, description="continue-as-new waits until the outbox is this short")
 
 
 class ProgramWorkflowInput(BaseModel):

@@ -40,9 +40,10 @@ __all__ = [
     "program_command_adapter",
 ]
 
-MAX_ENROLL_BATCH = 500
-"""Participants one enrollment command carries at most: about 1.5 MB of profiles at the limits would pass Temporal's
-2 MB payload; a bulk file of 5,000 people is sent as ten commands (checked in full before the first)."""
+MAX_ENROLL_BATCH = 100
+"""Participants one enrollment command carries at most: a participant at every profile limit is about 14 KB, so 100
+stay under 1.4 MB, inside Temporal's 2 MB payload; a bulk file of 5,000 people is sent as 50 commands (checked in
+full before the first)."""
 MAX_ROUND_PART = 1_000
 """Mentees (proposed and unmatched) one ``MatchingRoundCompleted`` carries at most: about 150 KB, well inside
 ``MAX_ENVELOPE_BYTES``."""

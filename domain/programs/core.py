@@ -86,20 +86,18 @@ def _may_enroll(c: EnrollParticipants) -> None:
 
 def _enroll(state: ProgramState, c: EnrollParticipants, now: datetime) -> list[EventBase]:
     _may_enroll(c)
-    mentors = set(state.mentors)
+    new_mentors = {p.person_id for p in c.participants if p.role == "mentor"}
     seen: set[str] = set()
     for i, p in enumerate(c.participants):
         key = member_key(p.role, p.person_id)
         where = f"participants[{i}] ({p.person_id})"
-        if p.person_id in state.enrolled(p.role) or key in seen:
+        if key in state.members or key in seen:
             raise InvalidCommand(f"{where}: person_id: already enrolled as {p.role} in program {c.program_id}")
         if key in state.withdrawn:
             raise InvalidCommand(f"{where}: person_id: withdrew as {p.role} from program {c.program_id} this cycle")
         seen.add(key)
-        if p.role == "mentor":
-            mentors.add(p.person_id)
     for i, p in enumerate(c.participants):
-        unknown = [m for m in p.preferences if m not in mentors]
+        unknown = [m for m in p.preferences if m not in new_mentors and not state.is_enrolled("mentor", m)]
         if unknown:
             raise InvalidCommand(
                 f"participants[{i}] ({p.person_id}): preferences: {', '.join(map(repr, unknown))} is not an enrolled "
@@ -122,16 +120,16 @@ def _enroll(state: ProgramState, c: EnrollParticipants, now: datetime) -> list[E
 def _withdraw(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
     if c.actor.role is not Role.MANAGER and c.actor.id != c.person_id:
         raise NotAllowedForRole("WithdrawParticipant: a participant withdraws only themself; a manager anyone")
-    if c.person_id not in state.enrolled(c.role):
+    if not state.is_enrolled(c.role, c.person_id):
         raise InvalidCommand(f"person_id: {c.person_id} is not enrolled as {c.role} in program {c.program_id}")
     return [ParticipantWithdrawn(at=now, person_id=c.person_id, role=c.role, by=c.actor.id, reason=c.reason)]
 
 
 def _record_round(state: ProgramState, c: RecordMatchingRound, now: datetime) -> list[EventBase]:
     _manager(c)
-    strangers = [p.mentee for p in c.proposals if p.mentee not in state.mentees]
-    strangers += [p.mentor for p in c.proposals if p.mentor not in state.mentors]
-    strangers += [u.mentee for u in c.unmatched if u.mentee not in state.mentees]
+    strangers = [p.mentee for p in c.proposals if not state.is_enrolled("mentee", p.mentee)]
+    strangers += [p.mentor for p in c.proposals if not state.is_enrolled("mentor", p.mentor)]
+    strangers += [u.mentee for u in c.unmatched if not state.is_enrolled("mentee", u.mentee)]
     if strangers:
         raise InvalidCommand(f"proposals, unmatched: {', '.join(sorted(set(strangers)))} not enrolled in the role")
     return [
@@ -187,14 +185,18 @@ def _created(s: ProgramState, e: Any) -> dict[str, Any]:
     }
 
 
+def _counter(role: str) -> str:
+    return "mentors" if role == "mentor" else "mentees"
+
+
 def _enrolled(s: ProgramState, e: Any) -> dict[str, Any]:
-    field = "mentors" if e.role == "mentor" else "mentees"
-    return {field: s.enrolled(e.role) | {e.person_id}}
+    field = _counter(e.role)
+    return {"members": s.members | {member_key(e.role, e.person_id)}, field: getattr(s, field) + 1}
 
 
 def _withdrawn(s: ProgramState, e: Any) -> dict[str, Any]:
-    field = "mentors" if e.role == "mentor" else "mentees"
-    return {field: s.enrolled(e.role) - {e.person_id}, "withdrawn": s.withdrawn | {member_key(e.role, e.person_id)}}
+    key, field = member_key(e.role, e.person_id), _counter(e.role)
+    return {"members": s.members - {key}, "withdrawn": s.withdrawn | {key}, field: getattr(s, field) - 1}
 
 
 _EVOLVERS: dict[str, Callable[[ProgramState, Any], dict[str, Any]]] = {

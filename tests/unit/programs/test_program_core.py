@@ -24,7 +24,7 @@ from domain.programs.commands import (
 )
 from domain.programs.core import MAX_PROGRAM_ID_LENGTH, execute_program
 from domain.programs.events import RoundPair, RoundUnmatched
-from domain.programs.state import ProgramState
+from domain.programs.state import ProgramState, member_key
 
 NOW = datetime(2027, 1, 4, 9, tzinfo=UTC)
 MANAGER = Actor(id="mgr-1", role="manager")
@@ -95,12 +95,15 @@ def test_a_program_chain_verifies_and_decodes_with_the_relationship_rules() -> N
     assert {e.relationship_id for e in chain} == {"program:p1"} and {e.program_id for e in chain} == {"p1"}
     assert verify_chain([e.to_bytes() for e in chain]).ok
     assert (state.seq, state.last_hash) == (3, chain[-1].hash)
-    assert state.mentors == {"ana"} and state.mentees == {"bo"}
+    assert (state.mentors, state.mentees) == (1, 1)
+    assert state.is_enrolled("mentor", "ana") and state.is_enrolled("mentee", "bo")
+    assert not state.is_enrolled("mentee", "ana")
     enrolled = event_from_envelope(chain[2])
     assert enrolled.type == "ParticipantEnrolled" and enrolled.preferences == ("ana",)
-    # the state carries ids, never profiles, and serialises the same in every process (sorted)
-    dumped = state.model_dump(mode="json")
-    assert "profile" not in canonical_json(dumped).decode() and dumped["mentors"] == ["ana"]
+    # the state carries digests, never ids or profiles, and serialises the same in every process (sorted)
+    dumped = canonical_json(state.model_dump(mode="json")).decode()
+    assert "profile" not in dumped and '"ana"' not in dumped
+    assert state.model_dump(mode="json")["members"] == sorted(state.members)
 
 
 def test_only_a_manager_creates_and_a_program_is_created_once() -> None:
@@ -140,13 +143,13 @@ def test_enrollment_refusals_name_the_participant_and_the_field() -> None:
     with pytest.raises(DomainError, match=r"participants\[1\] \(bo\): preferences: 'carl' is not an enrolled mentor"):
         enroll(state, mentor("dee"), mentee("bo", "dee", "carl"))
     # all or nothing: dee was not enrolled by the refused command
-    assert state.mentors == {"ana"}
+    assert not state.is_enrolled("mentor", "dee")
     # a mentor enrolled in the same command may be ranked by a mentee of that command
     state, events = enroll(state, mentor("dee"), mentee("bo", "dee"))
     assert len(events) == 2
     # the same person may be both mentor and mentee
     state, _ = enroll(state, mentee("ana"))
-    assert "ana" in state.mentors and "ana" in state.mentees
+    assert state.is_enrolled("mentor", "ana") and state.is_enrolled("mentee", "ana")
 
 
 def test_a_participant_enrolls_only_themself_in_their_own_role() -> None:
@@ -181,7 +184,7 @@ def test_withdrawal_then_re_enrollment_in_the_same_cycle_is_refused() -> None:
     state, _ = enroll(state, mentor("ana"))
     withdraw = WithdrawParticipant(command_id=_cid(), actor=MANAGER, program_id="p1", person_id="ana", role="mentor")
     state, events = run(state, withdraw)
-    assert events[0].type == "ParticipantWithdrawn" and state.mentors == frozenset()
+    assert events[0].type == "ParticipantWithdrawn" and state.mentors == 0
     with pytest.raises(DomainError, match="withdrew as mentor"):
         enroll(state, mentor("ana"))
     with pytest.raises(DomainError, match="not enrolled as mentor"):
@@ -203,3 +206,27 @@ def test_a_round_part_names_enrolled_people_only_and_closing_ends_the_chain() ->
     assert state.closed
     with pytest.raises(DomainError, match="cycle is closed"):
         enroll(state, mentee("dee"))
+
+
+TEMPORAL_PAYLOAD_LIMIT = 2 * 1024 * 1024
+
+
+def test_five_thousand_people_fit_the_payload_limits() -> None:
+    """What the workflow carries for 5,000 mentees and 5,000 mentors (the longest ids), and the largest enrollment
+    command (MAX_ENROLL_BATCH participants with profiles at every limit), stay under Temporal's 2 MB payload."""
+    from domain.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_PROFILE_ITEMS
+    from domain.programs.commands import MAX_ENROLL_BATCH
+
+    state, _ = created()
+    ids = [f"{n:05d}".ljust(MAX_ID_LENGTH, "x") for n in range(5_000)]
+    members = frozenset(member_key(role, i) for i in ids for role in ("mentor", "mentee"))
+    state = state.model_copy(update={"members": members, "withdrawn": members, "mentors": 5_000, "mentees": 5_000})
+    assert len(state.model_dump_json()) < TEMPORAL_PAYLOAD_LIMIT // 4
+    tags = tuple(f"{n:02d}".ljust(MAX_NAME_LENGTH, "t") for n in range(MAX_PROFILE_ITEMS))
+    full = Profile(skills=tags, goals=tags, interests=tags, languages=tags, department="d" * MAX_NAME_LENGTH)
+    people = tuple(
+        Participant(person_id=f"p{n}".ljust(MAX_ID_LENGTH, "x"), role="mentor", profile=full, capacity=5)
+        for n in range(MAX_ENROLL_BATCH)
+    )
+    command = EnrollParticipants(command_id=_cid(), actor=MANAGER, program_id="p1", participants=people)
+    assert len(command.model_dump_json()) < TEMPORAL_PAYLOAD_LIMIT
