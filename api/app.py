@@ -17,7 +17,7 @@ from api.backend import Backend
 from api.body_limit import BodyLimit
 from api.deps import check_query
 from api.errors import install_error_handlers
-from api.routes import dashboard, relationships, reports
+from api.routes import dashboard, programs, relationships, reports
 
 __all__ = ["create_app"]
 
@@ -70,6 +70,7 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     app.add_middleware(BodyLimit)
     app.include_router(relationships.router)
     app.include_router(reports.router)
+    app.include_router(programs.router)
     app.include_router(dashboard.router)
 
     @app.get("/", include_in_schema=False)

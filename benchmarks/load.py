@@ -59,7 +59,7 @@ def proposal(pair: Pair, program: str) -> ProposeRelationship:
         mentor_id=pair.mentor.id,
         mentee_id=pair.mentee.id,
         policy=builtin_policy("mentoring-12m"),
-        match_method="algorithm",
+        match_method="algorithmic",
     )
 
 

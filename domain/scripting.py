@@ -69,7 +69,7 @@ def proposal(
     mentee_id: str,
     policy: LifecyclePolicy,
     command_id: str,
-    match_method: str = "algorithm",
+    match_method: str = "algorithmic",
     match_score: Decimal | str | None = None,
     predecessor_id: str | None = None,
     rules_version: int | None = None,

@@ -24,8 +24,8 @@ def program_workflow_id(program_id: str) -> str:
 
 class ProgramLimits(BaseModel):
     """What one run of a program workflow holds before it continues as new (Temporal: 2 MB per payload, 50 MB and
-    51,200 events per history). The state is digests and counters (about 190 KB for 10,000 enrollments); an update's result
-    is a few counters; the idempotency records are bounded; the outbox carried over is bounded."""
+    51,200 events per history). The state is digests and counters (about 190 KB for 10,000 enrollments); an
+    update's result is a few counters; the idempotency records and the outbox carried over are bounded."""
 
     model_config = ConfigDict(frozen=True)
 

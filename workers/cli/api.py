@@ -16,7 +16,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     from fastapi import Response
 
     from api.app import create_app
-    from service.relationships import MentorflowService
+    from service.programs import ProgramService
     from workers.connect import connect_client
     from workers.metrics.process_api import CONTENT_TYPE_LATEST, ApiMetrics
     from workflows.client import MentorflowClient
@@ -26,7 +26,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     async def connect() -> MentorflowClient:
         return await connect_client(settings, on_command=metrics.observe)
 
-    backend = MentorflowService(
+    backend = ProgramService(
         connect,
         settings.database_url,
         kafka_bootstrap=settings.kafka.access,

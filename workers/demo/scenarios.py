@@ -216,7 +216,7 @@ class Sim:
             mentee_id=pair.mentee,
             policy=self.policy,
             command_id=str(uuid.uuid4()),
-            match_method="rematch" if pair.predecessor_id else "algorithm",
+            match_method="rematch" if pair.predecessor_id else "algorithmic",
             match_score=Decimal(str(round(self.rng.uniform(55, 98), 1))),
             predecessor_id=pair.predecessor_id,
         )

@@ -20,14 +20,16 @@ from domain import (
     replay,
     verify_chain,
 )
+from tests.unit.api.memory_programs import MemoryPrograms
 
 
 def _ids() -> str:
     return str(uuid.uuid4())
 
 
-class MemoryBackend:
+class MemoryBackend(MemoryPrograms):
     def __init__(self) -> None:
+        super().__init__()
         self.states: dict[str, RelationshipState] = {}
         self.logs: dict[str, list[Envelope]] = {}
         self.started = False
