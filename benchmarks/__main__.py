@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Result, machine
+from benchmarks.common import Result, load_average, machine
 from workers.settings import PROJECT_ROOT
 
 BENCHMARKS = ["throughput", "latency", "projection", "audit", "scale", "matching"]
@@ -49,6 +49,7 @@ def line(r: Result) -> str:
         f"baseline {fmt(r.baseline, r.unit)} {r.unit} ({r.baseline_name}) | ratio {r.ratio:.2f}"
         + (f" | target {r.target}: {'met' if r.met else 'NOT met'}" if r.target else "")
         + (f" | {r.note}" if r.note else "")
+        + (f" | load {r.load}" if r.load else "")
     )
 
 
@@ -74,7 +75,9 @@ def print_table(results: list[Result], failures: dict[str, str]) -> None:
     Console(width=200).print(table)
 
 
-def markdown(results: list[Result], failures: dict[str, str], command: str, seconds: float) -> str:
+def markdown(
+    results: list[Result], failures: dict[str, str], command: str, seconds: float, sections: list[list[str]]
+) -> str:
     m = machine()
     out = [
         "# Benchmarks",
@@ -87,18 +90,23 @@ def markdown(results: list[Result], failures: dict[str, str], command: str, seco
         f"- **machine**: {m['cpus']} CPUs ({m['cpu']}), {m['memory']} RAM, {m['os']}, Python {m['python']}",
         "- **services**: Temporal dev server, Kafka 4.1.1 (one broker, KRaft), PostgreSQL — all on the same machine",
         "",
-        "| # | benchmark | figure | value | raw baseline | ratio | target | met |",
-        "|---|---|---|---:|---:|---:|---|---|",
+        "The load average (1 minute) is read at the start and the end of each benchmark: other sessions share the two",
+        "cores, so read every figure beside it.",
+        "",
+        "| # | benchmark | figure | value | raw baseline | ratio | target | met | load start → end |",
+        "|---|---|---|---:|---:|---:|---|---|---|",
     ]
     order = {name: i + 1 for i, name in enumerate(BENCHMARKS)}
     for r in results:
         out.append(
             f"| {order.get(r.benchmark, '')} | {r.benchmark} | {r.name}{f' ({r.note})' if r.note else ''} | "
             f"{fmt(r.figure, r.unit)} {r.unit} | {fmt(r.baseline, r.unit)} {r.unit} ({r.baseline_name}) | "
-            f"{r.ratio:.2f} | {r.target} | {met_text(r.met)} |"
+            f"{r.ratio:.2f} | {r.target} | {met_text(r.met)} | {r.load} |"
         )
     for name, error in failures.items():
-        out.append(f"| {order.get(name, '')} | {name} | FAILED: {error.splitlines()[-1][:120]} | | | | | |")
+        out.append(f"| {order.get(name, '')} | {name} | FAILED: {error.splitlines()[-1][:120]} | | | | | | |")
+    for section in sections:
+        out.extend(["", *section])
     return "\n".join(out) + "\n"
 
 
@@ -112,32 +120,40 @@ def write_doc(path: Path, table: str) -> None:
     path.write_text(table + "\n" + (notes or NOTES_MARK + "\n"))
 
 
-async def run_all(names: list[str], smoke: bool) -> tuple[list[Result], dict[str, str]]:
+async def run_all(names: list[str], smoke: bool) -> tuple[list[Result], dict[str, str], list[list[str]]]:
+    """Every benchmark in turn: (results, failures by name, the markdown sections the benchmarks add below the table:
+    a module's ``sections(smoke)``, after its run)."""
     from benchmarks.dataset import drop_dataset
 
     results: list[Result] = []
     failures: dict[str, str] = {}
+    sections: list[list[str]] = []
     try:
         for name in names:
             module: Any = importlib.import_module(f"benchmarks.{name}")
             started = time.perf_counter()
-            print(f"== {name} ({'smoke' if smoke else 'full'})", flush=True)
+            load_at_start = load_average()
+            print(f"== {name} ({'smoke' if smoke else 'full'}), load average {load_at_start:.1f}", flush=True)
             try:
                 got: list[Result] = await module.run(smoke)
             except Exception:
                 failures[name] = traceback.format_exc()
                 print(f"FAILED {name}\n{failures[name]}", flush=True)
                 continue
+            load = f"{load_at_start:.1f} → {load_average():.1f}"
             for r in got:
+                r.load = load
                 print(line(r), flush=True)
             print(f"== {name} done in {time.perf_counter() - started:.1f} s", flush=True)
             results.extend(got)
+            if hasattr(module, "sections"):
+                sections.append(module.sections(smoke))
     finally:
         await drop_dataset()
         from benchmarks.common import terminate_all
 
         print(await terminate_all(), flush=True)
-    return results, failures
+    return results, failures, sections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,13 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
     started = time.perf_counter()
-    results, failures = asyncio.run(run_all(names, args.smoke))
+    results, failures, sections = asyncio.run(run_all(names, args.smoke))
     seconds = time.perf_counter() - started
     print_table(results, failures)
     command = "python -m benchmarks" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
     target = args.write or (DOC if not args.smoke and not args.only else None)
     if target is not None:
-        write_doc(target, markdown(results, failures, command, seconds))
+        write_doc(target, markdown(results, failures, command, seconds, sections))
         print(f"wrote {target}")
     if args.json:
         args.json.write_text(

@@ -27,6 +27,7 @@ __all__ = [
     "Result",
     "WorkerProcess",
     "delete_topics",
+    "load_average",
     "machine",
     "percentile",
     "rss_mb",
@@ -57,12 +58,21 @@ class Result:
     target: str = ""
     met: bool | None = None
     note: str = ""
+    load: str = ""
+    """The 1-minute load average at the start and the end of the benchmark that measured it (set by the runner)."""
 
     @property
     def ratio(self) -> float:
+        if self.figure == self.baseline:  # also both infinite (every command refused on both sides)
+            return 1.0
         if self.baseline == 0:
             return math.inf if self.figure else 1.0
         return self.figure / self.baseline
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (other sessions share its two cores: every figure is read beside it)."""
+    return os.getloadavg()[0]
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -1,5 +1,6 @@
 """3. Projection apply: events/s of ``mentorflow projections rebuild`` from a topic of 1,000,000 events, on SQLite
-and on PostgreSQL, against a raw aiokafka consumer that reads the same topic (and does nothing with it).
+and on PostgreSQL, each against a raw aiokafka consumer that reads the same topic (and does nothing with it) right
+before that rebuild (a baseline per rebuild: the machine's load moves between them).
 
 The figure is the rebuild's own apply time (consume, decode and check every envelope, apply, write, commit with
 the offsets) without the final swap into the live tables, which is reported beside it."""
@@ -97,12 +98,17 @@ async def rebuild_rate(ds: Dataset, database_url: str) -> tuple[float, float, in
     return result.events_per_second, result.swap_seconds, result.applied
 
 
+async def raw_rate_of(ds: Dataset) -> float:
+    seen, seconds = await raw_consume(ds.topic)
+    if seen < ds.events:
+        raise RuntimeError(f"the raw consumer read {seen} of {ds.events} events")
+    return seen / seconds
+
+
 async def run(smoke: bool) -> list[Result]:
     import asyncio
 
     ds = await dataset(SMOKE_EVENTS if smoke else FULL_EVENTS)
-    seen, raw_seconds = await raw_consume(ds.topic)
-    raw_rate = seen / raw_seconds
     size = f"{ds.events:,} events, {ds.relationships:,} relationships"
     results: list[Result] = []
 
@@ -110,6 +116,7 @@ async def run(smoke: bool) -> list[Result]:
     path = str(BENCH_DIR / f"{unique('projection')}.db")
     sqlite_url = f"sqlite:///{path}"
     try:
+        raw_rate = await raw_rate_of(ds)
         rate, swap, applied = await rebuild_rate(ds, sqlite_url)
         results.append(
             Result(
@@ -119,8 +126,8 @@ async def run(smoke: bool) -> list[Result]:
                 "events/s",
                 raw_rate,
                 "raw aiokafka consumer, same topic",
-                "≥ 30,000 events/s and ≥ 0.3 of raw",
-                rate >= 30_000 and rate / raw_rate >= 0.3,
+                "≥ 45,000 events/s and ≥ 0.3 of raw",
+                rate >= 45_000 and rate / raw_rate >= 0.3,
                 note=f"{applied:,} applied; swap into live tables {swap:.1f} s",
             )
         )
@@ -130,6 +137,7 @@ async def run(smoke: bool) -> list[Result]:
 
     name, pg_url = await asyncio.to_thread(_create_pg_database)
     try:
+        raw_rate = await raw_rate_of(ds)
         rate, swap, applied = await rebuild_rate(ds, pg_url)
         results.append(
             Result(
