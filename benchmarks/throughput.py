@@ -5,8 +5,9 @@ hash chain, outbox, publishing activity to Kafka) against the bare workflow whos
 Each client sends commands one after the other to its own relationship (in its trial: LogMeeting, SubmitCheckIn,
 SetGoal) for a fixed time, through ``MentorflowClient.send`` (real) or a plain ``execute_update`` (bare). The real
 figure counts until every accepted command's events were acknowledged by Kafka (the outbox drained), not just
-accepted. Both workers run in their own process, one at a time, on the same dev server; continue-as-new happens
-in both when Temporal suggests it.
+accepted. Both workers run in their own process on the same dev server, and the runs are interleaved (bare, real,
+bare, real: ``ROUNDS`` of each, each a ``1 / ROUNDS`` share of the time) so that a change in the machine's load
+touches both alike; continue-as-new happens in both when Temporal suggests it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from benchmarks.load import Pair, bare_send, bare_start, command, open_relations
 
 NAME = "throughput"
 CLIENTS = (1, 8)
+ROUNDS = 2
 
 
 async def _drained(mf, rids: list[str], limit_s: float = 120) -> None:  # type: ignore[no-untyped-def]
@@ -81,12 +83,16 @@ async def run(smoke: bool) -> list[Result]:
     rates: dict[tuple[str, int], tuple[int, float]] = {}
     async with topic("throughput") as t:
         tq_bare, tq_real = task_queue(), task_queue()
-        async with WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare):
+        async with (
+            WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare),
+            WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t),
+        ):
             for n in CLIENTS:
-                rates[("bare", n)] = await bare(n, seconds, tq_bare)
-        async with WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t):
-            for n in CLIENTS:
-                rates[("real", n)] = await real(n, seconds, tq_real)
+                for _ in range(ROUNDS):  # ABAB
+                    for kind, measure in (("bare", bare), ("real", real)):
+                        count, elapsed = await measure(n, seconds / ROUNDS, tq_bare if kind == "bare" else tq_real)
+                        before = rates.get((kind, n), (0, 0.0))
+                        rates[(kind, n)] = (before[0] + count, before[1] + elapsed)
     for n in CLIENTS:
         count, elapsed = rates[("real", n)]
         bcount, belapsed = rates[("bare", n)]
@@ -99,8 +105,8 @@ async def run(smoke: bool) -> list[Result]:
                 "cmd/s",
                 brate,
                 "bare workflow, no-op update",
-                "≥ 0.7 of bare",
-                rate / brate >= 0.7,
+                "≥ 0.8 of bare",
+                rate / brate >= 0.8,
             )
         )
     return results
