@@ -1,39 +1,53 @@
-"""2. End-to-end latency: command accepted (the update returned) → its row visible in the projection
-(``relationships.last_seq`` ≥ the command's last seq, read from the projection database), p50 and p99, at 50 and
-200 commands/s offered open-loop (a command every 1/rate s, not waiting for the previous one) over 40
-relationships in their trial.
+"""2. The latency curve: p50 and p99 from *send* to *row visible* (``relationships.last_seq`` ≥ the command's last seq
+in the projection database), queueing included, at increasing offered rates up to saturation, for the real stack and
+for bare updates (:mod:`benchmarks.bare`: send → the no-op update returned) in the same run; the knee of each, the
+highest offered rate whose p99 is under 250 ms. A PNG chart of both curves goes to docs/ (``make bench``) and is
+linked from docs/benchmarks.md.
 
-Real worker and projector (SQLite, its own consumer group) run in their own processes; the visibility poller
-reads the projection every 5 ms. Baseline: the raw Kafka hop at the same rate — an idempotent aiokafka producer
-(``acks=all``, ``linger_ms=2``, as the publishing activity) to a plain consumer, send → received.
+Open loop: a command is offered every 1/rate s whether or not the previous ones returned, over 40 relationships in
+their trial; at most ``IN_FLIGHT`` wait for their update at once (the dev server refuses more long polls per
+namespace), and the wait for that gate counts in the latency. A command Temporal keeps refusing
+(``RelationshipBusy``) is counted as never visible (an infinite latency in the percentiles), not dropped. Real
+worker, projector (SQLite, its own consumer group) and bare worker run in their own processes; the visibility
+poller reads the projection every 5 ms. At each rate the real and the bare runs alternate; a side that saturated
+(p99 over ``SATURATED_MS`` or under 80 % of the offered rate achieved) is not offered higher rates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import os
 import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from benchmarks.common import (
     BENCH_DIR,
     Result,
     WorkerProcess,
     percentile,
-    settings,
     task_queue,
     temporal_client,
     topic,
     unique,
 )
-from benchmarks.load import Pair, command, open_relationship
-from projections.kafka_access import kafka_options
+from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
+from workers.settings import PROJECT_ROOT
 
 NAME = "latency"
-RATES = (50, 200)
+RATES = (5, 10, 20, 40, 80, 160, 320)
+SMOKE_RATES = (5, 10)
 RELATIONSHIPS = 40
 IN_FLIGHT = 100
+KNEE_MS = 250.0
+SATURATED_MS = 2000.0
+CHART = PROJECT_ROOT / "docs" / "benchmarks-latency.png"
 
 
 class Visibility:
@@ -95,115 +109,238 @@ async def offered(rate: int, seconds: float, send) -> tuple[int, float]:  # type
     return total, time.perf_counter() - started
 
 
-async def kafka_hop(rate: int, seconds: float) -> list[float]:
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+@dataclass
+class Point:
+    """One side at one offered rate: every offered command's latency (inf: refused), and how long offering took."""
 
-    s = settings()
-    async with topic("hop", 1) as name:
-        consumer = AIOKafkaConsumer(
-            name, **kafka_options(s.kafka.access), auto_offset_reset="latest", enable_auto_commit=False
-        )
-        producer = AIOKafkaProducer(**kafka_options(s.kafka.access), enable_idempotence=True, linger_ms=2)
-        await consumer.start()
-        await producer.start()
-        sent: dict[bytes, float] = {}
-        latencies: list[float] = []
-        try:
-            # make sure the consumer is positioned before timing
-            await producer.send_and_wait(name, b"warm-up")
-            while not (await consumer.getmany(timeout_ms=500)):
-                pass
+    rate: int
+    latencies: list[float] = field(default_factory=list)
+    refused: int = 0
+    seconds: float = 0.0
 
-            async def receive(total: int) -> None:
-                deadline = time.monotonic() + seconds + 30
-                while len(latencies) < total and time.monotonic() < deadline:
-                    batch = await consumer.getmany(timeout_ms=100)
-                    now = time.perf_counter()
-                    for records in batch.values():
-                        latencies.extend(now - sent[r.value] for r in records if r.value in sent)
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
 
-            total = int(rate * seconds)
-            receiver = asyncio.create_task(receive(total))
+    @property
+    def achieved(self) -> float:
+        done = sum(1 for x in self.latencies if math.isfinite(x))
+        return done / self.seconds if self.seconds else 0.0
 
-            async def send(i: int) -> None:
-                value = f"m{i}".encode()
-                sent[value] = time.perf_counter()
-                await producer.send(name, value, key=b"k")
-
-            await offered(rate, seconds, send)
-            await asyncio.wait_for(receiver, timeout=seconds + 60)
-        finally:
-            await producer.stop()
-            await consumer.stop()
-    return latencies
+    @property
+    def saturated(self) -> bool:
+        return self.p(99) > SATURATED_MS or self.achieved < 0.8 * self.rate
 
 
-class Run:
-    def __init__(self) -> None:
-        self.latencies: list[float] = []
-        self.accept: list[float] = []
-        self.refused = 0
-        self.seconds = 0.0
+Send = Callable[[int], Awaitable[Any]]
 
 
-async def measure(rate: int, seconds: float, mf, pairs: list[Pair], vis: Visibility) -> Run:  # type: ignore[no-untyped-def]
-    """Offer ``rate`` commands/s for ``seconds``. At most IN_FLIGHT commands wait for their update at once (the dev
-    server refuses more long polls per namespace); beyond the system's capacity the offered rate is therefore not
-    achieved, and the achieved one is reported. A command Temporal keeps refusing (``RelationshipBusy``) counts as
-    refused."""
+async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis: Visibility) -> Point:
     from workflows.client import RelationshipBusy
 
     start = len(vis.latencies)
-    run = Run()
+    point = Point(rate)
     gate = asyncio.Semaphore(IN_FLIGHT)
 
     async def send(i: int) -> None:
         pair = pairs[i % len(pairs)]
+        sent = time.perf_counter()
         async with gate:
-            t = time.perf_counter()
             try:
                 result = await mf.send(pair.relationship_id, command(pair, i))
             except RelationshipBusy:
-                run.refused += 1
+                point.refused += 1
                 return
-            now = time.perf_counter()
-        run.accept.append(now - t)
-        vis.wait(pair.relationship_id, result.last_seq, now)
+        vis.wait(pair.relationship_id, result.last_seq, sent)
 
-    _, run.seconds = await offered(rate, seconds, send)
+    _, point.seconds = await offered(rate, seconds, send)
     deadline = time.monotonic() + 120
     while vis.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (the poller resolves them)
         await asyncio.sleep(0.05)
-    if vis.pending:
-        raise TimeoutError(f"{vis.pending} commands never became visible in the projection")
-    run.latencies = vis.latencies[start:]
-    return run
+    point.latencies = vis.latencies[start:] + [math.inf] * (point.refused + vis.pending)
+    vis.waiting.clear()
+    return point
+
+
+async def bare_point(rate: int, seconds: float, client: Any, pairs: list[Pair]) -> Point:
+    point = Point(rate)
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def send(i: int) -> None:
+        pair = pairs[i % len(pairs)]
+        sent = time.perf_counter()
+        async with gate:
+            try:
+                await bare_send(client, pair.relationship_id, command(pair, i))
+            except Exception:  # refused after the retries: counted, never "visible"
+                point.refused += 1
+                point.latencies.append(math.inf)
+                return
+        point.latencies.append(time.perf_counter() - sent)
+
+    _, point.seconds = await offered(rate, seconds, send)
+    return point
+
+
+def knee(points: list[Point]) -> float:
+    """The highest offered rate whose p99 is under KNEE_MS (0: none)."""
+    return float(max((p.rate for p in points if p.p(99) < KNEE_MS), default=0))
+
+
+CURVES: dict[str, list[Point]] = {}
+
+
+async def _open(mf: Any, client: Any, tq_bare: str, pairs: list[Pair], bare_pairs: list[Pair]) -> list[tuple[str, int]]:
+    sem = asyncio.Semaphore(20)
+
+    async def setup(p: Pair) -> tuple[str, int]:
+        async with sem:
+            return p.relationship_id, await open_relationship(mf, p, "prog-bench-latency")
+
+    async def setup_bare(p: Pair) -> None:
+        async with sem:
+            await bare_start(client, tq_bare, p.relationship_id, proposal(p, "prog-bench-latency"))
+
+    opened = await asyncio.gather(*(setup(p) for p in pairs))
+    await asyncio.gather(*(setup_bare(p) for p in bare_pairs))
+    return list(opened)
+
+
+async def curves(smoke: bool, mf: Any, client: Any, pairs: list[Pair], bare_pairs: list[Pair], vis: Visibility) -> None:
+    seconds = 1.0 if smoke else 10.0
+    CURVES.clear()
+    real: list[Point] = CURVES.setdefault("real", [])
+    bare: list[Point] = CURVES.setdefault("bare", [])
+    for rate in SMOKE_RATES if smoke else RATES:
+        if real and real[-1].saturated and bare and bare[-1].saturated:
+            break
+        if not (real and real[-1].saturated):
+            real.append(await real_point(rate, seconds, mf, pairs, vis))
+        if not (bare and bare[-1].saturated):
+            bare.append(await bare_point(rate, seconds, client, bare_pairs))
+
+
+def results(smoke: bool) -> list[Result]:
+    real, bare = CURVES["real"], {p.rate: p for p in CURVES["bare"]}
+    out = []
+    for point in real:
+        base = bare.get(point.rate)
+        if base is None:
+            continue
+        out.append(
+            Result(
+                NAME,
+                f"send → visible p99 at {point.rate}/s ({len(point.latencies):,} commands)",
+                point.p(99),
+                "ms",
+                base.p(99),
+                "bare update, send → returned, p99",
+                note=(
+                    f"p50 {point.p(50):.0f} ms (bare {base.p(50):.0f}); achieved {point.achieved:.0f}/s "
+                    f"(bare {base.achieved:.0f}/s); refused {point.refused} (bare {base.refused})"
+                ),
+            )
+        )
+    real_knee, bare_knee = knee(real), knee(list(bare.values()))
+    if not smoke or (real_knee and bare_knee):  # a smoke run offers two low rates: a knee may not exist there
+        out.append(
+            Result(
+                NAME,
+                f"latency knee (highest offered rate with p99 < {KNEE_MS:.0f} ms)",
+                real_knee,
+                "cmd/s",
+                bare_knee,
+                "bare updates' knee",
+                "≥ 0.6 of bare",
+                bool(bare_knee) and real_knee >= 0.6 * bare_knee,
+            )
+        )
+    return out
+
+
+def chart(path: Path) -> None:
+    """Both curves, p50 and p99 against the offered rate (log-log), with the knee's threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    styles = {
+        "real": ("tab:red", "real stack: send → row visible"),
+        "bare": ("tab:blue", "bare update: send → returned"),
+    }
+    for side, (color, label) in styles.items():
+        points = CURVES.get(side, [])
+        rates = [p.rate for p in points]
+        cap = SATURATED_MS * 10  # an infinite p99 (refusals) drawn at the top of the chart
+        ax.plot(rates, [min(p.p(99), cap) for p in points], "o-", color=color, label=f"{label}, p99")
+        ax.plot(rates, [min(p.p(50), cap) for p in points], "s--", color=color, alpha=0.6, label=f"{label}, p50")
+    ax.axhline(KNEE_MS, color="gray", linestyle=":", label=f"knee threshold (p99 {KNEE_MS:.0f} ms)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel("offered rate (commands/s)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("mentorflow latency curve (make bench)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def sections(smoke: bool) -> list[str]:
+    """The curve as a table and the chart (docs/ in a full run; .run/bench/ in a smoke run), for docs/benchmarks.md."""
+    if not CURVES:
+        return []
+    path = BENCH_DIR / "benchmarks-latency.png" if smoke else CHART
+    chart(path)
+    bare = {p.rate: p for p in CURVES["bare"]}
+    rates = sorted({p.rate for p in CURVES["real"]} | set(bare))
+    real = {p.rate: p for p in CURVES["real"]}
+
+    def cells(p: Point | None) -> str:
+        if p is None:
+            return "| | | |"
+        return f"| {p.p(50):,.0f} | {p.p(99):,.0f} | {p.achieved:.0f} ({p.refused} refused) |"
+
+    lines = [
+        "## Latency curve (benchmark 2)",
+        "",
+        f"![latency curve: p50 and p99 against the offered rate]({path.name})",
+        "",
+        f"Knee (highest offered rate with p99 < {KNEE_MS:.0f} ms): real {knee(CURVES['real']):.0f}/s, "
+        f"bare {knee(CURVES['bare']):.0f}/s. An empty cell: that side had saturated at a lower rate.",
+        "",
+        "| offered/s | real p50 ms | real p99 ms | real achieved/s | bare p50 ms | bare p99 ms | bare achieved/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rate in rates:
+        lines.append(f"| {rate} " + cells(real.get(rate))[:-1] + cells(bare.get(rate)))
+    return lines
 
 
 async def run(smoke: bool) -> list[Result]:
     from workflows.client import MentorflowClient
 
-    seconds = 1.0 if smoke else 20.0
-    relationships = 8 if smoke else RELATIONSHIPS
+    relationships = 4 if smoke else RELATIONSHIPS
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = str(BENCH_DIR / f"{unique('latency')}.db")
-    results: list[Result] = []
-    tq = task_queue()
+    tq, tq_bare = task_queue(), task_queue()
     async with topic("latency") as t:
         try:
             async with (
                 WorkerProcess("worker", "--kind", "real", "--task-queue", tq, "--topic", t),
+                WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare),
                 WorkerProcess("projector", "--db", f"sqlite:///{path}", "--topic", t, "--group", unique("group")),
             ):
-                mf = MentorflowClient(await temporal_client(), task_queue=tq)
+                client = await temporal_client()
+                mf = MentorflowClient(client, task_queue=tq)
                 pairs = [Pair(unique("lat")) for _ in range(relationships)]
-                sem = asyncio.Semaphore(20)
-
-                async def setup(p: Pair) -> tuple[str, int]:
-                    async with sem:
-                        return p.relationship_id, await open_relationship(mf, p, "prog-bench-latency")
-
-                opened = await asyncio.gather(*(setup(p) for p in pairs))
+                bare_pairs = [Pair(unique("latb")) for _ in range(relationships)]
+                opened = await _open(mf, client, tq_bare, pairs, bare_pairs)
                 vis = Visibility(path, [p.relationship_id for p in pairs])
                 now = time.perf_counter()
                 for rid, seq in opened:  # warm-up: the projector joined its group and caught up
@@ -214,34 +351,9 @@ async def run(smoke: bool) -> list[Result]:
                     await asyncio.sleep(0.05)
                 if vis.pending:
                     raise TimeoutError("the projector did not catch up with the set-up commands")
+                vis.latencies.clear()
                 try:
-                    for rate in (10, 40) if smoke else RATES:
-                        run = await measure(rate, seconds, mf, pairs, vis)
-                        lat = run.latencies
-                        achieved = len(lat) / run.seconds
-                        hop = await kafka_hop(rate, seconds)
-                        for p in (50, 99):
-                            figure, base = percentile(lat, p) * 1000, percentile(hop, p) * 1000
-                            target = "p99 < 1 s" if (rate == RATES[-1] and p == 99) else ""
-                            results.append(
-                                Result(
-                                    NAME,
-                                    f"accepted → visible p{p} at {rate}/s ({len(lat):,} commands)",
-                                    figure,
-                                    "ms",
-                                    base,
-                                    f"raw Kafka hop p{p} at the same rate",
-                                    target,
-                                    (figure < 1000 and achieved >= 0.95 * rate) if target else None,
-                                    note=(
-                                        f"achieved {achieved:.0f}/s; send → accepted p50 "
-                                        f"{percentile(run.accept, 50) * 1000:.0f} ms, p99 "
-                                        f"{percentile(run.accept, 99) * 1000:.0f} ms; {run.refused} refused"
-                                    )
-                                    if p == 50
-                                    else "",
-                                )
-                            )
+                    await curves(smoke, mf, client, pairs, bare_pairs, vis)
                 finally:
                     vis.stop()
                     with contextlib.suppress(Exception):
@@ -249,5 +361,5 @@ async def run(smoke: bool) -> list[Result]:
         finally:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
-                    __import__("os").unlink(path + suffix)
-    return results
+                    os.unlink(path + suffix)
+    return results(smoke)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from benchmarks.common import Result, WorkerProcess, task_queue, temporal_client, topic, unique
 from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
@@ -33,13 +34,27 @@ async def _drained(mf, rids: list[str], limit_s: float = 120) -> None:  # type: 
     raise TimeoutError("outbox not drained")
 
 
-async def real(clients: int, seconds: float, task_queue: str) -> tuple[int, float]:
+async def open_real(clients: int, task_queue: str) -> tuple[Any, list[Pair]]:
     from workflows.client import MentorflowClient
 
     mf = MentorflowClient(await temporal_client(), task_queue=task_queue)
     pairs = [Pair(unique("tp")) for _ in range(clients)]
     await asyncio.gather(*(open_relationship(mf, p, "prog-bench-throughput") for p in pairs))
     await _drained(mf, [p.relationship_id for p in pairs])
+    return mf, pairs
+
+
+async def open_bare(clients: int, task_queue: str) -> tuple[Any, list[Pair]]:
+    client = await temporal_client()
+    pairs = [Pair(unique("tb")) for _ in range(clients)]
+    await asyncio.gather(*(bare_start(client, task_queue, p.relationship_id, proposal(p, "prog-bench")) for p in pairs))
+    for i in range(4):  # the same warm-up as the real relationships get (accept x2, sign x2)
+        await asyncio.gather(*(bare_send(client, p.relationship_id, command(p, i)) for p in pairs))
+    return client, pairs
+
+
+async def real(mf: Any, pairs: list[Pair], seconds: float) -> tuple[int, float]:
+    clients = len(pairs)
     counts = [0] * clients
     started = time.perf_counter()
     end = started + seconds
@@ -56,12 +71,8 @@ async def real(clients: int, seconds: float, task_queue: str) -> tuple[int, floa
     return sum(counts), time.perf_counter() - started
 
 
-async def bare(clients: int, seconds: float, task_queue: str) -> tuple[int, float]:
-    client = await temporal_client()
-    pairs = [Pair(unique("tb")) for _ in range(clients)]
-    await asyncio.gather(*(bare_start(client, task_queue, p.relationship_id, proposal(p, "prog-bench")) for p in pairs))
-    for i in range(4):  # the same warm-up as the real relationships get (accept x2, sign x2)
-        await asyncio.gather(*(bare_send(client, p.relationship_id, command(p, i)) for p in pairs))
+async def bare(client: Any, pairs: list[Pair], seconds: float) -> tuple[int, float]:
+    clients = len(pairs)
     counts = [0] * clients
     started = time.perf_counter()
     end = started + seconds
@@ -88,9 +99,15 @@ async def run(smoke: bool) -> list[Result]:
             WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t),
         ):
             for n in CLIENTS:
+                client, bare_pairs = await open_bare(n, tq_bare)
+                mf, real_pairs = await open_real(n, tq_real)
                 for _ in range(ROUNDS):  # ABAB
-                    for kind, measure in (("bare", bare), ("real", real)):
-                        count, elapsed = await measure(n, seconds / ROUNDS, tq_bare if kind == "bare" else tq_real)
+                    runs = (
+                        ("bare", bare(client, bare_pairs, seconds / ROUNDS)),
+                        ("real", real(mf, real_pairs, seconds / ROUNDS)),
+                    )
+                    for kind, measured in runs:
+                        count, elapsed = await measured
                         before = rates.get((kind, n), (0, 0.0))
                         rates[(kind, n)] = (before[0] + count, before[1] + elapsed)
     for n in CLIENTS:
