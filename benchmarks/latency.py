@@ -131,13 +131,15 @@ class Point:
         return self.p(99) > SATURATED_MS or self.achieved < 0.8 * self.rate
 
 
-Send = Callable[[int], Awaitable[Any]]
+Attempt = Callable[[Pair, int, float], Awaitable[None]]
 
 
-async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis: Visibility) -> Point:
-    from workflows.client import RelationshipBusy
-
-    start = len(vis.latencies)
+async def offer_point(
+    rate: int, seconds: float, pairs: list[Pair], attempt: Attempt, refused: type[Exception]
+) -> Point:
+    """Offer ``rate`` commands/s for ``seconds`` over ``pairs``, at most IN_FLIGHT at once; ``attempt(pair, i,
+    sent)`` sends the i-th (``sent``: the instant it was offered, before the gate). An attempt that raises
+    ``refused`` is counted as refused (never visible)."""
     point = Point(rate)
     gate = asyncio.Semaphore(IN_FLIGHT)
 
@@ -146,13 +148,24 @@ async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis:
         sent = time.perf_counter()
         async with gate:
             try:
-                result = await mf.send(pair.relationship_id, command(pair, i))
-            except RelationshipBusy:
+                await attempt(pair, i, sent)
+            except refused:
                 point.refused += 1
-                return
-        vis.wait(pair.relationship_id, result.last_seq, sent)
 
     _, point.seconds = await offered(rate, seconds, send)
+    return point
+
+
+async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis: Visibility) -> Point:
+    from workflows.client import RelationshipBusy
+
+    start = len(vis.latencies)
+
+    async def attempt(pair: Pair, i: int, sent: float) -> None:
+        result = await mf.send(pair.relationship_id, command(pair, i))
+        vis.wait(pair.relationship_id, result.last_seq, sent)
+
+    point = await offer_point(rate, seconds, pairs, attempt, RelationshipBusy)
     deadline = time.monotonic() + 120
     while vis.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (the poller resolves them)
         await asyncio.sleep(0.05)
@@ -162,22 +175,14 @@ async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis:
 
 
 async def bare_point(rate: int, seconds: float, client: Any, pairs: list[Pair]) -> Point:
-    point = Point(rate)
-    gate = asyncio.Semaphore(IN_FLIGHT)
+    latencies: list[float] = []
 
-    async def send(i: int) -> None:
-        pair = pairs[i % len(pairs)]
-        sent = time.perf_counter()
-        async with gate:
-            try:
-                await bare_send(client, pair.relationship_id, command(pair, i))
-            except Exception:  # refused after the retries: counted, never "visible"
-                point.refused += 1
-                point.latencies.append(math.inf)
-                return
-        point.latencies.append(time.perf_counter() - sent)
+    async def attempt(pair: Pair, i: int, sent: float) -> None:
+        await bare_send(client, pair.relationship_id, command(pair, i))
+        latencies.append(time.perf_counter() - sent)
 
-    _, point.seconds = await offered(rate, seconds, send)
+    point = await offer_point(rate, seconds, pairs, attempt, Exception)  # refused after the retries
+    point.latencies = latencies + [math.inf] * point.refused
     return point
 
 
@@ -210,12 +215,16 @@ async def curves(smoke: bool, mf: Any, client: Any, pairs: list[Pair], bare_pair
     CURVES.clear()
     real: list[Point] = CURVES.setdefault("real", [])
     bare: list[Point] = CURVES.setdefault("bare", [])
+
+    def done(points: list[Point]) -> bool:  # a smoke run measures both of its rates whatever they give
+        return bool(points) and points[-1].saturated and not smoke
+
     for rate in SMOKE_RATES if smoke else RATES:
-        if real and real[-1].saturated and bare and bare[-1].saturated:
+        if done(real) and done(bare):
             break
-        if not (real and real[-1].saturated):
+        if not done(real):
             real.append(await real_point(rate, seconds, mf, pairs, vis))
-        if not (bare and bare[-1].saturated):
+        if not done(bare):
             bare.append(await bare_point(rate, seconds, client, bare_pairs))
 
 
