@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 MF := $(VENV)/bin/mentorflow
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help venv test test-unit fuzz test-workflow test-integration test-e2e test-long lint format demo browser services-up services-down services-status bench bench-smoke clean
+.PHONY: help venv test test-unit fuzz test-workflow test-integration test-e2e test-long chaos lint format demo browser services-up services-down services-status bench bench-smoke clean
 
 help:
 	@echo "make demo          run a realistic mentoring program through all four stages"
@@ -17,6 +17,7 @@ help:
 	@echo "make test-e2e      tests/e2e: the whole stack, processes, HTTP API and the dashboard in a browser"
 	@echo "make test-long     the property and continue-as-new tests at their large size (minutes)"
 	@echo "make fuzz          the API fuzzers with FUZZ_EXAMPLES (200) per operation, in-process and live (long)"
+	@echo "make chaos         kill -9 every part of a private stack under load, prove nothing lost (docs/reliability.md)"
 	@echo "make lint          ruff, mypy (--strict on domain/), import-linter contracts"
 	@echo "make services-up   start Temporal dev server, Kafka broker, PostgreSQL under .run/"
 
@@ -71,6 +72,11 @@ LONG_TESTS := tests/integration/audit/test_property.py tests/unit/projections/te
 	tests/integration/devserver/test_continue_as_new.py
 test-long: services-up
 	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest $(LONG_TESTS) -q --timeout 3600 --hypothesis-show-statistics
+
+# The chaos run at full size (about 7 minutes): its own Temporal, Kafka and PostgreSQL on free ports (the shared ones
+# are never touched); writes its table to docs/reliability.md. The CI-sized run is tests/e2e/test_chaos.py.
+chaos: venv
+	$(PY) -m benchmarks.chaos --size full
 
 lint: venv
 	$(VENV)/bin/ruff check .
