@@ -2,7 +2,8 @@
 
 One long-lived idempotent producer per worker (``enable_idempotence=True`` forces ``acks="all"``). A batch is sent
 in seq order (key = relationship id, so one partition and per-key order; value = the envelope's canonical JSON;
-headers ``event_id``, ``type``, ``schema_version``, ``seq``) and the activity returns only after Kafka
+headers ``event_id``, ``type``, ``schema_version``, ``seq``, and with tracing on the W3C ``traceparent`` of the
+activity's span: never inside the hash-chained value) and the activity returns only after Kafka
 acknowledged every record. Any failure fails the whole attempt: the workflow retries the same batch (unlimited
 attempts, backoff capped at 5 s), so a record may reach the topic twice, never out of order and never not at all;
 consumers skip ``seq <= last_seq``. A batch Kafka refuses for its size is the exception: an alarm (a logged error,
@@ -21,6 +22,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
+from opentelemetry import propagate
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,7 +32,14 @@ from domain import Envelope
 from domain.limits import KAFKA_MAX_REQUEST_BYTES
 from projections.kafka_access import KafkaAddress, kafka_options
 
-__all__ = ["MESSAGE_TOO_LARGE", "KafkaPublisher", "PublishObserver", "PublishReceipt", "headers_for"]
+__all__ = [
+    "MESSAGE_TOO_LARGE",
+    "KafkaPublisher",
+    "PublishObserver",
+    "PublishReceipt",
+    "headers_for",
+    "trace_headers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,13 @@ def headers_for(envelope: Envelope) -> list[tuple[str, bytes]]:
         ("schema_version", str(envelope.schema_version).encode()),
         ("seq", str(envelope.seq).encode()),
     ]
+
+
+def trace_headers() -> list[tuple[str, bytes]]:
+    """The current trace context as Kafka headers (``traceparent``, ``tracestate``); none when nothing is traced."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return [(key, value.encode()) for key, value in carrier.items()]
 
 
 def _check_batch(batch: list[Envelope]) -> None:
@@ -162,7 +178,8 @@ class KafkaPublisher:
     async def publish(self, batch: list[Envelope]) -> PublishReceipt:
         _check_batch(batch)
         try:
-            records = [(e.relationship_id.encode(), e.to_bytes(), headers_for(e)) for e in batch]
+            traced = trace_headers()
+            records = [(e.relationship_id.encode(), e.to_bytes(), headers_for(e) + traced) for e in batch]
         except Exception as exc:
             raise ApplicationError(
                 f"cannot serialise seq {batch[0].seq}..{batch[-1].seq}: {exc}",
@@ -176,6 +193,13 @@ class KafkaPublisher:
             self._observe("failed", len(batch), started)
             raise
         self._observe("published", len(batch), started)
+        log.debug(
+            "published seq %d..%d to partition %d",
+            batch[0].seq,
+            batch[-1].seq,
+            receipt.partition,
+            extra={"relationship_id": batch[0].relationship_id, "seq": batch[-1].seq},
+        )
         return receipt
 
     def _observe(self, outcome: str, records: int, started: float) -> None:

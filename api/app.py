@@ -18,6 +18,7 @@ from api.body_limit import BodyLimit
 from api.deps import check_query
 from api.errors import install_error_handlers
 from api.routes import dashboard, programs, relationships, reports
+from api.tracing import TraceRequests
 
 __all__ = ["create_app"]
 
@@ -68,6 +69,7 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     app.state.tokens = TokenBook(tokens)
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(TraceRequests)  # outermost: the span covers the body limit and the route
     app.include_router(relationships.router)
     app.include_router(reports.router)
     app.include_router(programs.router)

@@ -45,6 +45,7 @@ from projections.db import make_engine, migrate, redacted
 from projections.decode import Message
 from projections.kafka_access import KafkaAddress, kafka_options
 from projections.offsets import OffsetsMoved, read_offsets
+from projections.tracing import trace_applied
 
 __all__ = ["DEFAULT_GROUP", "Projector", "ProjectorMetrics", "run_projector"]
 
@@ -282,6 +283,7 @@ class Projector:
 
     async def _process(self, messages: list[Message]) -> None:
         started = time.perf_counter()
+        started_ns = time.time_ns()
         try:
             result = await self._apply_and_commit(messages)
         except OffsetsMoved as moved:
@@ -296,6 +298,7 @@ class Projector:
             self._must_reseek = True
             return
         self._expected.update(result.next_offsets)
+        trace_applied(messages, started_ns, time.time_ns())
         self.metrics.add(result, len(messages), time.perf_counter() - started)
         if self.on_batch is not None:
             self.on_batch(result, len(messages))

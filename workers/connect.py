@@ -16,9 +16,18 @@ __all__ = ["connect_client", "temporal_client"]
 
 
 async def temporal_client(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Client:
-    """A Temporal client with the project's data converter on the configured address, namespace, TLS and API key."""
+    """A Temporal client with the project's data converter on the configured address, namespace, TLS and API key,
+    and when tracing is on the OpenTelemetry interceptor (every worker built on the client traces its tasks too)."""
+    from workers.telemetry import temporal_interceptors
+
     temporal = (settings or load_settings()).temporal
-    return await connect(temporal.address, temporal.namespace, runtime=runtime, access=temporal.access)
+    return await connect(
+        temporal.address,
+        temporal.namespace,
+        runtime=runtime,
+        access=temporal.access,
+        interceptors=temporal_interceptors(),
+    )
 
 
 async def connect_client(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from prometheus_client import CollectorRegistry
 
@@ -71,5 +70,11 @@ async def serve(
 
 
 def main(settings: Settings, *, log_level: str = "INFO", **kwargs: object) -> ProjectorMetrics:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(serve(settings, **kwargs))  # type: ignore[arg-type]
+    from workers.telemetry import flush_tracing, setup_logging, setup_tracing
+
+    setup_logging(settings, log_level)
+    setup_tracing(settings, "projector")
+    try:
+        return asyncio.run(serve(settings, **kwargs))  # type: ignore[arg-type]
+    finally:
+        flush_tracing()

@@ -135,6 +135,16 @@ class MetricsSettings(BaseModel):
     outbox_sample: int = Field(100, ge=0, le=10_000, description="running workflows whose outbox the worker samples")
 
 
+class TelemetrySettings(BaseModel):
+    """Tracing and log lines (docs/operations.md, "Tracing and logs"). Tracing is off unless an endpoint is set."""
+
+    otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; empty turns tracing off"
+    )
+    service_name: str = Field("mentorflow", description="service.name prefix: <name>-worker, -projector, -api, -cli")
+    json_logs: bool = Field(False, description="one JSON object per log line instead of text")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MENTORFLOW_",
@@ -150,6 +160,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = PostgresSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
 
     @field_validator("run_dir")
     @classmethod

@@ -215,4 +215,11 @@ async def run_worker(
 
 
 def main(config: WorkerConfig | None = None) -> None:
-    asyncio.run(run_worker(config or WorkerConfig(settings=load_settings())))
+    from workers.telemetry import flush_tracing, setup_tracing
+
+    config = config or WorkerConfig(settings=load_settings())
+    setup_tracing(config.settings, "worker")
+    try:
+        asyncio.run(run_worker(config))
+    finally:
+        flush_tracing()

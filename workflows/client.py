@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    Interceptor,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowHandle,
@@ -187,11 +188,13 @@ class MentorflowClient:
         *,
         task_queue: str = "mentorflow",
         access: TemporalAccess | None = None,
+        interceptors: Sequence[Interceptor] = (),
         **options: Any,
     ) -> MentorflowClient:
-        """Connect to Temporal at ``address`` with the project's data converter and ``access`` (TLS, API key;
-        workflows/connection.py). The composition root (workers/) reads the settings and passes them in."""
-        client = await connect_temporal(address, namespace, access=access)
+        """Connect to Temporal at ``address`` with the project's data converter, ``access`` (TLS, API key;
+        workflows/connection.py) and ``interceptors`` (tracing). The composition root (workers/) reads the settings
+        and passes them in."""
+        client = await connect_temporal(address, namespace, access=access, interceptors=interceptors)
         return cls(client, task_queue=task_queue, **options)
 
     def handle(self, relationship_id: str) -> WorkflowHandle[Any, Any]:

@@ -8,11 +8,12 @@ another converter would read the workflow's payloads as plain dicts. Not importe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
@@ -66,15 +67,21 @@ class TemporalAccess:
 
 
 async def connect(
-    address: str, namespace: str, *, runtime: Runtime | None = None, access: TemporalAccess | None = None
+    address: str,
+    namespace: str,
+    *,
+    runtime: Runtime | None = None,
+    access: TemporalAccess | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client:
     """A Temporal client at ``address`` in ``namespace`` with the project's data converter; ``runtime`` carries the
     SDK's telemetry (the worker's Prometheus endpoint), the default runtime otherwise; ``access`` its TLS and API
-    key."""
+    key; ``interceptors`` (tracing: workers/telemetry.py) also apply to every worker built on this client."""
     return await Client.connect(
         address,
         namespace=namespace,
         data_converter=DATA_CONVERTER,
         runtime=runtime,
+        interceptors=interceptors,
         **(access or TemporalAccess()).connect_options(),
     )

@@ -49,7 +49,11 @@ def api(
     """Serve the HTTP API (OpenAPI at /docs) and the dashboard (/dashboard). Tokens: MENTORFLOW_API__TOKENS."""
     import uvicorn
 
+    from workers.telemetry import setup_logging, setup_tracing
+
     settings = load_settings()
+    setup_logging(settings)
+    setup_tracing(settings, "api")
     if not settings.api.tokens:
         err_console.print(
             "[yellow]no API tokens configured[/yellow]: every call will be 401. Set MENTORFLOW_API__TOKENS, e.g. "

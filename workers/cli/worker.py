@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
@@ -33,11 +32,13 @@ def worker(
     """Run the worker: workflows + the Kafka publishing and notification activities. Creates the events topic if
     missing. SIGTERM/SIGINT shut it down gracefully (in-flight activities finish or are retried elsewhere)."""
     from workers.settings import load_settings
+    from workers.telemetry import setup_logging
     from workers.worker import WORKFLOW_CACHE, WorkerConfig, main
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    setup_logging(settings, log_level)
     config = WorkerConfig(
-        settings=load_settings(),
+        settings=settings,
         topic=topic,
         task_queue=task_queue,
         webhook_url=webhook,

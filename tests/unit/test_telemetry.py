@@ -1,0 +1,50 @@
+"""Log lines carry relationship id, seq and trace id (text or JSON); tracing stays off without an endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from workers.telemetry import JsonFormatter, TextFormatter
+
+
+def record(**extra: object) -> logging.LogRecord:
+    rec = logging.LogRecord("mentorflow.test", logging.INFO, __file__, 1, "applied %s", ("MeetingLogged",), None)
+    for key, value in extra.items():
+        setattr(rec, key, value)
+    return rec
+
+
+def test_json_lines_carry_the_relationship_seq_and_trace_of_the_current_span() -> None:
+    tracer = TracerProvider().get_tracer("test")  # a recording span, without installing a global provider
+    with tracer.start_as_current_span("apply") as span:
+        line = json.loads(JsonFormatter().format(record(relationship_id="r-1", seq=7)))
+    assert line["message"] == "applied MeetingLogged" and line["level"] == "INFO"
+    assert line["relationship_id"] == "r-1" and line["seq"] == 7
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span_id"] == format(span.get_span_context().span_id, "016x")
+
+
+def test_lines_outside_a_trace_say_only_what_they_know() -> None:
+    line = json.loads(JsonFormatter().format(record()))
+    assert set(line) == {"ts", "level", "logger", "message"}
+    text = TextFormatter().format(record(relationship_id="r-2", seq=3))
+    assert text.endswith("mentorflow.test: applied MeetingLogged relationship_id=r-2 seq=3")
+
+
+def test_without_an_endpoint_nothing_is_installed() -> None:
+    # A fresh interpreter: this test session may already hold a tracer provider (the tracing tests install one).
+    code = (
+        "from workers.settings import Settings, TelemetrySettings;"
+        "from workers.telemetry import setup_tracing, temporal_interceptors, tracing_on;"
+        "on = setup_tracing(Settings(telemetry=TelemetrySettings()), 'unit');"
+        "print(on, tracing_on(), len(temporal_interceptors()))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORFLOW_TELEMETRY")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "False", "0"]
