@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, selec
 from sqlalchemy.engine import URL
 
 from projections.models import Relationship
+from projections.writer.postgres import COPY_OPTION
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -65,7 +66,7 @@ def make_engine(
     ``search_path`` (PostgreSQL): the schema unqualified names resolve to (a rebuild's table-set generation).
     ``bulk=True``: for a rebuild's generation only, which is thrown away unless the rebuild completes: no durability
     (SQLite: the rollback journal in memory, so savepoints still roll back, and ``synchronous=OFF``; PostgreSQL:
-    ``synchronous_commit=off``)."""
+    ``synchronous_commit=off``, and the projection's inserts through ``COPY``)."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         path = sqlite_path(u)
@@ -97,6 +98,7 @@ def make_engine(
     options = [f"-c search_path={search_path}"] if search_path else []
     if bulk:
         options.append("-c synchronous_commit=off")
+        kwargs["execution_options"] = {**kwargs.get("execution_options", {}), COPY_OPTION: True}
     if options:
         pg_args["options"] = " ".join(options)
     return create_engine(u, connect_args=pg_args, pool_pre_ping=True, **kwargs)

@@ -117,16 +117,21 @@ class BulkWriter:
         """``INSERT`` every row (each with the keys of the first, as SQLAlchemy's executemany wants)."""
         if not rows:
             return
-        names = tuple(c.name for c in table.columns if c.name in rows[0])
+        names, params = self.rows_of(table, rows)
         key = (table, "insert", names, ())
         stmt = self.statements.get(key)
         if stmt is None:
             cols = ", ".join(self.quote(n) for n in names)
             marks = ", ".join([self.mark] * len(names))
             stmt = self.statements[key] = f"INSERT INTO {self.quote(table.name)} ({cols}) VALUES ({marks})"
+        conn.exec_driver_sql(stmt, params)
+
+    def rows_of(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The column names of the first row (in the table's order) and every row's values, bound for the driver."""
+        names = tuple(c.name for c in table.columns if c.name in rows[0])
         get = itemgetter(*names)
         values = (get(row) for row in rows) if len(names) > 1 else ((get(row),) for row in rows)
-        conn.exec_driver_sql(stmt, self._params(table, names, values))
+        return names, self._params(table, names, values)
 
     def update(
         self, conn: Connection, table: Table, changes: Iterable[tuple[tuple[Any, ...], Mapping[str, Any]]]
