@@ -15,9 +15,17 @@ from sqlalchemy import Connection, and_, func, select
 
 from domain.matching import Mentee, Mentor, Profile
 from domain.matching.enrollment import Enrollment
-from projections.models import EventLog, Program, ProgramEnrollment, Relationship
+from projections.models import EventLog, Program, ProgramEnrollment, ProgramRoundEntry, Relationship
 
-__all__ = ["capacity_use", "enrolled_people", "open_by_mentee", "program_enrollment", "program_row"]
+__all__ = [
+    "SCORE_BANDS",
+    "capacity_use",
+    "enrolled_people",
+    "matching_report",
+    "open_by_mentee",
+    "program_enrollment",
+    "program_row",
+]
 
 _EXCLUDING_OUTCOMES = ("rematched",)
 
@@ -101,3 +109,107 @@ def capacity_use(conn: Connection, program_id: str) -> list[dict[str, Any]]:
         for p in enrolled_people(conn, program_id)
         if p["role"] == "mentor"
     ]
+
+
+# --- the matching report ---------------------------------------------------------------------------------------
+
+SCORE_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("0-5", 0.0, 5.0),
+    ("5-10", 5.0, 10.0),
+    ("10-15", 10.0, 15.0),
+    ("15+", 15.0, float("inf")),
+)
+"""The score bands of ``report matching`` (the default configuration scores 0 to about 20)."""
+COMPLETED_OUTCOMES = ("collegial", "friendship", "ended")
+SIDE_EXITS = ("declined", "expired", "did_not_start", "terminated", "rematched")
+FUNNEL_STEPS = ("matched", "accepted", "kicked_off", "cultivation", "completed")
+_STEP_COLUMNS = {"accepted": "accepted_at", "kicked_off": "kicked_off_at", "cultivation": "cultivation_at"}
+
+
+def _band(score: str | None) -> str:
+    if score is None:
+        return "none"
+    value = float(score)
+    return next(name for name, low, high in SCORE_BANDS if low <= value < high)
+
+
+def _reached(r: dict[str, Any]) -> set[str]:
+    """The funnel steps one relationship reached."""
+    steps = {"matched"} | {step for step, column in _STEP_COLUMNS.items() if r[column] is not None}
+    if r["redefinition_at"] is not None or r["outcome"] in COMPLETED_OUTCOMES:
+        steps.add("completed")
+    return steps
+
+
+def _outcomes(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r[key], []).append(r)
+    out = []
+    for name in sorted(groups):
+        members = groups[name]
+        reached = [_reached(r) for r in members]
+        satisfaction = [r["mentee_satisfaction"] for r in members if r["mentee_satisfaction"] is not None]
+        out.append(
+            {
+                key: name,
+                "relationships": len(members),
+                **{step: sum(step in s for s in reached) for step in FUNNEL_STEPS[1:]},
+                "side_exits": sum(r["outcome"] in SIDE_EXITS for r in members),
+                "open": sum(r["closed_at"] is None for r in members),
+                "completed_pct": round(100.0 * sum("completed" in s for s in reached) / len(members), 1),
+                "mentee_satisfaction": round(sum(satisfaction) / len(satisfaction), 2) if satisfaction else None,
+            }
+        )
+    return out
+
+
+def _last_reasons(conn: Connection, program_id: str, mentees: list[str]) -> dict[str, int]:
+    """Why the still-unmatched mentees were left out by the latest round that named them (``not_in_a_round``)."""
+    e = ProgramRoundEntry
+    latest: dict[str, str] = {}
+    stmt = select(e.mentee_id, e.reason).where(e.program_id == program_id, e.reason.is_not(None)).order_by(e.seq)
+    for mentee, reason in conn.execute(stmt):
+        latest[mentee] = str(reason)
+    counts: dict[str, int] = {}
+    for m in mentees:
+        reason = latest.get(m, "not_in_a_round")
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def matching_report(conn: Connection, program_id: str) -> dict[str, Any]:
+    """``mentorflow report matching --program P``: the funnel from enrollment (each enrolled mentee counted once, at
+    the furthest step any of their relationships reached), the side exits and the unmatched; outcomes by match
+    method and by score band; capacity use per mentor."""
+    t = ProgramEnrollment
+    mentees = conn.execute(
+        select(t.person_id, t.withdrawn_at).where(t.program_id == program_id, t.role == "mentee")
+    ).all()
+    r = Relationship
+    rows = [
+        {**row, "band": _band(row["match_score"])}
+        for row in conn.execute(select(r).where(r.program_id == program_id)).mappings()
+    ]
+    by_mentee: dict[str, set[str]] = {}
+    exits: dict[str, int] = dict.fromkeys(SIDE_EXITS, 0)
+    for row in rows:
+        by_mentee.setdefault(row["mentee_id"], set()).update(_reached(row))
+        if row["outcome"] in exits:
+            exits[row["outcome"]] += 1
+    enrolled = {m for m, _ in mentees}
+    funnel: dict[str, Any] = {"enrolled": len(enrolled)}
+    for step in FUNNEL_STEPS:
+        funnel[step] = sum(step in by_mentee.get(m, set()) for m in enrolled)
+    funnel["withdrawn"] = sum(w is not None for _, w in mentees)
+    unmatched = [m for m, w in mentees if w is None and m not in by_mentee]
+    funnel["unmatched"] = len(unmatched)
+    funnel["unmatched_reasons"] = _last_reasons(conn, program_id, unmatched)
+    funnel["side_exits"] = exits
+    return {
+        "program": program_id,
+        "funnel": funnel,
+        "by_method": _outcomes(rows, "match_method"),
+        "by_score_band": _outcomes(rows, "band"),
+        "capacity": capacity_use(conn, program_id),
+    }

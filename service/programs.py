@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain import Actor, LifecyclePolicy, ProposeRelationship
+from domain import Actor, LifecyclePolicy, ProposeRelationship, RelationshipNotFound
 from domain.matching import MatchingConfig, forbidden_reason, score_pair
 from domain.matching.enrollment import Enrollment
 from domain.matching.suggest import suggest
@@ -297,6 +297,14 @@ class ProgramService(MentorflowService):
         (command,) = proposal_commands(program_id, {**data, "proposals": [pair]}, actor, policy)
         await self.propose(command.model_copy(update={"match_method": method}))
         return {**pair, **data}
+
+    async def matching_report(self, program_id: str) -> dict[str, Any]:
+        """``mentorflow report matching --program P``: funnel from enrollment, outcomes by method and score band,
+        capacity use (from the projection; a program the projection does not know is RelationshipNotFound)."""
+        row = await self._read(lambda conn: program_reads.program_row(conn, program_id))
+        if row is None:
+            raise RelationshipNotFound(program_chain_id(program_id), f"program {program_id} does not exist")
+        return await self._read(lambda conn: program_reads.matching_report(conn, program_id))
 
     async def show(self, program_id: str) -> dict[str, Any]:
         """The program: its chain head and configuration, its people with their capacity use."""

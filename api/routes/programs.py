@@ -49,6 +49,7 @@ class ProgramBackend(Protocol):
     async def suggestions(self, program_id: str, mentee: str, top: int) -> dict[str, Any]: ...
     async def match(self, program_id: str, actor: Actor | None, *, dry_run: bool) -> dict[str, Any]: ...
     async def propose_pair(self, program_id: str, mentee: str, mentor: str, actor: Actor) -> dict[str, Any]: ...
+    async def matching_report(self, program_id: str) -> dict[str, Any]: ...
 
 
 class ProgramCreateBody(BaseModel):
@@ -185,3 +186,14 @@ async def propose(
     """A manager proposes a pair (admin matching); a participant token proposes only as the mentee (self)."""
     actor = _participant_actor(caller, body.actor, body.mentee, Role.MENTEE, "propose a self-match")
     return await _programs(backend).propose_pair(program_id, body.mentee, body.mentor, actor)
+
+
+@router.get(
+    "/programs/{program_id}/report",
+    responses=_ERRORS,
+    summary="The matching report: funnel from enrollment, outcomes by method and score band, capacity use",
+)
+async def matching_report(program_id: ProgramId, caller: CallerDep, backend: BackendDep) -> dict[str, Any]:
+    """The same numbers as ``mentorflow report matching --program P --json``."""
+    require(caller, ApiRole.PLATFORM, ApiRole.MANAGER, ApiRole.AUDITOR, operation="read the matching report")
+    return await _programs(backend).matching_report(program_id)

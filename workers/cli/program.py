@@ -72,7 +72,7 @@ PEOPLE_OPTION = typer.Option(
 MATCHING_OPTION = typer.Option(None, "--matching-file", help="with --people: matching configuration TOML")
 
 
-def with_service(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
+def with_service(call: Callable[[Any], Awaitable[T]], as_json: bool, database_url: str | None = None) -> T:
     """Run ``call(ProgramService)`` and turn every failure into a message and an exit code: a refused input
     (``InvalidCommand``, ``InvalidArgument``) exits 2 naming the field, any other domain refusal 3."""
     from domain import DomainError, InvalidCommand, RelationshipNotFound
@@ -84,7 +84,7 @@ def with_service(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
     settings = load_settings()
 
     async def main() -> T:
-        service = ProgramService(lambda: connect_client(settings), settings.database_url)
+        service = ProgramService(lambda: connect_client(settings), database_url or settings.database_url)
         await service.start()
         try:
             return await call(service)

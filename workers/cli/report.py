@@ -108,3 +108,60 @@ def at_risk(
 ) -> None:
     """Open relationships going quiet (yellow/red) or marginal, worst first."""
     _run("at-risk", program, fmt, as_json, database_url)
+
+
+def matching_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The matching report as flat rows (``section``, ``group`` and the section's numbers): its CSV and table form."""
+    funnel = data["funnel"]
+    rows: list[dict[str, Any]] = [
+        {"section": "funnel", "group": step, "count": funnel[step]}
+        for step in ("enrolled", "matched", "accepted", "kicked_off", "cultivation", "completed", "withdrawn")
+    ]
+    rows += [{"section": "side_exit", "group": k, "count": v} for k, v in funnel["side_exits"].items()]
+    rows.append({"section": "funnel", "group": "unmatched", "count": funnel["unmatched"]})
+    rows += [{"section": "unmatched", "group": k, "count": v} for k, v in funnel["unmatched_reasons"].items()]
+    rows += [{"section": "by_method", "group": r["match_method"], **r} for r in data["by_method"]]
+    rows += [{"section": "by_score_band", "group": r["band"], **r} for r in data["by_score_band"]]
+    rows += [{"section": "capacity", "group": r["mentor"], **r} for r in data["capacity"]]
+    return rows
+
+
+MATCHING_COLUMNS = (
+    *("section", "group", "count", "relationships", "accepted", "kicked_off", "cultivation", "completed"),
+    *("side_exits", "open", "completed_pct", "mentee_satisfaction", "capacity", "free"),
+)
+
+
+@app.command()
+def matching(
+    program: str = typer.Option(..., "--program", help="the program"),
+    fmt: Format = FormatOpt,
+    as_json: bool = JsonOpt,
+    database_url: str = UrlOpt,
+) -> None:
+    """The funnel from enrollment (enrolled → matched → accepted → kicked off → cultivation → completed, side exits,
+    unmatched with reasons), outcomes by match method and by score band, capacity use by mentor."""
+    from workers.cli.program import with_service
+
+    data = with_service(lambda s: s.matching_report(program), as_json, database_url)
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json:
+        print(json.dumps(data, indent=2, default=str))
+        return
+    rows = matching_rows(data)
+    if fmt is Format.csv:
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(MATCHING_COLUMNS), extrasaction="ignore", lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
+        return
+    for section in dict.fromkeys(r["section"] for r in rows):
+        part = [r for r in rows if r["section"] == section]
+        columns = [c for c in MATCHING_COLUMNS[1:] if any(c in r for r in part)]
+        table = Table(title=f"{program}: {section.replace('_', ' ')}")
+        for column in columns:
+            table.add_column(column)
+        for r in part:
+            table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
+        console.print(table)

@@ -179,3 +179,16 @@ async def test_three_ways_of_matching_and_a_closing_relationship_frees_its_slot(
     own = await live.ok("program", "propose", program, "--mentee", "hal", "--mentor", "carl", "--by", "mentee:hal")
     accepted = await live.ok("relationship", "do", own["relationship_id"], "accept-match", "--by", "mentor:carl")
     assert accepted["state"]["match_method"] == "self"
+
+    for _ in range(100):  # the projector applies the acceptance in its own time
+        report = await live.ok("report", "matching", "--program", program)
+        if report["funnel"]["accepted"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    funnel = report["funnel"]
+    assert (funnel["enrolled"], funnel["matched"], funnel["accepted"], funnel["unmatched"]) == (4, 4, 1, 0)
+    assert funnel["side_exits"]["declined"] == 1
+    methods = {r["match_method"]: r["relationships"] for r in report["by_method"]}
+    assert methods == {"algorithmic": 2, "admin": 1, "self": 1}
+    assert {r["mentor"]: r["open"] for r in report["capacity"]} == {"ana": 1, "carl": 2}
+    assert sum(r["relationships"] for r in report["by_score_band"]) == 4

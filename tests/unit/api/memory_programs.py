@@ -91,3 +91,7 @@ class MemoryPrograms:
         if mentor not in {m.person_id for m in enrollment.mentors}:
             raise InvalidArgument("mentor", f"{mentor!r} is not enrolled as a mentor of {program_id}")
         return {"program": program_id, "mentee": mentee, "mentor": mentor, "method": "admin"}
+
+    async def matching_report(self, program_id: str) -> dict[str, Any]:
+        state = self._state(program_id)
+        return {"program": program_id, "funnel": {"enrolled": state.mentees}, "capacity": []}
