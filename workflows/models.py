@@ -62,6 +62,12 @@ class Limits(BaseModel):
     max_carried_outbox: int = Field(
         1_000, ge=1, description="continue-as-new waits while more unpublished envelopes than this are queued"
     )
+    max_carried_outbox_bytes: int = Field(
+        768 * 1024,
+        ge=0,
+        description="continue-as-new waits while the unpublished envelopes take more canonical JSON bytes than "
+        "this (they cannot be cut: each must still reach Kafka)",
+    )
     continue_as_new_after_events: int | None = Field(
         None,
         ge=100,

@@ -71,6 +71,10 @@ on, so relationships pinned to version 1 schedule exactly the notification activ
 RULES_V2_PATCH = "lifecycle-rules-v2"
 """New proposals pin the current rules version; a history recorded before it replays its proposal as version 1."""
 
+OUTBOX_BYTES_PATCH = "outbox-bytes-bound"
+"""From this patch on, continue-as-new also waits while the outbox is over ``Limits.max_carried_outbox_bytes``: the
+unpublished envelopes are carried whole (nothing is dropped), so the input stays under Temporal's payload limit."""
+
 PATCH_SEARCH_FROM_HISTORY = "search-attributes-from-history"
 """Since this patch the workflow knows which search-attribute values it set only from what this run upserted
 itself (history), never from ``workflow.info()``: every run upserts all four once, then only what changed."""
@@ -127,6 +131,8 @@ class RelationshipWorkflow:
         self._wake = False
         self._sleeping_until = None if self._state.seq == 0 else next_deadline(self._state)
         self._search: dict[str, str] = {}
+        self._bound_outbox_bytes = False  # set in run(): behind OUTBOX_BYTES_PATCH
+        self._outbox_bytes_of: tuple[int, int, int] | None = None  # (first seq, last seq, bytes) last measured
 
     # --- the main loop ------------------------------------------------------------------------------------------
 
@@ -136,6 +142,7 @@ class RelationshipWorkflow:
             # Histories recorded before the patch seeded the known values from workflow.info(), which is not
             # history: a worker replaying from scratch may see other values there and decide other upserts.
             self._search = self._current_search_attributes()
+        self._bound_outbox_bytes = workflow.patched(OUTBOX_BYTES_PATCH)
         self._upsert_search_attributes()
         publisher = asyncio.create_task(self._publish_loop())
         notifier = asyncio.create_task(self._notify_loop())
@@ -182,9 +189,20 @@ class RelationshipWorkflow:
             return False  # too much to carry: publish first (Kafka is away; the history grows meanwhile)
         info = workflow.info()
         trigger = self._limits.continue_as_new_after_events
-        if trigger is not None and info.get_current_history_length() >= trigger:
-            return True
-        return info.is_continue_as_new_suggested()
+        due = (trigger is not None and info.get_current_history_length() >= trigger) or (
+            info.is_continue_as_new_suggested()
+        )
+        return due and not (self._bound_outbox_bytes and self._outbox_bytes() > self._limits.max_carried_outbox_bytes)
+
+    def _outbox_bytes(self) -> int:
+        """The outbox's canonical JSON bytes, measured again only when its ends moved (it only grows at the tail
+        and shrinks at the head, so the first and last seq say which envelopes it holds)."""
+        if not self._outbox:
+            return 0
+        first, last = self._outbox[0].seq, self._outbox[-1].seq
+        if self._outbox_bytes_of is None or self._outbox_bytes_of[:2] != (first, last):
+            self._outbox_bytes_of = (first, last, sum(len(e.to_bytes()) for e in self._outbox))
+        return self._outbox_bytes_of[2]
 
     def _carry(self) -> RelationshipWorkflowInput:
         """The continue-as-new input. The tail and the idempotency records are cut to their byte budgets (newest
