@@ -28,14 +28,12 @@ from typing import Any, Protocol
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.names import ACTIVITY_NOTIFY
+from activities.names import ACTIVITY_NOTIFY, NOTIFY_TYPES
 from domain import Envelope
 
 __all__ = ["LogSink", "Notifier", "NotifySink", "WebhookSink", "notification_of"]
 
 log = logging.getLogger("mentorflow.notify")
-
-NOTIFIED_TYPES = frozenset({"NudgeSent", "EscalatedToManager", "NoticeSent"})
 
 
 def notification_of(envelope: Envelope) -> dict[str, Any]:
@@ -154,7 +152,7 @@ class Notifier:
 
     @activity.defn(name=ACTIVITY_NOTIFY)
     async def notify(self, envelope: Envelope) -> str:
-        if envelope.type not in NOTIFIED_TYPES:
+        if envelope.type not in NOTIFY_TYPES:
             raise ApplicationError(
                 f"seq {envelope.seq} is a {envelope.type}, not a notification",
                 type="InvalidNotification",

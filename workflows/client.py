@@ -12,8 +12,9 @@
   crash) returns the first result and appends nothing (``CommandResult.duplicate``). The id is bound to its command:
   re-sent with other content (another relationship, actor or payload) it raises ``CommandIdConflict``.
 * Temporal admits at most 10 updates in flight per workflow and refuses the 11th with ``RESOURCE_EXHAUSTED``; the
-  client retries such refusals (and a workflow that is between two runs of continue-as-new) with capped exponential
-  backoff and full jitter, for up to ``busy_timeout`` seconds, then raises :class:`RelationshipBusy`.
+  client retries such refusals, RPC timeouts (a worker restarting: the same command id is applied once) and a
+  workflow that is between two runs of continue-as-new, with capped exponential backoff and full jitter, for up to
+  ``busy_timeout`` seconds, then raises :class:`RelationshipBusy`. Queries are retried the same way.
 * A command to a relationship whose workflow has completed (closed, everything published) raises
   ``RelationshipClosedError`` with the outcome, unless it is a re-sent command the workflow remembers.
 """
@@ -115,7 +116,14 @@ def command_outcome(error: BaseException | None) -> str:
     return "busy" if isinstance(error, RelationshipBusy) else "error"
 
 
-_RETRYABLE = {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.ABORTED}
+_RETRYABLE = {
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.DEADLINE_EXCEEDED,  # an RPC timeout (a worker restarting, a loaded server): outcome unknown
+}
+"""RPC failures a command (same command id: idempotent by its fingerprint) or a query is tried again after, for up to
+``busy_timeout`` seconds."""
 
 
 def new_command_id() -> str:
@@ -443,12 +451,19 @@ class MentorflowClient:
     # --- reads ----------------------------------------------------------------------------------------------
 
     async def _query(self, relationship_id: str, query: Any, *args: Any) -> Any:
-        try:
-            return await self.handle(relationship_id).query(query, *args)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise RelationshipNotFound(relationship_id) from None
-            raise
+        """A query; RPC timeouts and refusals for load are retried for up to ``busy_timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout
+        delay = 0.05
+        while True:
+            try:
+                return await self.handle(relationship_id).query(query, *args)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    raise RelationshipNotFound(relationship_id) from None
+                if exc.status not in _RETRYABLE or asyncio.get_running_loop().time() >= deadline:
+                    raise
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 2.0)
 
     async def state(self, relationship_id: str) -> RelationshipState:
         """The authoritative current state (a query on the workflow; a closed one is replayed by a worker)."""

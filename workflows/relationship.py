@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     # Pure and deterministic (stdlib + pydantic only): passed through, not re-imported per run by the sandbox.
+    from activities.names import NOTIFY_TYPES
     from domain import (
         CURRENT_RULES_VERSION,
         RULES_V1,
@@ -63,10 +64,6 @@ SUBSTATE = SearchAttributeKey.for_keyword("MentorflowSubstate")
 PROGRAM = SearchAttributeKey.for_keyword("MentorflowProgram")
 HEALTH = SearchAttributeKey.for_keyword("MentorflowHealth")
 SEARCH_KEYS = (STAGE, SUBSTATE, PROGRAM, HEALTH)
-
-NOTIFY_TYPES = frozenset({"NudgeSent", "EscalatedToManager", "NoticeSent"})
-"""Envelopes the notification activity delivers. ``NoticeSent`` (every other prompt) exists from rules version 2
-on, so relationships pinned to version 1 schedule exactly the notification activities they always did."""
 
 RULES_V2_PATCH = "lifecycle-rules-v2"
 """New proposals pin the current rules version; a history recorded before it replays its proposal as version 1."""

@@ -8,6 +8,9 @@ import typer
 
 from workers.cli.output import err_console
 
+MAX_CACHED_WORKFLOWS = 100_000
+"""``--max-cached-workflows`` at most: each cached workflow holds its state and events in the worker's memory."""
+
 
 def worker(
     task_queue: str | None = typer.Option(
@@ -26,6 +29,7 @@ def worker(
         None,
         "--max-cached-workflows",
         min=0,
+        max=MAX_CACHED_WORKFLOWS,
         help="workflows kept in memory between tasks (default: the SDK's 1000); 0 = replay every task",
     ),
 ) -> None:

@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from domain import Stage, builtin_policy
-from workers.demo.scenarios import SCENARIOS, Sim, plan
+from workers.demo.scenarios import PATIENCE, SCENARIOS, Sim, plan
 from workers.services.process import (
     ServiceError,
     is_alive,
@@ -223,7 +223,7 @@ def _progress(sim: Sim, program: str, started: float, finished: int, total: int)
 async def drive(settings: Settings, opts: DemoOptions, program: str, console: Console) -> tuple[Sim, float]:
     from workers.connect import connect_client
 
-    client = await connect_client(settings)
+    client = await connect_client(settings, busy_timeout=PATIENCE)  # retries RPC timeouts: same command id
     await _wait_for_worker(client.client, settings)
     # The built-in demo policy; --term shortens the agreement term the participants sign (the policy is unchanged).
     sim = Sim(client, program, builtin_policy("demo"), term=opts.term, seed=opts.seed)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from domain import (
     AcceptMatch,
@@ -88,28 +88,10 @@ GOALS = [
     "mentor an intern",
 ]
 
-T = TypeVar("T")
-
 PATIENCE = 90.0
-"""How long a story keeps re-sending one command (or re-asking a query) through a transient fault — a worker
-restarting, the broker away, a loaded machine — before it gives up and is reported. Re-sending is safe: a command
-keeps its command id, so it is applied once whatever happened to the earlier attempt."""
-
-
-async def patiently(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``, retried with backoff for up to ``PATIENCE`` seconds on anything but a rule of the domain."""
-    deadline = time.monotonic() + PATIENCE
-    delay = 0.5
-    while True:
-        try:
-            return await call()
-        except DomainError:
-            raise
-        except Exception:
-            if time.monotonic() + delay > deadline:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+"""How long the demo's client (``busy_timeout``) keeps re-sending one command (or re-asking a query) through a
+transient fault — a worker restarting, a loaded machine — before it gives up and is reported. Re-sending is safe: a
+command keeps its command id, so it is applied once whatever happened to the earlier attempt."""
 
 
 @dataclass
@@ -231,7 +213,7 @@ class Sim:
         self.stats.commands += 1
         started = time.monotonic()
         try:
-            self._track(await patiently(call))
+            self._track(await call())
             self.stats.latencies.append(time.monotonic() - started)
             return True
         except DomainError as exc:
@@ -242,7 +224,7 @@ class Sim:
             return False
 
     async def refresh(self, pair: Pair) -> RelationshipState:
-        state: RelationshipState = await patiently(lambda: self.client.state(pair.relationship_id))
+        state: RelationshipState = await self.client.state(pair.relationship_id)
         known = self.states.get(pair.relationship_id)
         if known is None or state.seq >= known.seq:
             self.states[pair.relationship_id] = state
