@@ -17,6 +17,9 @@ Why these numbers:
 * text: no NUL (PostgreSQL cannot store it) and no lone surrogate (not encodable as UTF-8: the canonical JSON of the
   chain could not be written); a goal 500 characters (goals stay in the state every result carries), short free
   text (reasons, notes on a decision) 2,000 characters, long free text (meeting notes, check-in comments) 10,000.
+* sealed text (an encrypted personal field, ``enc:v1:…``, domain/privacy/sealed.py): the plaintext met the text
+  rule before it was sealed; the sealed string may be as long as the longest plaintext's ciphertext
+  (:func:`domain.privacy.sealed.sealed_length`: 4 bytes a character, nonce, tag, base64url, about 5.4 times).
 * durations: at most 10 years (a policy's timers, an agreement's term): instants stay far inside the calendar
   (year 9999), so ``tick`` can always compute its deadlines; a cadence at most one year.
 * the envelope: its canonical JSON at most 512 KiB, half the broker's default ``message.max.bytes`` (1,048,588) and
@@ -38,6 +41,7 @@ from pydantic_core import core_schema
 
 from domain._time import Duration
 from domain.errors import InvalidCommand, InvalidPolicy
+from domain.privacy.sealed import is_sealed, sealed_length
 
 __all__ = [
     "ACTOR",
@@ -214,6 +218,13 @@ class TextRule(_Rule):
     def check(self, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("must be a string")
+        if is_sealed(value):  # sealed at the boundary after its plaintext met this rule (domain/privacy/sealed.py)
+            if len(value) > sealed_length(self.max_length):
+                raise ValueError(
+                    f"sealed text must be at most {sealed_length(self.max_length)} characters "
+                    f"(the sealed form of {self.constant})"
+                )
+            return value
         if len(value) > self.max_length:
             raise ValueError(f"must be at most {self.max_length} characters ({self.constant}), got {len(value)}")
         problem = text_problem(value)

@@ -1,0 +1,266 @@
+"""The privacy inventory: every field of every event and command, every column of every table, every export and
+every workflow payload, classified (issue 20, docs/privacy.md).
+
+Kinds:
+
+* ``personal_text`` — free text a person typed. Sealed at the application boundary under the data key of its
+  author (the command's actor), so every store downstream holds ciphertext (domain/privacy/sealed.py).
+* ``derived_text`` — text the domain composes that may *embed* personal text (``"declined by mentee bo: <reason>"``):
+  it embeds the sealed token, never the plaintext; readers open the tokens inside it.
+* ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
+  reports and the audit need them; they say nothing about the person without the platform's own directory.
+* ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
+
+``tests/unit/privacy/test_inventory.py`` fails when a field of an event or command, or a column of a table, is not
+classified here, and when docs/privacy.md's generated table differs from :func:`render_markdown`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "COMMAND_FIELDS",
+    "EVENT_FIELDS",
+    "EXPORTS",
+    "TABLE_COLUMNS",
+    "WORKFLOW_PAYLOADS",
+    "Kind",
+    "personal_command_fields",
+    "render_markdown",
+]
+
+
+class Kind(StrEnum):
+    PERSONAL_TEXT = "personal_text"
+    DERIVED_TEXT = "derived_text"
+    PSEUDONYMOUS_ID = "pseudonymous_id"
+    NOT_PERSONAL = "not_personal"
+
+
+TEXT: Final = Kind.PERSONAL_TEXT
+DERIVED: Final = Kind.DERIVED_TEXT
+ID: Final = Kind.PSEUDONYMOUS_ID
+NO: Final = Kind.NOT_PERSONAL
+
+_EVENT_COMMON: dict[str, Kind] = {"type": NO, "at": NO}
+
+EVENT_FIELDS: dict[str, dict[str, Kind]] = {
+    name: {**_EVENT_COMMON, **fields}
+    for name, fields in {
+        "RelationshipProposed": {
+            "relationship_id": NO, "program_id": NO, "mentor_id": ID, "mentee_id": ID, "proposed_by": ID,
+            "proposed_by_role": NO, "match_method": NO, "match_score": NO, "predecessor_id": NO, "policy": NO,
+            "acceptances_needed": ID, "rules_version": NO, "match_explanation": NO, "matching_version": NO,
+        },
+        "MatchAccepted": {"by": ID, "role": NO},
+        "MatchDeclined": {"by": ID, "role": NO, "reason": TEXT},
+        "AcceptanceReminderSent": {"to": ID},
+        "MatchExpired": {"not_accepted_by": ID},
+        "AgreementSigned": {"by": ID, "role": NO, "goals": TEXT, "cadence": NO, "term": NO},
+        "TrialStarted": {"trial_ends_at": NO, "term_ends_at": NO, "cadence": NO, "term": NO},
+        "MeetingLogged": {
+            "by": ID, "role": NO, "held_at": NO, "duration_minutes": NO, "notes": TEXT, "backfill": NO,
+        },
+        "GoalSet": {"goal_id": NO, "text": TEXT, "by": ID},
+        "GoalCompleted": {"goal_id": NO, "by": ID},
+        "CheckInSubmitted": {"by": ID, "role": NO, "satisfaction": NO, "comment": TEXT},
+        "HealthChanged": {"from_health": NO, "to_health": NO, "reason": DERIVED},
+        "NudgeSent": {"rule": NO, "to": ID, "message": DERIVED},
+        "EscalatedToManager": {"rule": NO, "reason": DERIVED},
+        "InactivityWarningSent": {"last_meeting_at": NO, "separation_at": NO},
+        "RematchRequested": {"by": ID, "role": NO, "reason": TEXT},
+        "Paused": {"by": ID, "role": NO, "reason": TEXT, "resumes_at_latest": NO},
+        "Resumed": {"by": ID, "role": NO, "automatic": NO},
+        "RenewalRequested": {"by": ID, "role": NO},
+        "TermRenewed": {"renewal": NO, "previous_term_ends_at": NO, "term_ends_at": NO},
+        "SeparationProposed": {"by": ID, "role": NO, "reason": TEXT, "consent_due_at": NO},
+        "SeparationConsented": {"by": ID, "role": NO},
+        "SeparationContested": {"proposed_by": ID, "not_consented_by": ID},
+        "SeparationResolved": {"by": ID, "resolution": NO, "note": TEXT},
+        "SeparationWithdrawn": {"by": ID, "role": NO},
+        "SeparationObjected": {"by": ID, "role": NO, "reason": TEXT},
+        "TermExtended": {"by": ID, "previous_term_ends_at": NO, "term_ends_at": NO},
+        "TermEndingSoon": {"term_ends_at": NO, "renewals_left": NO},
+        "RelationshipLeft": {"by": ID, "role": NO, "reason": TEXT},
+        "TrialFailed": {"meetings": NO, "needed": NO, "grace_ends_at": NO},
+        "Reassigned": {"by": ID, "successor_id": NO, "reason": TEXT},
+        "MeetingConfirmed": {"meeting_id": NO, "by": ID, "role": NO},
+        "MeetingDisputed": {"meeting_id": NO, "by": ID, "role": NO, "reason": TEXT},
+        "NoticeSent": {"kind": NO, "audience": NO, "to": ID, "message": DERIVED},
+        "StageChanged": {
+            "from_stage": NO, "to_stage": NO, "from_substate": NO, "to_substate": NO, "trigger": NO,
+            "reason": DERIVED, "policy_version": NO,
+        },
+        "RedefinitionRecorded": {"by": ID, "role": NO, "outcome": NO, "note": TEXT},
+        "Terminated": {"by": ID, "reason_code": NO, "note": TEXT},
+        "RelationshipClosed": {"outcome": NO, "reason": DERIVED},
+    }.items()
+}  # fmt: skip
+"""Event type → field → kind (``type`` and ``at`` included; the envelope's own fields are in :data:`EXPORTS`)."""
+
+_COMMAND_COMMON: dict[str, Kind] = {"type": NO, "command_id": NO, "actor": ID}
+
+COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
+    name: {**_COMMAND_COMMON, **fields}
+    for name, fields in {
+        "ProposeRelationship": {
+            "relationship_id": NO, "program_id": NO, "mentor_id": ID, "mentee_id": ID, "policy": NO,
+            "match_method": NO, "match_score": NO, "match_explanation": NO, "matching_version": NO,
+            "predecessor_id": NO, "rules_version": NO,
+        },
+        "AcceptMatch": {},
+        "DeclineMatch": {"reason": TEXT},
+        "SignAgreement": {"goals": TEXT, "cadence": NO, "term": NO},
+        "LogMeeting": {"held_at": NO, "duration_minutes": NO, "notes": TEXT},
+        "SetGoal": {"text": TEXT, "goal_id": NO},
+        "CompleteGoal": {"goal_id": NO},
+        "SubmitCheckIn": {"satisfaction": NO, "comment": TEXT},
+        "RequestRematch": {"reason": TEXT},
+        "Pause": {"reason": TEXT},
+        "Resume": {},
+        "RequestRenewal": {},
+        "ProposeSeparation": {"reason": TEXT},
+        "ConsentSeparation": {},
+        "ResolveSeparation": {"resolution": NO, "note": TEXT, "term_ends_at": NO},
+        "RecordRedefinition": {"outcome": NO, "note": TEXT},
+        "Terminate": {"reason_code": NO, "note": TEXT},
+        "WithdrawSeparation": {},
+        "ObjectSeparation": {"reason": TEXT},
+        "LeaveRelationship": {"reason": TEXT},
+        "Reassign": {"successor_id": NO, "reason": TEXT},
+        "ConfirmMeeting": {"meeting_id": NO},
+        "DisputeMeeting": {"meeting_id": NO, "reason": TEXT},
+    }.items()
+}  # fmt: skip
+"""Command type → field → kind. The ``personal_text`` fields are the ones the boundary seals."""
+
+
+def _columns(not_personal: str, **personal: Kind) -> dict[str, Kind]:
+    """A table's columns: the space-separated ``not_personal`` ones, and the others with their kind."""
+    return {**dict.fromkeys(not_personal.split(), NO), **personal}
+
+
+_STAMP = "relationship_id program_id "
+TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
+    "relationships": _columns(
+        _STAMP + "proposed_by_role match_method match_score predecessor_id policy_name policy_version stage substate "
+        "health marginal outcome opened_at accepted_at kicked_off_at cultivation_at separation_at redefinition_at "
+        "closed_at stage_entered_at stage_entered_seq substate_entered_at trial_ends_at term_ends_at last_event_at "
+        "meetings last_meeting_at goals_set goals_completed check_ins mentor_satisfaction mentee_satisfaction pauses "
+        "renewals separation_seq last_seq last_hash",
+        mentor_id=ID,
+        mentee_id=ID,
+        proposed_by=ID,
+        close_reason=DERIVED,
+    ),
+    "stage_transitions": _columns(
+        _STAMP + "seq occurred_at from_stage from_substate to_stage to_substate trigger policy_version causation_id",
+        reason=DERIVED,
+        actor_id=ID,
+    ),
+    "stage_durations": _columns(_STAMP + "entered_seq stage entered_at exited_at exited_seq seconds"),
+    "meetings": _columns(_STAMP + "seq held_at logged_at role duration_minutes backfill", logged_by=ID, notes=TEXT),
+    "goals": _columns(
+        _STAMP + "goal_id set_at set_seq completed_at completed_seq", text=TEXT, set_by=ID, completed_by=ID
+    ),
+    "check_ins": _columns(
+        _STAMP + "seq submitted_at role satisfaction marginal schema_version", submitted_by=ID, comment=TEXT
+    ),
+    "nudges": _columns(_STAMP + "seq sent_at kind rule", recipients=ID, message=DERIVED),
+    "separations": _columns(
+        _STAMP + "seq kind started_at consent_due_at consented_at contested_at resolved_at resolution "
+        "winding_down_at ended_at result",
+        initiated_by=ID,
+        reason=TEXT,
+        consented_by=ID,
+        resolved_by=ID,
+    ),
+    "redefinition_outcomes": _columns(_STAMP + "role outcome recorded_at seq", person_id=ID, note=TEXT),
+    "program_funnel": _columns(
+        "program_id proposed accepted kicked_off cultivation separation redefinition closed declined expired "
+        "rematched terminated did_not_start collegial friendship ended"
+    ),
+    "event_log": _columns(
+        _STAMP + "seq event_id type schema_version occurred_at actor_role causation_id prev_hash hash kafka_topic "
+        "kafka_partition kafka_offset",
+        actor_id=ID,
+        envelope=DERIVED,
+    ),
+    "dead_letters": _columns(
+        "id group_id topic partition offset kind relationship_id seq event_id event_type message_key recorded_at",
+        error=DERIVED,
+        message_value=DERIVED,
+    ),
+    "projection_offsets": _columns("group_id topic partition next_offset updated_at"),
+    "audit_workflow_histories": _columns(
+        "workflow_id run_id relationship_id run_index status events history_sha256 archived_at", history_json=DERIVED
+    ),
+    "privacy_keys": _columns("key_id key created_at", person_id=ID),
+    "privacy_erasures": _columns(
+        "seq erased_by_role reason_code erased_at keys_erased rows_scrubbed prev_hash hash",
+        person_id=ID,
+        erased_by=ID,
+    ),
+}
+"""Table → column → kind. ``derived_text`` here: a whole envelope, a history or a composed text that carries
+sealed tokens (and, for events written before sealing existed, plaintext: see docs/privacy.md)."""
+
+EXPORTS: dict[str, str] = {
+    "the envelope (topic value, event_log.envelope)": "ids pseudonymous (actor, relationship, program); the payload "
+    "as classified by EVENT_FIELDS; personal text sealed",
+    "mentorflow audit export (JSON Lines of envelopes)": "the envelopes verbatim: sealed text stays sealed, so the "
+    "standalone verifier checks an erased history unchanged",
+    "mentorflow privacy export PERSON": "everything held about one person, opened (plaintext): give it to that "
+    "person only",
+    "reports (mentorflow report, GET /reports/…)": "counts, stages and durations: no text",
+}
+"""Export → what it carries."""
+
+WORKFLOW_PAYLOADS: dict[str, str] = {
+    "workflow input (RelationshipWorkflowInput)": "ids and limits: not personal",
+    "update argument (a command)": "as COMMAND_FIELDS: personal text sealed by the client before it is sent",
+    "update result (CommandResult: state and envelopes)": "state goals/reasons and event text: sealed",
+    "queries (state, events, status)": "the same state and envelopes: sealed",
+    "activity inputs (publish_events, notify)": "envelopes and notices: sealed text inside derived text",
+    "continue-as-new input (the carried state)": "the same state: sealed",
+}
+"""Temporal payload → what it carries. A ``PayloadCodec`` (workflows/codec.py) encrypts all of them as a whole
+when a codec key is configured."""
+
+
+def personal_command_fields(command_type: str) -> tuple[str, ...]:
+    """The fields of a command that the boundary seals (``()`` for an unknown type)."""
+    fields = COMMAND_FIELDS.get(command_type, {})
+    return tuple(name for name, kind in fields.items() if kind is Kind.PERSONAL_TEXT)
+
+
+def _section(title: str, rows: dict[str, dict[str, Kind]]) -> list[str]:
+    lines = [f"### {title}", "", "| name | personal text | derived text | pseudonymous ids |", "|---|---|---|---|"]
+    for name, fields in rows.items():
+        by_kind = {kind: ", ".join(f"`{f}`" for f, k in fields.items() if k is kind) or "-" for kind in Kind}
+        cells = (name, by_kind[Kind.PERSONAL_TEXT], by_kind[Kind.DERIVED_TEXT], by_kind[Kind.PSEUDONYMOUS_ID])
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _described(title: str, rows: dict[str, str]) -> list[str]:
+    return [f"### {title}", "", "| what | carries |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows.items()), ""]
+
+
+def render_markdown() -> str:
+    """The inventory as the markdown docs/privacy.md holds between its ``inventory`` markers (every other field or
+    column is ``not_personal``)."""
+    lines = [
+        *_section("Events (payload fields)", EVENT_FIELDS),
+        *_section("Commands (what the boundary seals)", COMMAND_FIELDS),
+        *_section("Tables (columns)", TABLE_COLUMNS),
+        *_described("Exports", EXPORTS),
+        *_described("Temporal payloads", WORKFLOW_PAYLOADS),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # python -m domain.privacy.inventory: the section docs/privacy.md holds
+    print(render_markdown(), end="")
