@@ -8,6 +8,9 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from projections.db import make_engine
+from projections.privacy.cipher import FieldCipher
+from projections.privacy.keystore import SqlKeyStore
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
 from workflows.connection import connect
@@ -33,7 +36,15 @@ async def temporal_client(settings: Settings | None = None, *, runtime: Runtime 
 async def connect_client(
     settings: Settings | None = None, *, task_queue: str | None = None, **options: Any
 ) -> MentorflowClient:
-    """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue."""
+    """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue; with
+    ``privacy.encrypt`` on, it seals personal text under the key store in the configured database."""
     settings = settings or load_settings()
+    if settings.privacy.encrypt and "privacy" not in options:
+        options["privacy"] = field_cipher(settings)
     client = await temporal_client(settings)
     return MentorflowClient(client, task_queue=task_queue or settings.temporal.task_queue, **options)
+
+
+def field_cipher(settings: Settings) -> FieldCipher:
+    """The field cipher over the default key store: the ``privacy_keys`` table of the configured database."""
+    return FieldCipher(SqlKeyStore(make_engine(settings.database_url)))

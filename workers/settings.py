@@ -145,6 +145,14 @@ class TelemetrySettings(BaseModel):
     json_logs: bool = Field(False, description="one JSON object per log line instead of text")
 
 
+class PrivacySettings(BaseModel):
+    """Privacy at the boundary (docs/privacy.md). ``encrypt``: personal text of commands is sealed under its author's
+    data key (key store: the ``privacy_keys`` table of the database) before it reaches Temporal, Kafka or a table.
+    Off by default while deployments move over: a relationship's events written before it stay plaintext."""
+
+    encrypt: bool = Field(False, description="seal personal free text per person before it leaves the client")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MENTORFLOW_",
@@ -161,6 +169,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @field_validator("run_dir")
     @classmethod

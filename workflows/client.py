@@ -65,9 +65,11 @@ from domain import (
     RelationshipClosedError,
     RelationshipNotFound,
     RelationshipState,
+    SignAgreement,
     builtin_policy,
     parse_command,
 )
+from projections.privacy.cipher import FieldCipher
 from workflows.connection import TemporalAccess
 from workflows.connection import connect as connect_temporal
 from workflows.models import (
@@ -181,8 +183,10 @@ class MentorflowClient:
         limits: Limits | None = None,
         busy_timeout: float = 30.0,
         on_command: CommandObserver | None = None,
+        privacy: FieldCipher | None = None,
     ) -> None:
         self.on_command = on_command
+        self.privacy = privacy
         self.client = client
         self.task_queue = task_queue
         self.limits = limits
@@ -360,8 +364,10 @@ class MentorflowClient:
         return closed, started
 
     async def send(self, relationship_id: str, command: Command | Mapping[str, Any]) -> CommandResult:
-        """Send one command (a domain command, or its JSON-like mapping with ``type``)."""
+        """Send one command (a domain command, or its JSON-like mapping with ``type``). With a :attr:`privacy`
+        cipher, its personal text is sealed under its author's key before it leaves (docs/privacy.md)."""
         cmd: Command = parse_command(command) if isinstance(command, Mapping) else command
+        cmd = await self._sealed(relationship_id, cmd)
 
         async def attempt() -> CommandResult:
             result: CommandResult = await self.handle(relationship_id).execute_update(
@@ -370,9 +376,33 @@ class MentorflowClient:
             return result
 
         async def send_bound() -> CommandResult:
-            return check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
+            return await self._opened(
+                check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
+            )
 
         return await self._observed(cmd.type, send_bound())
+
+    async def _sealed(self, relationship_id: str, cmd: Command) -> Command:
+        if self.privacy is None:
+            return cmd
+        privacy = self.privacy
+        if isinstance(cmd, SignAgreement):
+            # goals both participants signed alike stay one goal: reuse the sealed text already held
+            state: RelationshipState = await self._query(relationship_id, RelationshipWorkflow.state)
+            held = [g for sig in state.signatures.values() for g in sig.goals] + [g.text for g in state.goals.values()]
+            cmd = await asyncio.to_thread(privacy.reuse_sealed, cmd, "goals", held)
+        return await asyncio.to_thread(privacy.seal_command, cmd)
+
+    async def _opened(self, result: CommandResult) -> CommandResult:
+        """The result with its state opened for display (its envelopes stay as recorded: they are the chain)."""
+        if self.privacy is None:
+            return result
+        return result.model_copy(update={"state": await self._open_state(result.state)})
+
+    async def _open_state(self, state: RelationshipState) -> RelationshipState:
+        if self.privacy is None:
+            return state
+        return await asyncio.to_thread(self.privacy.open_model, state)
 
     async def _with_retries(
         self, relationship_id: str, command_id: str, attempt: Callable[[], Awaitable[T]]
@@ -466,9 +496,10 @@ class MentorflowClient:
             delay = min(delay * 2, 2.0)
 
     async def state(self, relationship_id: str) -> RelationshipState:
-        """The authoritative current state (a query on the workflow; a closed one is replayed by a worker)."""
+        """The authoritative current state (a query on the workflow; a closed one is replayed by a worker), its
+        sealed text opened when a :attr:`privacy` cipher is set."""
         state: RelationshipState = await self._query(relationship_id, RelationshipWorkflow.state)
-        return state
+        return await self._open_state(state)
 
     async def events_page(self, relationship_id: str, after_seq: int = 0) -> EventsPage:
         page: EventsPage = await self._query(relationship_id, RelationshipWorkflow.events, after_seq)
@@ -492,7 +523,7 @@ class MentorflowClient:
     async def wait_closed(self, relationship_id: str) -> RelationshipState:
         """Wait until the workflow completed (closed and everything published); its final state."""
         final: RelationshipState = await self.handle(relationship_id).result()
-        return final
+        return await self._open_state(final)
 
     async def list(
         self,

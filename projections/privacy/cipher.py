@@ -1,0 +1,167 @@
+"""The field cipher: seals a command's personal text under its author's data key, and opens sealed text for readers.
+
+AES-256-GCM (``cryptography``). The 96-bit nonce is *synthetic*: the first 12 bytes of an HMAC-SHA256, under a key
+derived from the data key, of the command id, the field and the plaintext. So the very same command sealed twice
+gives the very same string (a re-sent command keeps its command id's fingerprint: the client's idempotency holds),
+and two different plaintexts, fields or commands never share a nonce (a nonce repeats only with its plaintext, and
+then the ciphertext is the same one). The associated data binds the ciphertext to its key id.
+
+Readers open every sealed token in any JSON-like value (strings, lists, mappings) with one key-store lookup; a token
+whose key is gone reads :data:`domain.privacy.sealed.ERASED`, one that does not authenticate reads ``[unreadable]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
+
+from domain.privacy.inventory import personal_command_fields
+from domain.privacy.keys import KeyStore
+from domain.privacy.sealed import ERASED, NONCE_BYTES, SEALED_PREFIX, SEALED_RE, is_sealed, key_ids_in
+
+__all__ = ["UNREADABLE", "FieldCipher", "open_token", "seal_with"]
+
+UNREADABLE = "[unreadable]"
+M = TypeVar("M", bound=BaseModel)
+_NONCE_LABEL = b"mentorflow/enc:v1/nonce"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _aad(key_id: str) -> bytes:
+    return f"{SEALED_PREFIX}{key_id}".encode("ascii")
+
+
+def seal_with(key_id: str, key: bytes, plaintext: str, context: str) -> str:
+    """``plaintext`` sealed under ``key`` (see the module doc for the synthetic nonce)."""
+    data = plaintext.encode("utf-8")
+    nonce_key = hmac.new(key, _NONCE_LABEL, hashlib.sha256).digest()
+    nonce = hmac.new(nonce_key, context.encode("utf-8") + b"\x00" + data, hashlib.sha256).digest()[:NONCE_BYTES]
+    return f"{SEALED_PREFIX}{key_id}:{_b64(nonce + AESGCM(key).encrypt(nonce, data, _aad(key_id)))}"
+
+
+def open_token(token: str, keys: dict[str, bytes]) -> str:
+    """One sealed token opened with ``keys`` (key id → key): its text, ``[erased]`` or ``[unreadable]``."""
+    match = SEALED_RE.fullmatch(token)
+    if match is None:
+        return token
+    key = keys.get(match.group(1))
+    if key is None:
+        return ERASED
+    try:
+        raw = _unb64(match.group(2))
+        plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(match.group(1)))
+        return plain.decode("utf-8")
+    except (InvalidTag, ValueError):
+        return UNREADABLE
+
+
+def _strings(value: Any) -> Iterable[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(k for k in item if isinstance(k, str))
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+
+
+def _replace(value: Any, keys: dict[str, bytes]) -> Any:
+    if isinstance(value, str):
+        if SEALED_PREFIX not in value:
+            return value
+        return SEALED_RE.sub(lambda m: open_token(m.group(0), keys), value)
+    if isinstance(value, dict):
+        return {_replace(k, keys): _replace(v, keys) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace(v, keys) for v in value]
+    return value
+
+
+class FieldCipher:
+    """Seals commands for the workflow client and opens what readers show, over one :class:`KeyStore`."""
+
+    def __init__(self, store: KeyStore) -> None:
+        self.store = store
+
+    # --- sealing (the client, before a command leaves) -------------------------------------------------------
+    def seal_text(self, person_id: str, plaintext: str, context: str) -> str:
+        """``plaintext`` sealed under the person's current key; empty or already sealed text is returned as is."""
+        if not plaintext or is_sealed(plaintext):
+            return plaintext
+        key_id, key = self.store.key_for(person_id)
+        return seal_with(key_id, key, plaintext, context)
+
+    def seal_command(self, command: M) -> M:
+        """The command with its personal text fields (domain/privacy/inventory.py) sealed under its actor's key.
+        The plaintext was validated when the command was built; the sealed copy is not re-validated here (the
+        workflow validates it with the sealed-text limits)."""
+        names = personal_command_fields(str(getattr(command, "type", "")))
+        actor = getattr(command, "actor", None)
+        if not names or actor is None:
+            return command
+        command_id = str(getattr(command, "command_id", ""))
+        update: dict[str, Any] = {}
+        for name in names:
+            value = getattr(command, name, None)
+            context = f"{command_id}/{name}"
+            if isinstance(value, str):
+                update[name] = self.seal_text(actor.id, value, context)
+            elif isinstance(value, list | tuple):
+                update[name] = type(value)(self.seal_text(actor.id, v, context) for v in value)
+        return command.model_copy(update=update)
+
+    def reuse_sealed(self, command: M, field: str, held: Iterable[str]) -> M:
+        """The command with each plaintext item of its list ``field`` that equals the opened text of a sealed string
+        in ``held`` replaced by that sealed string, so equal texts stay equal strings (the domain unions the goals
+        both participants sign by equality)."""
+        items = getattr(command, field, None)
+        sealed = [h for h in held if is_sealed(h)]
+        if not items or not sealed:
+            return command
+        keys = self.store.keys(self.key_ids(sealed))
+        by_plain = {open_token(h, keys): h for h in sealed}
+        by_plain.pop(ERASED, None)
+        by_plain.pop(UNREADABLE, None)
+        return command.model_copy(update={field: type(items)(by_plain.get(i, i) for i in items)})
+
+    # --- opening (readers) -----------------------------------------------------------------------------------
+    def key_ids(self, value: Any) -> set[str]:
+        """The key ids of every sealed token inside ``value`` (JSON-like)."""
+        found: set[str] = set()
+        for text in _strings(value):
+            found |= key_ids_in(text)
+        return found
+
+    def open_json(self, value: Any) -> Any:
+        """``value`` (JSON-like) with every sealed token opened (one key-store lookup)."""
+        ids = self.key_ids(value)
+        if not ids:
+            return value
+        return _replace(value, self.store.keys(ids))
+
+    def open_text(self, text: str) -> str:
+        return str(self.open_json(text))
+
+    def open_model(self, model: M) -> M:
+        """A display copy of ``model`` with its sealed text opened (the model itself is not changed)."""
+        data = model.model_dump(mode="json")
+        if not self.key_ids(data):
+            return model
+        return type(model).model_validate(self.open_json(data))
