@@ -18,7 +18,9 @@ from api.body_limit import BodyLimit
 from api.deps import check_query
 from api.errors import install_error_handlers
 from api.routes import dashboard, programs, relationships, reports
+from api.routes import privacy as privacy_routes
 from api.tracing import TraceRequests
+from service.privacy import PrivacyService
 
 __all__ = ["create_app"]
 
@@ -45,7 +47,9 @@ time), 500 a bug: `"internal error"` with an `error_id` that is also in the serv
 """
 
 
-def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "mentorflow") -> FastAPI:
+def create_app(
+    backend: Backend, tokens: Mapping[str, str], *, title: str = "mentorflow", privacy: PrivacyService | None = None
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backend.start()
@@ -53,6 +57,8 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
             yield
         finally:
             await backend.close()
+            if privacy is not None:
+                privacy.close()
 
     # /docs is served from the swagger-ui-bundle wheel: FastAPI's default page loads Swagger UI from a CDN, which is
     # a blank page on a machine without internet (ours, and many a platform engineer's).
@@ -66,6 +72,7 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     )
     app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
     app.state.backend = backend
+    app.state.privacy = privacy  # /privacy/… answers 503 without it
     app.state.tokens = TokenBook(tokens)
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
@@ -74,6 +81,7 @@ def create_app(backend: Backend, tokens: Mapping[str, str], *, title: str = "men
     app.include_router(reports.router)
     app.include_router(programs.router)
     app.include_router(dashboard.router)
+    app.include_router(privacy_routes.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

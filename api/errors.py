@@ -6,6 +6,7 @@ cause                                                  status  ``type``
 missing / unknown bearer token                         401     ``Unauthorized``
 the token's role may not do this                       403     ``Forbidden``
 unknown relationship (domain.RelationshipNotFound)      404     ``RelationshipNotFound``
+nothing names the person (privacy erase / export)       404     ``PersonNotFound``
 IllegalTransition, RelationshipClosedError, other      409     the DomainError class name
 DomainError about the current state
 InvalidCommand, NotAParticipant, NotAllowedForRole,    422     the DomainError class name
@@ -44,6 +45,7 @@ from domain import (
     RelationshipNotFound,
 )
 from service.errors import InvalidArgument, ServiceUnavailable
+from service.privacy import UnknownPerson
 from workflows.models import CommandIdConflict
 
 __all__ = [
@@ -103,6 +105,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RelationshipNotFound)
     async def _not_found(_request: Request, exc: RelationshipNotFound) -> JSONResponse:
         return JSONResponse(_body("RelationshipNotFound", str(exc)), status_code=404)
+
+    @app.exception_handler(UnknownPerson)
+    async def _unknown_person(_request: Request, exc: UnknownPerson) -> JSONResponse:
+        return JSONResponse(_body("PersonNotFound", str(exc)), status_code=404)
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(_request: Request, exc: ServiceUnavailable) -> JSONResponse:

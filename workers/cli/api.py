@@ -32,7 +32,10 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
         kafka_bootstrap=settings.kafka.access,
         topic=settings.kafka.events_topic,
     )
-    app = create_app(backend, settings.api.tokens if tokens is None else tokens)
+    from service.privacy import PrivacyService
+
+    privacy = PrivacyService(settings.database_url)
+    app = create_app(backend, settings.api.tokens if tokens is None else tokens, privacy=privacy)
     if settings.metrics.api:
 
         async def prometheus_metrics() -> Response:

@@ -7,6 +7,7 @@ import typer
 from workers.cli import api as api_cli
 from workers.cli import audit as audit_cli
 from workers.cli import demo as demo_cli
+from workers.cli import privacy as privacy_cli
 from workers.cli import program as program_cli
 from workers.cli import (
     program_admin,  # noqa: F401 - registers program create | enroll | show
@@ -33,3 +34,4 @@ app.command(name="projector")(projections.projector)
 app.command(name="api")(api_cli.api)
 app.command(name="demo")(demo_cli.demo)
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(privacy_cli.app, name="privacy")

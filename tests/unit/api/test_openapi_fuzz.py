@@ -5,17 +5,21 @@ every operation) and without a token."""
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.app import create_app
+from service.privacy import PrivacyService
 from tests.unit.api.conftest import TOKENS, bearer
 from tests.unit.api.memory_backend import MemoryBackend
 
 BACKEND = MemoryBackend()
-APP = create_app(BACKEND, TOKENS)
+_PRIVACY_DB = Path(tempfile.mkdtemp(prefix="mf-fuzz-")) / "privacy.db"  # an empty database: /privacy/… answers 404
+APP = create_app(BACKEND, TOKENS, privacy=PrivacyService(f"sqlite:///{_PRIVACY_DB}"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 

@@ -1,0 +1,265 @@
+"""Acceptance (issue 20), on the live stack: a relationship driven by the real workflow on the dev server with its
+personal text sealed at the client, published to a real topic, projected into SQLite and PostgreSQL, verified and
+archived, exported. Then the mentee is erased, and the raw bytes of every store — the topic read by a plain consumer,
+the database (the SQLite file or every PostgreSQL table), every run's Temporal history, the archive, the export and
+the logs — hold none of the mentee's text; the relationship still verifies three-way and replays; the standalone
+verifier still verifies the export; the reports' totals are unchanged; the mentee's text reads ``[erased]``."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import Engine, inspect, text
+from temporalio.client import Client
+
+from activities.notifications import LogSink, Notifier
+from activities.publishing import KafkaPublisher
+from audit.archive import load_archived
+from audit.temporal import fetch_histories
+from domain import (
+    AcceptMatch,
+    Actor,
+    LogMeeting,
+    RelationshipState,
+    Role,
+    SetGoal,
+    SignAgreement,
+    SubmitCheckIn,
+    Terminate,
+    builtin_policy,
+)
+from domain.privacy.sealed import ERASED
+from projections import read_model
+from projections.db import is_sqlite, make_engine, migrate, sqlite_path
+from projections.privacy.cipher import FieldCipher
+from projections.privacy.keystore import SqlKeyStore
+from projections.projector import Projector
+from service.audit import AuditService
+from service.privacy import PrivacyService
+from tests.cache import TEST_WORKFLOW_CACHE
+from workers.settings import Settings
+from workers.worker import build_worker
+from workflows.client import MentorflowClient, new_command_id
+
+pytestmark = pytest.mark.integration
+
+MANAGER = Actor(id="pm-7", role=Role.MANAGER)
+MENTOR = Actor(id="ana-7", role=Role.MENTOR)
+SECRET = f"heron-{uuid.uuid4().hex[:8]}"  # unique: found only if this test's text leaked
+MENTEE_TEXTS = {
+    "goal": f"{SECRET} goal: get promoted before my sabbatical",
+    "notes": f"{SECRET} notes: we talked about my divorce",
+    "comment": f"{SECRET} comment: my manager bullies me",
+}
+MENTOR_GOAL = "mentor goal: public speaking"
+
+
+async def _topic_bytes(bootstrap: str, topic: str) -> bytes:
+    """Every key, value and header of the topic, read by a plain consumer from the beginning."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    chunks: list[bytes] = []
+    try:
+        while batch := await consumer.getmany(timeout_ms=1500):
+            for records in batch.values():
+                for r in records:
+                    chunks += [r.key or b"", r.value or b"", *(v for _, v in r.headers)]
+    finally:
+        await consumer.stop()
+    return b"\n".join(chunks)
+
+
+def _database_bytes(engine: Engine, url: str) -> bytes:
+    """SQLite: the file and its WAL, raw. PostgreSQL: every row of every table of the schema, as text."""
+    path = sqlite_path(url)
+    if path is not None:
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+    with engine.connect() as conn:
+        tables = inspect(conn).get_table_names()
+        rows = [conn.execute(text(f'SELECT CAST(t AS text) FROM "{name}" AS t')).scalars().all() for name in tables]
+    return "\n".join(str(v) for table in rows for v in table).encode()
+
+
+async def _temporal_bytes(client: Client, rid: str) -> bytes:
+    """Every event of every run of the workflow, as the protobuf bytes Temporal stores (payloads raw, not base64)."""
+    histories = await fetch_histories(client, rid)
+    assert histories, "the workflow's history is readable"
+    return b"".join(e.SerializeToString() for h in histories for e in h.events)
+
+
+def _archive_bytes(engine: Engine, rid: str) -> bytes:
+    archived = load_archived(engine, rid)
+    assert archived, "the closed workflow's history was archived"
+    return b"".join(e.SerializeToString() for h in archived for e in h.events)
+
+
+def _read(*paths: Path) -> bytes:
+    return b"\n".join(p.read_bytes() for p in paths if p.exists())
+
+
+def _verify_standalone(export_text: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """``python docs/verify_history.py EXPORT``: the standard library alone."""
+    path.write_text(export_text, encoding="utf-8")
+    verifier = Path(__file__).resolve().parents[3] / "docs" / "verify_history.py"
+    return subprocess.run(
+        [sys.executable, str(verifier), str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _reports(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return {name: fn(conn) for name, fn in read_model.REPORTS.items() if name != "at-risk"}
+
+
+@dataclass
+class World:
+    client: Client
+    stack: Settings
+    topic: str
+    url: str
+    engine: Engine
+    cipher: FieldCipher
+    tmp: Path
+    log_file: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.kafka.bootstrap_servers
+
+    def audit(self) -> Any:
+        return AuditService.open(
+            database_url=self.url, bootstrap_servers=self.bootstrap, topic=self.topic, temporal=self.client, settle=0.5
+        )
+
+    async def stores(self, rid: str, export_text: str) -> dict[str, bytes]:
+        return {
+            "topic": await _topic_bytes(self.bootstrap, self.topic),
+            "database": _database_bytes(self.engine, self.url),
+            "temporal": await _temporal_bytes(self.client, rid),
+            "archive": _archive_bytes(self.engine, rid),
+            "export": export_text.encode(),
+            "notifications": _read(self.tmp / "notices.jsonl"),
+            "logs": _read(self.log_file),
+        }
+
+
+@pytest.mark.timeout(180)
+async def test_erasing_a_person_leaves_no_text_anywhere_and_every_chain_intact(
+    temporal_client: Client, stack: Settings, kafka_topic: str, database_url: str, tmp_path: Path, unique_id: str
+) -> None:
+    log_file = tmp_path / "mentorflow.log"
+    handler = logging.FileHandler(log_file)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)  # every log line of the worker, the client, the projector and the libraries
+    migrate(database_url)
+    engine = make_engine(database_url, writer=is_sqlite(database_url))
+    world = World(
+        temporal_client, stack, kafka_topic, database_url, engine, FieldCipher(SqlKeyStore(engine)), tmp_path, log_file
+    )
+    publisher = KafkaPublisher(stack.kafka.bootstrap_servers, kafka_topic)
+    worker = build_worker(
+        temporal_client, task_queue=f"privacy-{unique_id}"[:100], publisher=publisher,
+        notifier=Notifier(LogSink(tmp_path / "notices.jsonl")), max_cached_workflows=TEST_WORKFLOW_CACHE,
+    )  # fmt: skip
+    try:
+        async with worker:  # it also answers the queries of the closed workflow at the end
+            await _scenario(
+                world, MentorflowClient(temporal_client, task_queue=worker.task_queue, privacy=world.cipher)
+            )
+    finally:
+        await publisher.close()
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+        engine.dispose()
+
+
+async def _scenario(world: World, mf: MentorflowClient) -> None:
+    mentee = Actor(id=f"bo-{uuid.uuid4().hex[:6]}", role=Role.MENTEE)
+    rid = f"r-privacy-{uuid.uuid4().hex[:10]}"
+    final = await _drive(mf, rid, mentee)
+    assert {g.text for g in final.goals.values()} == {MENTOR_GOAL, MENTEE_TEXTS["goal"], f"{SECRET} second goal"}
+
+    async with Projector(database_url=world.url, bootstrap_servers=world.bootstrap, topic=world.topic,
+                         group_id=None, dead_letter_topic=None) as projector:  # fmt: skip
+        await projector.run(until_caught_up=True)
+    async with world.audit() as audit:
+        report = await audit.verify(rid)  # also archives the closed workflow's history
+        assert report.ok, report.lines()
+        export_text, _, _ = await audit.export(rid)
+    totals = _reports(world.engine)
+    privacy = PrivacyService(world.url, world.cipher.store)
+    before = await privacy.export(mentee.id)
+    assert MENTEE_TEXTS["notes"] in str(before) and MENTEE_TEXTS["comment"] in str(before)
+
+    # every store holds the relationship (the search sees it) and the mentee's text only sealed
+    mentee_keys = world.cipher.store.key_ids_of(mentee.id)
+    assert len(mentee_keys) == 1
+    for name, data in (await world.stores(rid, export_text)).items():
+        if name not in ("notifications", "logs"):
+            assert rid.encode() in data and mentee_keys[0].encode() in data, name
+
+    key = world.cipher.store.keys(mentee_keys)[mentee_keys[0]]
+    assert not is_sqlite(world.url) or key in _database_bytes(world.engine, world.url)  # the search would see it
+    outcome = await privacy.erase(mentee.id, by_id=MANAGER.id, by_role="manager", reason_code="gdpr-art17")
+    assert outcome.erased and outcome.keys_erased == 1
+    if is_sqlite(world.url):  # the key's bytes do not linger in the file's free pages or its write-ahead log
+        assert key not in _database_bytes(world.engine, world.url)
+
+    async with world.audit() as audit:
+        report = await audit.verify(rid)
+        assert report.ok, report.lines()  # three-way, and the history replays
+        assert report.replay is not None and report.replay["ok"]
+        export_text, _, _ = await audit.export(rid)
+    stores = await world.stores(rid, export_text)
+    leaks = {name for name, data in stores.items() if SECRET.encode() in data}
+    assert leaks == set(), f"the erased mentee's text is still in: {sorted(leaks)}"
+    assert MENTOR_GOAL.encode() not in stores["database"]  # the mentor's text is sealed too (under the mentor's key)
+    verified = _verify_standalone(export_text, world.tmp / "export.jsonl")
+    assert verified.returncode == 0 and verified.stdout.startswith("OK"), verified.stdout + verified.stderr
+    assert _reports(world.engine) == totals
+    after = await mf.state(rid)
+    assert {g.text for g in after.goals.values()} == {MENTOR_GOAL, ERASED}  # the mentor's goal stays readable
+    exported = await privacy.export(mentee.id)
+    assert SECRET not in str(exported) and ERASED in str(exported)
+    privacy.close()
+
+
+async def _drive(mf: MentorflowClient, rid: str, mentee: Actor) -> RelationshipState:
+    """The relationship: both accept and sign, the mentee logs a meeting (and re-sends it), checks in, sets a goal;
+    the manager terminates it."""
+    await mf.propose(program="prog-privacy", mentor=MENTOR.id, mentee=mentee.id, by=MANAGER, relationship_id=rid,
+                     policy=builtin_policy("mentoring-12m"))  # fmt: skip
+
+    async def send(cmd: Any) -> Any:
+        return await mf.send(rid, cmd)
+
+    await send(AcceptMatch(command_id=new_command_id(), actor=MENTOR))
+    await send(AcceptMatch(command_id=new_command_id(), actor=mentee))
+    await send(SignAgreement(command_id=new_command_id(), actor=MENTOR, goals=[MENTOR_GOAL], cadence="P2W"))
+    # the mentee signs the mentor's goal too: the client re-uses its sealed string, the domain keeps one goal
+    await send(SignAgreement(command_id=new_command_id(), actor=mentee, goals=[MENTOR_GOAL, MENTEE_TEXTS["goal"]],
+                             cadence="P2W"))  # fmt: skip
+    now = (await mf.state(rid)).last_event_at
+    meeting = LogMeeting(command_id=new_command_id(), actor=mentee, held_at=now, notes=MENTEE_TEXTS["notes"])
+    first = await send(meeting)
+    again = await send(meeting)  # a re-sent command: same sealed string, same fingerprint, nothing appended
+    assert (again.last_seq, again.fingerprint) == (first.last_seq, first.fingerprint)
+    await send(SubmitCheckIn(command_id=new_command_id(), actor=mentee, satisfaction=2,
+                             comment=MENTEE_TEXTS["comment"]))  # fmt: skip
+    await send(SetGoal(command_id=new_command_id(), actor=mentee, text=f"{SECRET} second goal"))
+    await send(Terminate(command_id=new_command_id(), actor=MANAGER, reason_code="conduct", note="manager note"))
+    final = await mf.wait_closed(rid)
+    return final

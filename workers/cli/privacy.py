@@ -1,0 +1,112 @@
+"""``mentorflow privacy erase PERSON --by manager:ID [--reason CODE]`` and ``mentorflow privacy export PERSON``
+(issue 20, docs/privacy.md), over :class:`service.privacy.PrivacyService`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from workers.cli.output import console, print_json
+from workers.cli.relationship import (
+    EXIT_INPUT,
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    JSON_OPTION,
+    _fail,
+)
+from workers.settings import load_settings
+
+T = TypeVar("T")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done (also: nothing left to erase, which it says), 2 bad input (names the field and the rule), "
+    "3 refused (the role may not erase), 4 nothing names this person, 5 the database did not answer."
+)
+
+app = typer.Typer(
+    help="A data subject's erasure and access requests (docs/privacy.md). " + EXIT_CODES_HELP, no_args_is_help=True
+)
+
+
+def _run(call: Coroutine[Any, Any, T], as_json: bool) -> T:
+    from sqlalchemy.exc import OperationalError
+
+    from domain.errors import NotAllowedForRole
+    from service.errors import InvalidArgument
+    from service.privacy import UnknownPerson
+
+    try:
+        return asyncio.run(call)
+    except InvalidArgument as exc:
+        _fail(str(exc), EXIT_INPUT, as_json)
+    except NotAllowedForRole as exc:
+        _fail(f"refused ({exc.code}): {exc.rule}", EXIT_REFUSED, as_json)
+    except UnknownPerson as exc:
+        _fail(str(exc), EXIT_NOT_FOUND, as_json)
+    except OperationalError as exc:
+        _fail(f"the database did not answer: {exc.orig}", EXIT_UNAVAILABLE, as_json)
+
+
+def _service(database_url: str | None) -> Any:
+    from service.privacy import PrivacyService
+
+    return PrivacyService(database_url or load_settings().database_url)
+
+
+DATABASE_OPTION = typer.Option(None, "--database-url", help="default: MENTORFLOW_DATABASE__URL (the embedded SQLite)")
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def erase(
+    person: str = typer.Argument(..., help="the person id to erase"),
+    by: str = typer.Option(..., "--by", help="who erases, manager:ID or platform:ID", metavar="ROLE:ID"),
+    reason: str = typer.Option("request", "--reason", help="a reason code (request, gdpr-art17, retention, …)"),
+    as_json: bool = JSON_OPTION,
+    database_url: str | None = DATABASE_OPTION,
+) -> None:
+    """Erase a person: delete their data keys (their sealed text reads [erased] everywhere, every chain still
+    verifies), scrub their text from the reporting tables, record the erasure in the ledger."""
+    role, sep, by_id = by.partition(":")
+    if not sep or not by_id.strip() or not role.strip():
+        _fail(f"--by: {by!r} is not ROLE:ID (e.g. manager:mgr-7)", EXIT_INPUT, as_json)
+    service = _service(database_url)
+    try:
+        outcome = _run(
+            service.erase(person, by_id=by_id.strip(), by_role=role.strip().lower(), reason_code=reason), as_json
+        )
+    finally:
+        service.close()
+    if as_json:
+        print_json({"ok": True, **outcome.to_json()})
+    elif outcome.erased:
+        console.print(
+            f"erased {person}: {outcome.keys_erased} key(s) deleted, {outcome.rows_scrubbed} row(s) scrubbed; "
+            f"ledger row {outcome.seq} ({outcome.hash[:12] if outcome.hash else '-'})",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"nothing to erase: {person} was erased before ({outcome.previous_erasures} ledger row(s)) and nothing "
+            "of theirs was written since; nothing changed",
+            highlight=False,
+        )
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def export(
+    person: str = typer.Argument(..., help="the person id"),
+    as_json: bool = typer.Option(True, "--json", help="JSON on stdout (the only format)"),
+    database_url: str | None = DATABASE_OPTION,
+) -> None:
+    """Everything held about a person, opened, as JSON: their relationships, the text they wrote, the events they
+    acted in, their erasures (an access request). Give it to that person only."""
+    service = _service(database_url)
+    try:
+        data = _run(service.export(person), True)
+    finally:
+        service.close()
+    print_json(data)
