@@ -9,6 +9,10 @@ Kinds:
   it embeds the sealed token, never the plaintext; readers open the tokens inside it.
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
+* ``personal_plain`` — personal data kept in plaintext: a program enrollment's profile (skills, goals, interests,
+  languages, department, line manager — matching computes on it) and a withdrawal's reason. Not sealed yet: the
+  topic and ``event_log`` keep it; erasure scrubs it where it is derived (docs/privacy.md, "What erasure does not
+  do").
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
 
 ``tests/unit/privacy/test_inventory.py`` fails when a field of an event or command, or a column of a table, is not
@@ -36,12 +40,14 @@ class Kind(StrEnum):
     PERSONAL_TEXT = "personal_text"
     DERIVED_TEXT = "derived_text"
     PSEUDONYMOUS_ID = "pseudonymous_id"
+    PERSONAL_PLAIN = "personal_plain"
     NOT_PERSONAL = "not_personal"
 
 
 TEXT: Final = Kind.PERSONAL_TEXT
 DERIVED: Final = Kind.DERIVED_TEXT
 ID: Final = Kind.PSEUDONYMOUS_ID
+PLAIN: Final = Kind.PERSONAL_PLAIN
 NO: Final = Kind.NOT_PERSONAL
 
 _EVENT_COMMON: dict[str, Kind] = {"type": NO, "at": NO}
@@ -96,6 +102,21 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         "RedefinitionRecorded": {"by": ID, "role": NO, "outcome": NO, "note": TEXT},
         "Terminated": {"by": ID, "reason_code": NO, "note": TEXT},
         "RelationshipClosed": {"outcome": NO, "reason": DERIVED},
+        # programs (domain/programs/events.py): one chain per program
+        "ProgramCreated": {
+            "program_id": NO, "name": NO, "by": ID, "default_policy": NO, "matching": NO, "cycle_start": NO,
+            "cycle_end": NO,
+        },
+        "MatchingConfigured": {"by": ID, "matching": NO},
+        "ParticipantEnrolled": {
+            "person_id": ID, "role": NO, "by": ID, "profile": PLAIN, "capacity": NO, "preferences": ID,
+        },
+        "ParticipantWithdrawn": {"person_id": ID, "role": NO, "by": ID, "reason": PLAIN},
+        "MatchingRoundCompleted": {
+            "round_id": NO, "part": NO, "parts": NO, "by": ID, "method": NO, "matching_version": NO,
+            "total_score": NO, "proposals": ID, "unmatched": ID,
+        },
+        "CycleClosed": {"by": ID},
     }.items()
 }  # fmt: skip
 """Event type → field → kind (``type`` and ``at`` included; the envelope's own fields are in :data:`EXPORTS`)."""
@@ -132,6 +153,18 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         "Reassign": {"successor_id": NO, "reason": TEXT},
         "ConfirmMeeting": {"meeting_id": NO},
         "DisputeMeeting": {"meeting_id": NO, "reason": TEXT},
+        # programs (domain/programs/commands.py)
+        "CreateProgram": {
+            "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
+        },
+        "ConfigureMatching": {"program_id": NO, "matching": NO},
+        "EnrollParticipants": {"program_id": NO, "participants": PLAIN},
+        "WithdrawParticipant": {"program_id": NO, "person_id": ID, "role": NO, "reason": PLAIN},
+        "RecordMatchingRound": {
+            "program_id": NO, "round_id": NO, "part": NO, "parts": NO, "method": NO, "matching_version": NO,
+            "total_score": NO, "proposals": ID, "unmatched": ID,
+        },
+        "CloseCycle": {"program_id": NO},
     }.items()
 }  # fmt: skip
 """Command type → field → kind. The ``personal_text`` fields are the ones the boundary seals."""
@@ -197,6 +230,24 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
     "audit_workflow_histories": _columns(
         "workflow_id run_id relationship_id run_index status events history_sha256 archived_at", history_json=DERIVED
     ),
+    "programs": _columns(
+        "program_id name policy_name policy_version policy matching_version matching cycle_start cycle_end "
+        "created_at closed_at mentors mentees withdrawn rounds last_seq last_hash last_event_at",
+        created_by=ID,
+    ),
+    "program_enrollments": _columns(
+        "program_id role capacity enrolled_at enrolled_seq withdrawn_at",
+        person_id=ID,
+        profile=PLAIN,
+        preferences=ID,
+        enrolled_by=ID,
+        withdrawn_reason=PLAIN,
+    ),
+    "program_round_entries": _columns(
+        "program_id round_id score relationship_id reason method matching_version recorded_at seq",
+        mentee_id=ID,
+        mentor_id=ID,
+    ),
     "privacy_keys": _columns("key_id key created_at", person_id=ID),
     "privacy_erasures": _columns(
         "seq erased_by_role reason_code erased_at keys_erased rows_scrubbed prev_hash hash",
@@ -237,10 +288,11 @@ def personal_command_fields(command_type: str) -> tuple[str, ...]:
 
 
 def _section(title: str, rows: dict[str, dict[str, Kind]]) -> list[str]:
-    lines = [f"### {title}", "", "| name | personal text | derived text | pseudonymous ids |", "|---|---|---|---|"]
+    header = "| name | personal text (sealed) | derived text | personal, plaintext | pseudonymous ids |"
+    lines = [f"### {title}", "", header, "|---|---|---|---|---|"]
     for name, fields in rows.items():
         by_kind = {kind: ", ".join(f"`{f}`" for f, k in fields.items() if k is kind) or "-" for kind in Kind}
-        cells = (name, by_kind[Kind.PERSONAL_TEXT], by_kind[Kind.DERIVED_TEXT], by_kind[Kind.PSEUDONYMOUS_ID])
+        cells = (name, *(by_kind[k] for k in (TEXT, DERIVED, PLAIN, ID)))
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -34,6 +34,8 @@ from projections.models import (
     Goal,
     Meeting,
     Nudge,
+    ProgramEnrollment,
+    ProgramRoundEntry,
     RedefinitionOutcome,
     Relationship,
     Separation,
@@ -73,6 +75,7 @@ _AUTHORED: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
     (table_of(CheckIn), "submitted_by", ("comment",)),
     (table_of(Separation), "initiated_by", ("reason",)),
     (table_of(RedefinitionOutcome), "person_id", ("note",)),
+    (table_of(ProgramEnrollment), "person_id", ("withdrawn_reason",)),
 )
 # columns of derived text that may embed the person's sealed tokens
 _DERIVED: tuple[tuple[Table, str], ...] = (
@@ -148,7 +151,11 @@ def _known(conn: Connection, person_id: str) -> bool:
     acted = conn.execute(
         select(func.count()).select_from(table_of(EventLog)).where(table_of(EventLog).c.actor_id == person_id)
     ).scalar_one()
-    return bool(named or acted)
+    enrollments = table_of(ProgramEnrollment)
+    enrolled = conn.execute(
+        select(func.count()).select_from(enrollments).where(enrollments.c.person_id == person_id)
+    ).scalar_one()
+    return bool(named or acted or enrolled)
 
 
 def _previous(conn: Connection, person_id: str) -> int:
@@ -230,8 +237,10 @@ def _json_rows(conn: Connection, table: Table, where: Any) -> list[dict[str, Any
 
 
 def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[str, Any]:
-    """Everything held about ``person_id``, opened: their relationships, the rows they authored, the events they
-    acted in (payloads opened) and their erasures. Raises :class:`UnknownPerson` when nothing names them."""
+    """Everything held about ``person_id``, opened: their relationships, the rows they authored or that are about
+    them (meetings, goals, check-ins, separations, redefinitions, program enrollments with their profiles, matching
+    rounds), the events they acted in (payloads opened) and their erasures. Raises :class:`UnknownPerson` when
+    nothing names them."""
     ensure_tables(engine)
     rel = table_of(Relationship)
     log = table_of(EventLog)
@@ -240,6 +249,10 @@ def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[s
             raise UnknownPerson(f"no relationship, event or key names person {person_id}")
         relationships = _json_rows(conn, rel, or_(rel.c.mentor_id == person_id, rel.c.mentee_id == person_id))
         authored = {table.name: _json_rows(conn, table, table.c[author] == person_id) for table, author, _ in _AUTHORED}
+        rounds = table_of(ProgramRoundEntry)
+        authored[rounds.name] = _json_rows(
+            conn, rounds, or_(rounds.c.mentee_id == person_id, rounds.c.mentor_id == person_id)
+        )
         events = [
             {**json.loads(envelope), "relationship_id": rid}
             for rid, envelope in conn.execute(

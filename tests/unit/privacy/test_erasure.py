@@ -114,3 +114,22 @@ def test_the_service_refuses_roles_bad_ids_and_free_text_reasons(tmp_path: Any) 
 
     asyncio.run(go())
     service.close()
+
+
+def test_a_program_enrollment_is_exported_and_its_withdrawal_reason_scrubbed(program: Program) -> None:
+    from datetime import UTC, datetime
+
+    from projections.models import ProgramEnrollment
+
+    with program.engine.begin() as conn:
+        conn.execute(
+            table_of(ProgramEnrollment).insert().values(
+                program_id="prog-1", person_id="bo", role="mentee", profile='{"languages": ["en"]}', capacity=None,
+                preferences="[]", enrolled_by="pm-1", enrolled_at=datetime(2026, 1, 1, tzinfo=UTC), enrolled_seq=2,
+                withdrawn_at=datetime(2026, 2, 1, tzinfo=UTC), withdrawn_reason="withdrawn-wren-4 burnout",
+            )
+        )  # fmt: skip
+    exported = export_person(program.engine, program.cipher, "bo")
+    assert exported["authored"]["program_enrollments"][0]["withdrawn_reason"] == "withdrawn-wren-4 burnout"
+    _erase(program)
+    assert "withdrawn-wren-4" not in _dump(program.engine)

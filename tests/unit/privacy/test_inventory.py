@@ -9,9 +9,10 @@ import pytest
 
 from audit.archive import metadata as archive_metadata
 from domain import COMMAND_CLASSES
-from domain.events import EVENT_CLASSES
+from domain.catalog import EVENT_CLASSES
 from domain.limits import TextRule
 from domain.privacy.inventory import COMMAND_FIELDS, EVENT_FIELDS, TABLE_COLUMNS, Kind, render_markdown
+from domain.programs import commands as program_commands
 from projections.models import Base
 from projections.privacy.keystore import privacy_metadata
 
@@ -31,7 +32,21 @@ def test_the_inventory_names_no_event_that_does_not_exist() -> None:
     assert set(EVENT_FIELDS) - set(EVENT_CLASSES) == set()
 
 
-@pytest.mark.parametrize("cls", COMMAND_CLASSES, ids=lambda c: c.__name__)
+PROGRAM_COMMANDS = tuple(
+    getattr(program_commands, n)
+    for n in ("CreateProgram", "ConfigureMatching", "EnrollParticipants", "WithdrawParticipant",
+              "RecordMatchingRound", "CloseCycle")
+)  # fmt: skip
+
+
+def test_every_program_command_is_in_the_checked_list() -> None:
+    from typing import get_args
+
+    union = get_args(get_args(program_commands.ProgramCommand)[0])
+    assert set(union) == set(PROGRAM_COMMANDS)
+
+
+@pytest.mark.parametrize("cls", (*COMMAND_CLASSES, *PROGRAM_COMMANDS), ids=lambda c: c.__name__)
 def test_every_command_field_is_classified_and_personal_text_is_free_text(cls: type) -> None:
     fields = set(cls.model_fields)
     classified = COMMAND_FIELDS.get(cls.__name__, {})
