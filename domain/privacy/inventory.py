@@ -277,8 +277,7 @@ WORKFLOW_PAYLOADS: dict[str, str] = {
     "activity inputs (publish_events, notify)": "envelopes and notices: sealed text inside derived text",
     "continue-as-new input (the carried state)": "the same state: sealed",
 }
-"""Temporal payload → what it carries. A ``PayloadCodec`` (workflows/codec.py) encrypts all of them as a whole
-when a codec key is configured."""
+"""Temporal payload → what it carries (personal text sealed by the client; everything else as listed)."""
 
 
 def personal_command_fields(command_type: str) -> tuple[str, ...]:
