@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JsonFormatter",
     "TextFormatter",
+    "cli_span",
     "flush_tracing",
     "setup_logging",
     "setup_tracing",
@@ -67,6 +69,16 @@ def setup_tracing(settings: Settings, process: str, *, exporter: SpanExporter | 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     return True
+
+
+def cli_span() -> AbstractContextManager[object]:
+    """The root span of a CLI command, named by its command path (``mentorflow relationship do``); a no-op span
+    when tracing is off. The Temporal client's interceptor makes the update its child."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    name = context.command_path if context is not None else "mentorflow"
+    return trace.get_tracer("mentorflow.cli").start_as_current_span(name, kind=trace.SpanKind.CLIENT)
 
 
 def tracing_on() -> bool:

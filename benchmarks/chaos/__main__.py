@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.chaos.report import details, render, write_docs
+from benchmarks.chaos.report import commit, details, render, write_docs
 from benchmarks.chaos.run import PLANS, run_chaos
 from workers.settings import PROJECT_ROOT, load_settings
 
@@ -22,14 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     base = load_settings()
+    ran_on = commit()
     base.run_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chaos-", dir=base.run_dir) as tmp:
         report = asyncio.run(run_chaos(PLANS[args.size], base, Path(tmp) / "run"))
-    print(render(report))
+    print(render(report, ran_on))
     if not report.ok:
         print(details(report), file=sys.stderr)
     if not args.no_docs:
-        write_docs(report, args.docs)
+        write_docs(report, args.docs, ran_on)
         print(f"written to {args.docs}")
     return 0 if report.ok else 1
 

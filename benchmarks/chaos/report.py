@@ -75,15 +75,16 @@ def summary(report: ChaosReport) -> str:
     return "\n".join(lines)
 
 
-def render(report: ChaosReport) -> str:
+def render(report: ChaosReport, ran_on: str | None = None) -> str:
+    """``ran_on``: the commit read when the run began (the tree may change while it runs)."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    head = f"Ran {when} on commit `{commit()}` (`make chaos`, size {report.plan.name})."
+    head = f"Ran {when} on commit `{ran_on or commit()}` (`make chaos`, size {report.plan.name})."
     return f"{head}\n\n{table(report)}\n\n{summary(report)}\n"
 
 
-def write_docs(report: ChaosReport, path: Path) -> None:
+def write_docs(report: ChaosReport, path: Path, ran_on: str | None = None) -> None:
     text = path.read_text() if path.exists() else f"# Reliability\n\n{BEGIN}\n{END}\n"
-    block = f"{BEGIN}\n{render(report)}{END}"
+    block = f"{BEGIN}\n{render(report, ran_on)}{END}"
     if BEGIN in text and END in text:
         text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _m: block, text, flags=re.S)
     else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
+from typing import ClassVar
 
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -48,3 +51,43 @@ def test_without_an_endpoint_nothing_is_installed() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTORFLOW_TELEMETRY")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["False", "False", "0"]
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_with_an_endpoint_spans_are_exported_by_otlp_http() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    code = (
+        "from opentelemetry import trace;"
+        "from workers.settings import load_settings;"
+        "from workers.telemetry import flush_tracing, setup_tracing, temporal_interceptors;"
+        "on = setup_tracing(load_settings(), 'cli');"
+        "trace.get_tracer('t').start_span('exported-span').end();"
+        "flush_tracing();"
+        "print(on, len(temporal_interceptors()))"
+    )
+    env = {**os.environ, "MENTORFLOW_TELEMETRY__OTLP_ENDPOINT": endpoint}
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.stdout.split() == ["True", "1"]
+    [(path, content_type, body)] = _Collector.received
+    assert path == "/v1/traces" and content_type == "application/x-protobuf"
+    assert b"exported-span" in body and b"mentorflow-cli" in body  # the span and its service.name

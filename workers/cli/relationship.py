@@ -94,18 +94,26 @@ def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
 
     from domain import DomainError
     from workers.connect import connect_client
+    from workers.settings import load_settings
+    from workers.telemetry import cli_span, flush_tracing, setup_tracing
     from workflows.client import RelationshipBusy, RelationshipNotFound
     from workflows.models import CommandIdConflict
 
+    setup_tracing(load_settings(), "cli")  # on only with MENTORFLOW_TELEMETRY__OTLP_ENDPOINT
+
     async def main() -> T:
-        try:
-            client = await connect_client()
-        except RuntimeError as exc:
-            _fail(f"cannot reach Temporal: {exc} (is it up? `mentorflow services up`)", EXIT_UNAVAILABLE, as_json)
-        return await call(client)
+        with cli_span():
+            try:
+                client = await connect_client()
+            except RuntimeError as exc:
+                _fail(f"cannot reach Temporal: {exc} (is it up? `mentorflow services up`)", EXIT_UNAVAILABLE, as_json)
+            return await call(client)
 
     try:
-        result = asyncio.run(main())
+        try:
+            result = asyncio.run(main())
+        finally:
+            flush_tracing()
     except DomainError as exc:
         _fail(f"refused ({exc.code}): {exc.rule}", EXIT_REFUSED, as_json)
     except RelationshipNotFound as exc:
