@@ -38,10 +38,16 @@ assert set(REPORT_NAMES) == set(REPORTS), "every report of the read model, and o
 
 @dataclass(frozen=True, slots=True)
 class CommandOutcome:
-    """The relationship after an accepted command, and the envelopes the command appended (oldest first)."""
+    """The relationship after an accepted command, and the envelopes the command appended (oldest first); from the
+    workflow also the command id, whether it was a re-send (``duplicate``: applied once, the first result) and the
+    seqs it appended (``first_seq..last_seq``; empty when ``last_seq < first_seq``)."""
 
     state: RelationshipState
     events: list[Envelope] = field(default_factory=list)
+    command_id: str | None = None
+    duplicate: bool = False
+    first_seq: int | None = None
+    last_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,11 @@ class CommandClient(Protocol):
     async def state(self, relationship_id: str) -> RelationshipState: ...
 
     async def events_page(self, relationship_id: str, after_seq: int = 0) -> Any: ...
+
+    async def status(self, relationship_id: str) -> Any: ...
+
+    async def list(self, *args: Any, **kwargs: Any) -> Any:
+        """Temporal visibility: ``list(program, stage, *, substate, health, limit)``."""
 
 
 def _unavailable(exc: BaseException) -> bool:
@@ -142,7 +153,14 @@ class MentorflowService:
     @staticmethod
     def _outcome(result: Any, state: RelationshipState | None = None) -> CommandOutcome:
         events = list(getattr(result, "events", None) or [])
-        return CommandOutcome(state=state or result.state, events=events)
+        return CommandOutcome(
+            state=state or result.state,
+            events=events,
+            command_id=getattr(result, "command_id", None),
+            duplicate=bool(getattr(result, "duplicate", False)),
+            first_seq=getattr(result, "first_seq", None),
+            last_seq=getattr(result, "last_seq", None),
+        )
 
     async def propose(self, command: ProposeRelationship) -> CommandOutcome:
         result = await self._call(lambda c: c.propose(command))
@@ -154,6 +172,24 @@ class MentorflowService:
 
     async def state(self, relationship_id: str) -> RelationshipState:
         return await self._call(lambda c: c.state(relationship_id))
+
+    async def publishing(self, relationship_id: str) -> Any:
+        """How far the workflow's publishing got (``workflows.models.WorkflowStatus``)."""
+        return await self._call(lambda c: c.status(relationship_id))
+
+    async def events_held(self, relationship_id: str) -> Any:
+        """The envelopes the workflow still holds (``workflows.models.EventsPage``; :meth:`history` adds the older
+        ones from the audit store)."""
+        return await self._call(lambda c: c.events_page(relationship_id))
+
+    async def running(self, flt: ListFilter) -> list[Any]:
+        """Relationships by their workflows' search attributes (Temporal visibility, about a second behind; rows
+        ``workflows.client.RelationshipSummary``). :meth:`list_relationships` reads the projections instead."""
+        return list(
+            await self._call(
+                lambda c: c.list(flt.program, flt.stage, substate=flt.substate, health=flt.health, limit=flt.limit)
+            )
+        )
 
     # --- audit ---------------------------------------------------------------------------------------------------
     async def history(self, relationship_id: str) -> list[Envelope]:

@@ -1,4 +1,5 @@
-"""``mentorflow relationship propose | do | show | list`` (DESIGN §8), over the Python client.
+"""``mentorflow relationship propose | do | show | list`` (DESIGN §8), through the application service
+(service/relationships.py ``MentorflowService``) that the HTTP API uses too.
 
 Exit codes: 0 done; 2 bad usage or input (typer's usage errors, bad ``--by``, bad ``--data`` JSON, a field that
 fails validation: the message names the field and the rule); 3 the command was refused by a domain rule (the message
@@ -13,13 +14,16 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
 from workers.cli.output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from service.relationships import MentorflowService
 
 T = TypeVar("T")
 
@@ -88,38 +92,39 @@ def _validation_message(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
-def _run(call: Callable[[Any], Awaitable[T]], as_json: bool) -> T:
-    """Connect, run ``call(client)``, and turn every failure into a message and an exit code."""
+def _run(call: Callable[[MentorflowService], Awaitable[T]], as_json: bool) -> T:
+    """Run ``call(service)`` on a :class:`service.relationships.MentorflowService` (the one the API serves; these
+    commands only reach Temporal through it, never the projections database), and turn every failure into a
+    message and an exit code."""
     from temporalio.service import RPCError
 
-    from domain import DomainError
-    from workers.connect import connect_client
+    from domain import DomainError, RelationshipNotFound
+    from service.errors import ServiceUnavailable
+    from service.relationships import MentorflowService
+    from workers import connect
     from workers.settings import load_settings
     from workers.telemetry import cli_span, flush_tracing, setup_tracing
-    from workflows.client import RelationshipBusy, RelationshipNotFound
     from workflows.models import CommandIdConflict
 
-    setup_tracing(load_settings(), "cli")  # on only with MENTORFLOW_TELEMETRY__OTLP_ENDPOINT
+    settings = load_settings()
+    setup_tracing(settings, "cli")  # on only with MENTORFLOW_TELEMETRY__OTLP_ENDPOINT
+    service = MentorflowService(lambda: connect.connect_client(settings), settings.database_url)
 
     async def main() -> T:
         with cli_span():
-            try:
-                client = await connect_client()
-            except RuntimeError as exc:
-                _fail(f"cannot reach Temporal: {exc} (is it up? `mentorflow services up`)", EXIT_UNAVAILABLE, as_json)
-            return await call(client)
+            return await call(service)
 
     try:
         try:
-            result = asyncio.run(main())
+            result: T = asyncio.run(main())
         finally:
             flush_tracing()
     except DomainError as exc:
         _fail(f"refused ({exc.code}): {exc.rule}", EXIT_REFUSED, as_json)
     except RelationshipNotFound as exc:
         _fail(str(exc), EXIT_NOT_FOUND, as_json)
-    except RelationshipBusy as exc:
-        _fail(str(exc), EXIT_UNAVAILABLE, as_json)
+    except ServiceUnavailable as exc:
+        _fail(f"{exc} (is it up? `mentorflow services status`)", EXIT_UNAVAILABLE, as_json)
     except CommandIdConflict as exc:
         _fail(str(exc), EXIT_INPUT, as_json)
     except RPCError as exc:
@@ -151,9 +156,10 @@ def _load_policy(name: str | None, path: Path | None) -> Any:
 
 
 def _result_json(result: Any) -> dict[str, Any]:
+    """The JSON of a command's outcome (service.relationships.CommandOutcome): keys scripts rely on."""
     return {
         "ok": True,
-        "relationship_id": result.relationship_id,
+        "relationship_id": result.state.relationship_id,
         "command_id": result.command_id,
         "duplicate": result.duplicate,
         "first_seq": result.first_seq,
@@ -174,9 +180,7 @@ def _print_result(result: Any, as_json: bool) -> None:
         types = ", ".join(e.type for e in result.events) or "(events no longer held)"
         appended = f"seq {result.first_seq}..{result.last_seq}: {types}"
     again = " (already applied: same command id)" if result.duplicate else ""
-    console.print(
-        f"[green]accepted[/green]{again} {result.relationship_id}: {appended}", highlight=False, soft_wrap=True
-    )
+    console.print(f"[green]accepted[/green]{again} {s.relationship_id}: {appended}", highlight=False, soft_wrap=True)
     console.print(f"now {s.stage.value}/{s.substate.value}, health {s.health.value}, seq {s.seq}", highlight=False)
 
 
@@ -215,7 +219,7 @@ def propose(
         )
     except ValidationError as exc:
         _fail(f"invalid proposal: {_validation_message(exc)}", EXIT_INPUT, as_json)
-    result = _run(lambda client: client.propose(command), as_json)
+    result = _run(lambda service: service.propose(command), as_json)
     _print_result(result, as_json)
 
 
@@ -260,7 +264,7 @@ def do_command(
     except ValidationError as exc:
         known = ", ".join(n for n in COMMAND_NAMES_KEBAB if n != "propose-relationship")
         _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
-    result = _run(lambda client: client.send(relationship_id, command), as_json)
+    result = _run(lambda service: service.send(relationship_id, command), as_json)
     _print_result(result, as_json)
 
 
@@ -272,10 +276,10 @@ def show(
 ) -> None:
     """Show a relationship's current state (authoritative: from its workflow)."""
 
-    async def call(client: Any) -> tuple[Any, Any, Any]:
-        state = await client.state(relationship_id)
-        status = await client.status(relationship_id)
-        page = await client.events_page(relationship_id) if events else None
+    async def call(service: Any) -> tuple[Any, Any, Any]:
+        state = await service.state(relationship_id)
+        status = await service.publishing(relationship_id)
+        page = await service.events_held(relationship_id) if events else None
         return state, status, page
 
     state, status, page = _run(call, as_json)
@@ -317,10 +321,10 @@ def list_relationships(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List relationships by program / stage (Temporal visibility: about a second behind)."""
-    rows = _run(
-        lambda client: client.list(program, stage, substate=substate, health=health, limit=limit),
-        as_json,
-    )
+    from service.relationships import ListFilter
+
+    wanted = ListFilter(program=program, stage=stage, substate=substate, health=health, limit=limit)
+    rows = _run(lambda service: service.running(wanted), as_json)
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
         return
