@@ -79,6 +79,7 @@ def kafka_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dic
         def spy(self: Any, *args: Any, _real: Callable[..., None] = real, _name: str = cls.__name__, **kw: Any) -> None:
             _real(self, *args, **kw)
             calls.append((_name, kw))
+            self._closed = True  # never started: nothing to close (silences aiokafka's "Unclosed" warning)
             raise Reached(_name)
 
         monkeypatch.setattr(cls, "__init__", spy)
