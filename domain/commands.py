@@ -28,6 +28,7 @@ from domain.limits import (
     LONG_TEXT,
     MAX_EXPLANATION_ITEMS,
     MAX_NAME_LENGTH,
+    MAX_RENEWALS,
     MEETING_ID,
     NAME,
     NOTE,
@@ -111,6 +112,13 @@ class ProposeRelationship(CommandBase):
     match_explanation: MatchExplanation = None
     matching_version: Annotated[str | None, NAME] = None
     predecessor_id: Annotated[str | None, RELATIONSHIP_ID] = None
+    renewals_used: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_RENEWALS,
+        description="renewals the mentee already used this cycle (a rematch's predecessors): they count against the "
+        "policy's max_renewals",
+    )
     rules_version: int | None = Field(
         default=None, ge=1, le=CURRENT_RULES_VERSION, description="default: the current rules version"
     )

@@ -300,6 +300,7 @@ def _propose(state: RelationshipState, c: ProposeRelationship, now: datetime) ->
         match_explanation=c.match_explanation,
         matching_version=c.matching_version,
         predecessor_id=c.predecessor_id,
+        renewals_used=c.renewals_used or None,
         policy=c.policy,
         acceptances_needed=needed,
         rules_version=c.rules_version if c.rules_version is not None else CURRENT_RULES_VERSION,

@@ -100,6 +100,8 @@ class RelationshipProposed(EventBase):
     # The matching decision (issue 14): absent when the proposal carries none.
     match_explanation: dict[str, Decimal] | None = None
     matching_version: str | None = None
+    # Renewals the mentee already used this cycle (issue 14: the cap holds across a rematch); absent = none.
+    renewals_used: int | None = None
 
     @model_serializer(mode="wrap")
     def _omit_rules_v1(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, object]:
@@ -108,7 +110,7 @@ class RelationshipProposed(EventBase):
         data: dict[str, object] = handler(self)
         if data.get("rules_version") == 1:
             del data["rules_version"]
-        for name in ("match_explanation", "matching_version"):
+        for name in ("match_explanation", "matching_version", "renewals_used"):
             if data.get(name, 0) is None:
                 del data[name]
         return data

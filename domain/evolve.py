@@ -98,6 +98,7 @@ def _start_and_meetings(s: RelationshipState, event: EventBase, u: dict[str, Any
                 match_score=event.match_score,
                 predecessor_id=event.predecessor_id,
                 policy=event.policy,
+                renewals=event.renewals_used or 0,
                 opened_at=event.at,
                 acceptances_needed=event.acceptances_needed,
                 rules_version=event.rules_version,

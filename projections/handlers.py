@@ -85,7 +85,7 @@ def _on_relationship_proposed(w: PendingWrites, row: dict[str, Any], d: Decoded)
             "mentor_satisfaction": None,
             "mentee_satisfaction": None,
             "pauses": 0,
-            "renewals": 0,
+            "renewals": e.renewals_used or 0,
             "separation_seq": None,
             "last_seq": 0,
             "last_hash": "0" * 64,

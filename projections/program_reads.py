@@ -25,6 +25,7 @@ __all__ = [
     "open_by_mentee",
     "program_enrollment",
     "program_row",
+    "renewals_by_mentee",
 ]
 
 _EXCLUDING_OUTCOMES = ("rematched",)
@@ -65,6 +66,16 @@ def open_by_mentee(conn: Connection, program_id: str) -> dict[str, str]:
         .group_by(r.mentee_id)
     )
     return {mentee: rid for mentee, rid in rows}
+
+
+def renewals_by_mentee(conn: Connection, program_id: str) -> dict[str, int]:
+    """Renewals each mentee used in the program's relationships (the cycle's): a new proposal carries them, so the
+    policy's ``max_renewals`` holds per mentee across a rematch."""
+    r = Relationship
+    rows = conn.execute(
+        select(r.mentee_id, func.max(r.renewals)).where(r.program_id == program_id).group_by(r.mentee_id)
+    )
+    return {mentee: int(n) for mentee, n in rows if n}
 
 
 def _excluded(conn: Connection, program_id: str) -> frozenset[tuple[str, str]]:

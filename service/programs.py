@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -104,9 +104,15 @@ def round_data(program: str, enrollment: Enrollment, config: MatchingConfig, *, 
 
 
 def proposal_commands(
-    program: str, data: dict[str, Any], actor: Actor, policy: LifecyclePolicy
+    program: str,
+    data: dict[str, Any],
+    actor: Actor,
+    policy: LifecyclePolicy,
+    renewals: Mapping[str, int] | None = None,
 ) -> list[ProposeRelationship]:
-    """The round's proposals as commands: method, score, explanation and the configuration's version recorded."""
+    """The round's proposals as commands: method, score, explanation and the configuration's version recorded;
+    ``renewals``: what each mentee already used this cycle (so the policy's cap holds across a rematch)."""
+    used = renewals or {}
     commands = []
     for p in data["proposals"]:
         relationship_id, command_id = pair_ids(program, p["mentee"], p["mentor"])
@@ -123,6 +129,7 @@ def proposal_commands(
                 match_score=Decimal(str(p["score"])),
                 match_explanation={k: Decimal(str(v)) for k, v in p["explanation"].items()},
                 matching_version=data["matching_version"],
+                renewals_used=used.get(p["mentee"]) or None,
             )
         )
     return commands
@@ -253,7 +260,8 @@ class ProgramService(MentorflowService):
         if actor is None or actor.role.value != "manager":
             raise InvalidArgument("by", "an algorithmic round is proposed by a manager (manager:ID)")
         policy = LifecyclePolicy.model_validate_json(row["policy"])
-        for command in proposal_commands(program_id, data, actor, policy):
+        renewals = await self._read(lambda conn: program_reads.renewals_by_mentee(conn, program_id))
+        for command in proposal_commands(program_id, data, actor, policy, renewals):
             await self.propose(command)
         programs = await self._programs()
         for part in _round_parts(program_id, data, actor):
@@ -294,7 +302,8 @@ class ProgramService(MentorflowService):
         }
         data = {"program": program_id, "method": method, "matching_version": config.version}
         policy = LifecyclePolicy.model_validate_json(row["policy"])
-        (command,) = proposal_commands(program_id, {**data, "proposals": [pair]}, actor, policy)
+        renewals = await self._read(lambda conn: program_reads.renewals_by_mentee(conn, program_id))
+        (command,) = proposal_commands(program_id, {**data, "proposals": [pair]}, actor, policy, renewals)
         await self.propose(command.model_copy(update={"match_method": method}))
         return {**pair, **data}
 

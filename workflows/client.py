@@ -229,6 +229,7 @@ class MentorflowClient:
         predecessor_id: str | None = None,
         command_id: str | None = None,
         rules_version: int | None = None,
+        renewals_used: int | None = None,
     ) -> CommandResult:
         """Start a relationship (update-with-start). Pass a ready :class:`ProposeRelationship`, or its fields.
 
@@ -249,6 +250,7 @@ class MentorflowClient:
                 match_score=Decimal(str(match_score)) if match_score is not None else None,
                 predecessor_id=predecessor_id,
                 rules_version=rules_version,
+                renewals_used=renewals_used,
             )
         proposal = command
         if proposal.predecessor_id is not None:
@@ -360,6 +362,7 @@ class MentorflowClient:
             policy=old.policy,
             match_method=match_method,
             predecessor_id=relationship_id,
+            renewals_used=old.renewals or None,  # the renewal cap holds across a rematch (issue 14)
         )
         return closed, started
 
