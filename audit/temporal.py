@@ -23,6 +23,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit.records import StoredRecord
@@ -33,6 +34,7 @@ __all__ = [
     "ENVELOPE_KEYS",
     "WORKFLOW_TYPE",
     "ReplayOutcome",
+    "decode_histories",
     "envelope_records",
     "fetch_histories",
     "replay_histories",
@@ -157,23 +159,48 @@ class ReplayOutcome:
         return {"ok": self.ok, "runs": self.runs, "failures": self.failures, "skipped": self.skipped}
 
 
-def _replayer() -> Any:
+def _replayer(codec: PayloadCodec | None = None) -> Any:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
+    from workflows.codec import with_codec
     from workflows.program import ProgramWorkflow
     from workflows.relationship import RelationshipWorkflow
 
-    return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=pydantic_data_converter)
+    converter = with_codec(pydantic_data_converter, codec)
+    return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=converter)
 
 
-async def replay_histories(histories: Sequence[WorkflowHistory]) -> ReplayOutcome:
+async def decode_histories(histories: Sequence[WorkflowHistory], codec: PayloadCodec | None) -> list[WorkflowHistory]:
+    """Copies of ``histories`` whose envelope-carrying payloads are decoded by the payload codec (the histories of a
+    deployment with ``privacy.codec_key``), for :func:`envelope_records`; the originals stay encrypted (the archive
+    keeps them so; the ``Replayer`` decodes by itself). Without a codec: the histories as they are."""
+    if codec is None:
+        return list(histories)
+    decoded = []
+    for history in histories:
+        events = []
+        for event in history.events:
+            copy = HistoryEvent()
+            copy.CopyFrom(event)
+            for _, payloads in _event_payloads(copy):
+                plain = await codec.decode(list(payloads))
+                del payloads[:]  # type: ignore[attr-defined]
+                payloads.extend(plain)  # type: ignore[attr-defined]
+            events.append(copy)
+        decoded.append(WorkflowHistory(history.workflow_id, events))
+    return decoded
+
+
+async def replay_histories(histories: Sequence[WorkflowHistory], codec: PayloadCodec | None = None) -> ReplayOutcome:
     """Replay the histories with Temporal's ``Replayer`` and the current ``RelationshipWorkflow``: proof that the
     code still reproduces them (every command the code issues matches the recorded events)."""
-    return (await replay_many({"": histories}))[""]
+    return (await replay_many({"": histories}, codec))[""]
 
 
-async def replay_many(histories: Mapping[str, Sequence[WorkflowHistory]]) -> dict[str, ReplayOutcome]:
+async def replay_many(
+    histories: Mapping[str, Sequence[WorkflowHistory]], codec: PayloadCodec | None = None
+) -> dict[str, ReplayOutcome]:
     """:func:`replay_histories` for many relationships (key → its runs) in one ``Replayer`` pass: the sandbox
     imports the workflow code once, not once per relationship."""
     out = {
@@ -185,7 +212,7 @@ async def replay_many(histories: Mapping[str, Sequence[WorkflowHistory]]) -> dic
     if not owner:
         return out
     try:
-        replayer = _replayer()
+        replayer = _replayer(codec)
     except ImportError as exc:
         skipped = f"the workflow code cannot be imported: {exc}"
         return {key: ReplayOutcome(ok=False, runs=0, failures={}, skipped=skipped) for key in histories}

@@ -348,7 +348,7 @@ class Auditor:
     async def read_temporal(self, relationship_id: str) -> tuple[StoreRead, list[WorkflowHistory], list[str]]:
         """(what was read, the histories to replay, problems with the archive)."""
         from audit.archive import archive_histories, is_closed, load_archived
-        from audit.temporal import envelope_records, fetch_histories, workflow_id_of
+        from audit.temporal import decode_histories, envelope_records, fetch_histories, workflow_id_of
 
         assert self.temporal is not None
         wid = workflow_id_of(relationship_id)
@@ -380,7 +380,16 @@ class Auditor:
             return StoreRead(None, source, f"no history {where[self.temporal_source]}"), [], problems
         runs = f" ({len(histories)} runs)" if len(histories) > 1 else ""
         running = source.startswith("workflow ") and not is_closed(histories)
-        return StoreRead(envelope_records(histories), source + runs, running=running), histories, problems
+        try:
+            readable = await decode_histories(histories, self._codec)
+        except Exception as exc:  # another codec key: say so instead of reading the history as empty
+            return StoreRead(None, source, f"{type(exc).__name__}: {exc}"), [], problems
+        return StoreRead(envelope_records(readable), source + runs, running=running), histories, problems
+
+    @property
+    def _codec(self) -> Any:
+        """The payload codec of the Temporal client (None: payloads are plain)."""
+        return self.temporal.data_converter.payload_codec if self.temporal is not None else None
 
     # -- verification -----------------------------------------------------------------------------------------
     async def _finish(
@@ -390,7 +399,7 @@ class Auditor:
 
         replay = None
         if self.temporal is not None and self.replay and histories:
-            replay = (await replay_many({relationship_id: histories}))[relationship_id].to_dict()
+            replay = (await replay_many({relationship_id: histories}, self._codec))[relationship_id].to_dict()
         return self._report(relationship_id, reads, replay, problems)
 
     @staticmethod
@@ -523,7 +532,7 @@ class Auditor:
 
         if self.temporal is None or not self.replay:
             return {}
-        replayed = await replay_many({rid: runs for rid, runs in histories.items() if runs})
+        replayed = await replay_many({rid: runs for rid, runs in histories.items() if runs}, self._codec)
         return {rid: outcome.to_dict() for rid, outcome in replayed.items()}
 
     async def _again(self, relationship_id: str, semaphore: asyncio.Semaphore) -> VerifyReport:

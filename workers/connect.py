@@ -13,6 +13,7 @@ from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
+from workflows.codec import codec_from_key
 from workflows.connection import connect
 
 __all__ = ["connect_client", "temporal_client"]
@@ -20,16 +21,19 @@ __all__ = ["connect_client", "temporal_client"]
 
 async def temporal_client(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the project's data converter on the configured address, namespace, TLS and API key,
-    and when tracing is on the OpenTelemetry interceptor (every worker built on the client traces its tasks too)."""
+    and when tracing is on the OpenTelemetry interceptor (every worker built on the client traces its tasks too);
+    with ``privacy.codec_key`` every payload is encrypted (workflows/codec.py), for its workers too."""
     from workers.telemetry import temporal_interceptors
 
-    temporal = (settings or load_settings()).temporal
+    settings = settings or load_settings()
+    temporal = settings.temporal
     return await connect(
         temporal.address,
         temporal.namespace,
         runtime=runtime,
         access=temporal.access,
         interceptors=temporal_interceptors(),
+        codec=codec_from_key(settings.privacy.codec_key),
     )
 
 

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
 from projections.topics import dead_letter_topic, events_topic
+from workflows.codec import codec_from_key
 from workflows.connection import TemporalAccess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +152,18 @@ class PrivacySettings(BaseModel):
     Off by default while deployments move over: a relationship's events written before it stay plaintext."""
 
     encrypt: bool = Field(False, description="seal personal free text per person before it leaves the client")
+    codec_key: str = Field(
+        "",
+        repr=False,
+        description="base64 of 32 random bytes: every Temporal payload is encrypted with it (workflows/codec.py); "
+        "empty = off. Every worker, client, auditor and the UI's codec server need the same key",
+    )
+
+    @field_validator("codec_key")
+    @classmethod
+    def _codec_key(cls, value: str) -> str:
+        codec_from_key(value)  # ValueError naming the setting and the rule
+        return value
 
 
 class Settings(BaseSettings):

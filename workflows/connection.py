@@ -15,8 +15,11 @@ from typing import Any
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
+
+from workflows.codec import with_codec
 
 __all__ = ["DATA_CONVERTER", "TemporalAccess", "connect"]
 
@@ -73,14 +76,16 @@ async def connect(
     runtime: Runtime | None = None,
     access: TemporalAccess | None = None,
     interceptors: Sequence[Interceptor] = (),
+    codec: PayloadCodec | None = None,
 ) -> Client:
     """A Temporal client at ``address`` in ``namespace`` with the project's data converter; ``runtime`` carries the
     SDK's telemetry (the worker's Prometheus endpoint), the default runtime otherwise; ``access`` its TLS and API
-    key; ``interceptors`` (tracing: workers/telemetry.py) also apply to every worker built on this client."""
+    key; ``interceptors`` (tracing: workers/telemetry.py) also apply to every worker built on this client; ``codec``
+    encrypts every payload (workflows/codec.py) — for this client and every worker built on it."""
     return await Client.connect(
         address,
         namespace=namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=with_codec(DATA_CONVERTER, codec),
         runtime=runtime,
         interceptors=interceptors,
         **(access or TemporalAccess()).connect_options(),

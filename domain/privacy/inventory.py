@@ -277,7 +277,8 @@ WORKFLOW_PAYLOADS: dict[str, str] = {
     "activity inputs (publish_events, notify)": "envelopes and notices: sealed text inside derived text",
     "continue-as-new input (the carried state)": "the same state: sealed",
 }
-"""Temporal payload → what it carries (personal text sealed by the client; everything else as listed)."""
+"""Temporal payload → what it carries. With ``privacy.codec_key`` set, the payload codec (workflows/codec.py) encrypts
+every one of them as a whole."""
 
 
 def personal_command_fields(command_type: str) -> tuple[str, ...]:
