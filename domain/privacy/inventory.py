@@ -59,6 +59,7 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
             "relationship_id": NO, "program_id": NO, "mentor_id": ID, "mentee_id": ID, "proposed_by": ID,
             "proposed_by_role": NO, "match_method": NO, "match_score": NO, "predecessor_id": NO, "policy": NO,
             "acceptances_needed": ID, "rules_version": NO, "match_explanation": NO, "matching_version": NO,
+            "renewals_used": NO,
         },
         "MatchAccepted": {"by": ID, "role": NO},
         "MatchDeclined": {"by": ID, "role": NO, "reason": TEXT},
@@ -129,7 +130,7 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         "ProposeRelationship": {
             "relationship_id": NO, "program_id": NO, "mentor_id": ID, "mentee_id": ID, "policy": NO,
             "match_method": NO, "match_score": NO, "match_explanation": NO, "matching_version": NO,
-            "predecessor_id": NO, "rules_version": NO,
+            "predecessor_id": NO, "rules_version": NO, "renewals_used": NO,
         },
         "AcceptMatch": {},
         "DeclineMatch": {"reason": TEXT},
