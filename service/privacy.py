@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,6 +21,7 @@ from domain.privacy.keys import KeyStore
 from projections.db import make_engine, migrate
 from projections.privacy.cipher import FieldCipher
 from projections.privacy.erasure import ErasureOutcome, UnknownPerson, erase_person, export_person, verify_ledger
+from projections.privacy.retention import RetentionPass, retention_pass
 from service.errors import InvalidArgument
 
 __all__ = ["ERASER_ROLES", "REASON_CODE_PATTERN", "PrivacyService", "UnknownPerson"]
@@ -95,6 +97,17 @@ class PrivacyService:
         """Everything held about ``person_id``, opened (a data subject's access request)."""
         _person(person_id, "person")
         return await asyncio.to_thread(self._export, person_id)
+
+    def _retention(self, keep: timedelta, dry_run: bool) -> RetentionPass:
+        engine, cipher = self._ready()
+        return retention_pass(engine, cipher.store, keep, datetime.now(UTC), dry_run=dry_run)
+
+    async def retention(self, keep_days: int, *, dry_run: bool = False) -> RetentionPass:
+        """Erase (by the system, reason ``retention``) everyone whose relationships all closed more than
+        ``keep_days`` days ago; ``dry_run``: only list them."""
+        if keep_days < 1:
+            raise InvalidArgument("keep_days", "must be at least 1 (0 turns retention off)")
+        return await asyncio.to_thread(self._retention, timedelta(days=keep_days), dry_run)
 
     async def verify_ledger(self) -> str | None:
         """None when the erasure ledger's hash chain holds, else the first problem."""

@@ -159,6 +159,14 @@ class PrivacySettings(BaseModel):
         "empty = off. Every worker, client, auditor and the UI's codec server need the same key",
     )
 
+    retention_days: int = Field(
+        0,
+        ge=0,
+        le=36_500,
+        description="erase a person this many days after their last relationship closed "
+        "(mentorflow privacy retention); 0 = keep until erased on request",
+    )
+
     @field_validator("codec_key")
     @classmethod
     def _codec_key(cls, value: str) -> str:

@@ -110,3 +110,42 @@ def export(
     finally:
         service.close()
     print_json(data)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def retention(
+    keep_days: int = typer.Option(
+        None, "--keep-days", help="default: MENTORFLOW_PRIVACY__RETENTION_DAYS (0 there: retention is off)"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list who is due"),
+    watch: float = typer.Option(0, "--watch", help="run a pass every SECONDS until interrupted (0: one pass)"),
+    as_json: bool = JSON_OPTION,
+    database_url: str | None = DATABASE_OPTION,
+) -> None:
+    """Erase, as the system (reason code retention), everyone whose relationships all closed more than the retention
+    period ago; each erasure gets its ledger row. --watch repeats it: the timer of a deployment."""
+    import time
+
+    days = keep_days if keep_days is not None else load_settings().privacy.retention_days
+    if not days:
+        _fail("retention is off: give --keep-days N or set MENTORFLOW_PRIVACY__RETENTION_DAYS", EXIT_INPUT, as_json)
+    if watch < 0:
+        _fail("--watch: must be 0 (one pass) or a number of seconds", EXIT_INPUT, as_json)
+    service = _service(database_url)
+    try:
+        while True:
+            result = _run(service.retention(days, dry_run=dry_run), as_json)
+            if as_json:
+                print_json({"ok": True, "dry_run": dry_run, **result.to_json()})
+            else:
+                erased = [o.person_id for o in result.erased if o.erased]
+                verb = "due" if dry_run else "erased"
+                shown = result.due if dry_run else erased
+                console.print(
+                    f"retention (closed before {result.cutoff:%Y-%m-%d}): {len(shown)} {verb}", highlight=False
+                )
+            if not watch:
+                return
+            time.sleep(watch)
+    finally:
+        service.close()

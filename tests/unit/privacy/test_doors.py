@@ -135,3 +135,16 @@ def test_a_participant_exports_their_own_data(unchanged_program_file: tuple[str,
     with TestClient(create_app(MemoryBackend(), tokens, privacy=PrivacyService(url))) as client:
         own = client.get("/privacy/persons/bo/export", headers={"Authorization": "Bearer bo-token-" + "x" * 24})
         assert own.status_code == 200 and NOTES in own.text
+
+
+def test_cli_retention_is_off_without_a_period_and_lists_before_it_erases(
+    unchanged_program_file: tuple[str, Program],
+) -> None:
+    url, program = unchanged_program_file
+    code, out = _cli("privacy", "retention", "--keep-days", "0", "--database-url", url)
+    assert code == 2 and "retention is off" in out
+    code, out = _cli("privacy", "retention", "--keep-days", "-3", "--database-url", url)
+    assert code == 2 and "keep_days" in out
+    code, out = _cli("privacy", "retention", "--keep-days", "1", "--dry-run", "--json", "--database-url", url)
+    assert code == 0 and "bo" in json.loads(out)["due"]  # the scripted relationships closed in 2026
+    assert _ledger(program) == 0 and program.store.key_ids_of("bo")

@@ -133,3 +133,25 @@ def test_a_program_enrollment_is_exported_and_its_withdrawal_reason_scrubbed(pro
     assert exported["authored"]["program_enrollments"][0]["withdrawn_reason"] == "withdrawn-wren-4 burnout"
     _erase(program)
     assert "withdrawn-wren-4" not in _dump(program.engine)
+
+
+def test_retention_erases_people_whose_relationships_all_closed_before_the_cutoff(program: Program) -> None:
+    from datetime import timedelta
+
+    from projections.privacy.retention import retention_pass
+
+    closed_at = program.sealed.state.closed_at
+    assert closed_at is not None  # the rematch closed it
+    now = closed_at + timedelta(days=400)
+    early = retention_pass(program.engine, program.store, timedelta(days=500), now)
+    assert early.due == [] and verify_ledger(program.engine) is None
+    dry = retention_pass(program.engine, program.store, timedelta(days=365), now, dry_run=True)
+    assert dry.due == ["bo", "m-r-legacy", "m-r-sealed"] and program.store.key_ids_of("bo")
+    done = retention_pass(program.engine, program.store, timedelta(days=365), now)
+    assert [o.person_id for o in done.erased if o.erased] == ["bo", "m-r-legacy", "m-r-sealed"]
+    assert not program.store.key_ids_of("bo") and NOTES not in _dump(program.engine)
+    with program.engine.connect() as conn:
+        rows = conn.execute(select(ERASURES.c.erased_by, ERASURES.c.reason_code)).all()
+    assert set(rows) == {("retention", "retention")}
+    again = retention_pass(program.engine, program.store, timedelta(days=365), now + timedelta(days=1))
+    assert not [o for o in again.erased if o.erased]  # nothing left: no new ledger rows
