@@ -19,6 +19,7 @@ from domain import (
     format_instant,
     replay,
 )
+from domain.confidential import PRIVATE_FIELDS, private_fields
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -260,8 +261,16 @@ def export_csv(
     return out.getvalue()
 
 
-PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {"CheckInSubmitted": ("comment",)}
-"""Free text seen by its author, managers and auditors, never by the partner (DESIGN §10): event type -> fields."""
+def _withheld(payload: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
+    """``payload`` with each path (``comment``, ``answers.comment``) set to ``null``."""
+    out = dict(payload)
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if rest and isinstance(out.get(head), dict):
+            out[head] = {**out[head], rest: None}
+        elif not rest:
+            out[head] = None
+    return out
 
 
 def participant_view(envelopes: Sequence[Envelope], person_id: str) -> list[dict[str, Any]]:
@@ -271,9 +280,9 @@ def participant_view(envelopes: Sequence[Envelope], person_id: str) -> list[dict
     out: list[dict[str, Any]] = []
     for env in envelopes:
         data = env.model_dump(mode="json")
-        private = PRIVATE_FIELDS.get(env.type, ())
+        private = private_fields(env.type, data["payload"])
         if private and env.actor.id != person_id:
-            data["payload"] = {k: (None if k in private else v) for k, v in data["payload"].items()}
+            data["payload"] = _withheld(data["payload"], private)
             data["withheld"] = [f"payload.{k}" for k in private]
         out.append(data)
     return out

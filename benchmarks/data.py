@@ -33,6 +33,7 @@ from domain import (
     scripting,
 )
 from domain.limits import MAX_GOALS_PER_RELATIONSHIP
+from domain.rules import RULES_V2
 from domain.scripting import DAY, T0
 
 __all__ = ["T0", "Replicator", "Script", "full_lifecycle", "long_history", "templates"]
@@ -58,6 +59,7 @@ class Script(scripting.Script):
             program_id=program_id,
             manager=Actor(id="pm-bench", role=Role.MANAGER),
             ids=scripting.deterministic_ids(f"mentorflow-bench:{relationship_id}"),
+            rules_version=RULES_V2,  # the recorded shapes the audit tests and benchmarks count on (no surveys)
         )
 
     def propose(self, match_score: Decimal | str | None = "0.81", **overrides: Any) -> list[Envelope]:
@@ -103,6 +105,7 @@ def full_lifecycle(
         policy=policy,
         program_id=program_id,
         manager=Actor(id="pm-audit", role=Role.MANAGER),
+        rules_version=RULES_V2,  # the recorded shape the audit tests count on (no surveys)
     )
     s.kickoff(accept_after=timedelta(hours=5))
     for gap in (7, 14):

@@ -12,11 +12,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError, field_validator
 
 from domain._time import Duration, UtcDatetime
 from domain.actors import Actor
 from domain.errors import InvalidCommand
+from domain.kram import TaggedWithFunctions
 from domain.limits import (
     ACTOR,
     CADENCE,
@@ -37,6 +38,7 @@ from domain.limits import (
     PROGRAM_ID,
     REASON,
     RELATIONSHIP_ID,
+    REQUEST_ID,
 )
 from domain.policy import LifecyclePolicy
 from domain.rules import CURRENT_RULES_VERSION
@@ -68,12 +70,16 @@ __all__ = [
     "SetGoal",
     "SignAgreement",
     "SubmitCheckIn",
+    "SubmitSurvey",
     "Terminate",
     "WithdrawSeparation",
     "command_adapter",
     "command_from_kebab",
     "parse_command",
 ]
+
+MAX_SURVEY_ANSWERS = 50
+MAX_SURVEY_CHOICES = 30
 
 # Every field carries its limit (domain/limits.py), enforced here and again in ``decide``.
 RelationshipId = Annotated[str, RELATIONSHIP_ID]
@@ -89,6 +95,12 @@ MatchScore = Annotated[Decimal | None, Field(ge=0, le=1000, max_digits=12, decim
 Contribution = Annotated[Decimal, Field(ge=-1000, le=1000, max_digits=12, decimal_places=6)]
 MatchExplanation = Annotated[dict[Annotated[str, NAME], Contribution] | None, Field(max_length=MAX_EXPLANATION_ITEMS)]
 """``{criterion: contribution}`` of the score (domain/matching): at most ``MAX_EXPLANATION_ITEMS`` criteria."""
+SurveyValue = Annotated[
+    StrictInt | Annotated[str, LONG_TEXT] | Annotated[list[Annotated[str, NAME]], Field(max_length=MAX_SURVEY_CHOICES)],
+    Field(union_mode="left_to_right"),
+]
+SurveyAnswers = Annotated[dict[Annotated[str, NAME], SurveyValue], Field(max_length=MAX_SURVEY_ANSWERS)]
+"""A response's answers as sent: shapes and sizes here; the instrument's own rules in ``decide``."""
 
 
 class CommandBase(BaseModel):
@@ -150,7 +162,7 @@ class SignAgreement(CommandBase):
     term: Annotated[Duration | None, DURATION] = Field(default=None, description="ISO-8601; default: the policy's term")
 
 
-class LogMeeting(CommandBase):
+class LogMeeting(CommandBase, TaggedWithFunctions):
     """A meeting was held. Participants log; a manager may backfill (the event is flagged ``backfill``)."""
 
     type: Literal["LogMeeting"] = "LogMeeting"
@@ -159,7 +171,7 @@ class LogMeeting(CommandBase):
     notes: LongText = ""
 
 
-class SetGoal(CommandBase):
+class SetGoal(CommandBase, TaggedWithFunctions):
     type: Literal["SetGoal"] = "SetGoal"
     text: Annotated[str, GOAL_TEXT]
     goal_id: Annotated[str | None, GOAL_ID] = Field(
@@ -178,6 +190,17 @@ class SubmitCheckIn(CommandBase):
     type: Literal["SubmitCheckIn"] = "SubmitCheckIn"
     satisfaction: int = Field(ge=1, le=5, description="1 (very dissatisfied) to 5 (very satisfied)")
     comment: LongText = ""
+
+
+class SubmitSurvey(CommandBase):
+    """Answer a survey request (rules v3): ``answers`` maps question ids to values, checked against the instrument
+    version pinned in the request; ``version``, when given, must be that version. A response after the request's
+    expiry, or a second one by the same person, is refused with the rule named."""
+
+    type: Literal["SubmitSurvey"] = "SubmitSurvey"
+    request_id: Annotated[str, REQUEST_ID]
+    answers: SurveyAnswers
+    version: int | None = Field(default=None, ge=1, le=1000, description="the instrument version answered")
 
 
 class RequestRematch(CommandBase):
@@ -299,7 +322,8 @@ Command = Annotated[
     | LeaveRelationship
     | Reassign
     | ConfirmMeeting
-    | DisputeMeeting,
+    | DisputeMeeting
+    | SubmitSurvey,
     Field(discriminator="type"),
 ]
 
@@ -327,6 +351,7 @@ COMMAND_CLASSES: tuple[type[CommandBase], ...] = (
     Reassign,
     ConfirmMeeting,
     DisputeMeeting,
+    SubmitSurvey,
 )
 
 

@@ -46,6 +46,7 @@ from domain.commands import (
     SetGoal,
     SignAgreement,
     SubmitCheckIn,
+    SubmitSurvey,
     Terminate,
     WithdrawSeparation,
 )
@@ -82,10 +83,11 @@ from domain.health import meeting_health, target_health
 from domain.limits import check_command, check_event_sizes, check_goal_count
 from domain.moves import close, health_after, move, policy_of, who
 from domain.notices import with_notices
-from domain.rules import CURRENT_RULES_VERSION, RULES_V2, is_v2
+from domain.rules import CURRENT_RULES_VERSION, RULES_V2, RULES_V3, is_v2
 from domain.separation import SEPARATION_HANDLERS
 from domain.stages import Health, Outcome, Stage, Substate
 from domain.state import RelationshipState
+from domain.surveys import submit_survey
 
 __all__ = ["ROLES", "SINCE_RULES", "WHERE", "WHERE_V2", "close", "decide", "health_after", "move", "policy_of"]
 
@@ -117,6 +119,7 @@ ROLES: dict[type[CommandBase], tuple[Role, ...]] = {
     Reassign: _M,
     ConfirmMeeting: _P,
     DisputeMeeting: _P,
+    SubmitSurvey: _P,
 }
 """Who may issue each command (DESIGN §3)."""
 
@@ -159,6 +162,7 @@ WHERE: dict[type[CommandBase], Mapping[Stage, frozenset[Substate] | None]] = {
         Stage.CULTIVATION: _ANY,
         Stage.SEPARATION: _ANY,
     },
+    SubmitSurvey: dict.fromkeys(_OPEN, _ANY),
 }
 """Where each command is allowed: stage -> allowed sub-states (None: any sub-state of that stage)."""
 
@@ -175,6 +179,7 @@ SINCE_RULES: dict[type[CommandBase], int] = {
     Reassign: RULES_V2,
     ConfirmMeeting: RULES_V2,
     DisputeMeeting: RULES_V2,
+    SubmitSurvey: RULES_V3,
 }
 """Commands that exist from a rules version on; older relationships keep the rules they started with."""
 
@@ -430,6 +435,7 @@ def _log_meeting(state: RelationshipState, c: LogMeeting, now: datetime) -> list
             duration_minutes=c.duration_minutes,
             notes=c.notes,
             backfill=backfill,
+            functions=c.functions,
         )
     ]
     if state.stage is Stage.CULTIVATION and state.health is not Health.GREEN:
@@ -470,7 +476,7 @@ def _set_goal(state: RelationshipState, c: SetGoal, now: datetime) -> list[Event
     goal_id = c.goal_id or _next_goal_ids(state, 1)[0]
     if goal_id in state.goals:
         raise InvalidCommand(f"goal {goal_id} already exists in relationship {state.relationship_id}")
-    return [GoalSet(at=now, goal_id=goal_id, text=c.text, by=c.actor.id)]
+    return [GoalSet(at=now, goal_id=goal_id, text=c.text, by=c.actor.id, functions=c.functions)]
 
 
 def _complete_goal(state: RelationshipState, c: CompleteGoal, now: datetime) -> list[Event]:
@@ -588,4 +594,5 @@ _HANDLERS: dict[type[CommandBase], Callable[[RelationshipState, Any, datetime], 
     Terminate: _terminate,
     **SEPARATION_HANDLERS,
     **V2_HANDLERS,
+    SubmitSurvey: submit_survey,
 }

@@ -7,6 +7,7 @@ __all__ = [
     "DomainError",
     "IllegalTransition",
     "InvalidCommand",
+    "InvalidInstrument",
     "InvalidPolicy",
     "NotAParticipant",
     "NotAllowedForRole",
@@ -71,6 +72,10 @@ class RelationshipNotFound(LookupError):
 
 class InvalidPolicy(DomainError):
     """A lifecycle policy failed validation."""
+
+
+class InvalidInstrument(InvalidPolicy):
+    """A survey instrument file failed validation (a data file like a policy: the same exit code and HTTP status)."""
 
 
 class ChainBroken(DomainError):

@@ -27,6 +27,7 @@ from pydantic import (
 
 from domain._time import Duration, UtcDatetime
 from domain.actors import Role
+from domain.kram import TaggedWithFunctions
 from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate
 
@@ -66,6 +67,11 @@ __all__ = [
     "SeparationResolved",
     "SeparationWithdrawn",
     "StageChanged",
+    "SurveyAnswer",
+    "SurveyExpired",
+    "SurveyReminded",
+    "SurveyRequested",
+    "SurveySubmitted",
     "TermEndingSoon",
     "TermExtended",
     "TermRenewed",
@@ -158,7 +164,7 @@ class TrialStarted(EventBase):
     term: Duration
 
 
-class MeetingLogged(EventBase):
+class MeetingLogged(EventBase, TaggedWithFunctions):
     type: Literal["MeetingLogged"] = "MeetingLogged"
     by: str
     role: Role
@@ -168,7 +174,7 @@ class MeetingLogged(EventBase):
     backfill: bool = False
 
 
-class GoalSet(EventBase):
+class GoalSet(EventBase, TaggedWithFunctions):
     type: Literal["GoalSet"] = "GoalSet"
     goal_id: str
     text: str
@@ -370,6 +376,48 @@ class NoticeSent(EventBase):
     message: str
 
 
+SurveyAnswer = int | str | tuple[str, ...]
+
+
+class SurveyRequested(EventBase):
+    """Rules v3: the policy's survey schedule asks ``to`` to answer ``instrument`` (its ``version`` pinned here);
+    reminded at ``remind_at``, expired at ``expires_at``. ``request_id`` is ``survey-<n>``, numbered per
+    relationship."""
+
+    type: Literal["SurveyRequested"] = "SurveyRequested"
+    request_id: str
+    instrument: str
+    version: int
+    to: tuple[str, ...]
+    remind_at: UtcDatetime
+    expires_at: UtcDatetime
+
+
+class SurveyReminded(EventBase):
+    type: Literal["SurveyReminded"] = "SurveyReminded"
+    request_id: str
+    to: tuple[str, ...]
+
+
+class SurveySubmitted(EventBase):
+    """A response, validated against the instrument version pinned in its request. Free-text answers are
+    confidential: never shown to the partner (``domain.confidential``)."""
+
+    type: Literal["SurveySubmitted"] = "SurveySubmitted"
+    request_id: str
+    instrument: str
+    version: int
+    by: str
+    role: Role
+    answers: dict[str, SurveyAnswer]
+
+
+class SurveyExpired(EventBase):
+    type: Literal["SurveyExpired"] = "SurveyExpired"
+    request_id: str
+    not_answered_by: tuple[str, ...]
+
+
 class StageChanged(EventBase):
     """Every stage or sub-state change, with why (``reason``) and by what (``trigger``)."""
 
@@ -444,7 +492,11 @@ Event = Annotated[
     | Reassigned
     | MeetingConfirmed
     | MeetingDisputed
-    | NoticeSent,
+    | NoticeSent
+    | SurveyRequested
+    | SurveyReminded
+    | SurveySubmitted
+    | SurveyExpired,
     Field(discriminator="type"),
 ]
 
@@ -489,6 +541,10 @@ RELATIONSHIP_EVENT_CLASSES: dict[str, type[EventBase]] = {
         MeetingConfirmed,
         MeetingDisputed,
         NoticeSent,
+        SurveyRequested,
+        SurveyReminded,
+        SurveySubmitted,
+        SurveyExpired,
     )
 }
 

@@ -48,10 +48,10 @@ from domain.events import (
     TrialFailed,
     TrialStarted,
 )
-from domain.health import is_marginal
-from domain.rules import RULES_V2, v2_settings
+from domain.rules import RULES_V2
 from domain.stages import Outcome, Stage, Substate, is_transition_allowed
 from domain.state import Goal, MeetingEntry, RelationshipState, Signature
+from domain.survey_evolve import recent_satisfaction, survey_updates, with_functions
 
 __all__ = ["evolve"]
 
@@ -78,7 +78,12 @@ def evolve(state: RelationshipState, event: EventBase) -> RelationshipState:
     """Apply one event. Raises :class:`IllegalTransition` for a ``StageChanged`` outside the transition table
     (a corrupt or foreign log)."""
     u: dict[str, Any] = {"last_event_at": event.at}
-    if not (_start_and_meetings(state, event, u) or _cultivation_and_after(state, event, u)):
+    known = (
+        _start_and_meetings(state, event, u)
+        or _cultivation_and_after(state, event, u)
+        or survey_updates(state, event, u)
+    )
+    if not known:
         raise TypeError(f"evolve does not know {type(event).__name__}")  # pragma: no cover - all are handled
     return state.model_copy(update=u)
 
@@ -137,6 +142,8 @@ def _start_and_meetings(s: RelationshipState, event: EventBase, u: dict[str, Any
                 u["activity_anchor"] = anchor
                 u["fired"] = _without(s.fired, RULE_INACTIVITY_WARNING)
             u["meetings_logged"] = s.meetings_logged + 1
+            if event.functions:
+                u["function_mix"] = with_functions(s.function_mix, event.functions)
             if s.rules_version >= RULES_V2:
                 entry = MeetingEntry(by=event.by, held_at=event.held_at, anchor_before=s.activity_anchor)
                 log = {**s.meeting_log, f"meeting-{s.meetings_logged + 1}": entry}
@@ -157,6 +164,8 @@ def _cultivation_and_after(s: RelationshipState, event: EventBase, u: dict[str, 
     match event:
         case GoalSet():
             u["goals"] = {**s.goals, event.goal_id: Goal(text=event.text, set_by=event.by, set_at=event.at)}
+            if event.functions:
+                u["function_mix"] = with_functions(s.function_mix, event.functions)
         case GoalCompleted():
             goal = s.goals[event.goal_id]
             done = goal.model_copy(update={"completed_at": event.at, "completed_by": event.by})
@@ -165,7 +174,7 @@ def _cultivation_and_after(s: RelationshipState, event: EventBase, u: dict[str, 
             latest = {**s.latest_satisfaction, event.by: event.satisfaction}
             u.update(check_ins=s.check_ins + 1, latest_satisfaction=latest, marginal=3 in latest.values())
             if s.rules_version >= RULES_V2:
-                u.update(_recent_check_in(s, event.by, event.satisfaction))
+                u.update(recent_satisfaction(s, event.by, event.satisfaction))
         case HealthChanged():
             u["health"] = event.to_health
         case InactivityWarningSent():
@@ -219,13 +228,6 @@ def _cultivation_and_after(s: RelationshipState, event: EventBase, u: dict[str, 
         case _:
             return False
     return True
-
-
-def _recent_check_in(s: RelationshipState, by: str, satisfaction: int) -> dict[str, Any]:
-    window = v2_settings(s.policy).check_in_window if s.policy is not None else 1
-    recent = (*s.recent_satisfaction.get(by, ()), satisfaction)[-window:]
-    new = s.model_copy(update={"recent_satisfaction": {**s.recent_satisfaction, by: recent}})
-    return {"recent_satisfaction": new.recent_satisfaction, "marginal": is_marginal(new)}
 
 
 def _disputed(s: RelationshipState, meeting_id: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ recent check-ins of both participants.
   (``activity_anchor``: the last counted meeting, shifted by paused time); a disputed meeting does not count.
 * Satisfaction: the latest check-in of either participant at or below ``low_satisfaction`` turns health red, with
   that reason, until a better check-in replaces it.
+* Feedback (rules v3, with a survey schedule): a drop of satisfaction between two answers of one participant, or
+  a gap between mentor and mentee, turns a green health yellow with that reason (``feedback_reason``).
 * Marginal (Ragins et al. 2000): the mean of the last ``check_in_window`` check-ins of each participant at or below
   ``marginal_satisfaction``.
 
@@ -20,12 +22,13 @@ from typing import NamedTuple
 
 from domain._time import Duration
 from domain.moves import health_after, policy_of
-from domain.rules import is_v2, scaled, v2_settings
+from domain.rules import is_v2, scaled, surveys_of, v2_settings
 from domain.stages import Health
 from domain.state import RelationshipState
 
 __all__ = [
     "HealthDeadlines",
+    "feedback_reason",
     "health_deadlines",
     "is_marginal",
     "low_satisfaction_reason",
@@ -95,6 +98,29 @@ def low_satisfaction_reason(s: RelationshipState) -> str | None:
     return f"low satisfaction ({'; '.join(found)}; at or below low_satisfaction {low})"
 
 
+def feedback_reason(s: RelationshipState) -> str | None:
+    """Why the answers alone make the health yellow (rules v3 with a survey schedule), or None: a participant's
+    satisfaction fell by at least ``drop_alert`` between their last two answers, or the latest scores of mentor and
+    mentee are ``gap_alert`` or more apart."""
+    schedule = surveys_of(s)
+    if schedule is None:
+        return None
+    found = [
+        f"satisfaction of {s.role_of(person) or 'participant'} {person} dropped from {scores[-2]} to {scores[-1]}"
+        for person, scores in sorted(s.recent_satisfaction.items())
+        if len(scores) >= 2 and scores[-2] - scores[-1] >= schedule.drop_alert
+    ]
+    mentor = s.recent_satisfaction.get(s.mentor_id or "", ())
+    mentee = s.recent_satisfaction.get(s.mentee_id or "", ())
+    if mentor and mentee and abs(mentor[-1] - mentee[-1]) >= schedule.gap_alert:
+        found.append(
+            f"mentor-mentee gap: mentor {s.mentor_id} rated {mentor[-1]}, mentee {s.mentee_id} rated {mentee[-1]}"
+        )
+    if not found:
+        return None
+    return f"feedback alert ({'; '.join(found)}; drop_alert {schedule.drop_alert}, gap_alert {schedule.gap_alert})"
+
+
 _ORDER = {Health.GREEN: 0, Health.YELLOW: 1, Health.RED: 2}
 
 
@@ -106,6 +132,9 @@ def target_health(s: RelationshipState, effective_now: datetime) -> tuple[Health
     low = low_satisfaction_reason(s)
     if low is not None and _ORDER[Health.RED] > _ORDER[by_meetings]:
         return Health.RED, low
+    alert = feedback_reason(s)
+    if alert is not None and by_meetings is Health.GREEN:
+        return Health.YELLOW, alert
     return by_meetings, why
 
 

@@ -16,6 +16,8 @@ HealthChanged to red     program_manager  (the reason says why)
 TrialFailed              participants     both (meetings needed before the grace ends)
 TermEndingSoon           participants     both (renewals left)
 RenewalRequested         participants     the other participant, while the renewal is pending
+SurveyRequested          participants     those asked (rules v3)
+SurveyReminded           participants     those who have not answered yet
 =======================  ===============  ===========================================================
 """
 
@@ -35,11 +37,14 @@ from domain.events import (
     SeparationObjected,
     SeparationProposed,
     SeparationResolved,
+    SurveyReminded,
+    SurveyRequested,
     TermEndingSoon,
     TermRenewed,
     TrialFailed,
 )
 from domain.evolve import evolve
+from domain.instrument import builtin_instrument
 from domain.stages import Health
 from domain.state import RelationshipState
 
@@ -135,6 +140,24 @@ def _renewal(s: RelationshipState, e: EventBase, batch: Sequence[EventBase]) -> 
     )
 
 
+def _survey(s: RelationshipState, e: EventBase, _: Sequence[EventBase]) -> Notice | None:
+    assert isinstance(e, SurveyRequested | SurveyReminded)
+    request = s.surveys_open.get(e.request_id)
+    if isinstance(e, SurveyRequested):
+        instrument, version, expires_at, again = e.instrument, e.version, e.expires_at, ""
+    elif request is not None:
+        instrument, version, expires_at, again = request.instrument, request.version, request.expires_at, "reminder: "
+    else:  # pragma: no cover - a reminder names an open request
+        return None
+    title = builtin_instrument(instrument, version).title
+    return (
+        _PARTICIPANTS,
+        e.to,
+        f'{again}please answer the survey "{title}" ({e.request_id}) of relationship {s.relationship_id} by '
+        f"{human_instant(expires_at)}",
+    )
+
+
 NOTICE_RULES: dict[type[EventBase], NoticeRule] = {
     AcceptanceReminderSent: _reminder,
     InactivityWarningSent: _inactivity,
@@ -145,6 +168,8 @@ NOTICE_RULES: dict[type[EventBase], NoticeRule] = {
     TrialFailed: _trial_failed,
     TermEndingSoon: _term_ending,
     RenewalRequested: _renewal,
+    SurveyRequested: _survey,
+    SurveyReminded: _survey,
 }
 """The prompt of each fact (dispatch by type); a rule returning None means no prompt this time."""
 

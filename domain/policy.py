@@ -13,7 +13,6 @@ Durations that mix calendar months with days are compared by adding both to a fi
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
@@ -31,12 +30,15 @@ from pydantic import (
 )
 
 from domain._time import Duration
+from domain.datafile import checked_table, format_validation_error, load_bounded_toml
 from domain.errors import InvalidPolicy
-from domain.limits import MAX_DURATION, MAX_FILE_BYTES, check_policy, data_problem, duration_problem
+from domain.limits import MAX_DURATION, check_policy, duration_problem
+from domain.survey_policy import SurveyPolicy
 
 __all__ = [
     "BUILTIN_POLICIES",
     "DURATION_FIELDS",
+    "OPTIONAL_FIELDS",
     "V2_FIELDS",
     "LifecyclePolicy",
     "builtin_policy",
@@ -97,6 +99,8 @@ class LifecyclePolicy(BaseModel):
     low_satisfaction: int | None = Field(default=None, ge=1, le=4)  # a check-in at or below ⇒ health red
     marginal_satisfaction: int | None = Field(default=None, ge=1, le=5)  # recent mean at or below ⇒ marginal
     check_in_window: int | None = Field(default=None, ge=1, le=20)  # recent check-ins per participant counted
+    # Rules version 3: the survey schedule (domain/survey_policy.py); absent => no survey is ever requested.
+    surveys: SurveyPolicy | None = None
 
     @model_validator(mode="after")
     def _check(self) -> LifecyclePolicy:
@@ -129,7 +133,7 @@ class LifecyclePolicy(BaseModel):
     @model_serializer(mode="wrap")
     def _drop_unset_v2(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if not (k in V2_FIELDS and v is None)}
+        return {k: v for k, v in data.items() if not (k in OPTIONAL_FIELDS and v is None)}
 
     def to_mapping(self) -> dict[str, Any]:
         """JSON-native mapping (durations as their ISO strings); ``policy_from_mapping`` reads it back."""
@@ -151,6 +155,9 @@ V2_FIELDS: frozenset[str] = frozenset(
     }
 )
 """The optional fields of rules version 2: left out of the serialized policy when unset."""
+
+OPTIONAL_FIELDS: frozenset[str] = V2_FIELDS | {"surveys"}
+"""Left out of the serialized policy when unset: a policy pinned before they existed re-seals to the same bytes."""
 
 DURATION_FIELDS: tuple[str, ...] = tuple(
     name for name, f in LifecyclePolicy.model_fields.items() if f.annotation in (Duration, Duration | None)
@@ -214,15 +221,6 @@ def _combination_problems(p: LifecyclePolicy) -> list[str]:
     return problems
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
 def _duration_problem(value: Any) -> str | None:
     try:
         duration = Duration.parse(value)
@@ -231,19 +229,6 @@ def _duration_problem(value: Any) -> str | None:
     if not duration.is_positive:
         return None  # the model's own rule, in its words
     return duration_problem(duration, MAX_DURATION, "MAX_DURATION")
-
-
-def checked_table(data: Any, key: str, what: str) -> dict[str, Any]:
-    """``data`` as a mapping within the file limits (:func:`domain.limits.data_problem`), a lone top-level ``[key]``
-    table unwrapped. Raises :class:`InvalidPolicy` starting ``invalid {what}:``."""
-    if not isinstance(data, Mapping):
-        raise InvalidPolicy(f"invalid {what}: expected a mapping, got {type(data).__name__}")
-    if set(data) == {key} and isinstance(data[key], Mapping):
-        data = data[key]
-    problem = data_problem(dict(data))
-    if problem:
-        raise InvalidPolicy(f"invalid {what}: {problem}")
-    return dict(data)
 
 
 def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
@@ -260,23 +245,9 @@ def policy_from_mapping(data: Mapping[str, Any]) -> LifecyclePolicy:
         policy = LifecyclePolicy.model_validate(dict(data))
     except ValidationError as exc:
         name = data.get("name", "?")
-        raise InvalidPolicy(f"invalid policy {name!s}: {_format_validation_error(exc)}") from None
+        raise InvalidPolicy(f"invalid policy {name!s}: {format_validation_error(exc)}") from None
     check_policy(policy)  # the limits (domain/limits.py) bind new policies, never the ones pinned in old events
     return policy
-
-
-def load_bounded_toml(text: str, what: str) -> dict[str, Any]:
-    """The mapping in TOML text (stdlib ``tomllib``) of at most ``MAX_FILE_BYTES`` of UTF-8; every failure is an
-    :class:`InvalidPolicy` starting ``invalid {what} TOML:`` (policies, matching configurations)."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_FILE_BYTES:
-        raise InvalidPolicy(f"invalid {what} TOML: {size} bytes, at most {MAX_FILE_BYTES} (MAX_FILE_BYTES)")
-    try:
-        return tomllib.loads(text)
-    except RecursionError:
-        raise InvalidPolicy(f"invalid {what} TOML: nested too deeply to parse (MAX_FILE_DEPTH)") from None
-    except ValueError as exc:  # TOMLDecodeError, and integers beyond Python's digit limit
-        raise InvalidPolicy(f"invalid {what} TOML: {exc}") from None
 
 
 def parse_policy_toml(text: str) -> LifecyclePolicy:

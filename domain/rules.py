@@ -14,6 +14,8 @@ version  what changed (DESIGN §3)
          reassignment with lineage; cadence-aware health, meeting confirmation/dispute, marginal from recent
          check-ins, low satisfaction turns health red; differing continuing outcomes => the weaker tie; every
          prompt is a ``NoticeSent`` event delivered by the notification activity
+3        surveys: the policy's ``[surveys]`` schedule requests instruments (reminder, expiry), responses move
+         health (low score red, a drop or a mentor-mentee gap yellow) and marginality; Kram function tags
 =======  ================================================================================================
 
 The v2 policy values have fallbacks for policy files written before they existed (:func:`v2_settings`); the shipped
@@ -29,16 +31,35 @@ from domain._time import Duration
 if TYPE_CHECKING:
     from domain.policy import LifecyclePolicy
     from domain.state import RelationshipState
+    from domain.survey_policy import SurveyPolicy
 
-__all__ = ["CURRENT_RULES_VERSION", "RULES_V1", "RULES_V2", "V2Settings", "is_v2", "scaled", "v2_settings"]
+__all__ = [
+    "CURRENT_RULES_VERSION",
+    "RULES_V1",
+    "RULES_V2",
+    "RULES_V3",
+    "V2Settings",
+    "is_v2",
+    "scaled",
+    "surveys_of",
+    "v2_settings",
+]
 
 RULES_V1 = 1
 RULES_V2 = 2
-CURRENT_RULES_VERSION = RULES_V2
+RULES_V3 = 3
+CURRENT_RULES_VERSION = RULES_V3
 
 
 def is_v2(state: RelationshipState) -> bool:
     return state.rules_version >= RULES_V2
+
+
+def surveys_of(state: RelationshipState) -> SurveyPolicy | None:
+    """The survey schedule a relationship runs: its policy's ``[surveys]`` from rules version 3, else none."""
+    if state.rules_version < RULES_V3 or state.policy is None:
+        return None
+    return state.policy.surveys
 
 
 def scaled(d: Duration, k: int) -> Duration:

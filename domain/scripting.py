@@ -187,9 +187,8 @@ class Script:
         self.do(ProposeSeparation, self.mentor, reason="goals met")
         self.later(DAY)
         self.do(ConsentSeparation, self.mentee)
-        deadline = next_deadline(self.state)
-        assert deadline is not None, "winding down has a deadline"
-        self.at(deadline)
+        assert self.state.winding_down_since is not None and self.state.policy is not None, "winding down"
+        self.at(self.state.policy.wind_down.add_to(self.state.winding_down_since))  # (and any survey due before)
         self.later(DAY)
         self.do(RecordRedefinition, self.mentor, outcome=outcome)
         self.do(RecordRedefinition, self.mentee, outcome=outcome)

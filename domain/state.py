@@ -19,7 +19,7 @@ from domain.actors import Role
 from domain.policy import LifecyclePolicy
 from domain.stages import Health, Outcome, Stage, Substate
 
-__all__ = ["GENESIS_HASH", "Goal", "MeetingEntry", "RelationshipState", "Signature"]
+__all__ = ["GENESIS_HASH", "Goal", "MeetingEntry", "OpenSurvey", "RelationshipState", "Signature"]
 
 GENESIS_HASH = "0" * 64
 """``prev_hash`` of seq 1 and ``last_hash`` of a relationship with no events."""
@@ -58,6 +58,25 @@ class MeetingEntry(BaseModel):
     held_at: UtcDatetime
     status: Literal["logged", "confirmed", "disputed"] = "logged"
     anchor_before: UtcDatetime | None = None  # the inactivity clock before this meeting moved it
+
+
+class OpenSurvey(BaseModel):
+    """A survey request still open (rules v3): who was asked, who answered, its reminder and expiry."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instrument: str
+    version: int
+    to: tuple[str, ...]
+    requested_at: UtcDatetime
+    remind_at: UtcDatetime
+    expires_at: UtcDatetime
+    answered_by: tuple[str, ...] = ()
+    reminded: bool = False
+
+    @property
+    def unanswered(self) -> tuple[str, ...]:
+        return tuple(p for p in self.to if p not in self.answered_by)
 
 
 class RelationshipState(BaseModel):
@@ -112,6 +131,13 @@ class RelationshipState(BaseModel):
     recent_satisfaction: dict[str, tuple[int, ...]] = Field(default_factory=dict)  # v2: last few per person
     meetings_logged: int = 0  # every MeetingLogged, disputed or not: numbers meeting-<n>
     meeting_log: dict[str, MeetingEntry] = Field(default_factory=dict)  # v2
+    function_mix: dict[str, int] = Field(default_factory=dict)  # Kram function -> times tagged or answered
+
+    # surveys (rules v3, the policy's [surveys] schedule)
+    surveys_requested: int = 0  # numbers survey-<n>
+    survey_last: dict[str, UtcDatetime] = Field(default_factory=dict)  # instrument -> its last request
+    surveys_open: dict[str, OpenSurvey] = Field(default_factory=dict)
+    surveys_closed: dict[str, Literal["answered", "expired"]] = Field(default_factory=dict)  # the last few
 
     # pause
     paused_at: UtcDatetime | None = None

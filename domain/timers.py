@@ -43,6 +43,9 @@ contested_timeout      contested + timeout         SeparationResolved(by system,
 contested_reescalation contested + n x interval    EscalatedToManager (again)
 =====================  ==========================  ===================================================
 
+Rules version 3 adds the survey rules of the policy's ``[surveys]`` schedule (``domain.surveys``): survey_request,
+survey_reminder, survey_expiry.
+
 Every fact that prompts someone is followed by a ``NoticeSent`` (``domain.notices``).
 """
 
@@ -76,6 +79,7 @@ from domain.notices import with_notices
 from domain.rules import is_v2
 from domain.stages import Health, Outcome, Stage, Substate
 from domain.state import RelationshipState
+from domain.surveys import survey_rules
 from domain.timers_v2 import separation_rules_v2, term_rules_v2, trial_rules_v2
 
 __all__ = ["Fire", "Rule", "due_rules", "next_deadline", "tick"]
@@ -134,6 +138,7 @@ def _rules(s: RelationshipState) -> list[Rule]:
             rules.append(Rule("wind_down", p.wind_down.add_to(s.winding_down_since), _to_redefinition))
     elif s.stage is Stage.REDEFINITION and s.stage_entered_at is not None:
         rules.append(Rule("redefinition_follow_up", p.redefinition_follow_up.add_to(s.stage_entered_at), _follow_up))
+    rules.extend(survey_rules(s))  # rules v3 with a [surveys] schedule (domain/surveys.py)
     return rules
 
 

@@ -25,6 +25,7 @@ from projections.models import (
     table_of,
 )
 from projections.program_handlers import PROGRAM_HANDLERS
+from projections.survey_handlers import SURVEY_HANDLERS, check_in_response, tag_functions
 from projections.writer import PendingWrites
 
 __all__ = ["HANDLERS", "Handler"]
@@ -61,6 +62,7 @@ def _on_relationship_proposed(w: PendingWrites, row: dict[str, Any], d: Decoded)
             "stage": "none",
             "substate": "none",
             "health": "green",
+            "health_reason": None,
             "marginal": False,
             "outcome": None,
             "close_reason": None,
@@ -211,6 +213,7 @@ def _on_meeting_logged(w: PendingWrites, row: dict[str, Any], d: Decoded) -> Non
             "notes": e.notes,
         },
     )
+    tag_functions(w, row, d, e.functions, "meeting")
 
 
 def _on_goal_set(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
@@ -232,6 +235,7 @@ def _on_goal_set(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
             "completed_seq": None,
         },
     )
+    tag_functions(w, row, d, e.functions, "goal")
 
 
 def _on_goal_completed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
@@ -266,10 +270,12 @@ def _on_check_in_submitted(w: PendingWrites, row: dict[str, Any], d: Decoded) ->
             "schema_version": env.schema_version,
         },
     )
+    check_in_response(w, row, d)
 
 
 def _on_health_changed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
     row["health"] = d.event.to_health.value
+    row["health_reason"] = d.event.reason
 
 
 def _on_nudge(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
@@ -439,4 +445,6 @@ HANDLERS: dict[str, Handler] = {
     "TrialFailed": _nothing,
     "Reassigned": _nothing,
     **PROGRAM_HANDLERS,
+    # rules version 3: surveys
+    **SURVEY_HANDLERS,
 }

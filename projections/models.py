@@ -41,6 +41,7 @@ __all__ = [
     "CheckIn",
     "DeadLetter",
     "EventLog",
+    "FunctionTag",
     "Goal",
     "Meeting",
     "Nudge",
@@ -54,6 +55,8 @@ __all__ = [
     "Separation",
     "StageDuration",
     "StageTransition",
+    "SurveyRequest",
+    "SurveyResponse",
     "UtcDateTime",
     "table_of",
 ]
@@ -117,6 +120,7 @@ class Relationship(Base):
     stage: Mapped[str] = mapped_column(Name, index=True)
     substate: Mapped[str] = mapped_column(Name)
     health: Mapped[str] = mapped_column(Name)
+    health_reason: Mapped[str | None]  # the reason of the last HealthChanged (issue 15: at-risk says why)
     marginal: Mapped[bool] = mapped_column(Boolean)
     outcome: Mapped[str | None] = mapped_column(Name)
     close_reason: Mapped[str | None]
@@ -231,6 +235,60 @@ class CheckIn(Base):
     marginal: Mapped[bool] = mapped_column(Boolean)  # satisfaction == 3 (Ragins et al. 2000)
     comment: Mapped[str]
     schema_version: Mapped[int] = mapped_column(Integer)  # as published
+
+
+class SurveyRequest(Base):
+    """A survey request (rules v3): how many were asked, when it was reminded and when it expired (its responses
+    are the ``survey_responses`` rows with its ``request_id``)."""
+
+    __tablename__ = "survey_requests"
+
+    relationship_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    request_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    program_id: Mapped[str] = mapped_column(Id, index=True)
+    instrument: Mapped[str] = mapped_column(Name, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(Name)
+    requested_at: Mapped[datetime]
+    requested_seq: Mapped[int] = mapped_column(Integer)
+    asked: Mapped[int] = mapped_column(Integer)
+    reminded_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+
+
+class SurveyResponse(Base):
+    """A response (``SurveySubmitted``; a ``CheckInSubmitted`` reads as a pulse v1 response with no request).
+    ``answers`` is the canonical JSON of the answers, free text included: reads for a partner leave it out
+    (``domain.confidential``)."""
+
+    __tablename__ = "survey_responses"
+
+    relationship_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    program_id: Mapped[str] = mapped_column(Id, index=True)
+    request_id: Mapped[str | None] = mapped_column(Id)
+    instrument: Mapped[str] = mapped_column(Name, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(Name)
+    submitted_at: Mapped[datetime]
+    submitted_by: Mapped[str] = mapped_column(Id)
+    role: Mapped[str] = mapped_column(Name)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    answers: Mapped[str]
+
+
+class FunctionTag(Base):
+    """One Kram function served, as a meeting, a goal or a survey answer said (``source``), in the stage then."""
+
+    __tablename__ = "function_tags"
+
+    relationship_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    function: Mapped[str] = mapped_column(Name, primary_key=True)
+    program_id: Mapped[str] = mapped_column(Id, index=True)
+    family: Mapped[str] = mapped_column(Name)
+    source: Mapped[str] = mapped_column(Name)
+    stage: Mapped[str] = mapped_column(Name)
 
 
 class Nudge(Base):
@@ -443,6 +501,9 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "meetings",
     "goals",
     "check_ins",
+    "survey_requests",
+    "survey_responses",
+    "function_tags",
     "nudges",
     "separations",
     "redefinition_outcomes",

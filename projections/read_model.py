@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from domain.stages import STAGE_RANK, Stage
+from projections.feedback_report import FEEDBACK_COLUMNS, feedback
 from projections.models import FUNNEL_COLUMNS, ProgramFunnel, Relationship, StageDuration, StageTransition
 
 __all__ = [
@@ -137,8 +138,9 @@ def funnel(conn: Connection, program: str | None = None) -> list[dict[str, Any]]
 
 
 def at_risk(conn: Connection, program: str | None = None, as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Open relationships whose health is yellow/red (no meeting for a while) or that are marginal (a middle
-    check-in score), red first, then the longest without a meeting."""
+    """Open relationships whose health is yellow/red (no meeting for a while, low or falling satisfaction) or that are
+    marginal (a middle check-in score), red first, then the longest without a meeting; ``health_reason`` says why
+    the health last changed."""
     as_of = as_of or datetime.now(UTC)
     rel = Relationship.__table__
     stmt = select(rel).where(rel.c.stage != "closed", (rel.c.health != "green") | rel.c.marginal.is_(True))
@@ -159,6 +161,7 @@ def at_risk(conn: Connection, program: str | None = None, as_of: datetime | None
                 "meetings": int(r["meetings"]),
                 "last_meeting_at": _instant(r["last_meeting_at"]),
                 "days_without_meeting": _days((as_of - since).total_seconds()) if since else None,
+                "health_reason": r["health_reason"],
             }
         )
     rank = {"red": 0, "yellow": 1, "green": 2}
@@ -175,6 +178,7 @@ REPORTS: dict[str, Callable[..., list[dict[str, Any]]]] = {
     "transitions": transitions,
     "funnel": funnel,
     "at-risk": at_risk,
+    "feedback": feedback,
 }
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -215,7 +219,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "meetings",
         "last_meeting_at",
         "days_without_meeting",
+        "health_reason",
     ),
+    "feedback": FEEDBACK_COLUMNS,
 }
 
 

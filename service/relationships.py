@@ -31,7 +31,7 @@ __all__ = ["REPORT_NAMES", "CommandClient", "CommandOutcome", "ListFilter", "Men
 
 T = TypeVar("T")
 
-ReportName = Literal["stages", "transitions", "funnel", "at-risk"]
+ReportName = Literal["stages", "transitions", "funnel", "at-risk", "feedback"]
 REPORT_NAMES: tuple[str, ...] = get_args(ReportName)
 assert set(REPORT_NAMES) == set(REPORTS), "every report of the read model, and only those"
 

@@ -30,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
     # Pure and deterministic (stdlib + pydantic only): passed through, not re-imported per run by the sandbox.
     from activities.names import NOTIFY_TYPES
     from domain import (
-        CURRENT_RULES_VERSION,
         RULES_V1,
+        RULES_V2,
+        RULES_V3,
         Command,
         DomainError,
         Envelope,
@@ -57,7 +58,14 @@ with workflow.unsafe.imports_passed_through():
         newest_within,
     )
 
-__all__ = ["NOTIFY_TYPES", "PATCH_SEARCH_FROM_HISTORY", "RULES_V2_PATCH", "SEARCH_KEYS", "RelationshipWorkflow"]
+__all__ = [
+    "NOTIFY_TYPES",
+    "PATCH_SEARCH_FROM_HISTORY",
+    "RULES_V2_PATCH",
+    "SEARCH_KEYS",
+    "SURVEYS_PATCH",
+    "RelationshipWorkflow",
+]
 
 STAGE = SearchAttributeKey.for_keyword("MentorflowStage")
 SUBSTATE = SearchAttributeKey.for_keyword("MentorflowSubstate")
@@ -71,6 +79,17 @@ RULES_V2_PATCH = "lifecycle-rules-v2"
 OUTBOX_BYTES_PATCH = "outbox-bytes-bound"
 """From this patch on, continue-as-new also waits while the outbox is over ``Limits.max_carried_outbox_bytes``: the
 unpublished envelopes are carried whole (nothing is dropped), so the input stays under Temporal's payload limit."""
+
+SURVEYS_PATCH = "surveys-v1"
+"""New proposals pin rules version 3 (surveys); a history recorded before it replays its proposal as before."""
+
+
+def _pinned_rules_version() -> int:
+    """The rules version a proposal pins, by the patches this history was recorded with (newest first)."""
+    if workflow.patched(SURVEYS_PATCH):
+        return RULES_V3
+    return RULES_V2 if workflow.patched(RULES_V2_PATCH) else RULES_V1
+
 
 PATCH_SEARCH_FROM_HISTORY = "search-attributes-from-history"
 """Since this patch the workflow knows which search-attribute values it set only from what this run upserted
@@ -336,7 +355,7 @@ class RelationshipWorkflow:
         self._advance()  # the timer rules due before the command come first (as the validator assumed)
         sent = command  # what the caller sent (the id is bound to it), before the rules version is pinned in
         if isinstance(command, ProposeRelationship) and command.rules_version is None:
-            pinned = CURRENT_RULES_VERSION if workflow.patched(RULES_V2_PATCH) else RULES_V1
+            pinned = _pinned_rules_version()
             command = command.model_copy(update={"rules_version": pinned})
         try:
             state, envelopes = execute(self._state, command, workflow.now(), self._new_id)

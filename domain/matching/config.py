@@ -26,9 +26,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.datafile import checked_table, format_validation_error, load_bounded_toml
 from domain.errors import InvalidPolicy
 from domain.limits import MAX_PREFERENCES, NAME
-from domain.policy import _format_validation_error, checked_table, load_bounded_toml
 
 __all__ = [
     "DEFAULT_MATCHING",
@@ -83,7 +83,7 @@ def matching_from_mapping(data: Mapping[str, Any]) -> MatchingConfig:
     try:
         return MatchingConfig.model_validate(table)
     except ValidationError as exc:
-        raise InvalidPolicy(f"invalid matching configuration: {_format_validation_error(exc)}") from None
+        raise InvalidPolicy(f"invalid matching configuration: {format_validation_error(exc)}") from None
 
 
 def parse_matching_toml(text: str) -> MatchingConfig:

@@ -14,6 +14,7 @@ from workers.cli import (
     projections,
     report,
     services,
+    survey,
 )
 from workers.cli import relationship as relationship_cli
 from workers.cli import worker as worker_cli
@@ -29,6 +30,7 @@ app.add_typer(relationship_cli.app, name="relationship")
 app.add_typer(program_cli.app, name="program")
 app.command(name="worker")(worker_cli.worker)
 app.add_typer(report.app, name="report")
+app.add_typer(survey.app, name="survey")
 app.add_typer(projections.app, name="projections")
 app.command(name="projector")(projections.projector)
 app.command(name="api")(api_cli.api)

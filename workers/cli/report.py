@@ -1,4 +1,4 @@
-"""``mentorflow report stages | transitions | funnel | at-risk [--program P] [--format table|csv|json]``."""
+"""``mentorflow report stages | transitions | funnel | at-risk | feedback [--program P] [--format table|csv|json]``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ TITLES = {
     "transitions": "Stage transitions: from → to, by what",
     "funnel": "Program funnel",
     "at-risk": "At-risk relationships (health yellow/red or marginal)",
+    "feedback": "Feedback: response rates, satisfaction, gaps, Kram function mix, program evaluation",
 }
 
 
@@ -165,3 +166,12 @@ def matching(
         for r in part:
             table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in columns))
         console.print(table)
+
+
+@app.command()
+def feedback(
+    program: str = ProgramOpt, fmt: Format = FormatOpt, as_json: bool = JsonOpt, database_url: str = UrlOpt
+) -> None:
+    """Survey response rates by instrument and cycle, satisfaction by stage and role, mentor-mentee gaps, the
+    career/psychosocial mix by stage and the program evaluation (one row per figure, its kind in ``section``)."""
+    _run("feedback", program, fmt, as_json, database_url)

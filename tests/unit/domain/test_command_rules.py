@@ -257,7 +257,7 @@ def test_rematch_only_inside_the_trial() -> None:
 def test_commands_from_kebab_names() -> None:
     assert command_from_kebab("log-meeting") is LogMeeting
     assert command_from_kebab("submit-check-in") is SubmitCheckIn
-    assert len(COMMAND_NAMES_KEBAB) == 23
+    assert len(COMMAND_NAMES_KEBAB) == 24
     assert all(command_from_kebab(n).__name__ for n in COMMAND_NAMES_KEBAB)
     with pytest.raises(InvalidCommand, match="unknown command 'log-meetings'"):
         command_from_kebab("log-meetings")

@@ -120,6 +120,7 @@ def test_policy_round_trips_through_mapping_and_json() -> None:
 
 def _toml(**overrides: object) -> str:
     data = builtin_policy("mentoring-12m").to_mapping() | overrides
+    data.pop("surveys", None)  # a table: these tests write the flat keys only
 
     def value(v: object) -> str:
         if isinstance(v, bool):

@@ -68,8 +68,8 @@ def contested() -> Driver:
 
 def test_new_proposals_pin_the_current_rules_version_and_old_ones_read_as_version_1() -> None:
     d = Driver(rules_version=CURRENT_RULES_VERSION).propose()
-    assert d.state.rules_version == 2
-    assert d.log[0].payload["rules_version"] == 2
+    assert d.state.rules_version == CURRENT_RULES_VERSION == 3
+    assert d.log[0].payload["rules_version"] == 3
     old = Driver().propose()
     assert "rules_version" not in old.log[0].payload  # version 1 seals the bytes it always did
     assert replay(old.log).rules_version == 1
