@@ -54,9 +54,10 @@ def _response(w: PendingWrites, row: dict[str, Any], d: Decoded, values: dict[st
 
 
 def check_in_response(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
-    """A check-in is a pulse v1 response without a request (the upcast on read of issue 15)."""
+    """A check-in is a pulse v1 response without a request (the upcast on read of issue 15). Its comment stays in
+    ``check_ins`` only (sealed, and scrubbed there by an erasure): the response row carries the score."""
     e = d.event
-    answers = check_in_as_pulse(e.satisfaction, e.comment)
+    answers = check_in_as_pulse(e.satisfaction, "")
     values = {"request_id": None, "instrument": "pulse", "version": 1, "satisfaction": e.satisfaction}
     _response(w, row, d, {**values, "answers": canonical_json(answers).decode("utf-8")})
 

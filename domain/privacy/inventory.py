@@ -10,7 +10,8 @@ Kinds:
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
 * ``personal_plain`` — personal data kept in plaintext: a program enrollment's profile (skills, goals, interests,
-  languages, department, line manager — matching computes on it) and a withdrawal's reason. Not sealed yet: the
+  languages, department, line manager — matching computes on it), a withdrawal's reason and a survey response's
+  answers (their free text is withheld from the partner on read, domain/confidential.py). Not sealed yet: the
   topic and ``event_log`` keep it; erasure scrubs it where it is derived (docs/privacy.md, "What erasure does not
   do").
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
@@ -69,8 +70,9 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         "TrialStarted": {"trial_ends_at": NO, "term_ends_at": NO, "cadence": NO, "term": NO},
         "MeetingLogged": {
             "by": ID, "role": NO, "held_at": NO, "duration_minutes": NO, "notes": TEXT, "backfill": NO,
+            "functions": NO,
         },
-        "GoalSet": {"goal_id": NO, "text": TEXT, "by": ID},
+        "GoalSet": {"goal_id": NO, "text": TEXT, "by": ID, "functions": NO},
         "GoalCompleted": {"goal_id": NO, "by": ID},
         "CheckInSubmitted": {"by": ID, "role": NO, "satisfaction": NO, "comment": TEXT},
         "HealthChanged": {"from_health": NO, "to_health": NO, "reason": DERIVED},
@@ -103,6 +105,17 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         "RedefinitionRecorded": {"by": ID, "role": NO, "outcome": NO, "note": TEXT},
         "Terminated": {"by": ID, "reason_code": NO, "note": TEXT},
         "RelationshipClosed": {"outcome": NO, "reason": DERIVED},
+        # surveys (rules v3): a response's free-text answers are personal, kept in plaintext inside ``answers`` (a
+        # mapping of numbers, choices and text: not sealed yet); reads for the partner withhold them
+        # (domain/confidential.py)
+        "SurveyRequested": {
+            "request_id": NO, "instrument": NO, "version": NO, "to": ID, "remind_at": NO, "expires_at": NO,
+        },
+        "SurveyReminded": {"request_id": NO, "to": ID},
+        "SurveySubmitted": {
+            "request_id": NO, "instrument": NO, "version": NO, "by": ID, "role": NO, "answers": PLAIN,
+        },
+        "SurveyExpired": {"request_id": NO, "not_answered_by": ID},
         # programs (domain/programs/events.py): one chain per program
         "ProgramCreated": {
             "program_id": NO, "name": NO, "by": ID, "default_policy": NO, "matching": NO, "cycle_start": NO,
@@ -135,8 +148,8 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         "AcceptMatch": {},
         "DeclineMatch": {"reason": TEXT},
         "SignAgreement": {"goals": TEXT, "cadence": NO, "term": NO},
-        "LogMeeting": {"held_at": NO, "duration_minutes": NO, "notes": TEXT},
-        "SetGoal": {"text": TEXT, "goal_id": NO},
+        "LogMeeting": {"held_at": NO, "duration_minutes": NO, "notes": TEXT, "functions": NO},
+        "SetGoal": {"text": TEXT, "goal_id": NO, "functions": NO},
         "CompleteGoal": {"goal_id": NO},
         "SubmitCheckIn": {"satisfaction": NO, "comment": TEXT},
         "RequestRematch": {"reason": TEXT},
@@ -154,6 +167,7 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         "Reassign": {"successor_id": NO, "reason": TEXT},
         "ConfirmMeeting": {"meeting_id": NO},
         "DisputeMeeting": {"meeting_id": NO, "reason": TEXT},
+        "SubmitSurvey": {"request_id": NO, "answers": PLAIN, "version": NO},
         # programs (domain/programs/commands.py)
         "CreateProgram": {
             "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
@@ -188,6 +202,7 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
         mentee_id=ID,
         proposed_by=ID,
         close_reason=DERIVED,
+        health_reason=DERIVED,
     ),
     "stage_transitions": _columns(
         _STAMP + "seq occurred_at from_stage from_substate to_stage to_substate trigger policy_version causation_id",
@@ -203,6 +218,15 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
         _STAMP + "seq submitted_at role satisfaction marginal schema_version", submitted_by=ID, comment=TEXT
     ),
     "nudges": _columns(_STAMP + "seq sent_at kind rule", recipients=ID, message=DERIVED),
+    "survey_requests": _columns(
+        _STAMP + "request_id instrument version stage requested_at requested_seq asked reminded_at expired_at"
+    ),
+    "survey_responses": _columns(
+        _STAMP + "seq request_id instrument version stage submitted_at role satisfaction",
+        submitted_by=ID,
+        answers=PLAIN,
+    ),
+    "function_tags": _columns(_STAMP + "seq function family source stage"),
     "separations": _columns(
         _STAMP + "seq kind started_at consent_due_at consented_at contested_at resolved_at resolution "
         "winding_down_at ended_at result",
@@ -266,7 +290,8 @@ EXPORTS: dict[str, str] = {
     "standalone verifier checks an erased history unchanged",
     "mentorflow privacy export PERSON": "everything held about one person, opened (plaintext): give it to that "
     "person only",
-    "reports (mentorflow report, GET /reports/…)": "counts, stages and durations: no text",
+    "reports (mentorflow report, GET /reports/…)": "counts, stages and durations: no text (at-risk: the health "
+    "reason, derived text)",
 }
 """Export → what it carries."""
 
