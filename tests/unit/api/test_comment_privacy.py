@@ -56,3 +56,53 @@ def test_managers_and_auditors_read_every_comment(client: TestClient) -> None:
     for token in ("t-manager", "t-auditor"):
         history = client.get("/relationships/r1/history", headers=bearer(token)).text
         assert SECRET_OF_ELI in history and SECRET_OF_MONA in history
+
+
+HOPE_OF_ELI = "to finally get promoted"
+HOPE_OF_MONA = "to learn patience"
+
+
+def _intake_answered(client: TestClient) -> None:
+    propose(client, "r1", policy="mentoring-12m")  # its [surveys] schedule asks the intake at the kickoff
+    for token in ("t-mentor", "t-mentee"):
+        assert client.post("/relationships/r1/commands/accept-match", headers=bearer(token)).status_code == 200
+    for token in ("t-mentor", "t-mentee"):
+        response = client.post(
+            "/relationships/r1/commands/sign-agreement", json={"goals": ["g"], "cadence": "P1W"}, headers=bearer(token)
+        )
+        assert response.status_code == 200, response.text
+    for token, hope in (("t-mentee", HOPE_OF_ELI), ("t-mentor", HOPE_OF_MONA)):
+        response = client.post(
+            "/relationships/r1/commands/submit-survey",
+            json={"request_id": "survey-1", "answers": {"expectations": hope, "goal_clarity": 4}},
+            headers=bearer(token),
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_partner_never_reads_the_other_participants_free_text_answers(client: TestClient) -> None:
+    _intake_answered(client)
+    seen_by_mona = _everything(client, "t-mentor")
+    assert HOPE_OF_ELI not in seen_by_mona and HOPE_OF_MONA in seen_by_mona
+    seen_by_eli = _everything(client, "t-mentee")
+    assert HOPE_OF_MONA not in seen_by_eli and HOPE_OF_ELI in seen_by_eli
+    history = client.get("/relationships/r1/history", headers=bearer("t-mentee")).json()["events"]
+    [withheld] = [e for e in history if e.get("withheld")]
+    assert withheld["type"] == "SurveySubmitted" and withheld["withheld"] == ["payload.answers.expectations"]
+    assert withheld["payload"]["answers"] == {"expectations": None, "goal_clarity": 4}  # the scores stay visible
+    for token in ("t-manager", "t-auditor"):
+        everything = client.get("/relationships/r1/history", headers=bearer(token)).text
+        assert HOPE_OF_ELI in everything and HOPE_OF_MONA in everything
+
+
+def test_a_malformed_response_is_a_422_naming_the_field_and_nothing_is_appended(client: TestClient) -> None:
+    _intake_answered(client)
+    before = client.get("/relationships/r1/history", headers=bearer("t-manager")).json()["count"]
+    for body, needle in (
+        ({"request_id": "survey-1", "answers": {"goal_clarity": 9}}, "survey_duplicate"),
+        ({"request_id": "survey-7", "answers": {"goal_clarity": 3}}, "survey-7 is not open"),
+        ({"request_id": "survey-1"}, "answers"),
+    ):
+        response = client.post("/relationships/r1/commands/submit-survey", json=body, headers=bearer("t-mentee"))
+        assert 400 <= response.status_code < 500 and needle in response.text, response.text
+    assert client.get("/relationships/r1/history", headers=bearer("t-manager")).json()["count"] == before
