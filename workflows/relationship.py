@@ -19,7 +19,6 @@ re-sent command returns the first result and appends nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -60,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "NOTIFY_TYPES",
+    "PATCH_HISTORY_LENGTH_FROM_COMMANDS",
     "PATCH_SEARCH_FROM_HISTORY",
     "RULES_V2_PATCH",
     "SEARCH_KEYS",
@@ -94,6 +94,17 @@ def _pinned_rules_version() -> int:
 PATCH_SEARCH_FROM_HISTORY = "search-attributes-from-history"
 """Since this patch the workflow knows which search-attribute values it set only from what this run upserted
 itself (history), never from ``workflow.info()``: every run upserts all four once, then only what changed."""
+
+PATCH_HISTORY_LENGTH_FROM_COMMANDS = "history-length-from-commands"
+"""Since this patch the continue-as-new decision reads the history length and Temporal's suggestion only as they
+were in a workflow task that issues commands anyway (a command's update; the main loop woken by its timer when it
+sets the next one), kept in the workflow: ``workflow.info()`` reports them for the activation, and an activation is
+not the same on replay. A task that issued no command (a publication done with nothing left to send, a refused
+command's empty task) is replayed together with the empty tasks after it (sdk-core folds such a chain into one
+activation), where ``workflow.info()`` reports the length at the END of the chain: code that asked it at every
+wake-up continued-as-new there on replay where the live run, with a shorter history, had gone on waiting
+("nondeterminism" on a history the code wrote itself). A task that issues commands is never folded into a later one,
+so what it saw is what its replay sees. Both values only grow, so a later look can only confirm a decision."""
 
 PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -149,6 +160,9 @@ class RelationshipWorkflow:
         self._search: dict[str, str] = {}
         self._bound_outbox_bytes = False  # set in run(): behind OUTBOX_BYTES_PATCH
         self._outbox_bytes_of: tuple[int, int, int] | None = None  # (first seq, last seq, bytes) last measured
+        self._history_from_commands = False  # PATCH_HISTORY_LENGTH_FROM_COMMANDS, decided at the start of run()
+        self._history_length = 0  # as seen in the last task that issued commands (the patch)
+        self._continue_as_new_suggested = False
 
     # --- the main loop ------------------------------------------------------------------------------------------
 
@@ -160,10 +174,14 @@ class RelationshipWorkflow:
             self._search = self._current_search_attributes()
         self._bound_outbox_bytes = workflow.patched(OUTBOX_BYTES_PATCH)
         self._upsert_search_attributes()
+        self._history_from_commands = workflow.patched(PATCH_HISTORY_LENGTH_FROM_COMMANDS)
         publisher = asyncio.create_task(self._publish_loop())
         notifier = asyncio.create_task(self._notify_loop())
+        timer_fired = False
         while True:
             self._advance()
+            if timer_fired and next_deadline(self._state) is not None:
+                self._observe_history()  # this task sets the next timer or continues-as-new: it has commands
             if self._state.is_closed and self._drained():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 publisher.cancel()
@@ -182,11 +200,14 @@ class RelationshipWorkflow:
             timeout = None if deadline is None else max(deadline - now, MIN_SLEEP if deadline <= now else timedelta(0))
             self._sleeping_until = deadline
             self._wake = False
-            with contextlib.suppress(TimeoutError):  # the deadline came: the loop ticks
+            timer_fired = False
+            try:
                 await workflow.wait_condition(
                     lambda: self._wake or self._drained_after_close() or self._continue_as_new_due(),
                     timeout=timeout,
                 )
+            except TimeoutError:  # the deadline came: the loop ticks
+                timer_fired = True
 
     def _advance(self) -> None:
         """Apply the timer rules due now (``tick``): the only events that come without a command."""
@@ -203,11 +224,13 @@ class RelationshipWorkflow:
     def _continue_as_new_due(self) -> bool:
         if len(self._outbox) > self._limits.max_carried_outbox:
             return False  # too much to carry: publish first (Kafka is away; the history grows meanwhile)
-        info = workflow.info()
+        if self._history_from_commands:
+            length, suggested = self._history_length, self._continue_as_new_suggested
+        else:  # histories recorded before the patch: what the activation reports (may differ on replay, see there)
+            info = workflow.info()
+            length, suggested = info.get_current_history_length(), info.is_continue_as_new_suggested()
         trigger = self._limits.continue_as_new_after_events
-        due = (trigger is not None and info.get_current_history_length() >= trigger) or (
-            info.is_continue_as_new_suggested()
-        )
+        due = (trigger is not None and length >= trigger) or suggested
         return due and not (self._bound_outbox_bytes and self._outbox_bytes() > self._limits.max_carried_outbox_bytes)
 
     def _outbox_bytes(self) -> int:
@@ -219,6 +242,13 @@ class RelationshipWorkflow:
         if self._outbox_bytes_of is None or self._outbox_bytes_of[:2] != (first, last):
             self._outbox_bytes_of = (first, last, sum(len(e.to_bytes()) for e in self._outbox))
         return self._outbox_bytes_of[2]
+
+    def _observe_history(self) -> None:
+        """Keep the history length and Temporal's suggestion as this task sees them. Only from tasks that issue
+        commands in any case (:data:`PATCH_HISTORY_LENGTH_FROM_COMMANDS`)."""
+        info = workflow.info()
+        self._history_length = info.get_current_history_length()
+        self._continue_as_new_suggested = info.is_continue_as_new_suggested()
 
     def _carry(self) -> RelationshipWorkflowInput:
         """The continue-as-new input. The tail and the idempotency records are cut to their byte budgets (newest
@@ -349,6 +379,7 @@ class RelationshipWorkflow:
     @workflow.update
     def command(self, command: Command) -> CommandResult:
         """Apply one command. The update id is the command id."""
+        self._observe_history()  # an accepted update is a command of its task
         known = self._commands.get(command.command_id)
         if known is not None:
             return self._result(command.command_id, known, duplicate=True)
