@@ -12,6 +12,8 @@ is written is exactly the history of issue 19's false alarm (the first explicit 
 "seq 15/16 · temporal: order swapped").
 
 Size: a few examples in CI; ``MENTORFLOW_TEST_LONG=1`` (``make test-long``) draws many more and longer ones.
+``MENTORFLOW_DUMP_DIR=DIR`` saves the histories (and the steps) of an example that verify finds broken, to keep as a
+replay fixture (how tests/histories/regressions/ got its history).
 """
 
 from __future__ import annotations
@@ -223,6 +225,14 @@ async def _project(rig: Rig) -> None:
         await projector.run(until_caught_up=True)
 
 
+def _dump(folder: Path, rid: str, histories: list[Any], explanation: str) -> None:
+    """An example verify found broken: its histories (replay fixtures) and what happened, under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, history in enumerate(histories):
+        (folder / f"{rid}-run{i}.json").write_text(history.to_json())
+    (folder / f"{rid}-steps.txt").write_text(explanation)
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -279,6 +289,8 @@ async def test_any_interleaving_verifies_intact(rig: Rig, steps: list[tuple[Any,
         report = await auditor.verify(rid)
     finally:
         engine.dispose()
+    if not report.ok and os.environ.get("MENTORFLOW_DUMP_DIR"):
+        _dump(Path(os.environ["MENTORFLOW_DUMP_DIR"]), rid, histories, f"{steps!r}\n" + "\n".join(report.lines()))
     assert report.ok, "\n".join(report.lines())
     assert report.replay is not None and report.replay["ok"] and report.replay["runs"] == len(histories)
     chains = {store: report.chain(store) for store in ("temporal", "kafka", "event_log")}
