@@ -25,7 +25,7 @@ from activities.publishing import PublishReceipt
 from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, builtin_policy
 from domain.scripting import command, proposal
 from tests.cache import TEST_WORKFLOW_CACHE
-from workers.worker import build_worker
+from workers.worker import WORKFLOW_CACHE, build_worker
 from workflows.client import CommandResult, MentorflowClient, new_command_id
 
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
@@ -140,24 +140,64 @@ def stage_path(events: Iterable[Envelope]) -> list[str]:
     ]
 
 
+async def replay_from_scratch(client: Client, relationship_id: str) -> int:
+    """Every run of the relationship's workflow (the chain of continue-as-new) replays from scratch with the current
+    code (the ``Replayer``: a nondeterministic decision fails it). Returns how many runs replayed."""
+    from temporalio.worker import Replayer
+
+    from workflows.connection import DATA_CONVERTER
+    from workflows.models import workflow_id
+    from workflows.relationship import RelationshipWorkflow
+
+    replayer = Replayer(workflows=[RelationshipWorkflow], data_converter=DATA_CONVERTER)
+    run_id: str | None = None
+    runs = 0
+    while True:
+        history = await client.get_workflow_handle(workflow_id(relationship_id), run_id=run_id).fetch_history()
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"run {run_id or 'latest'}: {result.replay_failure}"
+        runs += 1
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return runs
+        run_id = started.continued_execution_run_id
+
+
 @pytest.fixture
-async def lifecycle(time_skipping_env: Any, tmp_path: Path) -> AsyncIterator[Lifecycle]:
+async def lifecycle(time_skipping_env: Any, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Lifecycle]:
+    """The worker replays the whole history for every workflow task (``TEST_WORKFLOW_CACHE``, tests/cache.py).
+
+    ``@pytest.mark.long_lifecycle``: a lifecycle of hundreds of workflow tasks, where that costs O(n²) (a two-year
+    relationship: ~100 s instead of ~4 s on a loaded machine). Its worker keeps the production cache; afterwards
+    every run it made replays from scratch (the ``Replayer``) and the state replayed from the whole history must
+    equal the cached run's result: the same checks, made once at the end instead of at every task."""
     env = time_skipping_env
     temporal: Client = env.client
     queue = f"wf-{uuid.uuid4().hex[:10]}"
     publisher = RecordingPublisher()
     notifications = tmp_path / "notifications.jsonl"
+    long = request.node.get_closest_marker("long_lifecycle") is not None
+    lc = Lifecycle(
+        env=env, client=MentorflowClient(temporal, task_queue=queue), notifications=notifications, publisher=publisher
+    )
     worker: Worker = build_worker(
         temporal,
         task_queue=queue,
         publisher=publisher,
         notifier=Notifier(LogSink(notifications)),
-        max_cached_workflows=TEST_WORKFLOW_CACHE,
+        max_cached_workflows=WORKFLOW_CACHE if long and TEST_WORKFLOW_CACHE == 0 else TEST_WORKFLOW_CACHE,
     )
     async with worker:
-        yield Lifecycle(
-            env=env,
-            client=MentorflowClient(temporal, task_queue=queue),
-            notifications=notifications,
-            publisher=publisher,
-        )
+        yield lc
+        if long:
+            await _replays_to_the_same_state(lc)
+
+
+async def _replays_to_the_same_state(lc: Lifecycle) -> None:
+    """Every run replays from scratch; a completed workflow (evicted from the cache) queried for its state is
+    replayed by the worker, and that state must equal the result the cached run returned."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    assert await replay_from_scratch(lc.client.client, lc.relationship_id) >= 1
+    if (await lc.client.handle(lc.relationship_id).describe()).status == WorkflowExecutionStatus.COMPLETED:
+        assert await lc.state() == await lc.wait_closed(), "the replayed state differs from the cached run's"

@@ -42,6 +42,7 @@ async def assert_published(lc: Lifecycle, events: list[Envelope]) -> None:
     assert report.ok and report.checked == len(events), report
 
 
+@pytest.mark.long_lifecycle
 async def test_twelve_months_one_renewal_separation_redefinition_closed(lifecycle: Lifecycle) -> None:
     lc = lifecycle
     await lc.to_cultivation()

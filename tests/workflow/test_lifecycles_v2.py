@@ -102,6 +102,7 @@ async def test_slow_start_still_enters_cultivation(current: Lifecycle) -> None:
     await lc.wait_closed()
 
 
+@pytest.mark.long_lifecycle
 async def test_renewed_once_then_redefined_with_differing_continuing_outcomes(current: Lifecycle) -> None:
     lc = current
     await lc.to_cultivation()
