@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 NAME = "temporal"
 PROBE_WORKFLOW_ID = "mentorflow-services-probe"
+"""The prefix of each probe's workflow id; every probe adds its own suffix, so two probes at once (two `services up`,
+`status` beside a test session's fixtures, parallel test processes) never terminate each other's workflow."""
 PROBE_TASK_QUEUE = "mentorflow-services-probe"  # no worker polls it: the probe workflow never runs a task
 PROBE_TIMEOUT = timedelta(seconds=5)
 SEARCH_ATTRIBUTES = ("MentorflowStage", "MentorflowSubstate", "MentorflowProgram", "MentorflowHealth")
@@ -89,13 +91,14 @@ async def _probe(settings: Settings) -> str | None:
     from workers.connect import temporal_client
 
     namespace = settings.temporal.namespace
+    probe_id = f"{PROBE_WORKFLOW_ID}-{uuid.uuid4().hex[:12]}"
     try:
         client = await asyncio.wait_for(temporal_client(settings), timeout=5)
         service = client.workflow_service
         await service.start_workflow_execution(
             StartWorkflowExecutionRequest(
                 namespace=namespace,
-                workflow_id=PROBE_WORKFLOW_ID,
+                workflow_id=probe_id,
                 workflow_type=WorkflowType(name="MentorflowServicesProbe"),
                 task_queue=TaskQueue(name=PROBE_TASK_QUEUE),
                 request_id=str(uuid.uuid4()),
@@ -107,7 +110,7 @@ async def _probe(settings: Settings) -> str | None:
         await service.terminate_workflow_execution(
             TerminateWorkflowExecutionRequest(
                 namespace=namespace,
-                workflow_execution=WorkflowExecution(workflow_id=PROBE_WORKFLOW_ID),
+                workflow_execution=WorkflowExecution(workflow_id=probe_id),
                 reason="mentorflow services probe",
             ),
             retry=False,
