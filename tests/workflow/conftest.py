@@ -24,7 +24,7 @@ from activities.notifications import LogSink, Notifier
 from activities.publishing import PublishReceipt
 from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, builtin_policy
 from domain.scripting import command, proposal
-from tests.cache import TEST_WORKFLOW_CACHE
+from tests.cache import TEST_WORKFLOW_CACHE, replay_from_scratch
 from workers.worker import WORKFLOW_CACHE, build_worker
 from workflows.client import CommandResult, MentorflowClient, new_command_id
 
@@ -138,29 +138,6 @@ def stage_path(events: Iterable[Envelope]) -> list[str]:
         for e in events
         if e.type == "StageChanged"
     ]
-
-
-async def replay_from_scratch(client: Client, relationship_id: str) -> int:
-    """Every run of the relationship's workflow (the chain of continue-as-new) replays from scratch with the current
-    code (the ``Replayer``: a nondeterministic decision fails it). Returns how many runs replayed."""
-    from temporalio.worker import Replayer
-
-    from workflows.connection import DATA_CONVERTER
-    from workflows.models import workflow_id
-    from workflows.relationship import RelationshipWorkflow
-
-    replayer = Replayer(workflows=[RelationshipWorkflow], data_converter=DATA_CONVERTER)
-    run_id: str | None = None
-    runs = 0
-    while True:
-        history = await client.get_workflow_handle(workflow_id(relationship_id), run_id=run_id).fetch_history()
-        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        assert result.replay_failure is None, f"run {run_id or 'latest'}: {result.replay_failure}"
-        runs += 1
-        started = history.events[0].workflow_execution_started_event_attributes
-        if not started.continued_execution_run_id:
-            return runs
-        run_id = started.continued_execution_run_id
 
 
 @pytest.fixture

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.cache import replay_from_scratch
 from tests.integration.devserver.conftest import MENTOR, World, command
 from tests.integration.devserver.test_continue_as_new import continue_as_new_inputs
+from workers.worker import WORKFLOW_CACHE
 from workflows.models import RECORD_OVERHEAD_BYTES, Limits
 
 TAIL_BYTES = 16 * 1024
@@ -17,7 +19,8 @@ async def test_long_texts_and_long_command_ids_are_carried_within_their_byte_bud
     world_factory: Callable[..., World],
 ) -> None:
     limits = Limits(continue_as_new_after_events=100, events_tail_bytes=TAIL_BYTES, command_records_bytes=RECORD_BYTES)
-    world = world_factory(limits=limits)
+    # 4 kB envelopes: a full replay per task (tests/cache.py) would cost minutes; the replay is made once at the end
+    world = world_factory(limits=limits, max_cached_workflows=WORKFLOW_CACHE)
     notes = "\U0001f600" * 1_000  # a 4 kB envelope
     async with world.run_worker():
         rid, began = await world.propose_in_trial()
@@ -41,3 +44,4 @@ async def test_long_texts_and_long_command_ids_are_carried_within_their_byte_bud
             rid, command("LogMeeting", MENTOR, ids[-1], held_at=began.isoformat(), notes=notes)
         )
         assert (again.first_seq, again.state.seq) == (last.first_seq, last.state.seq)  # applied once
+    assert await replay_from_scratch(world.temporal, rid) >= status.run + 1  # every run, with the current code
