@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -175,52 +176,83 @@ def decide_program(state: ProgramState, command: Any, now: datetime) -> list[Eve
     return _DECIDERS[command.type](state, command, now)
 
 
-def _created(s: ProgramState, e: Any) -> dict[str, Any]:
-    return {
-        "name": e.name,
-        "default_policy": e.default_policy,
-        "matching": e.matching,
-        "cycle_start": e.cycle_start,
-        "cycle_end": e.cycle_end,
-    }
+def _created(d: dict[str, Any], e: Any) -> None:
+    d.update(
+        name=e.name,
+        default_policy=e.default_policy,
+        matching=e.matching,
+        cycle_start=e.cycle_start,
+        cycle_end=e.cycle_end,
+    )
 
 
 def _counter(role: str) -> str:
     return "mentors" if role == "mentor" else "mentees"
 
 
-def _enrolled(s: ProgramState, e: Any) -> dict[str, Any]:
-    field = _counter(e.role)
-    return {"members": s.members | {member_key(e.role, e.person_id)}, field: getattr(s, field) + 1}
+def _enrolled(d: dict[str, Any], e: Any) -> None:
+    d["members"].add(member_key(e.role, e.person_id))
+    d[_counter(e.role)] += 1
 
 
-def _withdrawn(s: ProgramState, e: Any) -> dict[str, Any]:
-    key, field = member_key(e.role, e.person_id), _counter(e.role)
-    return {"members": s.members - {key}, "withdrawn": s.withdrawn | {key}, field: getattr(s, field) - 1}
+def _withdrawn(d: dict[str, Any], e: Any) -> None:
+    key = member_key(e.role, e.person_id)
+    d["members"].discard(key)
+    d["withdrawn"].add(key)
+    d[_counter(e.role)] -= 1
 
 
-_EVOLVERS: dict[str, Callable[[ProgramState, Any], dict[str, Any]]] = {
+def _round(d: dict[str, Any], e: Any) -> None:
+    d["rounds"] += 1 if e.part == e.parts else 0
+
+
+_EVOLVERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "ProgramCreated": _created,
-    "MatchingConfigured": lambda s, e: {"matching": e.matching},
+    "MatchingConfigured": lambda d, e: d.update(matching=e.matching),
     "ParticipantEnrolled": _enrolled,
     "ParticipantWithdrawn": _withdrawn,
-    "MatchingRoundCompleted": lambda s, e: {"rounds": s.rounds + (1 if e.part == e.parts else 0)},
-    "CycleClosed": lambda s, e: {"closed": True},
+    "MatchingRoundCompleted": _round,
+    "CycleClosed": lambda d, e: d.update(closed=True),
 }
+"""Each evolver changes a draft of the state in place: a command's events are applied to one draft and copied once,
+so enrolling 100 people into a program of 10,000 costs one copy of the members, not 100."""
 
 
-def evolve_program(state: ProgramState, event: EventBase) -> ProgramState:
-    """The state after ``event`` (``seq`` and ``last_hash`` are the sealer's)."""
-    return state.model_copy(update=_EVOLVERS[type(event).__name__](state, event))
+def evolve_program(state: ProgramState, *events: EventBase) -> ProgramState:
+    """The state after ``events`` (``seq`` and ``last_hash`` are the sealer's)."""
+    draft: dict[str, Any] = {
+        "members": set(state.members),
+        "withdrawn": set(state.withdrawn),
+        "mentors": state.mentors,
+        "mentees": state.mentees,
+        "rounds": state.rounds,
+    }
+    for event in events:
+        _EVOLVERS[type(event).__name__](draft, event)
+    draft["members"] = frozenset(draft["members"])
+    draft["withdrawn"] = frozenset(draft["withdrawn"])
+    return state.model_copy(update=draft)
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """The chain head between two events of one command (what :func:`seal` reads)."""
+
+    relationship_id: str
+    program_id: str | None
+    seq: int
+    last_hash: str
 
 
 def execute_program(
     state: ProgramState, command: Any, now: datetime, new_id: IdSource
 ) -> tuple[ProgramState, list[Envelope]]:
     """``decide_program``, then evolve and seal each event into the program's chain."""
+    events = decide_program(state, command, now)
+    head = _Head(state.relationship_id, state.program_id, state.seq, state.last_hash)
     envelopes: list[Envelope] = []
-    for event in decide_program(state, command, now):
-        envelope = seal(state, event, event_id=new_id(), actor=command.actor, causation_id=command.command_id)
-        state = evolve_program(state, event).model_copy(update={"seq": envelope.seq, "last_hash": envelope.hash})
+    for event in events:
+        envelope = seal(head, event, event_id=new_id(), actor=command.actor, causation_id=command.command_id)
+        head = _Head(head.relationship_id, head.program_id, envelope.seq, envelope.hash)
         envelopes.append(envelope)
-    return state, envelopes
+    return evolve_program(state, *events).model_copy(update={"seq": head.seq, "last_hash": head.last_hash}), envelopes
