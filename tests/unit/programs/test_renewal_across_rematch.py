@@ -20,7 +20,7 @@ def _in_cultivation(renewals_used: int | None) -> Driver:
         mentee_id=MENTEE.id,
         policy=d.policy,
         command_id=d.cid(),
-        predecessor_id=None,
+        rules_version=d.rules_version,
     ).model_copy(update={"renewals_used": renewals_used})
     (proposed,) = [e for e in d.execute(command) if e.type == "RelationshipProposed"]
     assert ("renewals_used" in proposed.payload) == bool(renewals_used)  # absent ⇒ the same bytes as before
