@@ -11,7 +11,7 @@ from typing import Any
 from api.backend import Backend
 from api.dashboard.charts import bar_chart
 
-__all__ = ["FUNNEL_STEPS", "LATEST_TRANSITIONS", "SIDE_EXITS", "dashboard_data"]
+__all__ = ["FUNNEL_STEPS", "LATEST_TRANSITIONS", "SIDE_EXITS", "dashboard_data", "feedback_bars"]
 
 LATEST_TRANSITIONS = 15
 FUNNEL_STEPS = ("proposed", "accepted", "kicked_off", "cultivation", "separation", "redefinition")
@@ -36,8 +36,32 @@ def funnel_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     return totals
 
 
+def feedback_bars(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, float]]]:
+    """The feedback report's rows as the dashboard's bars: the response rate per instrument (all cycles, %), the mean
+    satisfaction per stage, the career/psychosocial mix per stage (% of the stage's tags)."""
+    asked: dict[str, float] = {}
+    answered: dict[str, float] = {}
+    for r in rows:
+        if r.get("section") == "response_rate":
+            asked[r["instrument"]] = asked.get(r["instrument"], 0) + _num(r["asked"])
+            answered[r["instrument"]] = answered.get(r["instrument"], 0) + _num(r["answered"])
+    scores: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("section") == "satisfaction":
+            scores.setdefault(str(r["stage"]), []).extend([_num(r["mean"])] * int(_num(r["n"])))
+    return {
+        "response_rates": [(k, round(100 * answered[k] / v, 1)) for k, v in asked.items() if v],
+        "satisfaction": [(k, round(sum(v) / len(v), 2)) for k, v in scores.items() if v],
+        "function_mix": [
+            (f"{r['stage']} {r['group']}", round(100 * _num(r["share"]), 1))
+            for r in rows
+            if r.get("section") == "function_mix"
+        ],
+    }
+
+
 async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any]:
-    stages, funnel, at_risk, contested, automatic, by_command, durations = await asyncio.gather(
+    stages, funnel, at_risk, contested, automatic, by_command, durations, feedback = await asyncio.gather(
         backend.report("stages", program),
         backend.report("funnel", program),
         backend.report("at-risk", program),
@@ -45,7 +69,9 @@ async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any
         backend.latest_transitions(program, "timer", LATEST_TRANSITIONS),
         backend.latest_transitions(program, "command", LATEST_TRANSITIONS),
         backend.time_in_stage(program),
+        backend.report("feedback", program),
     )
+    fb = feedback_bars(feedback)
     stage_bars = [(str(r["stage"]), _num(r.get("relationships"))) for r in stages]
     totals = funnel_totals(funnel)
     funnel_bars = [(step, float(totals.get(step, 0))) for step in FUNNEL_STEPS if step in totals]
@@ -69,6 +95,18 @@ async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any
             "outcomes": bar_chart("Side exits and redefinition outcomes", exit_bars, chart_id="chart-outcomes"),
             "durations": bar_chart(
                 "Average time in stage (completed visits)", duration_bars, unit=" s", chart_id="chart-durations"
+            ),
+            "response-rates": bar_chart(
+                "Survey response rate by instrument", fb["response_rates"], unit=" %", chart_id="chart-response-rates"
+            ),
+            "satisfaction": bar_chart(
+                "Mean satisfaction (1-5) by stage", fb["satisfaction"], chart_id="chart-satisfaction"
+            ),
+            "function-mix": bar_chart(
+                "Kram function mix: % of each stage's tags",
+                fb["function_mix"],
+                unit=" %",
+                chart_id="chart-function-mix",
             ),
         },
     }

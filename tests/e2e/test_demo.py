@@ -48,11 +48,12 @@ def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, t
         assert all(line["replay"]["ok"] and line["stores"]["temporal"]["events"] for line in lines)
 
         # the same numbers as `mentorflow report`
-        for name in ("stages", "transitions", "funnel", "at-risk"):
+        for name in ("stages", "transitions", "funnel", "at-risk", "feedback"):
             cli = _run([*mf, "report", name, "--program", program, "--json"], env, 60)
             assert cli.returncode == 0, cli.stderr
             assert json.loads(cli.stdout) == reports[name], name
 
+        assert any(r["section"] == "satisfaction" for r in reports["feedback"])  # the check-ins, read as pulses
         funnel = reports["funnel"][0]
         assert funnel["proposed"] == 9 and funnel["closed"] == 9
         assert funnel["declined"] == 1 and funnel["expired"] == 1 and funnel["rematched"] == 1

@@ -47,7 +47,7 @@ __all__ = ["DemoOptions", "DemoResult", "run_demo", "stop_processes"]
 
 PROCESSES = ("demo-worker", "demo-projector", "demo-api")
 STAGES = ("initiation", "cultivation", "separation", "redefinition", "closed")
-REPORT_NAMES = ("stages", "transitions", "funnel", "at-risk")
+REPORT_NAMES = ("stages", "transitions", "funnel", "at-risk", "feedback")
 
 
 @dataclass
@@ -323,6 +323,7 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
         "transitions": "Stage transitions: from → to, by what",
         "funnel": "Program funnel",
         "at-risk": "At-risk relationships (yellow/red or marginal) still open",
+        "feedback": "Feedback summary: check-ins read as pulse responses, satisfaction by stage and role, gaps",
     }
     for name in REPORT_NAMES:
         rows = reports[name]
@@ -334,10 +335,12 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
             for column in COLUMNS[name][1:]:
                 table.add_row(column, *("" if row.get(column) is None else str(row.get(column)) for row in rows))
         else:
-            for column in COLUMNS[name]:
+            # the feedback report's rows fill the columns of their section only: show the columns some row fills
+            columns = [c for c in COLUMNS[name] if name != "feedback" or any(r.get(c) is not None for r in rows)]
+            for column in columns:
                 table.add_column(column, overflow="fold")
             for row in rows:
-                table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in COLUMNS[name]))
+                table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
         console.print(table)
         if not rows:
             console.print("[dim]  no rows[/dim]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.dashboard.charts import bar_chart
-from api.dashboard.data import funnel_totals
+from api.dashboard.data import feedback_bars, funnel_totals
 from tests.unit.api.conftest import bearer, propose
 
 
@@ -20,6 +20,21 @@ def test_bar_chart_escapes_labels_and_scales_to_the_largest() -> None:
 def test_funnel_totals_sum_the_programs() -> None:
     rows = [{"program_id": "a", "proposed": 2, "closed": 1}, {"program_id": "b", "proposed": 3, "closed": 0}]
     assert funnel_totals(rows) == {"proposed": 5, "closed": 1}
+
+
+def test_feedback_bars_rate_satisfaction_and_mix() -> None:
+    rows = [
+        {"section": "response_rate", "instrument": "pulse", "asked": 4, "answered": 3},
+        {"section": "response_rate", "instrument": "pulse", "asked": 4, "answered": 1},
+        {"section": "satisfaction", "stage": "cultivation", "n": 3, "mean": 4.0},
+        {"section": "satisfaction", "stage": "cultivation", "n": 1, "mean": 2.0},
+        {"section": "function_mix", "stage": "cultivation", "group": "career", "share": 0.25},
+    ]
+    bars = feedback_bars(rows)
+    assert bars["response_rates"] == [("pulse", 50.0)]
+    assert bars["satisfaction"] == [("cultivation", 3.5)]
+    assert bars["function_mix"] == [("cultivation career", 25.0)]
+    assert 'id="chart-x"' in bar_chart("Survey response rate", bars["response_rates"], chart_id="chart-x")
 
 
 def test_page_is_served_without_a_token_and_polls_the_data(client: TestClient) -> None:
