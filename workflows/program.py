@@ -84,7 +84,12 @@ class ProgramWorkflow:
     def _continue_as_new_due(self) -> bool:
         if len(self._outbox) > self._limits.max_carried_outbox:
             return False  # publish first: the carried input must stay small
-        return self._updates >= self._limits.updates_per_run or workflow.info().is_continue_as_new_suggested()
+        info = workflow.info()
+        return (
+            self._updates >= self._limits.updates_per_run
+            or info.get_current_history_size() >= self._limits.history_bytes_per_run
+            or info.is_continue_as_new_suggested()
+        )
 
     async def _publish_loop(self) -> None:
         while True:
