@@ -28,8 +28,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from domain import Stage, builtin_policy
+from domain import Stage
 from workers.demo.scenarios import PATIENCE, SCENARIOS, Sim, plan
+from workers.demo.surveys import demo_policy
 from workers.services.process import (
     ServiceError,
     is_alive,
@@ -225,8 +226,9 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
 
     client = await connect_client(settings, busy_timeout=PATIENCE)  # retries RPC timeouts: same command id
     await _wait_for_worker(client.client, settings)
-    # The built-in demo policy; --term shortens the agreement term the participants sign (the policy is unchanged).
-    sim = Sim(client, program, builtin_policy("demo"), term=opts.term, seed=opts.seed)
+    # The built-in demo policy with a survey schedule (workers/demo/surveys.py); --term shortens the agreement term the
+    # participants sign (the policy is unchanged).
+    sim = Sim(client, program, demo_policy(), term=opts.term, seed=opts.seed)
     stories = plan(opts.relationships)
     total = len(stories)
     finished = 0
@@ -323,7 +325,7 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
         "transitions": "Stage transitions: from → to, by what",
         "funnel": "Program funnel",
         "at-risk": "At-risk relationships (yellow/red or marginal) still open",
-        "feedback": "Feedback summary: check-ins read as pulse responses, satisfaction by stage and role, gaps",
+        "feedback": "Feedback summary: response rates, satisfaction by stage and role, gaps, Kram mix, evaluation",
     }
     for name in REPORT_NAMES:
         rows = reports[name]

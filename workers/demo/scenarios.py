@@ -50,8 +50,10 @@ from domain import (
     Substate,
     Terminate,
 )
+from domain.commands import SubmitSurvey
 from domain.scripting import command as scripted_command
 from domain.scripting import proposal
+from workers.demo.surveys import answer_open_surveys
 
 __all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
 
@@ -310,6 +312,7 @@ class Sim:
             if n % 4 == 0:
                 score = 3 if marginal else self.rng.choice((4, 5, 5))
                 await self.send(pair, SubmitCheckIn, actor=pair.mentee_actor, satisfaction=score)
+            await self.answer_surveys(pair, marginal=marginal)
             if goals and n == 2:
                 open_goals = [g for g, goal in self.state(pair).goals.items() if not goal.completed]
                 if open_goals:
@@ -328,11 +331,19 @@ class Sim:
             await self.send(pair, ResolveSeparation, actor=self.manager, resolution="end", note=note)
             state = await self.until(pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED), within=40)
         if state.stage is Stage.REDEFINITION:
+            await self.answer_surveys(pair)  # the final reflection and the program evaluation
             for actor, outcome in ((pair.mentor_actor, mentor), (pair.mentee_actor, mentee)):
                 if outcome is not None:
                     await self.pause(0.6)
                     await self.send(pair, RecordRedefinition, actor=actor, outcome=outcome)
         return await self.until(pair, lambda s: s.is_closed, within=40)
+
+    async def answer_surveys(self, pair: Pair, *, marginal: bool = False) -> None:
+        async def send(actor: Actor, request_id: str, answers: dict[str, Any]) -> bool:
+            return await self.send(pair, SubmitSurvey, actor=actor, request_id=request_id, answers=answers)
+
+        people = (pair.mentee_actor, pair.mentor_actor)
+        await answer_open_surveys(self.state(pair), people, send, self.rng, marginal=marginal)
 
     def deadline(self, pair: Pair, fraction: float, minimum: float) -> float:
         """A monotonic instant ``max(minimum, fraction * term)`` seconds after the kickoff (≈ now + that)."""
