@@ -20,7 +20,14 @@ from domain.limits import MAX_NAME_LENGTH, PERSON_ID
 from domain.privacy.keys import KeyStore
 from projections.db import make_engine, migrate
 from projections.privacy.cipher import FieldCipher
-from projections.privacy.erasure import ErasureOutcome, UnknownPerson, erase_person, export_person, verify_ledger
+from projections.privacy.erasure import (
+    ErasureOutcome,
+    UnknownPerson,
+    erase_person,
+    export_person,
+    ledger_rows,
+    verify_ledger,
+)
 from projections.privacy.retention import RetentionPass, retention_pass
 from service.errors import InvalidArgument
 
@@ -109,7 +116,17 @@ class PrivacyService:
             raise InvalidArgument("keep_days", "must be at least 1 (0 turns retention off)")
         return await asyncio.to_thread(self._retention, timedelta(days=keep_days), dry_run)
 
-    async def verify_ledger(self) -> str | None:
-        """None when the erasure ledger's hash chain holds, else the first problem."""
-        engine, _ = await asyncio.to_thread(self._ready)
-        return await asyncio.to_thread(verify_ledger, engine)
+    def _ledger(self) -> dict[str, Any]:
+        engine, _ = self._ready()
+        problem = verify_ledger(engine)
+        with engine.connect() as conn:
+            rows = ledger_rows(conn)
+        return {
+            "ok": problem is None,
+            "problem": problem,
+            "rows": [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows],
+        }
+
+    async def ledger(self) -> dict[str, Any]:
+        """The erasure ledger and whether its hash chain holds (``ok``; ``problem`` names the first break)."""
+        return await asyncio.to_thread(self._ledger)

@@ -45,7 +45,15 @@ from projections.models import (
 from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import ERASURES, ensure_tables
 
-__all__ = ["GENESIS", "ErasureOutcome", "UnknownPerson", "erase_person", "export_person", "verify_ledger"]
+__all__ = [
+    "GENESIS",
+    "ErasureOutcome",
+    "UnknownPerson",
+    "erase_person",
+    "export_person",
+    "ledger_rows",
+    "verify_ledger",
+]
 
 GENESIS = "0" * 64
 

@@ -149,3 +149,27 @@ def retention(
             time.sleep(watch)
     finally:
         service.close()
+
+
+@app.command(epilog="Exit codes: 0 the ledger's chain holds, 1 it does not (the first break is named), 5 no database.")
+def ledger(as_json: bool = JSON_OPTION, database_url: str | None = DATABASE_OPTION) -> None:
+    """The erasure ledger (who erased whom, when, why — no personal data) and a check of its hash chain: an auditor's
+    proof that no erasure row was removed or edited."""
+    service = _service(database_url)
+    try:
+        result = _run(service.ledger(), as_json)
+    finally:
+        service.close()
+    if as_json:
+        print_json(result)
+    else:
+        for row in result["rows"]:
+            console.print(
+                f"{row['seq']:>4}  {row['erased_at']}  {row['person_id']}  by "
+                f"{row['erased_by_role']}:{row['erased_by']}  ({row['reason_code']}; {row['keys_erased']} keys, "
+                f"{row['rows_scrubbed']} rows)",
+                highlight=False,
+            )
+        console.print("ledger chain intact" if result["ok"] else f"[red]ledger BROKEN[/red]: {result['problem']}")
+    if not result["ok"]:
+        raise typer.Exit(1)

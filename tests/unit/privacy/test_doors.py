@@ -68,6 +68,16 @@ def test_cli_erases_once_then_says_nothing_is_left_and_export_shows_erased(progr
     assert exported["erasures"][0]["reason_code"] == "gdpr-art17" and exported["keys_held"] == 0
     code, out = _cli("privacy", "erase", "nobody", "--by", "manager:pm-1", "--json", "--database-url", url)
     assert code == 4 and json.loads(out)["exit_code"] == 4
+    code, out = _cli("privacy", "ledger", "--json", "--database-url", url)
+    assert code == 0 and json.loads(out)["ok"] and [r["person_id"] for r in json.loads(out)["rows"]] == ["bo"]
+    from sqlalchemy import update
+
+    from projections.privacy.keystore import ERASURES
+
+    with program.engine.begin() as conn:
+        conn.execute(update(ERASURES).values(reason_code="edited"))
+    code, out = _cli("privacy", "ledger", "--database-url", url)
+    assert code == 1 and "BROKEN" in out and "row 1" in out
 
 
 @pytest.fixture(scope="module")
