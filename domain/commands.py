@@ -135,6 +135,13 @@ class ProposeRelationship(CommandBase):
         default=None, ge=1, le=CURRENT_RULES_VERSION, description="default: the current rules version"
     )
 
+    @field_validator("relationship_id")
+    @classmethod
+    def _not_a_program_chain(cls, v: str) -> str:
+        if v.startswith("program:"):  # domain.programs.events.CHAIN_PREFIX: a program's chain, never a relationship's
+            raise ValueError("must not start with 'program:' (the prefix of program chains)")
+        return v
+
     @field_validator("mentee_id")
     @classmethod
     def _distinct(cls, v: str, info: Any) -> str:

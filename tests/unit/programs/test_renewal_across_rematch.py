@@ -39,3 +39,16 @@ def test_without_a_predecessor_the_renewal_is_there() -> None:
     d = _in_cultivation(renewals_used=None)
     d.do(RequestRenewal(command_id=d.cid(), actor=MENTOR))
     assert d.do(RequestRenewal(command_id=d.cid(), actor=MENTEE)) == ["RenewalRequested", "TermRenewed"]
+
+
+def test_a_relationship_id_never_takes_the_program_chain_prefix() -> None:
+    with pytest.raises(ValueError, match=r"relationship_id\n.*must not start with 'program:'"):
+        proposal(
+            "program:p1",
+            program_id="p1",
+            by=MANAGER,
+            mentor_id=MENTOR.id,
+            mentee_id=MENTEE.id,
+            policy=Driver().policy,
+            command_id="c-1",
+        )
