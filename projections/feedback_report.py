@@ -7,6 +7,7 @@ section             row
 response_rate       per instrument and cycle (the n-th request of that instrument in a relationship): asked,
                     answered, response_rate (answered / asked), expired (requests that expired)
 satisfaction        per stage and role: n answers, mean, distribution (``score:count`` of the 1-5 scale)
+trend               per cohort (``group``: the month the relationship kicked off) and stage: n answers, mean
 gap                 per stage: n pairs whose mentor and mentee both answered, mean (mentor minus mentee, their
                     latest in the stage), share (the pairs 2 or more apart)
 function_mix        per stage and family (career / psychosocial): n tags (meetings, goals, answers), share of the
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from domain.instrument import builtin_instrument
-from projections.models import FunctionTag, SurveyRequest, SurveyResponse
+from projections.models import FunctionTag, Relationship, SurveyRequest, SurveyResponse
 
 __all__ = ["FEEDBACK_COLUMNS", "feedback"]
 
@@ -110,6 +111,22 @@ def _satisfaction(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _trend(conn: Connection, responses: list[dict[str, Any]], program: str | None) -> list[dict[str, Any]]:
+    rel = Relationship.__table__
+    stmt = select(rel.c.relationship_id, rel.c.kicked_off_at)
+    if program:
+        stmt = stmt.where(rel.c.program_id == program)
+    cohort = {rid: at.strftime("%Y-%m") for rid, at in conn.execute(stmt) if at is not None}
+    scores: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in responses:
+        if r["satisfaction"] is not None and r["relationship_id"] in cohort:
+            scores[(cohort[r["relationship_id"]], r["stage"])].append(int(r["satisfaction"]))
+    return [
+        _row("trend", group=group, stage=stage, n=len(v), mean=_mean(v))
+        for (group, stage), v in sorted(scores.items(), key=lambda kv: (kv[0][0], _stage_key(kv[0][1])))
+    ]
+
+
 def _gaps(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (relationship, stage) -> role -> score
     for r in sorted(responses, key=lambda r: (r["relationship_id"], r["seq"])):
@@ -171,14 +188,15 @@ def _program_evaluation(responses: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 
 def feedback(conn: Connection, program: str | None = None) -> list[dict[str, Any]]:
-    """Response rates, satisfaction by stage and role, mentor-mentee gaps, the Kram function mix by stage and the
-    program evaluation (see the module's table)."""
+    """Response rates, satisfaction by stage and role and by cohort, mentor-mentee gaps, the Kram function mix by stage
+    and the program evaluation (see the module's table)."""
     requests = _rows(conn, SurveyRequest.__table__, program)
     responses = _rows(conn, SurveyResponse.__table__, program)
     tags = _rows(conn, FunctionTag.__table__, program)
     return [
         *_response_rates(requests, responses),
         *_satisfaction(responses),
+        *_trend(conn, responses, program),
         *_gaps(responses),
         *_function_mix(tags),
         *_program_evaluation(responses),

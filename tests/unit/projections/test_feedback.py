@@ -57,6 +57,8 @@ def test_the_feedback_report_and_the_at_risk_reason() -> None:
     assert (gap["stage"], gap["n"], gap["mean"], gap["share"]) == ("cultivation", 1, 3.0, 1.0)  # 4 (check-in) - 1
     scores = {(r["stage"], r["group"]): r["distribution"] for r in rows if r["section"] == "satisfaction"}
     assert scores[("cultivation", "mentor")] == "4:1 5:1"  # the check-in reads as a pulse response
+    trend = {(r["group"], r["stage"]): (r["n"], r["mean"]) for r in rows if r["section"] == "trend"}
+    assert trend == {("2026-01", "cultivation"): (3, 3.33)}  # the cohort of January's kickoffs: 5, 1 and the check-in 4
     assert not any("we never talk" in json.dumps(r) for r in rows)  # no free text in a program report
     pulse = [r for r in responses if r["instrument"] == "pulse"]
     assert [(r["request_id"], json.loads(r["answers"])) for r in pulse] == [(None, {"satisfaction": 4})]
