@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,8 +20,15 @@ from workers.cli import app
 
 
 def _cli(*args: str) -> tuple[int, str]:
+    """Exit code and stdout + stderr (for the messages)."""
     result = CliRunner().invoke(app, list(args), env={"COLUMNS": "2000"})
     return result.exit_code, result.stdout + result.stderr
+
+
+def _cli_json(*args: str) -> tuple[int, Any]:
+    """Exit code and the JSON on stdout (stderr may carry other processes' log lines)."""
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "2000"})
+    return result.exit_code, json.loads(result.stdout)
 
 
 def _ledger(program: Program) -> int:
@@ -54,22 +62,21 @@ def test_cli_refuses_bad_erasures_and_changes_nothing(
 
 def test_cli_erases_once_then_says_nothing_is_left_and_export_shows_erased(program_file: tuple[str, Program]) -> None:
     url, program = program_file
-    code, out = _cli("privacy", "export", "bo", "--database-url", url)
-    assert code == 0 and NOTES in [m["notes"] for m in json.loads(out)["authored"]["meetings"]]
-    code, out = _cli(
+    code, data = _cli_json("privacy", "export", "bo", "--database-url", url)
+    assert code == 0 and NOTES in [m["notes"] for m in data["authored"]["meetings"]]
+    code, data = _cli_json(
         "privacy", "erase", "bo", "--by", "manager:pm-1", "--reason", "gdpr-art17", "--json", "--database-url", url
     )
-    assert code == 0 and json.loads(out)["erased"] is True
+    assert code == 0 and data["erased"] is True
     code, out = _cli("privacy", "erase", "bo", "--by", "manager:pm-1", "--database-url", url)
     assert code == 0 and "nothing to erase" in out and _ledger(program) == 1
-    code, out = _cli("privacy", "export", "bo", "--database-url", url)
-    exported = json.loads(out)
-    assert NOTES not in out and {m["notes"] for m in exported["authored"]["meetings"]} == {ERASED}
+    code, exported = _cli_json("privacy", "export", "bo", "--database-url", url)
+    assert NOTES not in json.dumps(exported) and {m["notes"] for m in exported["authored"]["meetings"]} == {ERASED}
     assert exported["erasures"][0]["reason_code"] == "gdpr-art17" and exported["keys_held"] == 0
-    code, out = _cli("privacy", "erase", "nobody", "--by", "manager:pm-1", "--json", "--database-url", url)
-    assert code == 4 and json.loads(out)["exit_code"] == 4
-    code, out = _cli("privacy", "ledger", "--json", "--database-url", url)
-    assert code == 0 and json.loads(out)["ok"] and [r["person_id"] for r in json.loads(out)["rows"]] == ["bo"]
+    code, data = _cli_json("privacy", "erase", "nobody", "--by", "manager:pm-1", "--json", "--database-url", url)
+    assert code == 4 and data["exit_code"] == 4
+    code, data = _cli_json("privacy", "ledger", "--json", "--database-url", url)
+    assert code == 0 and data["ok"] and [r["person_id"] for r in data["rows"]] == ["bo"]
     from sqlalchemy import update
 
     from projections.privacy.keystore import ERASURES
@@ -155,6 +162,6 @@ def test_cli_retention_is_off_without_a_period_and_lists_before_it_erases(
     assert code == 2 and "retention is off" in out
     code, out = _cli("privacy", "retention", "--keep-days", "-3", "--database-url", url)
     assert code == 2 and "keep_days" in out
-    code, out = _cli("privacy", "retention", "--keep-days", "1", "--dry-run", "--json", "--database-url", url)
-    assert code == 0 and "bo" in json.loads(out)["due"]  # the scripted relationships closed in 2026
+    code, data = _cli_json("privacy", "retention", "--keep-days", "1", "--dry-run", "--json", "--database-url", url)
+    assert code == 0 and "bo" in data["due"]  # the scripted relationships closed in 2026
     assert _ledger(program) == 0 and program.store.key_ids_of("bo")
