@@ -53,7 +53,9 @@ def summary(report: ChaosReport) -> str:
     restarts = ", ".join(f"{k} {v}" for k, v in sorted(report.restarts.items())) or "none"
     verdict = "PASSED" if report.ok else "FAILED"
     reasons = Counter(
-        f"{a.status} {a.detail.split(';')[0][:70]}" for a in report.ledger.final().values() if a.outcome == "refused"
+        f"{a.status} {re.sub(r'chaos-[0-9a-f]{12}', 'R', a.detail.split(';')[0])[:70]}"
+        for a in report.ledger.final().values()
+        if a.outcome == "refused"
     )
     refused = "; ".join(f"{n} x {why}" for why, n in reasons.most_common(3)) or "none"
     lines = [
