@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JsonFormatter",
+    "StderrHandler",
     "TextFormatter",
     "cli_span",
     "flush_tracing",
@@ -143,9 +145,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each line (as ``logging.lastResort`` does), not the stream of the
+    moment it was made: a replaced or closed stderr (an in-process CLI run) never turns into a logging error."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 def setup_logging(settings: Settings, level: str = "INFO") -> None:
     """The root logger's one handler (stderr) with the text or JSON formatter of the settings."""
-    handler = logging.StreamHandler()
+    handler = StderrHandler()
     handler.setFormatter(JsonFormatter() if settings.telemetry.json_logs else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import logging
 import os
@@ -11,9 +12,10 @@ import sys
 import threading
 from typing import ClassVar
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from workers.telemetry import JsonFormatter, TextFormatter
+from workers.telemetry import JsonFormatter, StderrHandler, TextFormatter
 
 
 def record(**extra: object) -> logging.LogRecord:
@@ -91,3 +93,15 @@ def test_with_an_endpoint_spans_are_exported_by_otlp_http() -> None:
     [(path, content_type, body)] = _Collector.received
     assert path == "/v1/traces" and content_type == "application/x-protobuf"
     assert b"exported-span" in body and b"mentorflow-cli" in body  # the span and its service.name
+
+
+def test_the_handler_writes_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = io.StringIO(), io.StringIO()
+    handler = StderrHandler()
+    handler.setFormatter(TextFormatter())
+    monkeypatch.setattr(sys, "stderr", first)
+    handler.handle(record(relationship_id="r-3", seq=1))
+    first.close()  # an in-process CLI run ends and closes its captured stderr
+    monkeypatch.setattr(sys, "stderr", second)
+    handler.handle(record(relationship_id="r-3", seq=2))
+    assert second.getvalue().rstrip().endswith("relationship_id=r-3 seq=2")

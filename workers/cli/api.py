@@ -55,7 +55,6 @@ def api(
     from workers.telemetry import setup_logging, setup_tracing
 
     settings = load_settings()
-    setup_logging(settings)
     setup_tracing(settings, "api")
     if not settings.api.tokens:
         err_console.print(
@@ -72,4 +71,5 @@ def api(
         err_console.print(f"[red]the API does not start:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"mentorflow api on http://{host}:{port} (docs /docs, dashboard /dashboard)")
+    setup_logging(settings)  # only once it serves: a refused start (tests call it in-process) leaves logging alone
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
