@@ -36,15 +36,24 @@ def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, t
         assert "Watch it live" in done.stderr  # progress goes to stderr with --json
         reports = result["reports"]
 
-        # the demo ends with the auditor's verification of its program, and the auditor sees the same
+        # the demo starts from enrollment: the round proposed the first stories' pairs, as `report matching` shows
+        funnel = result["matching"]["funnel"]
+        assert (funnel["enrolled"], funnel["matched"], funnel["unmatched"]) == (8, 8, 0)
+        assert (tmp_path / "run" / "demo" / program / "people.jsonl").read_text().count("\n") == 16
+        matching = _run([*mf, "report", "matching", "--program", program, "--json"], env, 60)
+        assert matching.returncode == 0, matching.stderr
+        assert json.loads(matching.stdout)["funnel"] == funnel
+
+        # the demo ends with the auditor's verification of its program (9 relationships and the program's own chain),
+        # and the auditor sees the same
         verification = result["verification"]
-        assert (verification["ok"], verification["relationships"], verification["failed"]) == (True, 9, []), (
+        assert (verification["ok"], verification["relationships"], verification["failed"]) == (True, 10, []), (
             verification["reports"]
         )
         audit = _run([*mf, "audit", "verify", "--all", "--program", program, "--json"], env, 120)
         assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
         *lines, summary = [json.loads(line) for line in audit.stdout.splitlines()]
-        assert (summary["ok"], summary["relationships"], len(lines)) == (True, 9, 9)
+        assert (summary["ok"], summary["relationships"], len(lines)) == (True, 10, 10)
         assert all(line["replay"]["ok"] and line["stores"]["temporal"]["events"] for line in lines)
 
         # the same numbers as `mentorflow report`

@@ -29,6 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from domain import Stage
+from workers.demo.enrollment import ROUND_SIZE, enroll_and_match, matching_report
 from workers.demo.scenarios import PATIENCE, SCENARIOS, Sim, plan
 from workers.demo.surveys import demo_policy
 from workers.services.process import (
@@ -82,6 +83,8 @@ class DemoResult:
     started_processes: list[str] = field(default_factory=list)
     verification: dict[str, Any] = field(default_factory=dict)
     """``mentorflow audit verify --all --program P`` over the program, run by the demo at its end."""
+    matching: dict[str, Any] = field(default_factory=dict)
+    """``mentorflow report matching --program P``: the funnel from enrollment, outcomes by method."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -221,6 +224,40 @@ def _progress(sim: Sim, program: str, started: float, finished: int, total: int)
     return Group(table, detail, closed)
 
 
+def _program_service(settings: Settings, client: Any = None) -> Any:
+    from service.programs import ProgramService
+    from workers.connect import connect_client
+
+    async def connect() -> Any:
+        return client if client is not None else await connect_client(settings)
+
+    return ProgramService(connect, settings.database_url)
+
+
+async def _enroll(settings: Settings, client: Any, sim: Sim, size: int, seed: int | None, console: Console) -> None:
+    """The program starts from enrollment: created, its people enrolled from a file, one algorithmic round."""
+    service = _program_service(settings, client)
+    await service.start()
+    try:
+        pairs = await enroll_and_match(service, sim, settings.run_dir, size, seed)
+    finally:
+        await service.close()
+    console.print(
+        f"program {sim.program}: {2 * size} people enrolled from {settings.run_dir / 'demo' / sim.program}"
+        f"/people.jsonl; the algorithmic round proposed {len(pairs)} pairs"
+    )
+
+
+async def read_matching(settings: Settings, program: str) -> dict[str, Any]:
+    service = _program_service(settings)
+    await service.start()
+    try:
+        report: dict[str, Any] = await matching_report(service, program)
+        return report
+    finally:
+        await service.close()
+
+
 async def drive(settings: Settings, opts: DemoOptions, program: str, console: Console) -> tuple[Sim, float]:
     from workers.connect import connect_client
 
@@ -229,6 +266,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
     # The built-in demo policy with a survey schedule (workers/demo/surveys.py); --term shortens the agreement term the
     # participants sign (the policy is unchanged).
     sim = Sim(client, program, demo_policy(), term=opts.term, seed=opts.seed)
+    await _enroll(settings, client, sim, min(ROUND_SIZE, opts.relationships), opts.seed, console)
     stories = plan(opts.relationships)
     total = len(stories)
     finished = 0
@@ -238,7 +276,8 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
         nonlocal finished
         fraction, story = SCENARIOS[name]
         pair = sim.new_pair(name, fraction)
-        await asyncio.sleep(index * opts.stagger)  # proposals trickle in (the dev server on 2 cores takes ~30/s)
+        if not pair.proposed:  # a pair of the round answers at once (its match expires 3.5 s after the round)
+            await asyncio.sleep(index * opts.stagger)  # proposals trickle in (the dev server on 2 cores takes ~30/s)
         try:
             await story(sim, pair)
         except Exception as exc:  # a story must never take the demo down; it is reported
@@ -357,6 +396,28 @@ def print_reports(console: Console, reports: dict[str, list[dict[str, Any]]]) ->
             console.print(seconds)
 
 
+def print_matching(console: Console, matching: dict[str, Any]) -> None:
+    """The matching funnel from enrollment (``report matching``), then the outcomes by method and by score band."""
+    funnel = dict(matching.get("funnel", {}))
+    table = Table(title="Matching funnel from enrollment (report matching)", title_justify="left")
+    table.add_column("step")
+    table.add_column("mentees", justify="right")
+    for step, value in funnel.items():
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        table.add_row(step, shown)
+    console.print(table)
+    for section in ("by_method", "by_score_band"):
+        rows = matching.get(section) or []
+        if not rows:
+            continue
+        outcomes = Table(title=f"Matching outcomes {section.replace('_', ' ')}", title_justify="left")
+        for column in rows[0]:
+            outcomes.add_column(str(column), overflow="fold")
+        for row in rows:
+            outcomes.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(outcomes)
+
+
 async def verify_program(settings: Settings, program: str) -> Any:
     """What an auditor runs after the demo, ``mentorflow audit verify --all --program P``: every relationship of
     the program across the event log, the topic and its workflow history (replayed)."""
@@ -422,6 +483,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
         if late:
             say(f"[yellow]the projections have not caught up with {len(late)} relationship(s)[/yellow]")
         reports = read_reports(settings, program)
+        matching = asyncio.run(read_matching(settings, program))
     finally:
         if not opts.keep_running:
             stop_processes(settings, started)
@@ -444,11 +506,13 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
         errors=sim.stats.errors,
         started_processes=started,
         verification=_verification(summary),
+        matching=matching,
     )
     if opts.json_output:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return result
     print_reports(console, reports)
+    print_matching(console, matching)
     console.print(
         f"\n[bold]{result.relationships}[/bold] relationships in program [bold]{program}[/bold]: "
         f"{result.commands} commands ({result.rejected} refused by the rules: late answers and races with timers), "
@@ -459,6 +523,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> DemoResult:
     for error in result.errors:
         console.print(f"[red]story failed:[/red] {error}")
     console.print(f"Same numbers from the CLI:  mentorflow report funnel --program {program}")
+    console.print(f"The matching funnel:        mentorflow report matching --program {program}")
     print_verification(console, program, summary)
     console.print(f"Dashboard:    {dashboard}")
     console.print(f"Temporal UI:  {temporal_ui}")

@@ -104,6 +104,7 @@ class Pair:
     scenario: str
     term: float  # agreement term, seconds
     predecessor_id: str | None = None
+    proposed: bool = False  # by the program's round (workers/demo/enrollment.py): the story skips the proposal
 
     @property
     def mentor_actor(self) -> Actor:
@@ -156,6 +157,7 @@ class Sim:
         self.pairs: dict[str, Pair] = {}
         self.stats = Stats()
         self._names = 0
+        self.ready: list[Pair] = []  # pairs the program's round proposed, for the first stories
         # Backpressure: on a loaded machine the acceptances of a burst of proposals would arrive after the match
         # expired; a few onboardings at a time keep the answers within the policy's 3.5 s.
         self.onboarding = asyncio.Semaphore(ONBOARDING)
@@ -165,14 +167,26 @@ class Sim:
         self._names += 1
         return f"{pool[self._names % len(pool)]}-{self._names:03d}"
 
+    def adopt(self, relationship_id: str, mentor: str, mentee: str) -> Pair:
+        """A pair the program's round proposed: the next story (without a predecessor) drives it."""
+        pair = Pair(relationship_id, mentor, mentee, scenario="", term=self.term, proposed=True)
+        self.ready.append(pair)
+        return pair
+
     def new_pair(self, scenario: str, term_fraction: float = 1.0, predecessor: Pair | None = None) -> Pair:
+        term = round(max(MIN_TERM, self.term * term_fraction), 2)
+        if predecessor is None and self.ready:
+            pair = self.ready.pop(0)
+            pair.scenario, pair.term = scenario, term
+            self.pairs[pair.relationship_id] = pair
+            return pair
         rid = f"{self.program}-r{len(self.pairs) + 1:03d}"
         pair = Pair(
             relationship_id=rid,
             mentor=self.person(MENTORS),
             mentee=predecessor.mentee if predecessor else self.person(MENTEES),
             scenario=scenario,
-            term=round(max(MIN_TERM, self.term * term_fraction), 2),
+            term=term,
             predecessor_id=predecessor.relationship_id if predecessor else None,
         )
         self.pairs[rid] = pair
@@ -192,6 +206,9 @@ class Sim:
         return None
 
     async def propose(self, pair: Pair) -> bool:
+        if pair.proposed:  # the round proposed it: the story goes on from the proposal
+            await self.refresh(pair)
+            return True
         command = proposal(
             pair.relationship_id,
             program_id=self.program,
