@@ -3,8 +3,9 @@ outbox entry; the idempotency records carried are the newest that fit their byte
 them appends nothing.
 
 Two sizes of the same path (the workflow asks ``is_continue_as_new_suggested()``, the server answers from its history
-count). CI: 600 commands on a dev server of the test's own that suggests continue-as-new at 400 history events
-(several runs), with a record budget of 150 records. ``make test-long`` (``MENTORFLOW_TEST_LONG=1``): 5,100 commands
+count). CI: 600 commands on a dev server of the test's own that suggests continue-as-new at 200 history events
+(~35 commands a run: many runs), with a record budget of 300 records, so the re-sent commands below were applied
+several runs back. ``make test-long`` (``MENTORFLOW_TEST_LONG=1``): 5,100 commands
 on the session's dev server at its default suggestion (~4,096 events) and the production budgets.
 """
 
@@ -36,9 +37,9 @@ from workflows.models import (
 LONG = os.environ.get("MENTORFLOW_TEST_LONG") == "1"
 COMMANDS = 5_100 if LONG else 600
 CONCURRENCY = 10  # the in-flight update limit per workflow
-SUGGEST_AT = 400  # history events: CI's own dev server suggests continue-as-new this early
+SUGGEST_AT = 200  # history events: CI's own dev server suggests continue-as-new this early
 PER_RECORD = 2 * len(str(uuid.uuid4())) + RECORD_OVERHEAD_BYTES + FINGERPRINT_OVERHEAD_BYTES  # a uuid command id
-LIMITS = Limits() if LONG else Limits(command_records_bytes=150 * PER_RECORD)
+LIMITS = Limits() if LONG else Limits(command_records_bytes=300 * PER_RECORD)
 
 
 async def continue_as_new_inputs(world: World, rid: str) -> list[RelationshipWorkflowInput]:
@@ -96,7 +97,7 @@ async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: Wo
     status = await world.client.status(rid)
     print(f"\n{COMMANDS} commands in {sent_in:.1f}s; runs: {status.run + 1}")
     assert state.meetings == COMMANDS and state.seq == start_seq + COMMANDS
-    assert status.run >= (1 if LONG else 2), "expected continue-as-new (several in CI's early suggestion)"
+    assert status.run >= 1, "expected at least one continue-as-new"
     # The records carried across continue-as-new are the newest that fit their byte budget (each one: its id, its
     # seqs and its fingerprint); all ids here are uuids, so each costs the same and the count is exact.
     fits = min(LIMITS.command_records_bytes // PER_RECORD, LIMITS.command_records)
@@ -123,8 +124,17 @@ async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: Wo
     assert [e.seq for e in tail] == list(range(state.seq - 9, state.seq + 1))
 
     # Every continue-as-new carried a contiguous outbox (published_through+1 .. seq) and the newest records that fit.
-    carried = await continue_as_new_inputs(world, rid)
-    assert len(carried) == status.run
+    # The re-sent commands add history too (a later continue-as-new may follow them), and visibility lags a little:
+    # the runs listed must come to equal the runs the workflow counts.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        runs = (await world.client.status(rid)).run
+        carried = await continue_as_new_inputs(world, rid)
+        if len(carried) == runs or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert len(carried) == runs >= status.run
     for handed in carried:
         assert handed.state is not None
         outbox = [e.seq for e in handed.outbox]
@@ -134,7 +144,6 @@ async def test_five_thousand_commands_continue_as_new_and_lose_nothing(world: Wo
     print("outbox entries carried at each continue-as-new:", [len(h.outbox) for h in carried])
 
     # Kafka has every event once, in seq order, chained.
-    loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
     while (await world.client.status(rid)).published_through < state.seq:
         assert loop.time() < deadline
