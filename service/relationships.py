@@ -78,11 +78,16 @@ class CommandClient(Protocol):
         """Temporal visibility: ``list(program, stage, *, substate, health, limit)``."""
 
 
+_UNAVAILABLE_STATUSES = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED})
+
+
 def _unavailable(exc: BaseException) -> bool:
-    """Temporal busy (10 updates in flight for longer than the client waits), unreachable or too slow."""
+    """Temporal busy (10 updates in flight for longer than the client waits), unreachable or too slow — including a
+    query that no worker answered before the client's RPC timeout (the bridge reports it as CANCELLED "Timeout
+    expired": a workflow whose task queue has no worker polling)."""
     if isinstance(exc, RelationshipBusy | ConnectionError | TimeoutError):
         return True
-    return isinstance(exc, RPCError) and exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+    return isinstance(exc, RPCError) and exc.status in _UNAVAILABLE_STATUSES
 
 
 class MentorflowService:

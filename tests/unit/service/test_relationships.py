@@ -60,6 +60,8 @@ async def test_busy_and_silence_are_503() -> None:
         await _backend(FakeClient(busy)).state("r1")
     with pytest.raises(ServiceUnavailable, match="Temporal did not answer"):
         await _backend(FakeClient(RPCError("down", RPCStatusCode.UNAVAILABLE, b""))).state("r1")
+    with pytest.raises(ServiceUnavailable, match="Timeout expired"):  # a query no worker answered in time
+        await _backend(FakeClient(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))).state("r1")
     with pytest.raises(ServiceUnavailable, match="is a worker running"):
         await _backend(FakeClient(delay=1.0), timeout=0.05).state("r1")
 
