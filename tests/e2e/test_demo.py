@@ -36,10 +36,14 @@ def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, t
         assert "Watch it live" in done.stderr  # progress goes to stderr with --json
         reports = result["reports"]
 
-        # the demo starts from enrollment: the round proposed the first stories' pairs, as `report matching` shows
+        # the demo starts from enrollment: 12 mentees and 10 mentors in two people files; the round proposed the first
+        # six stories' pairs, a manager and a mentee the next two (from suggestions), as `report matching` shows
         funnel = result["matching"]["funnel"]
-        assert (funnel["enrolled"], funnel["matched"], funnel["unmatched"]) == (8, 8, 0)
-        assert (tmp_path / "run" / "demo" / program / "people.jsonl").read_text().count("\n") == 16
+        assert (funnel["enrolled"], funnel["matched"], funnel["unmatched"]) == (12, 8, 4)
+        methods = {row["match_method"]: row["relationships"] for row in result["matching"]["by_method"]}
+        assert methods == {"algorithmic": 6, "admin": 1, "self": 1, "rematch": 1}
+        folder = tmp_path / "run" / "demo" / program
+        assert [(folder / f).read_text().count("\n") for f in ("people.jsonl", "people-more.jsonl")] == [12, 10]
         matching = _run([*mf, "report", "matching", "--program", program, "--json"], env, 60)
         assert matching.returncode == 0, matching.stderr
         assert json.loads(matching.stdout)["funnel"] == funnel

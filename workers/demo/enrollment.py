@@ -6,6 +6,7 @@ proposal of a pair the round already proposed). All through the application serv
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -13,10 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from domain import Actor, LifecyclePolicy
+from domain import Actor, LifecyclePolicy, Role
 from domain.matching import DEFAULT_MATCHING
 from domain.programs.commands import CreateProgram, Participant
-from service.programs import ProgramService
+from service.programs import ProgramService, pair_ids
 from workers.demo.scenarios import GOALS, MENTEES, MENTORS, Pair, Sim
 
 __all__ = ["ROUND_SIZE", "enroll_and_match", "matching_report", "people_rows"]
@@ -36,23 +37,36 @@ def program_policy(policy: LifecyclePolicy) -> LifecyclePolicy:
     return LifecyclePolicy.model_validate(data)
 
 
-def people_rows(program: str, size: int, seed: int | None) -> list[dict[str, Any]]:
-    """``size`` mentors (capacity 1) and ``size`` mentees, the same for the same program size and seed: every pair
-    shares a language and each mentee has goals some mentor teaches."""
+HAND_MATCHES = ("admin", "self")
+"""After the round: a manager proposes a suggested mentor (admin match), a mentee asks one (self match)."""
+
+
+def people_rows(size: int, seed: int | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The people of a program of ``size`` stories, the same for the same size and seed: ``size + 4`` mentees and
+    half as many mentors (capacity 1; 60 and 30 at full size), every pair sharing a language. Returned as (mentors,
+    mentees)."""
     rng = random.Random(f"{seed}-{size}")
     skills = [g.replace(" ", "-") for g in GOALS]
-    rows: list[dict[str, Any]] = []
-    for i in range(size):
-        taught = rng.sample(skills, 3)
-        profile = {"skills": taught, "languages": ["en"], "seniority_years": rng.randint(5, 20)}
-        rows.append(
-            {"person": f"{MENTORS[i % len(MENTORS)]}-m{i + 1:03d}", "role": "mentor", "capacity": 1, "profile": profile}
-        )
-    for i in range(size):
-        wanted = rng.sample(skills, 2)
-        profile = {"goals": wanted, "languages": ["en"], "seniority_years": rng.randint(0, 3)}
-        rows.append({"person": f"{MENTEES[i % len(MENTEES)]}-e{i + 1:03d}", "role": "mentee", "profile": profile})
-    return rows
+    n_mentees = size + 4
+    n_mentors = max(n_mentees // 2, min(ROUND_SIZE, size) + len(HAND_MATCHES))
+    mentors = [
+        {
+            "person": f"{MENTORS[i % len(MENTORS)]}-m{i + 1:03d}",
+            "role": "mentor",
+            "capacity": 1,
+            "profile": {"skills": rng.sample(skills, 3), "languages": ["en"], "seniority_years": rng.randint(5, 20)},
+        }
+        for i in range(n_mentors)
+    ]
+    mentees = [
+        {
+            "person": f"{MENTEES[i % len(MENTEES)]}-e{i + 1:03d}",
+            "role": "mentee",
+            "profile": {"goals": rng.sample(skills, 2), "languages": ["en"], "seniority_years": rng.randint(0, 3)},
+        }
+        for i in range(n_mentees)
+    ]
+    return mentors, mentees
 
 
 def _participants(rows: list[dict[str, Any]]) -> list[Participant]:
@@ -64,8 +78,21 @@ def _participants(rows: list[dict[str, Any]]) -> list[Participant]:
     ]
 
 
-async def enroll_and_match(service: ProgramService, sim: Sim, run_dir: Path, size: int, seed: int | None) -> list[Pair]:
-    """Create the program, enroll the people file, run one round; returns the proposed pairs (already proposed)."""
+def _write(path: Path, raw: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+
+
+async def _enroll_file(service: ProgramService, sim: Sim, path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as a people file and enroll it the way ``program enroll --file`` does."""
+    raw = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    await asyncio.to_thread(_write, path, raw)
+    await service.enroll_all(sim.program, sim.manager, _participants(rows), hashlib.sha256(raw).hexdigest())
+
+
+async def enroll_and_match(service: ProgramService, sim: Sim, run_dir: Path, size: int, seed: int | None) -> int:
+    """Create the program; enroll the round's people file and run one round; enroll the rest and pick the admin and
+    self matches from suggestions (proposed when their stories start). Returns the round's proposals."""
     manager = sim.manager
     await service.create(
         CreateProgram(
@@ -77,14 +104,28 @@ async def enroll_and_match(service: ProgramService, sim: Sim, run_dir: Path, siz
             matching=DEFAULT_MATCHING,
         )
     )
-    rows = people_rows(sim.program, size, seed)
-    path = run_dir / "demo" / sim.program / "people.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    path.write_bytes(raw)
-    await service.enroll_all(sim.program, manager, _participants(rows), hashlib.sha256(raw).hexdigest())
+    hand = HAND_MATCHES if size >= 4 else ()
+    in_round = min(ROUND_SIZE, size) - len(hand)
+    mentors, mentees = people_rows(size, seed)
+    folder = run_dir / "demo" / sim.program
+    await _enroll_file(service, sim, folder / "people.jsonl", mentors[:in_round] + mentees[:in_round])
     data = await service.match(sim.program, Actor(id=manager.id, role=manager.role), dry_run=False)
-    return [sim.adopt(p["relationship_id"], p["mentor"], p["mentee"]) for p in data["proposals"]]
+    for p in data["proposals"]:
+        sim.adopt(p["relationship_id"], p["mentor"], p["mentee"])
+    await _enroll_file(service, sim, folder / "people-more.jsonl", mentors[in_round:] + mentees[in_round:])
+    taken: set[str] = set()
+    for via, mentee in zip(hand, (m["person"] for m in mentees[in_round:]), strict=False):
+        found = await service.suggestions(sim.program, mentee, 5)
+        mentor = next(s["mentor"] for s in found["suggestions"] if s["mentor"] not in taken)
+        taken.add(mentor)
+        sim.adopt(pair_ids(sim.program, mentee, mentor)[0], mentor, mentee, via=via)
+
+    async def propose(pair: Pair) -> Any:
+        by = manager if pair.via == "admin" else Actor(id=pair.mentee, role=Role.MENTEE)
+        return await service.propose_pair(sim.program, pair.mentee, pair.mentor, by)
+
+    sim.matchmaker = propose
+    return len(data["proposals"])
 
 
 async def matching_report(service: ProgramService, program: str) -> dict[str, Any]:

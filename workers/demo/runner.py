@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from domain import Stage
-from workers.demo.enrollment import ROUND_SIZE, enroll_and_match, matching_report
+from workers.demo.enrollment import enroll_and_match, matching_report
 from workers.demo.scenarios import PATIENCE, SCENARIOS, Sim, plan
 from workers.demo.surveys import demo_policy
 from workers.services.process import (
@@ -234,18 +234,21 @@ def _program_service(settings: Settings, client: Any = None) -> Any:
     return ProgramService(connect, settings.database_url)
 
 
-async def _enroll(settings: Settings, client: Any, sim: Sim, size: int, seed: int | None, console: Console) -> None:
-    """The program starts from enrollment: created, its people enrolled from a file, one algorithmic round."""
+async def _enroll(settings: Settings, client: Any, sim: Sim, size: int, seed: int | None, console: Console) -> Any:
+    """The program starts from enrollment: created, its people enrolled from files, one algorithmic round, the admin
+    and self matches chosen from suggestions. Returns the service (open: the stories propose the hand matches)."""
     service = _program_service(settings, client)
     await service.start()
     try:
-        pairs = await enroll_and_match(service, sim, settings.run_dir, size, seed)
-    finally:
+        proposed = await enroll_and_match(service, sim, settings.run_dir, size, seed)
+    except BaseException:
         await service.close()
+        raise
     console.print(
-        f"program {sim.program}: {2 * size} people enrolled from {settings.run_dir / 'demo' / sim.program}"
-        f"/people.jsonl; the algorithmic round proposed {len(pairs)} pairs"
+        f"program {sim.program}: people enrolled from {settings.run_dir / 'demo' / sim.program}/people*.jsonl; the "
+        f"algorithmic round proposed {proposed} pairs"
     )
+    return service
 
 
 async def read_matching(settings: Settings, program: str) -> dict[str, Any]:
@@ -266,7 +269,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
     # The built-in demo policy with a survey schedule (workers/demo/surveys.py); --term shortens the agreement term the
     # participants sign (the policy is unchanged).
     sim = Sim(client, program, demo_policy(), term=opts.term, seed=opts.seed)
-    await _enroll(settings, client, sim, min(ROUND_SIZE, opts.relationships), opts.seed, console)
+    service = await _enroll(settings, client, sim, opts.relationships, opts.seed, console)
     stories = plan(opts.relationships)
     total = len(stories)
     finished = 0
@@ -313,6 +316,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await service.close()
     # the final states, straight from the workflows (one that does not answer is reported, not fatal)
     pairs = [p for p in sim.pairs.values() if p.relationship_id in sim.states]
     answers = await asyncio.gather(*(sim.refresh(p) for p in pairs), return_exceptions=True)

@@ -105,6 +105,7 @@ class Pair:
     term: float  # agreement term, seconds
     predecessor_id: str | None = None
     proposed: bool = False  # by the program's round (workers/demo/enrollment.py): the story skips the proposal
+    via: str | None = None  # "admin" or "self": the story's proposal is the program's (Sim.matchmaker)
 
     @property
     def mentor_actor(self) -> Actor:
@@ -158,6 +159,7 @@ class Sim:
         self.stats = Stats()
         self._names = 0
         self.ready: list[Pair] = []  # pairs the program's round proposed, for the first stories
+        self.matchmaker: Callable[[Pair], Awaitable[Any]] | None = None  # proposes an admin or a self match
         # Backpressure: on a loaded machine the acceptances of a burst of proposals would arrive after the match
         # expired; a few onboardings at a time keep the answers within the policy's 3.5 s.
         self.onboarding = asyncio.Semaphore(ONBOARDING)
@@ -167,9 +169,10 @@ class Sim:
         self._names += 1
         return f"{pool[self._names % len(pool)]}-{self._names:03d}"
 
-    def adopt(self, relationship_id: str, mentor: str, mentee: str) -> Pair:
-        """A pair the program's round proposed: the next story (without a predecessor) drives it."""
-        pair = Pair(relationship_id, mentor, mentee, scenario="", term=self.term, proposed=True)
+    def adopt(self, relationship_id: str, mentor: str, mentee: str, via: str | None = None) -> Pair:
+        """A pair of the program: proposed by its round, or (``via``) to be proposed by ``matchmaker`` as an admin
+        or a self match when its story starts; the next story (without a predecessor) drives it."""
+        pair = Pair(relationship_id, mentor, mentee, scenario="", term=self.term, proposed=via is None, via=via)
         self.ready.append(pair)
         return pair
 
@@ -207,6 +210,11 @@ class Sim:
 
     async def propose(self, pair: Pair) -> bool:
         if pair.proposed:  # the round proposed it: the story goes on from the proposal
+            await self.refresh(pair)
+            return True
+        if pair.via is not None and self.matchmaker is not None:  # through the program: suggestion, then proposal
+            self.stats.commands += 1
+            await self.matchmaker(pair)
             await self.refresh(pair)
             return True
         command = proposal(
