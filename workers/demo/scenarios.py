@@ -225,7 +225,7 @@ class Sim:
             mentee_id=pair.mentee,
             policy=self.policy,
             command_id=str(uuid.uuid4()),
-            match_method="rematch" if pair.predecessor_id else "algorithmic",
+            match_method="rematch" if pair.predecessor_id else "admin",  # by hand: the manager's choice, no round
             match_score=Decimal(str(round(self.rng.uniform(55, 98), 1))),
             predecessor_id=pair.predecessor_id,
         )
