@@ -60,6 +60,7 @@ async def test_two_hundred_relationships_through_temporal_kafka_and_the_projecto
             by=MANAGER,
             relationship_id=rid,
             policy=builtin_policy("mentoring-12m"),
+            rules_version=2,  # issue 5's acceptance on the rules it was written for; surveys (v3): test_surveys*
         )
 
     async def into_trial(rid: str) -> None:
