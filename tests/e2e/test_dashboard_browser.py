@@ -57,6 +57,7 @@ def _rows_text(driver: object, box: str) -> str:
 
 
 def test_dashboard_shows_a_transition_after_a_command(live: LiveStack, browser: object) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -81,19 +82,14 @@ def test_dashboard_shows_a_transition_after_a_command(live: LiveStack, browser: 
     driver = browser
     # a read-only token, as the demo's link carries: the page keeps it and takes it out of the address bar
     driver.get(f"{live.base_url}/dashboard?program={program}#token={TOKEN_OF['e2e-auditor']}")  # type: ignore[attr-defined]
-    wait = WebDriverWait(driver, 20, poll_frequency=0.2)
+    # the page redraws its tables: an element found in one poll may be gone by the next read
+    wait = WebDriverWait(driver, 60, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
     wait.until(lambda d: "token" not in d.current_url)
     assert f"program={program}" in driver.current_url  # type: ignore[attr-defined]
     # the page loads: charts drawn from the data, two relationships in initiation
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#svg-stages svg g.bar[data-label='initiation']"))
-    bar = driver.find_element(By.CSS_SELECTOR, "#svg-stages g.bar[data-label='initiation']")  # type: ignore[attr-defined]
-    wait.until(
-        lambda d: (
-            bar.get_attribute("data-value") == "2"
-            or d.find_element(By.CSS_SELECTOR, "#svg-stages g.bar[data-label='initiation']").get_attribute("data-value")
-            == "2"
-        )
-    )
+    initiation = "#svg-stages g.bar[data-label='initiation']"
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, initiation).get_attribute("data-value") == "2")
     assert "kickoff_pending" not in _rows_text(driver, "by-command")
     loaded_at = driver.find_element(By.TAG_NAME, "body").get_attribute("data-updated")  # type: ignore[attr-defined]
 

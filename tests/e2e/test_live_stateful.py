@@ -43,8 +43,12 @@ LABELS = ("e2e-manager", "e2e-platform", "e2e-auditor", "e2e-mentor", "e2e-mente
 """Who the hostile steps act as (None: no token)."""
 
 
-def _held_at() -> str:
-    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+def _held_at(opened_at: str | None = None) -> str:
+    """A second ago, but never before the relationship began (a fast driver signs and meets within that second)."""
+    held_at = datetime.now(UTC) - timedelta(seconds=1)
+    if opened_at is not None:
+        held_at = max(held_at, datetime.fromisoformat(opened_at.replace("Z", "+00:00")))
+    return held_at.isoformat()
 
 
 Step = tuple[str, str, dict[str, Any]]
@@ -70,10 +74,10 @@ HOSTILE_TEXT = ("a\x00b", "x" * 100_000, "=cmd|' /C calc'!A0", "\u202e\u0007bell
 """Raw lone surrogates are sent as JSON escapes (``\\ud800``), see :func:`_hostile_text`."""
 
 
-def _body(step: Step) -> dict[str, Any]:
+def _body(step: Step, opened_at: str | None = None) -> dict[str, Any]:
     body = dict(step[2])
     if step[1] == "log-meeting":
-        body["held_at"] = _held_at()
+        body["held_at"] = _held_at(opened_at)
     return body
 
 
@@ -176,7 +180,7 @@ def _drive_one(api: Api, rid: str, failures: list[str], budget: float = 150.0) -
             time.sleep(0.3)
             continue
         step = GOOD[substate][pending[0]]
-        answer = api(step[0]).post(f"/relationships/{rid}/commands/{step[1]}", json=_body(step))
+        answer = api(step[0]).post(f"/relationships/{rid}/commands/{step[1]}", json=_body(step, state.get("opened_at")))
         done.add((substate, pending[0]))
         if answer.status_code >= 400 and answer.status_code != 409:  # 409: a timer moved it meanwhile
             failures.append(f"driver: {step[1]} on {rid} in {substate}: {answer.text[:300]}")
@@ -221,13 +225,15 @@ class LiveLifecycle(RuleBasedStateMachine):
     @rule(rid=relationships, data=st.data())
     def advance(self, rid: str, data: st.DataObject) -> None:
         """The command the relationship's stage calls for; refused (409/422) when a participant already did it."""
-        substate = self.api("e2e-manager").get(f"/relationships/{rid}").json()["substate"]
+        state = self.api("e2e-manager").get(f"/relationships/{rid}").json()
+        substate = state["substate"]
         steps = GOOD.get(substate)
         if not steps:
             time.sleep(0.2)  # winding down or closed: let the timers run
             return
         step = data.draw(st.sampled_from(steps))
-        answer = self.api(step[0]).post(f"/relationships/{rid}/commands/{step[1]}", json=_body(step))
+        body = _body(step, state.get("opened_at"))
+        answer = self.api(step[0]).post(f"/relationships/{rid}/commands/{step[1]}", json=body)
         self._check(answer, f"advance {step[1]} in {substate}")
         assert answer.status_code in (200, 409, 422), answer.text
 
