@@ -40,7 +40,7 @@ services-status: venv
 	$(MF) services status
 
 test: services-up browser
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=40
 
 # One folder per tier; each tier runs alone.
 test-unit: venv
