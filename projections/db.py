@@ -10,13 +10,16 @@ write lock from its first read of the offsets to its commit.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, select
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, select, text
 from sqlalchemy.engine import URL
 
 from projections.models import Relationship
@@ -112,18 +115,46 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+MIGRATION_LOCK_KEY = 0x6D656E746F72
+"""PostgreSQL advisory lock held by the transaction that migrates ("mentor" in hex)."""
+
+
+@contextmanager
+def _migration_lock(url: URL) -> Iterator[None]:
+    """One migration at a time per database. The worker, the projector and the API each migrate at start-up; started
+    together on one fresh SQLite file they raced ("database is locked", or both creating ``alembic_version``). SQLite:
+    an exclusive lock on a file beside the database (SQLite's processes share one machine); PostgreSQL: an advisory
+    lock taken inside the migrating transaction (see :func:`migrate`); in-memory SQLite needs none."""
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".migrate.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def migrate(url_or_engine: str | URL | Engine, revision: str = "head") -> None:
-    """``alembic upgrade head`` programmatically (idempotent)."""
-    own = not isinstance(url_or_engine, Engine)
-    engine = make_engine(url_or_engine) if not isinstance(url_or_engine, Engine) else url_or_engine
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    finally:
-        if own:
-            engine.dispose()
+    """``alembic upgrade head`` programmatically (idempotent; concurrent callers take turns, the later ones find the
+    schema current)."""
+    url = url_or_engine.url if isinstance(url_or_engine, Engine) else make_url(url_or_engine)
+    with _migration_lock(url):
+        own = not isinstance(url_or_engine, Engine)
+        engine = make_engine(url_or_engine) if not isinstance(url_or_engine, Engine) else url_or_engine
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        finally:
+            if own:
+                engine.dispose()
 
 
 def _applied_seq(engine: Engine, relationship_id: str) -> int:
