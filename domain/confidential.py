@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import InvalidInstrument
-from domain.instrument import builtin_instrument, free_text_ids
+from domain.instrument import Instrument, builtin_instrument, free_text_ids
+from domain.state import RelationshipState
 
-__all__ = ["PRIVATE_FIELDS", "check_in_as_pulse", "private_fields"]
+__all__ = ["PRIVATE_FIELDS", "check_in_as_pulse", "private_fields", "private_texts", "requested_instrument"]
 
 PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {"CheckInSubmitted": ("comment",)}
 """Free text by event type: payload fields withheld from the partner."""
@@ -29,6 +30,31 @@ def private_fields(event_type: str, payload: Mapping[str, Any]) -> tuple[str, ..
     except (InvalidInstrument, TypeError, ValueError):
         private = frozenset(k for k, v in answers.items() if isinstance(v, str))  # unknown instrument: every text
     return tuple(f"answers.{k}" for k in sorted(private) if k in answers)
+
+
+def private_texts(event_type: str, payload: Mapping[str, Any]) -> list[str]:
+    """The non-empty text values at :func:`private_fields` (what an erasure scrubs, what a partner never reads)."""
+    found: list[str] = []
+    for path in private_fields(event_type, payload):
+        head, _, rest = path.partition(".")
+        value = payload.get(head)
+        if rest and isinstance(value, Mapping):
+            value = value.get(rest)
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
+
+
+def requested_instrument(state: RelationshipState, request_id: str, version: int | None) -> Instrument | None:
+    """The instrument a response to ``request_id`` answers: the version pinned in the open request, or None when the
+    request is not open or ``version`` names another one (``decide`` then refuses the response with its rule)."""
+    request = state.surveys_open.get(request_id)
+    if request is None or (version is not None and version != request.version):
+        return None
+    try:
+        return builtin_instrument(request.instrument, request.version)
+    except InvalidInstrument:
+        return None
 
 
 def check_in_as_pulse(satisfaction: int, comment: str) -> dict[str, Any]:

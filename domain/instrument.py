@@ -30,6 +30,7 @@ from domain.datafile import checked_table, format_validation_error, load_bounded
 from domain.errors import InvalidCommand, InvalidInstrument, InvalidPolicy
 from domain.kram import KRAM_FUNCTIONS, KramFunction
 from domain.limits import MAX_LONG_TEXT_LENGTH, MAX_TEXT_LENGTH, text_problem
+from domain.privacy.sealed import is_sealed, sealed_length
 
 __all__ = [
     "SHIPPED_INSTRUMENTS",
@@ -272,6 +273,12 @@ def _free_text(q: Question, value: Any) -> Answer:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     limit = q.max_length or MAX_TEXT_LENGTH
+    if is_sealed(value):  # sealed at the boundary after its plaintext met this rule (domain/privacy/sealed.py)
+        if len(value) > sealed_length(limit):
+            raise ValueError(
+                f"sealed text must be at most {sealed_length(limit)} characters (the sealed form of {limit})"
+            )
+        return value
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters, got {len(value)}")
     problem = text_problem(value)

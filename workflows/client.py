@@ -66,9 +66,11 @@ from domain import (
     RelationshipNotFound,
     RelationshipState,
     SignAgreement,
+    SubmitSurvey,
     builtin_policy,
     parse_command,
 )
+from domain.confidential import requested_instrument
 from projections.privacy.cipher import FieldCipher
 from workflows.connection import TemporalAccess
 from workflows.connection import connect as connect_temporal
@@ -394,6 +396,10 @@ class MentorflowClient:
             state: RelationshipState = await self._query(relationship_id, RelationshipWorkflow.state)
             held = [g for sig in state.signatures.values() for g in sig.goals] + [g.text for g in state.goals.values()]
             cmd = await asyncio.to_thread(privacy.reuse_sealed, cmd, "goals", held)
+        if isinstance(cmd, SubmitSurvey):  # its free-text answers: the instrument of the open request says which
+            state = await self._query(relationship_id, RelationshipWorkflow.state)
+            instrument = requested_instrument(state, cmd.request_id, cmd.version)
+            cmd = await asyncio.to_thread(privacy.seal_answers, cmd, instrument)
         return await asyncio.to_thread(privacy.seal_command, cmd)
 
     async def _opened(self, result: CommandResult) -> CommandResult:

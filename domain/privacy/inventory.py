@@ -10,10 +10,13 @@ Kinds:
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
 * ``personal_plain`` — personal data kept in plaintext: a program enrollment's profile (skills, goals, interests,
-  languages, department, line manager — matching computes on it), a withdrawal's reason and a survey response's
-  answers (their free text is withheld from the partner on read, domain/confidential.py). Not sealed yet: the
+  languages, department, line manager — matching computes on it) and a withdrawal's reason. Not sealed yet: the
   topic and ``event_log`` keep it; erasure scrubs it where it is derived (docs/privacy.md, "What erasure does not
   do").
+
+A survey response's ``answers`` is a mapping of numbers, choices and free text: it is ``personal_text`` for its
+free-text answers only (the instrument's ``free_text_ids``), which the client seals one by one
+(``FieldCipher.seal_answers``); its scores and choices stay plain (reports count them).
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
 
 ``tests/unit/privacy/test_inventory.py`` fails when a field of an event or command, or a column of a table, is not
@@ -105,15 +108,15 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         "RedefinitionRecorded": {"by": ID, "role": NO, "outcome": NO, "note": TEXT},
         "Terminated": {"by": ID, "reason_code": NO, "note": TEXT},
         "RelationshipClosed": {"outcome": NO, "reason": DERIVED},
-        # surveys (rules v3): a response's free-text answers are personal, kept in plaintext inside ``answers`` (a
-        # mapping of numbers, choices and text: not sealed yet); reads for the partner withhold them
+        # surveys (rules v3): ``answers`` maps question ids to numbers, choices and free text; its free-text answers
+        # (the instrument says which) are sealed one by one; reads for the partner withhold them
         # (domain/confidential.py)
         "SurveyRequested": {
             "request_id": NO, "instrument": NO, "version": NO, "to": ID, "remind_at": NO, "expires_at": NO,
         },
         "SurveyReminded": {"request_id": NO, "to": ID},
         "SurveySubmitted": {
-            "request_id": NO, "instrument": NO, "version": NO, "by": ID, "role": NO, "answers": PLAIN,
+            "request_id": NO, "instrument": NO, "version": NO, "by": ID, "role": NO, "answers": TEXT,
         },
         "SurveyExpired": {"request_id": NO, "not_answered_by": ID},
         # programs (domain/programs/events.py): one chain per program
@@ -167,7 +170,7 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         "Reassign": {"successor_id": NO, "reason": TEXT},
         "ConfirmMeeting": {"meeting_id": NO},
         "DisputeMeeting": {"meeting_id": NO, "reason": TEXT},
-        "SubmitSurvey": {"request_id": NO, "answers": PLAIN, "version": NO},
+        "SubmitSurvey": {"request_id": NO, "answers": TEXT, "version": NO},
         # programs (domain/programs/commands.py)
         "CreateProgram": {
             "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
@@ -224,7 +227,7 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
     "survey_responses": _columns(
         _STAMP + "seq request_id instrument version stage submitted_at role satisfaction",
         submitted_by=ID,
-        answers=PLAIN,
+        answers=TEXT,
     ),
     "function_tags": _columns(_STAMP + "seq function family source stage"),
     "separations": _columns(

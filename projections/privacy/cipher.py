@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
+from domain.instrument import Instrument, free_text_ids, validate_answers
 from domain.privacy.inventory import personal_command_fields
 from domain.privacy.keys import KeyStore
 from domain.privacy.sealed import ERASED, NONCE_BYTES, SEALED_PREFIX, SEALED_RE, is_sealed, key_ids_in
@@ -123,9 +124,29 @@ class FieldCipher:
             context = f"{command_id}/{name}"
             if isinstance(value, str):
                 update[name] = self.seal_text(actor.id, value, context)
-            elif isinstance(value, list | tuple):
+            elif isinstance(value, list | tuple):  # a mapping (a survey's answers) is sealed by seal_answers
                 update[name] = type(value)(self.seal_text(actor.id, v, context) for v in value)
         return command.model_copy(update=update)
+
+    def seal_answers(self, command: M, instrument: Instrument | None) -> M:
+        """A survey response (``answers``) with its free-text answers (the ``instrument``'s :func:`free_text_ids`)
+        sealed under its actor's key. The plaintext answers are checked against the instrument first (raises
+        ``InvalidCommand`` naming the field, as ``decide`` would: a sealed answer's own length no longer tells).
+        ``instrument`` None (the request is not open: ``decide`` refuses the response): sent as it is."""
+        answers = getattr(command, "answers", None)
+        actor = getattr(command, "actor", None)
+        if instrument is None or not isinstance(answers, dict) or actor is None:
+            return command
+        validate_answers(instrument, answers)
+        private = free_text_ids(instrument)
+        command_id = str(getattr(command, "command_id", ""))
+        sealed = {
+            key: self.seal_text(actor.id, value, f"{command_id}/answers.{key}")
+            if key in private and isinstance(value, str)
+            else value
+            for key, value in answers.items()
+        }
+        return command.model_copy(update={"answers": sealed})
 
     def reuse_sealed(self, command: M, field: str, held: Iterable[str]) -> M:
         """The command with each plaintext item of its list ``field`` that equals the opened text of a sealed string

@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, or_, select, update
 
+from domain.confidential import private_fields, private_texts
+from domain.envelope import canonical_json
 from domain.privacy.inventory import EVENT_FIELDS, Kind
 from domain.privacy.keys import KeyStore
 from domain.privacy.sealed import ERASED, SEALED_PREFIX, SEALED_RE, is_sealed
@@ -40,6 +42,7 @@ from projections.models import (
     Relationship,
     Separation,
     StageTransition,
+    SurveyResponse,
     table_of,
 )
 from projections.privacy.cipher import FieldCipher
@@ -105,16 +108,49 @@ def _plaintexts(conn: Connection, person_id: str) -> set[str]:
     found: set[str] = set()
     for (envelope,) in conn.execute(select(log.c.envelope).where(log.c.actor_id == person_id)):
         data = json.loads(envelope)
-        fields = EVENT_FIELDS.get(data.get("type", ""), {})
-        for name, kind in fields.items():
-            value = data.get("payload", {}).get(name)
-            values = value if isinstance(value, list) else [value]
-            found |= {v for v in values if kind is Kind.PERSONAL_TEXT and isinstance(v, str) and not is_sealed(v)}
+        kind_of = EVENT_FIELDS.get(data.get("type", ""), {})
+        payload = data.get("payload", {})
+        for name, kind in kind_of.items():
+            value = payload.get(name)
+            if kind is not Kind.PERSONAL_TEXT:
+                continue
+            # a survey's answers: only its free text (the instrument says which), never its scores or choices
+            values = private_texts(data["type"], payload) if isinstance(value, dict) else value
+            values = values if isinstance(values, list) else [values]
+            found |= {v for v in values if isinstance(v, str) and not is_sealed(v)}
     return {t for t in found if len(t) >= _MIN_SCRUB_LENGTH}
 
 
-def _scrub(conn: Connection, person_id: str, key_ids: list[str]) -> int:
+def _scrub_answers(conn: Connection, person_id: str, key_ids: list[str]) -> int:
+    """``survey_responses.answers`` (canonical JSON): the person's own free-text answers become ``[erased]`` — sealed
+    or written before sealing existed — and any sealed token of theirs in another response too; scores and choices
+    stay (the feedback report counts them)."""
+    table = table_of(SurveyResponse)
+    mine = set(key_ids)
+    needles = [table.c.submitted_by == person_id, *(table.c.answers.contains(f"{SEALED_PREFIX}{k}") for k in mine)]
+    rows = conn.execute(select(table.c.relationship_id, table.c.seq, table.c.instrument, table.c.version,
+                               table.c.submitted_by, table.c.answers).where(or_(*needles))).all()  # fmt: skip
     scrubbed = 0
+    for rid, seq, instrument, version, author, text in rows:
+        answers = json.loads(text)
+        if author == person_id:
+            payload = {"instrument": instrument, "version": version, "answers": answers}
+            for path in private_fields("SurveySubmitted", payload):
+                key = path.partition(".")[2]
+                if answers.get(key) not in ("", None, ERASED):
+                    answers[key] = ERASED
+        for key, value in answers.items():
+            if isinstance(value, str):
+                answers[key] = SEALED_RE.sub(lambda m: ERASED if m.group(1) in mine else m.group(0), value)
+        new = canonical_json(answers).decode("utf-8")
+        if new != text:
+            conn.execute(update(table).where(table.c.relationship_id == rid, table.c.seq == seq).values(answers=new))
+            scrubbed += 1
+    return scrubbed
+
+
+def _scrub(conn: Connection, person_id: str, key_ids: list[str]) -> int:
+    scrubbed = _scrub_answers(conn, person_id, key_ids)
     for table, author, columns in _AUTHORED:
         for column in columns:
             col = table.c[column]
@@ -246,9 +282,9 @@ def _json_rows(conn: Connection, table: Table, where: Any) -> list[dict[str, Any
 
 def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[str, Any]:
     """Everything held about ``person_id``, opened: their relationships, the rows they authored or that are about
-    them (meetings, goals, check-ins, separations, redefinitions, program enrollments with their profiles, matching
-    rounds), the events they acted in (payloads opened) and their erasures. Raises :class:`UnknownPerson` when
-    nothing names them."""
+    them (meetings, goals, check-ins, survey responses, separations, redefinitions, program enrollments with their
+    profiles, matching rounds), the events they acted in (payloads opened) and their erasures. Raises
+    :class:`UnknownPerson` when nothing names them."""
     ensure_tables(engine)
     rel = table_of(Relationship)
     log = table_of(EventLog)
@@ -257,6 +293,11 @@ def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[s
             raise UnknownPerson(f"no relationship, event or key names person {person_id}")
         relationships = _json_rows(conn, rel, or_(rel.c.mentor_id == person_id, rel.c.mentee_id == person_id))
         authored = {table.name: _json_rows(conn, table, table.c[author] == person_id) for table, author, _ in _AUTHORED}
+        responses = table_of(SurveyResponse)
+        authored[responses.name] = [
+            {**r, "answers": json.loads(r["answers"])}
+            for r in _json_rows(conn, responses, responses.c.submitted_by == person_id)
+        ]
         rounds = table_of(ProgramRoundEntry)
         authored[rounds.name] = _json_rows(
             conn, rounds, or_(rounds.c.mentee_id == person_id, rounds.c.mentor_id == person_id)

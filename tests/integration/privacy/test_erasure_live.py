@@ -33,6 +33,7 @@ from domain import (
     SetGoal,
     SignAgreement,
     SubmitCheckIn,
+    SubmitSurvey,
     Terminate,
     builtin_policy,
 )
@@ -58,6 +59,7 @@ MENTEE_TEXTS = {
     "goal": f"{SECRET} goal: get promoted before my sabbatical",
     "notes": f"{SECRET} notes: we talked about my divorce",
     "comment": f"{SECRET} comment: my manager bullies me",
+    "answer": f"{SECRET} intake answer: I hope to stop feeling invisible",
 }
 MENTOR_GOAL = "mentor goal: public speaking"
 
@@ -202,7 +204,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     totals = _reports(world.engine)
     privacy = PrivacyService(world.url, world.cipher.store)
     before = await privacy.export(mentee.id)
-    assert MENTEE_TEXTS["notes"] in str(before) and MENTEE_TEXTS["comment"] in str(before)
+    assert all(t in str(before) for t in MENTEE_TEXTS.values())
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
     mentee_keys = world.cipher.store.key_ids_of(mentee.id)
@@ -238,8 +240,8 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
 
 
 async def _drive(mf: MentorflowClient, rid: str, mentee: Actor) -> RelationshipState:
-    """The relationship: both accept and sign, the mentee logs a meeting (and re-sends it), checks in, sets a goal;
-    the manager terminates it."""
+    """The relationship: both accept and sign, the mentee answers the intake survey, logs a meeting (and re-sends
+    it), checks in, sets a goal; the manager terminates it."""
     await mf.propose(program="prog-privacy", mentor=MENTOR.id, mentee=mentee.id, by=MANAGER, relationship_id=rid,
                      policy=builtin_policy("mentoring-12m"))  # fmt: skip
 
@@ -252,6 +254,9 @@ async def _drive(mf: MentorflowClient, rid: str, mentee: Actor) -> RelationshipS
     # the mentee signs the mentor's goal too: the client re-uses its sealed string, the domain keeps one goal
     await send(SignAgreement(command_id=new_command_id(), actor=mentee, goals=[MENTOR_GOAL, MENTEE_TEXTS["goal"]],
                              cadence="P2W"))  # fmt: skip
+    # the intake asked at the kickoff: its free-text answer is sealed, its score and choice are not
+    intake = {"expectations": MENTEE_TEXTS["answer"], "goal_clarity": 4, "cadence": "weekly"}
+    await send(SubmitSurvey(command_id=new_command_id(), actor=mentee, request_id="survey-1", answers=intake))
     now = (await mf.state(rid)).last_event_at
     meeting = LogMeeting(command_id=new_command_id(), actor=mentee, held_at=now, notes=MENTEE_TEXTS["notes"])
     first = await send(meeting)

@@ -20,21 +20,25 @@ from domain import (
     Role,
     SetGoal,
     SubmitCheckIn,
+    SubmitSurvey,
 )
+from domain.confidential import requested_instrument
 from domain.scripting import DAY, Script
 from projections.db import make_engine, migrate
 from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
 from tests.unit.projections.helpers import as_topic, memory_engine, project
 
-__all__ = ["COMMENT", "GOAL", "LEGACY", "NOTES", "REASON", "SECRETS", "Program"]
+__all__ = ["ANSWER", "COMMENT", "GOAL", "LEGACY", "LEGACY_ANSWER", "NOTES", "REASON", "SECRETS", "Program"]
 
 NOTES = "mentee-notes-kestrel-7 talked about my divorce"
 COMMENT = "comment-osprey-3 my manager bullies me"
 GOAL = "goal-heron-5 get promoted before my sabbatical"
 REASON = "reason-plover-9 moving abroad for health reasons"
+ANSWER = "answer-lapwing-6 I hope to stop feeling invisible"
 LEGACY = "legacy-plaintext-curlew-2 written before sealing"
-SECRETS = (NOTES, COMMENT, GOAL, REASON)
+LEGACY_ANSWER = "legacy-answer-dunlin-8 before sealing"
+SECRETS = (NOTES, COMMENT, GOAL, REASON, ANSWER)
 
 
 @dataclass
@@ -56,6 +60,8 @@ def _drive(script: Script, seal: bool) -> None:
 
     script.kickoff(goals=("mentor goal", "ship a feature"))
     script.later(DAY)
+    intake = {"expectations": ANSWER if seal else LEGACY_ANSWER, "goal_clarity": 4, "cadence": "weekly"}
+    do(SubmitSurvey, script.mentee, request_id="survey-1", answers=intake)  # the intake asked at the kickoff
     do(LogMeeting, script.mentee, held_at=script.now, notes=NOTES if seal else LEGACY)
     do(SubmitCheckIn, script.mentee, satisfaction=4, comment=COMMENT if seal else LEGACY)
     do(SetGoal, script.mentee, text=GOAL if seal else LEGACY)
@@ -99,6 +105,8 @@ def build_program(engine: Engine) -> Program:
     original = sealed.execute
 
     def execute(cmd: CommandBase) -> list[Envelope]:
+        if isinstance(cmd, SubmitSurvey):  # as the client: the open request's instrument names the free text
+            cmd = cipher.seal_answers(cmd, requested_instrument(sealed.state, cmd.request_id, cmd.version))
         return original(cipher.seal_command(cmd))
 
     sealed.execute = execute  # type: ignore[method-assign]

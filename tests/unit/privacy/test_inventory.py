@@ -54,8 +54,11 @@ def test_every_command_field_is_classified_and_personal_text_is_free_text(cls: t
     for name, kind in classified.items():
         rules = [m for m in cls.model_fields[name].metadata if isinstance(m, TextRule)]
         goals = name == "goals"  # a list rule over text items
+        answers = name == "answers"  # a survey's mapping: its text values carry the long-text rule (SurveyValue)
         if kind is Kind.PERSONAL_TEXT:
-            assert rules or goals, f"{cls.__name__}.{name}: personal text must carry a text rule (sealed limits)"
+            assert rules or goals or answers, (
+                f"{cls.__name__}.{name}: personal text must carry a text rule (sealed limits)"
+            )
 
 
 def test_every_table_column_is_classified() -> None:
