@@ -17,19 +17,22 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain import Actor, LifecyclePolicy, ProposeRelationship, RelationshipNotFound
+from domain import Actor, IllegalTransition, LifecyclePolicy, ProposeRelationship, RelationshipNotFound
 from domain.matching import MatchingConfig, forbidden_reason, score_pair
 from domain.matching.enrollment import Enrollment
 from domain.matching.suggest import suggest
 from domain.programs.commands import (
     MAX_ENROLL_BATCH,
     MAX_ROUND_PART,
+    CloseCycle,
+    ConfigureMatching,
     CreateProgram,
     EnrollParticipants,
     Participant,
     RecordMatchingRound,
+    WithdrawParticipant,
 )
-from domain.programs.core import decide_program
+from domain.programs.core import CLOSED_RULE, decide_program
 from domain.programs.events import RoundPair, RoundUnmatched, program_chain_id
 from domain.programs.state import ProgramState
 from matching import build_table, optimal_round
@@ -163,6 +166,12 @@ def _round_parts(program: str, data: dict[str, Any], actor: Actor) -> list[Recor
     ]
 
 
+def _open_cycle(row: dict[str, Any]) -> None:
+    """A closed program proposes nothing more (the round would be refused on its chain after the proposals)."""
+    if row["closed_at"] is not None:
+        raise IllegalTransition(CLOSED_RULE.format(program=row["program_id"]))
+
+
 def _sender(programs: ProgramClient, command: Any) -> Callable[[Any], Awaitable[ProgramCommandResult]]:
     return lambda _: programs.send(command)
 
@@ -179,8 +188,28 @@ class ProgramService(MentorflowService):
         return await self._call(lambda _: programs.create(command))
 
     async def enroll(self, command: EnrollParticipants) -> ProgramCommandResult:
+        return await self._send(command)
+
+    async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
+        return await self._send(command)
+
+    async def configure(self, command: ConfigureMatching) -> ProgramCommandResult:
+        return await self._send(command)
+
+    async def close_cycle(self, command: CloseCycle) -> ProgramCommandResult:
+        return await self._send(command)
+
+    async def _send(self, command: Any) -> ProgramCommandResult:
+        """Send ``command`` to the program's workflow; a program whose cycle closed has no running workflow to take
+        it, so its refusal names the closed cycle (as the workflow's own rule does), not a missing program."""
         programs = await self._programs()
-        return await self._call(lambda _: programs.send(command))
+        try:
+            return await self._call(_sender(programs, command))
+        except RelationshipNotFound:
+            state = await self._call(lambda _: programs.state(command.program_id))  # still not found: raises
+            if state.closed:
+                raise IllegalTransition(CLOSED_RULE.format(program=command.program_id)) from None
+            raise
 
     async def program_state(self, program_id: str) -> ProgramState:
         programs = await self._programs()
@@ -257,6 +286,7 @@ class ProgramService(MentorflowService):
         data = round_data(program_id, enrollment, self.config_of(row), dry_run=dry_run)
         if dry_run:
             return data
+        _open_cycle(row)
         if actor is None or actor.role.value != "manager":
             raise InvalidArgument("by", "an algorithmic round is proposed by a manager (manager:ID)")
         policy = LifecyclePolicy.model_validate_json(row["policy"])
@@ -280,6 +310,7 @@ class ProgramService(MentorflowService):
         else:
             raise InvalidArgument("by", "a manager (admin matching) or the mentee themself (self matching) proposes")
         row, enrollment = await self.matching_inputs(program_id, in_round=False)
+        _open_cycle(row)
         config = self.config_of(row)
         the_mentee = next((e for e in enrollment.mentees if e.person_id == mentee), None)
         the_mentor = next((m for m in enrollment.mentors if m.person_id == mentor), None)

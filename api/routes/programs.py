@@ -20,9 +20,18 @@ from api.deps import BackendDep, CallerDep, WriterDep
 from api.errors import ApiError, ErrorBody
 from api.schemas import ID_PATTERN, Identifier, OptionalActor
 from domain import Actor, Role, builtin_policy
-from domain.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH
+from domain.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH, NOTE
 from domain.matching import MatchingConfig
-from domain.programs.commands import MAX_ENROLL_BATCH, CreateProgram, EnrollParticipants, Participant
+from domain.programs.commands import (
+    MAX_ENROLL_BATCH,
+    CloseCycle,
+    ConfigureMatching,
+    CreateProgram,
+    EnrollParticipants,
+    Participant,
+    WithdrawParticipant,
+)
+from domain.programs.events import ParticipantRole
 
 __all__ = ["ProgramBackend", "router"]
 
@@ -44,6 +53,9 @@ class ProgramBackend(Protocol):
 
     async def create(self, command: CreateProgram) -> Any: ...
     async def enroll(self, command: EnrollParticipants) -> Any: ...
+    async def withdraw(self, command: WithdrawParticipant) -> Any: ...
+    async def configure(self, command: ConfigureMatching) -> Any: ...
+    async def close_cycle(self, command: CloseCycle) -> Any: ...
     async def show(self, program_id: str) -> dict[str, Any]: ...
     async def scores(self, program_id: str) -> dict[str, Any]: ...
     async def suggestions(self, program_id: str, mentee: str, top: int) -> dict[str, Any]: ...
@@ -68,6 +80,28 @@ class ProgramEnrollBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     participants: list[Participant] = Field(min_length=1, max_length=MAX_ENROLL_BATCH)
+    actor: OptionalActor = None
+
+
+class ProgramWithdrawBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: Identifier
+    role: ParticipantRole
+    reason: Annotated[str, NOTE] = ""
+    actor: OptionalActor = None
+
+
+class ProgramConfigureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    matching: MatchingConfig = Field(description="weights, floor, version: replaces the program's configuration")
+    actor: OptionalActor = None
+
+
+class ProgramActorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     actor: OptionalActor = None
 
 
@@ -139,6 +173,44 @@ async def enroll(
     )
     result = await _programs(backend).enroll(command)
     return dict(result.model_dump(mode="json"))
+
+
+@router.post("/programs/{program_id}/withdrawals", status_code=201, responses=_ERRORS, summary="Withdraw a participant")
+async def withdraw(
+    program_id: ProgramId, caller: WriterDep, backend: BackendDep, body: ProgramWithdrawBody
+) -> dict[str, Any]:
+    """A manager withdraws anyone; a participant token withdraws only its own person (in the role it names)."""
+    actor = _participant_actor(caller, body.actor, body.person_id, Role(body.role), "withdraw")
+    command = WithdrawParticipant(
+        command_id=str(uuid.uuid4()),
+        actor=actor,
+        program_id=program_id,
+        person_id=body.person_id,
+        role=body.role,
+        reason=body.reason,
+    )
+    return dict((await _programs(backend).withdraw(command)).model_dump(mode="json"))
+
+
+@router.put("/programs/{program_id}/matching", responses=_ERRORS, summary="Replace the matching configuration")
+async def configure(
+    program_id: ProgramId, caller: WriterDep, backend: BackendDep, body: ProgramConfigureBody
+) -> dict[str, Any]:
+    actor = _manager(caller, body.actor, "configure a program")
+    command = ConfigureMatching(
+        command_id=str(uuid.uuid4()), actor=actor, program_id=program_id, matching=body.matching
+    )
+    return dict((await _programs(backend).configure(command)).model_dump(mode="json"))
+
+
+@router.post("/programs/{program_id}/close", responses=_ERRORS, summary="Close the program's cycle")
+async def close_cycle(
+    program_id: ProgramId, caller: WriterDep, backend: BackendDep, body: ProgramActorBody | None = None
+) -> dict[str, Any]:
+    """Nothing more is enrolled, configured or matched; open relationships run on."""
+    actor = _manager(caller, None if body is None else body.actor, "close a program's cycle")
+    command = CloseCycle(command_id=str(uuid.uuid4()), actor=actor, program_id=program_id)
+    return dict((await _programs(backend).close_cycle(command)).model_dump(mode="json"))
 
 
 @router.get("/programs/{program_id}", responses=_ERRORS, summary="A program: configuration, counts, people")

@@ -33,12 +33,15 @@ from domain.programs.events import (
 )
 from domain.programs.state import ProgramState, member_key
 
-__all__ = ["MAX_PROGRAM_ID_LENGTH", "decide_program", "evolve_program", "execute_program"]
+__all__ = ["CLOSED_RULE", "MAX_PROGRAM_ID_LENGTH", "decide_program", "evolve_program", "execute_program"]
 
 MAX_PROGRAM_ID_LENGTH = MAX_ID_LENGTH - len(CHAIN_PREFIX)
 """A program with a chain: its chain id ``program:<P>`` must fit the ``String(200)`` id columns."""
 
 IdSource = Callable[[], str]
+
+CLOSED_RULE = "program {program}: its cycle is closed; nothing more is accepted"
+"""The refusal of any command after ``CycleClosed`` (also given for a closed program whose workflow has ended)."""
 
 
 def _manager(command: Any) -> None:
@@ -172,7 +175,7 @@ def decide_program(state: ProgramState, command: Any, now: datetime) -> list[Eve
         if not state.exists:
             raise RelationshipNotFound(program_chain_id(state.program_id), f"program {state.program_id} does not exist")
         if state.closed:
-            raise IllegalTransition(f"program {state.program_id}: its cycle is closed; nothing more is accepted")
+            raise IllegalTransition(CLOSED_RULE.format(program=state.program_id))
     return _DECIDERS[command.type](state, command, now)
 
 

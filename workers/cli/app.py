@@ -11,6 +11,7 @@ from workers.cli import privacy as privacy_cli
 from workers.cli import program as program_cli
 from workers.cli import (
     program_admin,  # noqa: F401 - registers program create | enroll | show
+    program_cycle,  # noqa: F401 - registers program withdraw | configure | close-cycle
     projections,
     report,
     services,

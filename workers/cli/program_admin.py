@@ -48,6 +48,14 @@ def _result(result: Any) -> dict[str, Any]:
     return {"ok": True, **result.model_dump(mode="json")}
 
 
+def _done(result: Any, as_json: bool, text: str) -> None:
+    """A program command's result: the JSON of ``--json``, or ``text`` and the chain's seq for people."""
+    if as_json:
+        print_json(_result(result))
+        return
+    console.print(f"{text} (seq {result.last_seq})", highlight=False)
+
+
 @app.command(epilog=EXIT_CODES_HELP)
 def create(
     program: str = PROGRAM_ARGUMENT,
@@ -78,10 +86,7 @@ def create(
         text = _problem("program create", exc) if isinstance(exc, ValidationError) else f"--cycle-start/end: {exc}"
         _fail(text, EXIT_INPUT, as_json)
     result = with_service(lambda s: s.create(command), as_json)
-    if as_json:
-        print_json(_result(result))
-        return
-    console.print(f"program {program} created (seq {result.last_seq})", highlight=False)
+    _done(result, as_json, f"program {program} created")
 
 
 def _participant(person: str, role: str, capacity: int | None, profile: str | None, preferences: str | None) -> Any:
@@ -157,10 +162,7 @@ def enroll(
         command_id=str(uuid.uuid4()), actor=actor, program_id=program, participants=(participant,)
     )
     result = with_service(lambda s: s.enroll(command), as_json)
-    if as_json:
-        print_json(_result(result))
-        return
-    console.print(f"{person} enrolled in {program} as {role} (seq {result.last_seq})", highlight=False)
+    _done(result, as_json, f"{person} enrolled in {program} as {role}")
 
 
 @app.command(epilog=EXIT_CODES_HELP)

@@ -192,3 +192,41 @@ async def test_three_ways_of_matching_and_a_closing_relationship_frees_its_slot(
     assert methods == {"algorithmic": 2, "admin": 1, "self": 1}
     assert {r["mentor"]: r["open"] for r in report["capacity"]} == {"ana": 1, "carl": 2}
     assert sum(r["relationships"] for r in report["by_score_band"]) == 4
+
+
+async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Path) -> None:
+    program = await created(live, tmp_path)
+    code, out, _ = await live.cli("program", "withdraw", program, "--person", "nobody", "--role", "mentee",
+                                   "--by", "manager:mgr-1")  # fmt: skip
+    assert code == 2 and "person_id: nobody is not enrolled as mentee" in out["error"]
+    gone = await live.ok("program", "withdraw", program, "--person", "dee", "--reason", "moved", "--by", "mentee:dee")
+    assert (gone["ok"], gone["mentees"]) == (True, 1)
+    config = tmp_path / "matching.toml"
+    config.write_text('[matching]\nversion = "spring-2"\nfloor = 0.5\n')
+    assert (await live.ok("program", "configure", program, "--matching-file", str(config), "--by", "manager:mgr-1"))[
+        "ok"
+    ]
+    shown = await live.ok("program", "show", program)  # waits for the projection to reach the chain head
+    assert (shown["matching_version"], shown["counts"]["withdrawn"]) == ("spring-2", 1)
+    assert [e["person"] for e in shown["mentees"]] == ["bo"]
+    assert (await live.ok("program", "match", program, "--dry-run"))["matching_version"] == "spring-2"
+
+    closed = await live.ok("program", "close-cycle", program, "--by", "manager:mgr-1")
+    assert closed["closed"] is True
+    code, out, _ = await live.cli("program", "enroll", program, "--person", "dee", "--role", "mentee",
+                                   "--profile", '{"languages":["en"]}', "--by", "manager:mgr-1")  # fmt: skip
+    assert code == 3 and "its cycle is closed" in out["error"]
+    code, out, _ = await live.cli("program", "close-cycle", program, "--by", "manager:mgr-1")
+    assert code == 3 and "its cycle is closed" in out["error"]
+    code, out, _ = await live.cli("program", "match", program, "--by", "manager:mgr-1")
+    assert code == 3 and "its cycle is closed" in out["error"]  # and nothing was proposed
+    code, out, _ = await live.cli("program", "propose", program, "--mentee", "bo", "--mentor", "ana",
+                                   "--by", "manager:mgr-1")  # fmt: skip
+    assert code == 3 and "its cycle is closed" in out["error"]
+    for _ in range(100):
+        shown = await live.ok("program", "show", program)
+        if shown["closed_at"]:
+            break
+        await asyncio.sleep(0.1)
+    assert shown["closed_at"] and shown["seq"] == closed["last_seq"]
+    assert shown["counts"]["rounds"] == 0 and all(e["relationship_id"] is None for e in shown["mentees"])

@@ -10,7 +10,14 @@ from typing import Any
 from domain import Actor, RelationshipNotFound
 from domain.matching import Mentee, Mentor
 from domain.matching.enrollment import Enrollment
-from domain.programs.commands import CreateProgram, EnrollParticipants, Participant
+from domain.programs.commands import (
+    CloseCycle,
+    ConfigureMatching,
+    CreateProgram,
+    EnrollParticipants,
+    Participant,
+    WithdrawParticipant,
+)
 from domain.programs.core import execute_program
 from domain.programs.events import program_chain_id
 from domain.programs.state import ProgramState
@@ -53,6 +60,19 @@ class MemoryPrograms:
         result = self._run(self._state(command.program_id), command)
         self.people.setdefault(command.program_id, []).extend(command.participants)
         return result
+
+    async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
+        result = self._run(self._state(command.program_id), command)
+        people = self.people.get(command.program_id, [])
+        gone = (command.person_id, command.role)
+        self.people[command.program_id] = [p for p in people if (p.person_id, p.role) != gone]
+        return result
+
+    async def configure(self, command: ConfigureMatching) -> ProgramCommandResult:
+        return self._run(self._state(command.program_id), command)
+
+    async def close_cycle(self, command: CloseCycle) -> ProgramCommandResult:
+        return self._run(self._state(command.program_id), command)
 
     def _enrollment(self, program_id: str) -> tuple[Any, Enrollment]:
         state = self._state(program_id)
