@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -273,13 +273,15 @@ def _withheld(payload: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]
     return out
 
 
-def participant_view(envelopes: Sequence[Envelope], person_id: str) -> list[dict[str, Any]]:
-    """The envelopes as JSON for participant ``person_id``: the partner's private free text is withheld (``null``,
-    and the field named in ``withheld``). Such an envelope no longer matches its hash, on purpose: the full,
-    verifiable history is for managers and auditors."""
+def participant_view(
+    envelopes: Sequence[Envelope], person_id: str, dump: Callable[[Envelope], dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The envelopes as JSON (``dump``, default the model's JSON) for participant ``person_id``: the partner's
+    private free text is withheld (``null``, and the field named in ``withheld``). Such an envelope no longer matches
+    its hash, on purpose: the full, verifiable history is for managers and auditors."""
     out: list[dict[str, Any]] = []
     for env in envelopes:
-        data = env.model_dump(mode="json")
+        data = dump(env) if dump is not None else env.model_dump(mode="json")
         private = private_fields(env.type, data["payload"])
         if private and env.actor.id != person_id:
             data["payload"] = _withheld(data["payload"], private)

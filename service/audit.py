@@ -102,7 +102,7 @@ class AuditService:
         participant: str | None = None,
     ) -> tuple[str, VerifyReport, int]:
         """The history with its verification result: (the text, the report, how many events). For ``participant``,
-        the partner's check-in comments are withheld (DESIGN §10)."""
+        the partner's check-in comments and free-text survey answers are withheld (DESIGN §10)."""
         if fmt not in EXPORT_FORMATS:
             raise ValueError("format must be jsonl or csv")
         report = await self.auditor.verify(relationship_id)

@@ -288,7 +288,7 @@ def export(
     participant: str | None = typer.Option(
         None,
         "--for-participant",
-        help="export for this participant: the partner's check-in comments are withheld (DESIGN §10)",
+        help="export for this participant: the partner's check-in comments and free-text survey answers are withheld",
     ),
 ) -> None:
     """The history with the verification result and the policy version(s) in force. Re-verify the JSON Lines file

@@ -81,6 +81,33 @@ def _relationship_id(value: str) -> str:
 RELATIONSHIP_ARGUMENT = typer.Argument(..., help="relationship id", callback=_relationship_id)
 
 
+def _person_id(value: str | None) -> str | None:
+    """Typer callback: a person id within the id limits (domain/limits.py), else exit 2 naming the rule."""
+    from domain.limits import PERSON_ID
+
+    if value is None:
+        return None
+    try:
+        return str(PERSON_ID.check(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _events_json(events: Any, reader: str | None) -> list[dict[str, Any]]:
+    """The envelopes as JSON; for a participant ``reader``, their view: the partner's check-in comments and free-text
+    survey answers withheld (``null``, named in ``withheld``; domain/confidential.py, issue 15)."""
+    if reader is None:
+        return [e.to_json_dict() for e in events]
+    from audit.history import participant_view
+
+    return participant_view(list(events), reader, lambda e: e.to_json_dict())
+
+
+def _participant(actor: Any) -> str | None:
+    """The person id of a participant actor (mentor or mentee), None for a manager or the system."""
+    return str(actor.id) if actor.role.value in ("mentor", "mentee") else None
+
+
 def _validation_message(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors(include_url=False):
@@ -155,8 +182,9 @@ def _load_policy(name: str | None, path: Path | None) -> Any:
         raise typer.BadParameter(where + exc.rule, param_hint="--policy-file" if path else "--policy") from None
 
 
-def _result_json(result: Any) -> dict[str, Any]:
-    """The JSON of a command's outcome (service.relationships.CommandOutcome): keys scripts rely on."""
+def _result_json(result: Any, reader: str | None = None) -> dict[str, Any]:
+    """The JSON of a command's outcome (service.relationships.CommandOutcome): keys scripts rely on. ``reader``: the
+    participant who sent it (their view of the events)."""
     return {
         "ok": True,
         "relationship_id": result.state.relationship_id,
@@ -164,14 +192,14 @@ def _result_json(result: Any) -> dict[str, Any]:
         "duplicate": result.duplicate,
         "first_seq": result.first_seq,
         "last_seq": result.last_seq,
-        "events": [e.to_json_dict() for e in result.events],
+        "events": _events_json(result.events, reader),
         "state": result.state.model_dump(mode="json"),
     }
 
 
-def _print_result(result: Any, as_json: bool) -> None:
+def _print_result(result: Any, as_json: bool, reader: str | None = None) -> None:
     if as_json:
-        print_json(_result_json(result))
+        print_json(_result_json(result, reader))
         return
     s = result.state
     if result.last_seq < result.first_seq:
@@ -265,13 +293,20 @@ def do_command(
         known = ", ".join(n for n in COMMAND_NAMES_KEBAB if n != "propose-relationship")
         _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
     result = _run(lambda service: service.send(relationship_id, command), as_json)
-    _print_result(result, as_json)
+    _print_result(result, as_json, _participant(actor))
 
 
 @app.command(epilog=EXIT_CODES_HELP)
 def show(
     relationship_id: str = RELATIONSHIP_ARGUMENT,
     events: bool = typer.Option(False, "--events", help="also list the events the workflow holds"),
+    for_participant: str | None = typer.Option(
+        None,
+        "--for-participant",
+        metavar="PERSON",
+        callback=_person_id,
+        help="show it to this participant: the partner's check-in comments and free-text survey answers are withheld",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show a relationship's current state (authoritative: from its workflow)."""
@@ -286,7 +321,7 @@ def show(
     if as_json:
         out: dict[str, Any] = {"state": state.model_dump(mode="json"), "publishing": status.model_dump(mode="json")}
         if page is not None:
-            out["events"] = [e.to_json_dict() for e in page.events]
+            out["events"] = _events_json(page.events, for_participant)
         print_json(out)
         return
     table = Table(title=f"relationship {state.relationship_id}", show_header=False)

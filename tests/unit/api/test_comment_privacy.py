@@ -106,3 +106,25 @@ def test_a_malformed_response_is_a_422_naming_the_field_and_nothing_is_appended(
         response = client.post("/relationships/r1/commands/submit-survey", json=body, headers=bearer("t-mentee"))
         assert 400 <= response.status_code < 500 and needle in response.text, response.text
     assert client.get("/relationships/r1/history", headers=bearer("t-manager")).json()["count"] == before
+
+
+def test_the_dashboard_and_reports_carry_no_free_text_and_refuse_participants(client: TestClient) -> None:
+    """The dashboard's data endpoints and the feedback report are for the program: counts, scores, mixes — never a
+    free-text answer or comment, whoever reads; a participant's token gets no dashboard at all."""
+    _intake_answered(client)
+    response = client.post(
+        "/relationships/r1/commands/submit-check-in",
+        json={"satisfaction": 2, "comment": SECRET_OF_ELI},
+        headers=bearer("t-mentee"),
+    )
+    assert response.status_code == 200, response.text
+    secrets = (HOPE_OF_ELI, HOPE_OF_MONA, SECRET_OF_ELI)
+    for token in ("t-manager", "t-auditor"):
+        for path in ("/dashboard/data", "/dashboard/data?program=prog", "/dashboard/programs", "/reports/feedback"):
+            response = client.get(path, headers=bearer(token))
+            assert response.status_code == 200, (path, response.text)
+            assert not [s for s in secrets if s in response.text], path
+    for token in ("t-mentee", "t-mentor"):  # the hostile readers: the partners
+        for path in ("/dashboard/data", "/dashboard/data?program=prog", "/dashboard/programs"):
+            response = client.get(path, headers=bearer(token))
+            assert response.status_code == 403 and not [s for s in secrets if s in response.text], path

@@ -147,3 +147,24 @@ def test_an_export_for_a_participant_withholds_the_partners_check_in_comments() 
     assert "going well" not in csv_for_mentee and "my mentor never shows up" in csv_for_mentee
     full = export_jsonl("r-private", s.log, VERIFIED, NOW)  # managers and auditors: everything, verifiable
     assert "my mentor never shows up" in full and "going well" in full
+
+
+def test_an_export_for_a_participant_withholds_the_partners_free_text_answers() -> None:
+    """``mentorflow audit export R --for-participant P``: the partner's free-text survey answer is absent from the
+    bytes (JSON Lines and CSV); the scores stay; the author's own answer and the full export keep it."""
+    from domain import SubmitSurvey
+    from domain.scripting import Script
+
+    s = Script("r-private-survey")
+    s.kickoff()
+    s.advance()  # the intake is asked at the kickoff
+    hope = "hope-4e1: to stop feeling invisible"
+    s.do(SubmitSurvey, s.mentee, request_id="survey-1", answers={"expectations": hope, "goal_clarity": 2})
+    for render in (export_jsonl, export_csv):
+        assert hope not in render("r-private-survey", s.log, VERIFIED, NOW, participant=s.mentor.id)
+        assert hope in render("r-private-survey", s.log, VERIFIED, NOW, participant=s.mentee.id)
+        assert hope in render("r-private-survey", s.log, VERIFIED, NOW)
+    lines = export_jsonl("r-private-survey", s.log, VERIFIED, NOW, participant=s.mentor.id).splitlines()
+    [answered] = [json.loads(line) for line in lines[1:] if '"SurveySubmitted"' in line]
+    assert answered["payload"]["answers"] == {"expectations": None, "goal_clarity": 2}
+    assert answered["withheld"] == ["payload.answers.expectations"]
