@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from domain.matching import Mentee, Mentor, Profile
 from domain.matching.enrollment import Enrollment
+from domain.privacy.sealed import ERASED
 from projections.models import EventLog, Program, ProgramEnrollment, ProgramRoundEntry, Relationship
 
 __all__ = [
@@ -94,6 +95,8 @@ def program_enrollment(conn: Connection, program_id: str) -> Enrollment:
     """The program's people as a round reads them, with the load and the exclusions of its relationships."""
     mentors, mentees = [], []
     for p in enrolled_people(conn, program_id):
+        if p["profile"] == ERASED:  # the person was erased (projections/privacy/erasure.py): nothing to match on
+            continue
         profile = Profile.model_validate(p["profile"])
         if p["role"] == "mentor":
             mentors.append(Mentor(person_id=p["person_id"], profile=profile, capacity=p["capacity"]))

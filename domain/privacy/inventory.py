@@ -11,8 +11,8 @@ Kinds:
   reports and the audit need them; they say nothing about the person without the platform's own directory.
 * ``personal_plain`` — personal data kept in plaintext: a program enrollment's profile (skills, goals, interests,
   languages, department, line manager — matching computes on it) and a withdrawal's reason. Not sealed yet: the
-  topic and ``event_log`` keep it; erasure scrubs it where it is derived (docs/privacy.md, "What erasure does not
-  do").
+  topic, ``event_log`` and the program workflow's history keep it; erasure scrubs it from ``program_enrollments``
+  (docs/privacy.md, "What erasure does not do").
 
 A survey response's ``answers`` is a mapping of numbers, choices and free text: it is ``personal_text`` for its
 free-text answers only (the instrument's ``free_text_ids``), which the client seals one by one

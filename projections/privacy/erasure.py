@@ -149,8 +149,21 @@ def _scrub_answers(conn: Connection, person_id: str, key_ids: list[str]) -> int:
     return scrubbed
 
 
+ERASED_PROFILE = canonical_json(ERASED).decode("utf-8")
+"""``program_enrollments.profile`` (a JSON column) of an erased person: the JSON string ``"[erased]"``; a round no
+longer reads that enrollment (``projections.program_reads.program_enrollment``)."""
+
+
+def _scrub_profiles(conn: Connection, person_id: str) -> int:
+    """The person's enrollment profiles (skills, goals, interests, languages, department, line manager) become
+    ``"[erased]"``; role, capacity, ranking (pseudonymous ids) and instants stay: the program's counts add up."""
+    t = table_of(ProgramEnrollment)
+    stmt = update(t).where(t.c.person_id == person_id, t.c.profile != ERASED_PROFILE).values(profile=ERASED_PROFILE)
+    return conn.execute(stmt).rowcount or 0
+
+
 def _scrub(conn: Connection, person_id: str, key_ids: list[str]) -> int:
-    scrubbed = _scrub_answers(conn, person_id, key_ids)
+    scrubbed = _scrub_answers(conn, person_id, key_ids) + _scrub_profiles(conn, person_id)
     for table, author, columns in _AUTHORED:
         for column in columns:
             col = table.c[column]
@@ -280,6 +293,22 @@ def _json_rows(conn: Connection, table: Table, where: Any) -> list[dict[str, Any
     ]
 
 
+_ENROLLMENT_EVENTS = ("ParticipantEnrolled", "ParticipantWithdrawn")
+
+
+def _enrollment_events(conn: Connection, person_id: str) -> list[dict[str, Any]]:
+    """The program chains' events about the person (their enrollments, with the profile as enrolled, and
+    withdrawals): a manager acted in them, so they are not among the events the person acted in."""
+    log = table_of(EventLog)
+    rows = conn.execute(
+        select(log.c.relationship_id, log.c.envelope)
+        .where(log.c.type.in_(_ENROLLMENT_EVENTS), log.c.envelope.contains(person_id, autoescape=True))
+        .order_by(log.c.relationship_id, log.c.seq)
+    )
+    found = [(rid, json.loads(envelope)) for rid, envelope in rows]
+    return [{**data, "chain_id": rid} for rid, data in found if data.get("payload", {}).get("person_id") == person_id]
+
+
 def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[str, Any]:
     """Everything held about ``person_id``, opened: their relationships, the rows they authored or that are about
     them (meetings, goals, check-ins, survey responses, separations, redefinitions, program enrollments with their
@@ -298,6 +327,11 @@ def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[s
             {**r, "answers": json.loads(r["answers"])}
             for r in _json_rows(conn, responses, responses.c.submitted_by == person_id)
         ]
+        enrollments = table_of(ProgramEnrollment)
+        authored[enrollments.name] = [
+            {**r, "profile": json.loads(r["profile"]), "preferences": json.loads(r["preferences"])}
+            for r in authored[enrollments.name]
+        ]
         rounds = table_of(ProgramRoundEntry)
         authored[rounds.name] = _json_rows(
             conn, rounds, or_(rounds.c.mentee_id == person_id, rounds.c.mentor_id == person_id)
@@ -310,11 +344,19 @@ def export_person(engine: Engine, cipher: FieldCipher, person_id: str) -> dict[s
                 .order_by(log.c.relationship_id, log.c.seq)
             )
         ]
+        enrollment_events = _enrollment_events(conn, person_id)
         erasures = [
             {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
             for r in ledger_rows(conn, person_id)
         ]
-    opened = cipher.open_json({"relationships": relationships, "authored": authored, "events": events})
+    opened = cipher.open_json(
+        {
+            "relationships": relationships,
+            "authored": authored,
+            "events": events,
+            "enrollment_events": enrollment_events,
+        }
+    )
     return {
         "person_id": person_id,
         "generated_at": datetime.now(UTC).isoformat(),

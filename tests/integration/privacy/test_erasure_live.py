@@ -7,6 +7,7 @@ verifier still verifies the export; the reports' totals are unchanged; the mente
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -37,7 +38,9 @@ from domain import (
     Terminate,
     builtin_policy,
 )
+from domain.matching import Profile
 from domain.privacy.sealed import ERASED
+from domain.programs.commands import CreateProgram, EnrollParticipants, Participant
 from projections import read_model
 from projections.db import is_sqlite, make_engine, migrate, sqlite_path
 from projections.privacy.cipher import FieldCipher
@@ -49,6 +52,7 @@ from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient, new_command_id
+from workflows.program_client import ProgramClient
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +66,7 @@ MENTEE_TEXTS = {
     "answer": f"{SECRET} intake answer: I hope to stop feeling invisible",
 }
 MENTOR_GOAL = "mentor goal: public speaking"
+PROFILE_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # the mentee's enrollment profile: not sealed (docs/privacy.md)
 
 
 async def _topic_bytes(bootstrap: str, topic: str) -> bytes:
@@ -191,6 +196,7 @@ async def test_erasing_a_person_leaves_no_text_anywhere_and_every_chain_intact(
 async def _scenario(world: World, mf: MentorflowClient) -> None:
     mentee = Actor(id=f"bo-{uuid.uuid4().hex[:6]}", role=Role.MENTEE)
     rid = f"r-privacy-{uuid.uuid4().hex[:10]}"
+    program = await _enroll(world, mf, mentee)
     final = await _drive(mf, rid, mentee)
     assert {g.text for g in final.goals.values()} == {MENTOR_GOAL, MENTEE_TEXTS["goal"], f"{SECRET} second goal"}
 
@@ -205,6 +211,8 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     privacy = PrivacyService(world.url, world.cipher.store)
     before = await privacy.export(mentee.id)
     assert all(t in str(before) for t in MENTEE_TEXTS.values())
+    [enrolled] = before["authored"]["program_enrollments"]
+    assert (enrolled["program_id"], enrolled["profile"]["interests"]) == (program, [PROFILE_TAG])
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
     mentee_keys = world.cipher.store.key_ids_of(mentee.id)
@@ -236,7 +244,26 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     assert {g.text for g in after.goals.values()} == {MENTOR_GOAL, ERASED}  # the mentor's goal stays readable
     exported = await privacy.export(mentee.id)
     assert SECRET not in str(exported) and ERASED in str(exported)
+    assert exported["authored"]["program_enrollments"][0]["profile"] == ERASED
+    # the profile is scrubbed from the reporting table; its enrollment event keeps it (not sealed: docs/privacy.md)
+    with world.engine.connect() as conn:
+        rows = conn.execute(text("SELECT profile FROM program_enrollments WHERE person_id = :p"), {"p": mentee.id})
+        assert [json.loads(r) for r in rows.scalars()] == [ERASED]
+    assert PROFILE_TAG.encode() in stores["topic"]
     privacy.close()
+
+
+async def _enroll(world: World, mf: MentorflowClient, mentee: Actor) -> str:
+    """A program the mentee enrolls in with a profile; its chain is projected with the relationship's."""
+    program = f"prog-privacy-{uuid.uuid4().hex[:8]}"
+    programs = ProgramClient(world.client, task_queue=mf.task_queue)
+    await programs.create(CreateProgram(command_id=new_command_id(), actor=MANAGER, program_id=program,
+                                        name="privacy", default_policy=builtin_policy("mentoring-12m")))  # fmt: skip
+    profile = Profile(languages=("en",), interests=(PROFILE_TAG,), department="treasury")
+    person = Participant(person_id=mentee.id, role="mentee", profile=profile)
+    await programs.send(EnrollParticipants(command_id=new_command_id(), actor=MANAGER, program_id=program,
+                                           participants=(person,)))  # fmt: skip
+    return program
 
 
 async def _drive(mf: MentorflowClient, rid: str, mentee: Actor) -> RelationshipState:

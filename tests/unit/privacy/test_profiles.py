@@ -1,0 +1,72 @@
+"""Program profiles under privacy (issue 20 with issue 14): the access export holds a person's enrollment with its
+profile and the program chain's events about them; an erasure scrubs the profile from ``program_enrollments`` and the
+next round no longer reads that enrollment, while the program's counts and every chain stay as they were."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from domain import verify_chain
+from domain.matching import Profile
+from domain.privacy.sealed import ERASED
+from domain.programs.commands import Participant
+from projections.models import EventLog, Program, ProgramEnrollment, table_of
+from projections.privacy.erasure import erase_person, export_person
+from projections.program_reads import program_enrollment
+from tests.unit.privacy.conftest import Program as World
+from tests.unit.programs.test_program_core import created, enroll, mentor
+from tests.unit.projections.helpers import as_topic, project
+
+BO_PROFILE = Profile(
+    languages=("en", "pt"), goals=("finance-kite-3",), interests=("birding-tern-8",), department="treasury-gull-4"
+)
+BO_TAGS = ("finance-kite-3", "birding-tern-8", "treasury-gull-4")
+
+
+def _enrolled(world: World) -> list[bytes]:
+    state, chain = created()
+    state, more = enroll(state, mentor("ana", 2), Participant(person_id="bo", role="mentee", profile=BO_PROFILE))
+    chain += more
+    project(world.engine, as_topic([chain]), group="programs")  # its own consumer group: offsets from 0
+    return [e.to_bytes() for e in chain]
+
+
+def _row(world: World) -> dict[str, object]:
+    with world.engine.connect() as conn:
+        rows = conn.execute(select(ProgramEnrollment).where(ProgramEnrollment.person_id == "bo")).mappings().all()
+    [row] = rows
+    return dict(row)
+
+
+def test_the_export_holds_the_profile_and_the_enrollment_event(program: World) -> None:
+    _enrolled(program)
+    exported = export_person(program.engine, program.cipher, "bo")
+    [enrollment] = exported["authored"]["program_enrollments"]
+    assert enrollment["profile"]["goals"] == ["finance-kite-3"] and enrollment["profile"]["languages"] == ["en", "pt"]
+    [event] = exported["enrollment_events"]
+    assert event["type"] == "ParticipantEnrolled" and event["chain_id"] == "program:p1"
+    assert event["payload"]["profile"]["department"] == "treasury-gull-4"
+    assert "ana" not in {e["payload"]["person_id"] for e in exported["enrollment_events"]}  # only bo's own
+
+
+def test_erasure_scrubs_the_profile_and_the_round_no_longer_reads_it(program: World) -> None:
+    chain = _enrolled(program)
+    with program.engine.connect() as conn:
+        assert {m.person_id for m in program_enrollment(conn, "p1").mentees} == {"bo"}
+        counts = conn.execute(select(Program.mentors, Program.mentees, Program.withdrawn)).one()
+    outcome = erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
+    assert outcome.erased
+    row = _row(program)
+    assert json.loads(str(row["profile"])) == ERASED and not [t for t in BO_TAGS if t in str(row)]
+    assert row["withdrawn_at"] is None and row["enrolled_seq"] > 0  # the enrollment itself stays: counts add up
+    with program.engine.connect() as conn:
+        enrollment = program_enrollment(conn, "p1")
+        assert enrollment.mentees == () and [m.person_id for m in enrollment.mentors] == ["ana"]
+        assert conn.execute(select(Program.mentors, Program.mentees, Program.withdrawn)).one() == counts
+        log = table_of(EventLog)
+        stored = conn.execute(select(log.c.envelope).where(log.c.relationship_id == "program:p1")).scalars().all()
+    assert verify_chain(list(stored)).ok and len(stored) == len(chain)  # the program chain is untouched
+    again = erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
+    assert not again.erased  # nothing left: the scrubbed profile is not scrubbed twice
