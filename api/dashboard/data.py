@@ -1,6 +1,7 @@
 """The dashboard's JSON. The stage distribution, the funnel and the at-risk list are the rows of
 :mod:`projections.read_model` (``Backend.report``, what ``mentorflow report`` prints), so the dashboard and the CLI
-always agree; the latest transitions, the contested list and the time in stage are rows of the same tables."""
+always agree; the latest transitions, the contested list and the time in stage are rows of the same tables; the
+matching panels of one program are its ``report matching`` (:mod:`api.dashboard.matching`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from api.backend import Backend
 from api.dashboard.charts import bar_chart
+from api.dashboard.matching import matching_panels, matching_report_of
 
 __all__ = ["FUNNEL_STEPS", "LATEST_TRANSITIONS", "SIDE_EXITS", "dashboard_data", "feedback_bars"]
 
@@ -61,16 +63,20 @@ def feedback_bars(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, float
 
 
 async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any]:
-    stages, funnel, at_risk, contested, automatic, by_command, durations, feedback = await asyncio.gather(
-        backend.report("stages", program),
-        backend.report("funnel", program),
-        backend.report("at-risk", program),
-        backend.contested(program),
-        backend.latest_transitions(program, "timer", LATEST_TRANSITIONS),
-        backend.latest_transitions(program, "command", LATEST_TRANSITIONS),
-        backend.time_in_stage(program),
-        backend.report("feedback", program),
+    reports, matching = await asyncio.gather(
+        asyncio.gather(
+            backend.report("stages", program),
+            backend.report("funnel", program),
+            backend.report("at-risk", program),
+            backend.contested(program),
+            backend.latest_transitions(program, "timer", LATEST_TRANSITIONS),
+            backend.latest_transitions(program, "command", LATEST_TRANSITIONS),
+            backend.time_in_stage(program),
+            backend.report("feedback", program),
+        ),
+        matching_report_of(backend, program),
     )
+    stages, funnel, at_risk, contested, automatic, by_command, durations, feedback = reports
     fb = feedback_bars(feedback)
     stage_bars = [(str(r["stage"]), _num(r.get("relationships"))) for r in stages]
     totals = funnel_totals(funnel)
@@ -89,7 +95,9 @@ async def dashboard_data(backend: Backend, program: str | None) -> dict[str, Any
         "automatic": automatic,
         "by_command": by_command,
         "time_in_stage": durations,
+        "matching": matching,
         "svg": {
+            **matching_panels(matching),
             "stages": bar_chart("Relationships by stage (now)", stage_bars, chart_id="chart-stages"),
             "funnel": bar_chart("Funnel: relationships that reached each step", funnel_bars, chart_id="chart-funnel"),
             "outcomes": bar_chart("Side exits and redefinition outcomes", exit_bars, chart_id="chart-outcomes"),

@@ -79,6 +79,16 @@ def test_dashboard_shows_a_transition_after_a_command(live: LiveStack, browser: 
         assert response.status_code == 201, response.text
         assert response.json()["projected"] is True
 
+    # the program is also an aggregate with its people enrolled: the matching panels draw its report
+    response = manager.post("/programs", json={"program_id": program, "name": "e2e dashboard", "policy": "demo"})
+    assert response.status_code == 201, response.text
+    people = [
+        {"person_id": "e2e-mona", "role": "mentor", "capacity": 4, "profile": {"languages": ["en"]}},
+        {"person_id": "e2e-eli", "role": "mentee", "profile": {"languages": ["en"]}},
+    ]
+    response = manager.post(f"/programs/{program}/enrollments", json={"participants": people})
+    assert response.status_code == 201, response.text
+
     driver = browser
     # a read-only token, as the demo's link carries: the page keeps it and takes it out of the address bar
     driver.get(f"{live.base_url}/dashboard?program={program}#token={TOKEN_OF['e2e-auditor']}")  # type: ignore[attr-defined]
@@ -91,6 +101,10 @@ def test_dashboard_shows_a_transition_after_a_command(live: LiveStack, browser: 
     initiation = "#svg-stages g.bar[data-label='initiation']"
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, initiation).get_attribute("data-value") == "2")
     assert "kickoff_pending" not in _rows_text(driver, "by-command")
+    enrolled = "#svg-matching-funnel g.bar[data-label='enrolled']"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, enrolled))
+    assert driver.find_element(By.CSS_SELECTOR, enrolled).get_attribute("data-value") == "1"  # type: ignore[attr-defined]
+    assert driver.find_elements(By.CSS_SELECTOR, "#svg-capacity-use g.bar[data-label^='e2e-mona ']")  # type: ignore[attr-defined]
     loaded_at = driver.find_element(By.TAG_NAME, "body").get_attribute("data-updated")  # type: ignore[attr-defined]
 
     # a command: both accept -> initiation/proposed -> initiation/kickoff_pending (trigger: command)

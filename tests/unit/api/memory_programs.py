@@ -113,5 +113,13 @@ class MemoryPrograms:
         return {"program": program_id, "mentee": mentee, "mentor": mentor, "method": "admin"}
 
     async def matching_report(self, program_id: str) -> dict[str, Any]:
-        state = self._state(program_id)
-        return {"program": program_id, "funnel": {"enrolled": state.mentees}, "capacity": []}
+        """The report's shape with nothing matched (no relationships are projected here)."""
+        _, enrollment = self._enrollment(program_id)
+        steps = dict.fromkeys(("matched", "accepted", "kicked_off", "cultivation", "completed"), 0)
+        funnel = {"enrolled": len(enrollment.mentees), **steps, "withdrawn": 0, "side_exits": {}}
+        funnel.update(unmatched=len(enrollment.mentees), unmatched_reasons={"not_in_a_round": len(enrollment.mentees)})
+        capacity = [
+            {"mentor": m.person_id, "capacity": m.capacity, "open": 0, "free": m.capacity, "relationships": 0}
+            for m in enrollment.mentors
+        ]
+        return {"program": program_id, "funnel": funnel, "by_method": [], "by_score_band": [], "capacity": capacity}
