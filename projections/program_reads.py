@@ -9,6 +9,7 @@ counts against its mentor's capacity, a closed one frees it; a (mentee, mentor) 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
@@ -91,13 +92,16 @@ def _excluded(conn: Connection, program_id: str) -> frozenset[tuple[str, str]]:
     return frozenset((mentee, mentor) for mentee, mentor in rows)
 
 
-def program_enrollment(conn: Connection, program_id: str) -> Enrollment:
-    """The program's people as a round reads them, with the load and the exclusions of its relationships."""
+def program_enrollment(
+    conn: Connection, program_id: str, open_profiles: Callable[[list[Any]], list[Any]] | None = None
+) -> Enrollment:
+    """The program's people as a round reads them, with the load and the exclusions of its relationships.
+    ``open_profiles``: opens the sealed tags of every profile at once (``FieldCipher.open_json``; docs/privacy.md)."""
     mentors, mentees = [], []
-    for p in enrolled_people(conn, program_id):
-        if p["profile"] == ERASED:  # the person was erased (projections/privacy/erasure.py): nothing to match on
-            continue
-        profile = Profile.model_validate(p["profile"])
+    people = [p for p in enrolled_people(conn, program_id) if p["profile"] != ERASED]  # erased: nothing to match on
+    profiles = open_profiles([p["profile"] for p in people]) if open_profiles is not None else None
+    for i, p in enumerate(people):
+        profile = Profile.model_validate(profiles[i] if profiles is not None else p["profile"])
         if p["role"] == "mentor":
             mentors.append(Mentor(person_id=p["person_id"], profile=profile, capacity=p["capacity"]))
         else:

@@ -176,6 +176,12 @@ def _sender(programs: ProgramClient, command: Any) -> Callable[[Any], Awaitable[
     return lambda _: programs.send(command)
 
 
+SEALED_ENROLL_BATCH = MAX_ENROLL_BATCH // 5
+"""Participants per enrollment command when profiles are sealed: a sealed tag is up to ~6.5x its 64 characters, so
+a participant at every profile limit grows from about 14 KB to about 65 KB; 20 of them stay near 1.3 MB, inside
+Temporal's 2 MB payload (domain/programs/commands.py ``MAX_ENROLL_BATCH``)."""
+
+
 class ProgramService(MentorflowService):
     """:class:`MentorflowService` with the program operations."""
 
@@ -187,7 +193,16 @@ class ProgramService(MentorflowService):
         programs = await self._programs()
         return await self._call(lambda _: programs.create(command))
 
+    async def _cipher(self) -> Any:
+        """The client's field cipher (``MENTORFLOW_PRIVACY__ENCRYPT``), or None."""
+        client: Any = await self._c()
+        return getattr(client, "privacy", None)
+
     async def enroll(self, command: EnrollParticipants) -> ProgramCommandResult:
+        """Enroll; with sealing on, each profile's tags and department are sealed under its person's key first."""
+        cipher = await self._cipher()
+        if cipher is not None:
+            command = await asyncio.to_thread(cipher.seal_profiles, command)
         return await self._send(command)
 
     async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
@@ -227,12 +242,13 @@ class ProgramService(MentorflowService):
         )
         decide_program(state, whole, datetime.now(UTC))  # a DomainError names the row (participants[i]) and field
         results = []
-        for n in range(0, len(people), MAX_ENROLL_BATCH):
+        size = SEALED_ENROLL_BATCH if await self._cipher() is not None else MAX_ENROLL_BATCH
+        for n in range(0, len(people), size):
             command = EnrollParticipants(
-                command_id=f"enroll-{digest[:32]}-{n // MAX_ENROLL_BATCH + 1}",
+                command_id=f"enroll-{digest[:32]}-{n // size + 1}",
                 actor=actor,
                 program_id=program_id,
-                participants=tuple(people[n : n + MAX_ENROLL_BATCH]),
+                participants=tuple(people[n : n + size]),
             )
             results.append(await self.enroll(command))
         return results
@@ -256,9 +272,11 @@ class ProgramService(MentorflowService):
     async def matching_inputs(self, program_id: str, *, in_round: bool) -> tuple[dict[str, Any], Enrollment]:
         """The program's row and its enrollment (``in_round``: without mentees already in an open relationship)."""
         row = await self._caught_up(program_id)
+        cipher = await self._cipher()
+        open_profiles = cipher.open_json if cipher is not None else None  # sealed tags: the score reads plaintext
 
         def read(conn: Any) -> Enrollment:
-            enrollment = program_reads.program_enrollment(conn, program_id)
+            enrollment = program_reads.program_enrollment(conn, program_id, open_profiles)
             if not in_round:
                 return enrollment
             busy = program_reads.open_by_mentee(conn, program_id)

@@ -9,14 +9,16 @@ Kinds:
   it embeds the sealed token, never the plaintext; readers open the tokens inside it.
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
-* ``personal_plain`` — personal data kept in plaintext: a program enrollment's profile (skills, goals, interests,
-  languages, department, line manager — matching computes on it) and a withdrawal's reason. Not sealed yet: the
-  topic, ``event_log`` and the program workflow's history keep it; erasure scrubs it from ``program_enrollments``
+* ``personal_plain`` — personal data kept in plaintext: a withdrawal's reason. Not sealed yet: the topic,
+  ``event_log`` and the program workflow's history keep it; erasure scrubs it from ``program_enrollments``
   (docs/privacy.md, "What erasure does not do").
 
 A survey response's ``answers`` is a mapping of numbers, choices and free text: it is ``personal_text`` for its
 free-text answers only (the instrument's ``free_text_ids``), which the client seals one by one
-(``FieldCipher.seal_answers``); its scores and choices stay plain (reports count them).
+(``FieldCipher.seal_answers``); its scores and choices stay plain (reports count them). Likewise an enrollment's
+``profile`` (``participants`` of the command) is ``personal_text`` for its :data:`SEALED_PROFILE_FIELDS`, sealed
+under the enrolled person's key (``FieldCipher.seal_profiles``; the service that scores opens them); its languages,
+timezone and seniority (the hard rules and the distances) and its line manager (a pseudonymous id) stay plain.
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
 
 ``tests/unit/privacy/test_inventory.py`` fails when a field of an event or command, or a column of a table, is not
@@ -32,6 +34,7 @@ __all__ = [
     "COMMAND_FIELDS",
     "EVENT_FIELDS",
     "EXPORTS",
+    "SEALED_PROFILE_FIELDS",
     "TABLE_COLUMNS",
     "WORKFLOW_PAYLOADS",
     "Kind",
@@ -126,7 +129,7 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         },
         "MatchingConfigured": {"by": ID, "matching": NO},
         "ParticipantEnrolled": {
-            "person_id": ID, "role": NO, "by": ID, "profile": PLAIN, "capacity": NO, "preferences": ID,
+            "person_id": ID, "role": NO, "by": ID, "profile": TEXT, "capacity": NO, "preferences": ID,
         },
         "ParticipantWithdrawn": {"person_id": ID, "role": NO, "by": ID, "reason": PLAIN},
         "MatchingRoundCompleted": {
@@ -176,7 +179,7 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
             "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
         },
         "ConfigureMatching": {"program_id": NO, "matching": NO},
-        "EnrollParticipants": {"program_id": NO, "participants": PLAIN},
+        "EnrollParticipants": {"program_id": NO, "participants": TEXT},
         "WithdrawParticipant": {"program_id": NO, "person_id": ID, "role": NO, "reason": PLAIN},
         "RecordMatchingRound": {
             "program_id": NO, "round_id": NO, "part": NO, "parts": NO, "method": NO, "matching_version": NO,
@@ -266,7 +269,7 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
     "program_enrollments": _columns(
         "program_id role capacity enrolled_at enrolled_seq withdrawn_at",
         person_id=ID,
-        profile=PLAIN,
+        profile=TEXT,
         preferences=ID,
         enrolled_by=ID,
         withdrawn_reason=PLAIN,
@@ -308,6 +311,11 @@ WORKFLOW_PAYLOADS: dict[str, str] = {
 }
 """Temporal payload → what it carries. With ``privacy.codec_key`` set, the payload codec (workflows/codec.py) encrypts
 every one of them as a whole."""
+
+
+SEALED_PROFILE_FIELDS: tuple[str, ...] = ("skills", "goals", "interests", "department")
+"""The fields of an enrollment profile (domain/matching/profile.py) sealed under the enrolled person's key: each tag
+(a ``NAME``, whose rule admits its sealed form) is one sealed string."""
 
 
 def personal_command_fields(command_type: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
 from domain.instrument import Instrument, free_text_ids, validate_answers
-from domain.privacy.inventory import personal_command_fields
+from domain.privacy.inventory import SEALED_PROFILE_FIELDS, personal_command_fields
 from domain.privacy.keys import KeyStore
 from domain.privacy.sealed import ERASED, NONCE_BYTES, SEALED_PREFIX, SEALED_RE, is_sealed, key_ids_in
 
@@ -124,7 +124,8 @@ class FieldCipher:
             context = f"{command_id}/{name}"
             if isinstance(value, str):
                 update[name] = self.seal_text(actor.id, value, context)
-            elif isinstance(value, list | tuple):  # a mapping (a survey's answers) is sealed by seal_answers
+            elif isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                # (a survey's answers: seal_answers; an enrollment's participants: seal_profiles)
                 update[name] = type(value)(self.seal_text(actor.id, v, context) for v in value)
         return command.model_copy(update=update)
 
@@ -147,6 +148,32 @@ class FieldCipher:
             for key, value in answers.items()
         }
         return command.model_copy(update={"answers": sealed})
+
+    def seal_profiles(self, command: M) -> M:
+        """An enrollment (``participants``) with each participant's profile fields :data:`SEALED_PROFILE_FIELDS`
+        sealed under *that participant's* key (a profile is about its person, whoever enrolls them: erasing the person
+        shreds it). Languages, timezone, seniority and line manager stay plain."""
+        participants = getattr(command, "participants", None)
+        if not participants:
+            return command
+        command_id = str(getattr(command, "command_id", ""))
+        sealed = tuple(
+            p.model_copy(
+                update={"profile": self._sealed_profile(p.person_id, p.profile, f"{command_id}/{p.person_id}")}
+            )
+            for p in participants
+        )
+        return command.model_copy(update={"participants": sealed})
+
+    def _sealed_profile(self, person_id: str, profile: M, context: str) -> M:
+        update: dict[str, Any] = {}
+        for name in SEALED_PROFILE_FIELDS:
+            value = getattr(profile, name, None)
+            if isinstance(value, str):
+                update[name] = self.seal_text(person_id, value, f"{context}/{name}")
+            elif isinstance(value, tuple):
+                update[name] = tuple(self.seal_text(person_id, v, f"{context}/{name}") for v in value)
+        return profile.model_copy(update=update)
 
     def reuse_sealed(self, command: M, field: str, held: Iterable[str]) -> M:
         """The command with each plaintext item of its list ``field`` that equals the opened text of a sealed string

@@ -47,12 +47,14 @@ from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
 from projections.projector import Projector
 from service.audit import AuditService
+from service.errors import InvalidArgument
 from service.privacy import PrivacyService
+from service.programs import ProgramService
 from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient, new_command_id
-from workflows.program_client import ProgramClient
+from workflows.program_models import program_workflow_id
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +68,7 @@ MENTEE_TEXTS = {
     "answer": f"{SECRET} intake answer: I hope to stop feeling invisible",
 }
 MENTOR_GOAL = "mentor goal: public speaking"
-PROFILE_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # the mentee's enrollment profile: not sealed (docs/privacy.md)
+SHARED_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # an interest both enroll with: matching must read it opened
 
 
 async def _topic_bytes(bootstrap: str, topic: str) -> bytes:
@@ -148,8 +150,10 @@ class World:
             database_url=self.url, bootstrap_servers=self.bootstrap, topic=self.topic, temporal=self.client, settle=0.5
         )
 
-    async def stores(self, rid: str, export_text: str) -> dict[str, bytes]:
+    async def stores(self, rid: str, export_text: str, program: str) -> dict[str, bytes]:
+        history = await self.client.get_workflow_handle(program_workflow_id(program)).fetch_history()
         return {
+            "program history": b"".join(e.SerializeToString() for e in history.events),
             "topic": await _topic_bytes(self.bootstrap, self.topic),
             "database": _database_bytes(self.engine, self.url),
             "temporal": await _temporal_bytes(self.client, rid),
@@ -196,7 +200,9 @@ async def test_erasing_a_person_leaves_no_text_anywhere_and_every_chain_intact(
 async def _scenario(world: World, mf: MentorflowClient) -> None:
     mentee = Actor(id=f"bo-{uuid.uuid4().hex[:6]}", role=Role.MENTEE)
     rid = f"r-privacy-{uuid.uuid4().hex[:10]}"
-    program = await _enroll(world, mf, mentee)
+    service = ProgramService(lambda: _ready(mf), world.url)
+    await service.start()
+    program = await _enroll(world, service, mentee)
     final = await _drive(mf, rid, mentee)
     assert {g.text for g in final.goals.values()} == {MENTOR_GOAL, MENTEE_TEXTS["goal"], f"{SECRET} second goal"}
 
@@ -212,14 +218,18 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     before = await privacy.export(mentee.id)
     assert all(t in str(before) for t in MENTEE_TEXTS.values())
     [enrolled] = before["authored"]["program_enrollments"]
-    assert (enrolled["program_id"], enrolled["profile"]["interests"]) == (program, [PROFILE_TAG])
+    assert (enrolled["program_id"], enrolled["profile"]["goals"]) == (program, [f"{SECRET}-finance"])
+    # the round's score reads the profiles opened: the shared interest counts
+    [suggested] = (await service.suggestions(program, mentee.id, 1))["suggestions"]
+    assert suggested["mentor"] == MENTOR.id and suggested["explanation"]["interests"] > 0, suggested
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
     mentee_keys = world.cipher.store.key_ids_of(mentee.id)
     assert len(mentee_keys) == 1
-    for name, data in (await world.stores(rid, export_text)).items():
+    for name, data in (await world.stores(rid, export_text, program)).items():
         if name not in ("notifications", "logs"):
-            assert rid.encode() in data and mentee_keys[0].encode() in data, name
+            chain = program if name == "program history" else rid
+            assert chain.encode() in data and mentee_keys[0].encode() in data, name
 
     key = world.cipher.store.keys(mentee_keys)[mentee_keys[0]]
     assert not is_sqlite(world.url) or key in _database_bytes(world.engine, world.url)  # the search would see it
@@ -233,7 +243,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
         assert report.ok, report.lines()  # three-way, and the history replays
         assert report.replay is not None and report.replay["ok"]
         export_text, _, _ = await audit.export(rid)
-    stores = await world.stores(rid, export_text)
+    stores = await world.stores(rid, export_text, program)
     leaks = {name for name, data in stores.items() if SECRET.encode() in data}
     assert leaks == set(), f"the erased mentee's text is still in: {sorted(leaks)}"
     assert MENTOR_GOAL.encode() not in stores["database"]  # the mentor's text is sealed too (under the mentor's key)
@@ -245,24 +255,35 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     exported = await privacy.export(mentee.id)
     assert SECRET not in str(exported) and ERASED in str(exported)
     assert exported["authored"]["program_enrollments"][0]["profile"] == ERASED
-    # the profile is scrubbed from the reporting table; its enrollment event keeps it (not sealed: docs/privacy.md)
     with world.engine.connect() as conn:
         rows = conn.execute(text("SELECT profile FROM program_enrollments WHERE person_id = :p"), {"p": mentee.id})
         assert [json.loads(r) for r in rows.scalars()] == [ERASED]
-    assert PROFILE_TAG.encode() in stores["topic"]
+    assert SHARED_TAG.encode() not in stores["topic"] + stores["program history"]  # the mentor's: sealed too
+    with pytest.raises(InvalidArgument, match="not enrolled as a mentee"):  # nothing left to match on
+        await service.suggestions(program, mentee.id, 1)
+    await service.close()
     privacy.close()
 
 
-async def _enroll(world: World, mf: MentorflowClient, mentee: Actor) -> str:
-    """A program the mentee enrolls in with a profile; its chain is projected with the relationship's."""
+async def _ready(client: MentorflowClient) -> MentorflowClient:
+    return client
+
+
+async def _enroll(world: World, service: ProgramService, mentee: Actor) -> str:
+    """A program; the mentor and the mentee enroll with profiles sharing an interest (the mentee's goals are
+    personal): the service seals each profile's tags under its person's key."""
     program = f"prog-privacy-{uuid.uuid4().hex[:8]}"
-    programs = ProgramClient(world.client, task_queue=mf.task_queue)
-    await programs.create(CreateProgram(command_id=new_command_id(), actor=MANAGER, program_id=program,
-                                        name="privacy", default_policy=builtin_policy("mentoring-12m")))  # fmt: skip
-    profile = Profile(languages=("en",), interests=(PROFILE_TAG,), department="treasury")
-    person = Participant(person_id=mentee.id, role="mentee", profile=profile)
-    await programs.send(EnrollParticipants(command_id=new_command_id(), actor=MANAGER, program_id=program,
-                                           participants=(person,)))  # fmt: skip
+    await service.create(CreateProgram(command_id=new_command_id(), actor=MANAGER, program_id=program,
+                                       name="privacy", default_policy=builtin_policy("mentoring-12m")))  # fmt: skip
+    people = (
+        Participant(person_id=MENTOR.id, role="mentor", capacity=2,
+                    profile=Profile(languages=("en",), interests=(SHARED_TAG,), skills=("finance",))),
+        Participant(person_id=mentee.id, role="mentee",
+                    profile=Profile(languages=("en",), interests=(SHARED_TAG,), goals=(f"{SECRET}-finance",),
+                                    department=f"{SECRET}-treasury")),
+    )  # fmt: skip
+    await service.enroll(EnrollParticipants(command_id=new_command_id(), actor=MANAGER, program_id=program,
+                                            participants=people))  # fmt: skip
     return program
 
 

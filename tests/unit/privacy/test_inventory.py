@@ -54,7 +54,9 @@ def test_every_command_field_is_classified_and_personal_text_is_free_text(cls: t
     for name, kind in classified.items():
         rules = [m for m in cls.model_fields[name].metadata if isinstance(m, TextRule)]
         goals = name == "goals"  # a list rule over text items
-        answers = name == "answers"  # a survey's mapping: its text values carry the long-text rule (SurveyValue)
+        # a survey's mapping (its text values carry the long-text rule) and an enrollment's participants (their
+        # profile tags and department carry the NAME rule)
+        answers = name in ("answers", "participants")
         if kind is Kind.PERSONAL_TEXT:
             assert rules or goals or answers, (
                 f"{cls.__name__}.{name}: personal text must carry a text rule (sealed limits)"

@@ -10,13 +10,15 @@ from sqlalchemy import select
 
 from domain import verify_chain
 from domain.matching import Profile
-from domain.privacy.sealed import ERASED
-from domain.programs.commands import Participant
+from domain.privacy.sealed import ERASED, is_sealed, key_ids_in
+from domain.programs.commands import EnrollParticipants, Participant
+from projections.db import make_engine
 from projections.models import EventLog, Program, ProgramEnrollment, table_of
 from projections.privacy.erasure import erase_person, export_person
 from projections.program_reads import program_enrollment
 from tests.unit.privacy.conftest import Program as World
-from tests.unit.programs.test_program_core import created, enroll, mentor
+from tests.unit.privacy.test_erasure import _dump
+from tests.unit.programs.test_program_core import MANAGER, created, enroll, mentor, run
 from tests.unit.projections.helpers import as_topic, project
 
 BO_PROFILE = Profile(
@@ -70,3 +72,40 @@ def test_erasure_scrubs_the_profile_and_the_round_no_longer_reads_it(program: Wo
     assert verify_chain(list(stored)).ok and len(stored) == len(chain)  # the program chain is untouched
     again = erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
     assert not again.erased  # nothing left: the scrubbed profile is not scrubbed twice
+
+
+def test_a_profile_is_sealed_under_its_persons_key_and_the_round_reads_it_opened(
+    program_file: tuple[str, World],
+) -> None:
+    """Sealing at the service (``FieldCipher.seal_profiles``): tags and department under the enrolled person's own
+    key — not the enrolling manager's — languages and the rest plain; the program's rules accept the sealed form;
+    the projection holds ciphertext; the round opens every profile at once and reads exactly what was enrolled
+    (a file database: the key store reads on its own connection, as in the service)."""
+    url, program = program_file
+    reader = make_engine(url)  # as the service reads (deferred transactions), the key store beside it
+    state, chain = created()
+    command = EnrollParticipants(
+        command_id="c-enroll-1",
+        actor=MANAGER,
+        program_id="p1",
+        participants=(mentor("ana", 2), Participant(person_id="bo", role="mentee", profile=BO_PROFILE)),
+    )
+    sealed = program.cipher.seal_profiles(command)
+    assert sealed == program.cipher.seal_profiles(command)  # a re-sent enrollment keeps its fingerprint
+    bo = sealed.participants[1].profile
+    assert all(is_sealed(t) for t in (*bo.goals, *bo.interests, bo.department or ""))
+    assert bo.languages == ("en", "pt") and not program.store.key_ids_of("mgr-1")
+    assert key_ids_in(bo.goals[0]) == set(program.store.key_ids_of("bo"))
+    state, more = run(state, sealed)  # the program's own rules take the sealed tags (the NAME rule's sealed length)
+    project(program.engine, as_topic([chain + more]), group="programs")
+    assert not [t for t in BO_TAGS if t in _dump(program.engine)]
+    with reader.connect() as conn:
+        closed = {m.person_id: m.profile for m in program_enrollment(conn, "p1").mentees}
+        opened = {m.person_id: m.profile for m in program_enrollment(conn, "p1", program.cipher.open_json).mentees}
+    assert closed["bo"] != BO_PROFILE and opened["bo"] == BO_PROFILE  # matching reads the plaintext profile
+    erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
+    with reader.connect() as conn:
+        assert program_enrollment(conn, "p1", program.cipher.open_json).mentees == ()
+    reader.dispose()
+    events = export_person(program.engine, program.cipher, "bo")["enrollment_events"]
+    assert events[0]["payload"]["profile"]["goals"] == [ERASED]  # the chain keeps the ciphertext: shredded
