@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from audit.verify import SETTLE_SECONDS, Auditor, TemporalSource, VerifyReport, 
 from domain import Envelope, RelationshipState
 from projections.db import make_engine
 from projections.kafka_access import KafkaAddress
+from projections.privacy.erasure import LedgerVerdict, audit_ledger
 
 __all__ = ["EXPORT_FORMATS", "AuditService"]
 
@@ -93,6 +95,11 @@ class AuditService:
     ) -> VerifySummary:
         """Every relationship (of ``program``): the event log in one query, the topic in one scan."""
         return await self.auditor.verify_all(program=program, progress=progress, concurrency=concurrency)
+
+    async def erasure_ledger(self) -> LedgerVerdict | None:
+        """The erasure ledger's chain (docs/privacy.md), read-only; None without the audit store."""
+        engine = self.auditor.engine
+        return None if engine is None else await asyncio.to_thread(audit_ledger, engine)
 
     async def export(
         self,

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, or_, select, update
+from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select, update
 
 from domain.confidential import private_fields, private_texts
 from domain.envelope import canonical_json
@@ -51,7 +51,9 @@ from projections.privacy.keystore import ERASURES, ensure_tables
 __all__ = [
     "GENESIS",
     "ErasureOutcome",
+    "LedgerVerdict",
     "UnknownPerson",
+    "audit_ledger",
     "erase_person",
     "export_person",
     "ledger_rows",
@@ -275,7 +277,35 @@ def verify_ledger(engine: Engine) -> str | None:
     """None when the erasure ledger's chain holds; otherwise the first problem."""
     ensure_tables(engine)
     with engine.connect() as conn:
+        return _ledger_problem(ledger_rows(conn))
+
+
+@dataclass(frozen=True)
+class LedgerVerdict:
+    """The erasure ledger as an auditor finds it: how many rows, and the first problem of its chain (None: holds)."""
+
+    rows: int
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "rows": self.rows, "problem": self.problem}
+
+
+def audit_ledger(engine: Engine) -> LedgerVerdict:
+    """Read-only (``mentorflow audit verify --all``): the ledger's chain checked; a database without the privacy
+    tables has an empty ledger, which holds."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(ERASURES.name):
+            return LedgerVerdict(0, None)
         rows = ledger_rows(conn)
+    return LedgerVerdict(len(rows), _ledger_problem(rows))
+
+
+def _ledger_problem(rows: list[dict[str, Any]]) -> str | None:
     prev = GENESIS
     for n, row in enumerate(rows, 1):
         if row["seq"] != n:

@@ -174,9 +174,10 @@ async def _verify_all(auditor: Any, program: str | None, concurrency: int) -> An
         return await auditor.verify_all(program=program, progress=tick, concurrency=concurrency)
 
 
-def _print_summary(summary: Any, json_output: bool) -> None:
+def _print_summary(summary: Any, json_output: bool, ledger: Any = None) -> None:
     """``--json``: one line per relationship (its report), then one summary line; else the failed reports and the
-    verdict with the time it took."""
+    verdict with the time it took. ``ledger``: the erasure ledger's verdict (``erasure_ledger``; null without the
+    audit store)."""
     if json_output:
         for report in summary.reports:
             print_json_line(report.to_dict())
@@ -192,6 +193,7 @@ def _print_summary(summary: Any, json_output: bool) -> None:
                 "scan_seconds": round(summary.scan_seconds, 3),
                 "relationships_per_second": round(summary.rate, 1),
                 "reports": [r.to_dict() for r in summary.reports if not r.ok],
+                "erasure_ledger": None if ledger is None else ledger.to_json(),
             }
         )
         return
@@ -207,6 +209,10 @@ def _print_summary(summary: Any, json_output: bool) -> None:
         f"({summary.rate:,.1f}/s): {verdict}",
         soft_wrap=True,
     )
+    if ledger is not None and ledger.ok:
+        console.print(f"erasure ledger: {ledger.rows} row{'s' if ledger.rows != 1 else ''}, chain intact")
+    elif ledger is not None:
+        console.print(f"[red]{ledger.problem} (`mentorflow privacy ledger`)[/red]", soft_wrap=True)
 
 
 @app.command()
@@ -269,8 +275,9 @@ def verify(
                 print_json(report.to_dict()) if json_output else _print_report(report)
                 return bool(report.ok)
             summary = await _verify_all(a, program, concurrency)
-            _print_summary(summary, json_output)
-            return bool(summary.ok)
+            ledger = await a.erasure_ledger()  # the privacy erasures' own chain (docs/privacy.md)
+            _print_summary(summary, json_output, ledger)
+            return bool(summary.ok) and (ledger is None or ledger.ok)
 
     if not asyncio.run(run()):
         raise typer.Exit(1)
