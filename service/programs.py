@@ -206,6 +206,10 @@ class ProgramService(MentorflowService):
         return await self._send(command)
 
     async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
+        """Withdraw; with sealing on, the reason is sealed under the withdrawn person's key first."""
+        cipher = await self._cipher()
+        if cipher is not None:
+            command = await asyncio.to_thread(cipher.seal_withdrawal, command)
         return await self._send(command)
 
     async def configure(self, command: ConfigureMatching) -> ProgramCommandResult:

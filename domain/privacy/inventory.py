@@ -4,14 +4,15 @@ every workflow payload, classified (issue 20, docs/privacy.md).
 Kinds:
 
 * ``personal_text`` — free text a person typed. Sealed at the application boundary under the data key of its
-  author (the command's actor), so every store downstream holds ciphertext (domain/privacy/sealed.py).
+  author (the command's actor) — or, for what is *about* a person someone else types (an enrollment profile, a
+  withdrawal's reason), of that person — so every store downstream holds ciphertext (domain/privacy/sealed.py).
 * ``derived_text`` — text the domain composes that may *embed* personal text (``"declined by mentee bo: <reason>"``):
   it embeds the sealed token, never the plaintext; readers open the tokens inside it.
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
-* ``personal_plain`` — personal data kept in plaintext: a withdrawal's reason. Not sealed yet: the topic,
-  ``event_log`` and the program workflow's history keep it; erasure scrubs it from ``program_enrollments``
-  (docs/privacy.md, "What erasure does not do").
+* ``personal_plain`` — a whole field of personal data kept in plaintext (none today). The plain parts of a sealed
+  field — a response's scores and choices, a profile's languages, timezone and seniority — are named with that
+  field below.
 
 A survey response's ``answers`` is a mapping of numbers, choices and free text: it is ``personal_text`` for its
 free-text answers only (the instrument's ``free_text_ids``), which the client seals one by one
@@ -19,6 +20,7 @@ free-text answers only (the instrument's ``free_text_ids``), which the client se
 ``profile`` (``participants`` of the command) is ``personal_text`` for its :data:`SEALED_PROFILE_FIELDS`, sealed
 under the enrolled person's key (``FieldCipher.seal_profiles``; the service that scores opens them); its languages,
 timezone and seniority (the hard rules and the distances) and its line manager (a pseudonymous id) stay plain.
+A withdrawal's ``reason`` is sealed under the withdrawn person's key too (``FieldCipher.seal_withdrawal``).
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
 
 ``tests/unit/privacy/test_inventory.py`` fails when a field of an event or command, or a column of a table, is not
@@ -131,7 +133,7 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
         "ParticipantEnrolled": {
             "person_id": ID, "role": NO, "by": ID, "profile": TEXT, "capacity": NO, "preferences": ID,
         },
-        "ParticipantWithdrawn": {"person_id": ID, "role": NO, "by": ID, "reason": PLAIN},
+        "ParticipantWithdrawn": {"person_id": ID, "role": NO, "by": ID, "reason": TEXT},
         "MatchingRoundCompleted": {
             "round_id": NO, "part": NO, "parts": NO, "by": ID, "method": NO, "matching_version": NO,
             "total_score": NO, "proposals": ID, "unmatched": ID,
@@ -180,7 +182,7 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
         },
         "ConfigureMatching": {"program_id": NO, "matching": NO},
         "EnrollParticipants": {"program_id": NO, "participants": TEXT},
-        "WithdrawParticipant": {"program_id": NO, "person_id": ID, "role": NO, "reason": PLAIN},
+        "WithdrawParticipant": {"program_id": NO, "person_id": ID, "role": NO, "reason": TEXT},
         "RecordMatchingRound": {
             "program_id": NO, "round_id": NO, "part": NO, "parts": NO, "method": NO, "matching_version": NO,
             "total_score": NO, "proposals": ID, "unmatched": ID,
@@ -272,7 +274,7 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
         profile=TEXT,
         preferences=ID,
         enrolled_by=ID,
-        withdrawn_reason=PLAIN,
+        withdrawn_reason=TEXT,
     ),
     "program_round_entries": _columns(
         "program_id round_id score relationship_id reason method matching_version recorded_at seq",

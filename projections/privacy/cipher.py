@@ -165,6 +165,15 @@ class FieldCipher:
         )
         return command.model_copy(update={"participants": sealed})
 
+    def seal_withdrawal(self, command: M) -> M:
+        """A withdrawal (``WithdrawParticipant``) with its reason sealed under the *withdrawn person's* key: it is
+        about them, whoever typed it (erasing them shreds it)."""
+        person_id, reason = getattr(command, "person_id", None), getattr(command, "reason", None)
+        if not isinstance(person_id, str) or not isinstance(reason, str):
+            return command
+        context = f"{getattr(command, 'command_id', '')}/reason"
+        return command.model_copy(update={"reason": self.seal_text(person_id, reason, context)})
+
     def _sealed_profile(self, person_id: str, profile: M, context: str) -> M:
         update: dict[str, Any] = {}
         for name in SEALED_PROFILE_FIELDS:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from domain import verify_chain
 from domain.matching import Profile
 from domain.privacy.sealed import ERASED, is_sealed, key_ids_in
-from domain.programs.commands import EnrollParticipants, Participant
+from domain.programs.commands import EnrollParticipants, Participant, WithdrawParticipant
 from projections.db import make_engine
 from projections.models import EventLog, Program, ProgramEnrollment, table_of
 from projections.privacy.erasure import erase_person, export_person
@@ -109,3 +109,22 @@ def test_a_profile_is_sealed_under_its_persons_key_and_the_round_reads_it_opened
     reader.dispose()
     events = export_person(program.engine, program.cipher, "bo")["enrollment_events"]
     assert events[0]["payload"]["profile"]["goals"] == [ERASED]  # the chain keeps the ciphertext: shredded
+
+
+def test_a_withdrawal_reason_is_sealed_under_the_withdrawn_persons_key(program: World) -> None:
+    state, chain = created()
+    state, more = enroll(state, mentor("ana", 2), Participant(person_id="bo", role="mentee", profile=BO_PROFILE))
+    withdraw = WithdrawParticipant(command_id="c-w-1", actor=MANAGER, program_id="p1", person_id="bo", role="mentee",
+                                   reason="withdrawn-wren-4 burnout")  # fmt: skip
+    sealed = program.cipher.seal_withdrawal(withdraw)
+    assert sealed == program.cipher.seal_withdrawal(withdraw) and is_sealed(sealed.reason)
+    assert key_ids_in(sealed.reason) == set(program.store.key_ids_of("bo")) and not program.store.key_ids_of("mgr-1")
+    assert program.cipher.seal_withdrawal(withdraw.model_copy(update={"reason": ""})).reason == ""  # nothing to seal
+    state, withdrawn = run(state, sealed)  # the program's rule takes the sealed reason (NOTE's sealed length)
+    project(program.engine, as_topic([chain + more + withdrawn]), group="programs")
+    assert "withdrawn-wren-4" not in _dump(program.engine)
+    exported = export_person(program.engine, program.cipher, "bo")
+    assert exported["authored"]["program_enrollments"][0]["withdrawn_reason"] == "withdrawn-wren-4 burnout"
+    erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
+    events = export_person(program.engine, program.cipher, "bo")["enrollment_events"]
+    assert [e["payload"]["reason"] for e in events if e["type"] == "ParticipantWithdrawn"] == [ERASED]
