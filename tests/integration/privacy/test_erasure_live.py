@@ -40,7 +40,7 @@ from domain import (
 )
 from domain.matching import Profile
 from domain.privacy.sealed import ERASED
-from domain.programs.commands import CreateProgram, EnrollParticipants, Participant
+from domain.programs.commands import CreateProgram, EnrollParticipants, Participant, WithdrawParticipant
 from projections import read_model
 from projections.db import is_sqlite, make_engine, migrate, sqlite_path
 from projections.privacy.cipher import FieldCipher
@@ -68,6 +68,7 @@ MENTEE_TEXTS = {
     "answer": f"{SECRET} intake answer: I hope to stop feeling invisible",
 }
 MENTOR_GOAL = "mentor goal: public speaking"
+WITHDRAWN = f"{SECRET} withdrawn: burnout"
 SHARED_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # an interest both enroll with: matching must read it opened
 
 
@@ -150,6 +151,11 @@ class World:
             database_url=self.url, bootstrap_servers=self.bootstrap, topic=self.topic, temporal=self.client, settle=0.5
         )
 
+    async def project(self) -> None:
+        async with Projector(database_url=self.url, bootstrap_servers=self.bootstrap, topic=self.topic,
+                             group_id=None, dead_letter_topic=None) as projector:  # fmt: skip
+            await projector.run(until_caught_up=True)
+
     async def stores(self, rid: str, export_text: str, program: str) -> dict[str, bytes]:
         history = await self.client.get_workflow_handle(program_workflow_id(program)).fetch_history()
         return {
@@ -206,9 +212,13 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     final = await _drive(mf, rid, mentee)
     assert {g.text for g in final.goals.values()} == {MENTOR_GOAL, MENTEE_TEXTS["goal"], f"{SECRET} second goal"}
 
-    async with Projector(database_url=world.url, bootstrap_servers=world.bootstrap, topic=world.topic,
-                         group_id=None, dead_letter_topic=None) as projector:  # fmt: skip
-        await projector.run(until_caught_up=True)
+    await world.project()
+    # the round's score reads the profiles opened: the shared interest counts
+    [suggested] = (await service.suggestions(program, mentee.id, 1))["suggestions"]
+    assert suggested["mentor"] == MENTOR.id and suggested["explanation"]["interests"] > 0, suggested
+    await service.withdraw(WithdrawParticipant(command_id=new_command_id(), actor=MANAGER, program_id=program,
+                                               person_id=mentee.id, role="mentee", reason=WITHDRAWN))  # fmt: skip
+    await world.project()
     async with world.audit() as audit:
         report = await audit.verify(rid)  # also archives the closed workflow's history
         assert report.ok, report.lines()
@@ -219,9 +229,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     assert all(t in str(before) for t in MENTEE_TEXTS.values())
     [enrolled] = before["authored"]["program_enrollments"]
     assert (enrolled["program_id"], enrolled["profile"]["goals"]) == (program, [f"{SECRET}-finance"])
-    # the round's score reads the profiles opened: the shared interest counts
-    [suggested] = (await service.suggestions(program, mentee.id, 1))["suggestions"]
-    assert suggested["mentor"] == MENTOR.id and suggested["explanation"]["interests"] > 0, suggested
+    assert enrolled["withdrawn_reason"] == WITHDRAWN
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
     mentee_keys = world.cipher.store.key_ids_of(mentee.id)
@@ -259,7 +267,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
         rows = conn.execute(text("SELECT profile FROM program_enrollments WHERE person_id = :p"), {"p": mentee.id})
         assert [json.loads(r) for r in rows.scalars()] == [ERASED]
     assert SHARED_TAG.encode() not in stores["topic"] + stores["program history"]  # the mentor's: sealed too
-    with pytest.raises(InvalidArgument, match="not enrolled as a mentee"):  # nothing left to match on
+    with pytest.raises(InvalidArgument, match="not enrolled as a mentee"):  # withdrawn, and nothing left to match on
         await service.suggestions(program, mentee.id, 1)
     await service.close()
     privacy.close()
