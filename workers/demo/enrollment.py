@@ -1,7 +1,10 @@
 """The demo's program starts from enrollment (issue 14): the program is created with the demo policy, its people are
 generated from a seeded generator, written to a people file under the run dir and enrolled with the bulk path, and
 one algorithmic round proposes the first pairs; the stories then drive those relationships (``Sim`` skips the
-proposal of a pair the round already proposed). All through the application service, as the CLI does.
+proposal of a pair the round already proposed). The next two are an admin and a self match from suggestions; every
+later story pairs the next enrolled mentee with the best-scoring mentor that has a free slot (``people.Roster``, a
+manager's pick, recorded with its score and explanation), so the funnel from enrollment covers the whole program.
+All through the application service, as the CLI does.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,16 +20,19 @@ from domain import Actor, LifecyclePolicy, Role
 from domain.matching import DEFAULT_MATCHING
 from domain.programs.commands import CreateProgram, Participant
 from service.programs import ProgramService, pair_ids
-from workers.demo.scenarios import GOALS, MENTEES, MENTORS, Pair, Sim
+from workers.demo.people import Roster, people_rows
+from workers.demo.scenarios import Pair, Sim
 
-__all__ = ["ROUND_SIZE", "enroll_and_match", "matching_report", "people_rows"]
+__all__ = ["ROUND_SIZE", "enroll_and_match", "matching_report"]
 
 ROUND_SIZE = 8
 """Pairs the algorithmic round proposes: as many as the demo onboards at once."""
 
 ROUND_EXPIRY = "PT7S"
-"""The program's policy lets a match wait 28 demo days (the demo's hand proposals 14): the round proposes its pairs
-one after the other before anyone answers, which on a loaded machine takes longer than 3.5 s."""
+"""The program's policy lets a match wait 28 demo days: the round proposes its pairs one after the other before
+anyone answers, which on a loaded machine takes longer than 3.5 s. Every proposal of the demo pins this policy (the
+program's default): with the demo policy's 14 days, the answers of a loaded machine (p95 over 6 s in a full demo)
+let matches expire that no story meant to (a full ``make demo`` counted 13 expired where 2 stories let one expire)."""
 
 
 def program_policy(policy: LifecyclePolicy) -> LifecyclePolicy:
@@ -39,34 +44,6 @@ def program_policy(policy: LifecyclePolicy) -> LifecyclePolicy:
 
 HAND_MATCHES = ("admin", "self")
 """After the round: a manager proposes a suggested mentor (admin match), a mentee asks one (self match)."""
-
-
-def people_rows(size: int, seed: int | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The people of a program of ``size`` stories, the same for the same size and seed: ``size + 4`` mentees and
-    half as many mentors (capacity 1; 60 and 30 at full size), every pair sharing a language. Returned as (mentors,
-    mentees)."""
-    rng = random.Random(f"{seed}-{size}")
-    skills = [g.replace(" ", "-") for g in GOALS]
-    n_mentees = size + 4
-    n_mentors = max(n_mentees // 2, min(ROUND_SIZE, size) + len(HAND_MATCHES))
-    mentors = [
-        {
-            "person": f"{MENTORS[i % len(MENTORS)]}-m{i + 1:03d}",
-            "role": "mentor",
-            "capacity": 1,
-            "profile": {"skills": rng.sample(skills, 3), "languages": ["en"], "seniority_years": rng.randint(5, 20)},
-        }
-        for i in range(n_mentors)
-    ]
-    mentees = [
-        {
-            "person": f"{MENTEES[i % len(MENTEES)]}-e{i + 1:03d}",
-            "role": "mentee",
-            "profile": {"goals": rng.sample(skills, 2), "languages": ["en"], "seniority_years": rng.randint(0, 3)},
-        }
-        for i in range(n_mentees)
-    ]
-    return mentors, mentees
 
 
 def _participants(rows: list[dict[str, Any]]) -> list[Participant]:
@@ -94,24 +71,28 @@ async def enroll_and_match(service: ProgramService, sim: Sim, run_dir: Path, siz
     """Create the program; enroll the round's people file and run one round; enroll the rest and pick the admin and
     self matches from suggestions (proposed when their stories start). Returns the round's proposals."""
     manager = sim.manager
+    sim.policy = program_policy(sim.policy)  # the hand proposals pin the program's default policy too
     await service.create(
         CreateProgram(
             command_id=str(uuid.uuid4()),
             actor=manager,
             program_id=sim.program,
             name=f"mentorflow demo {sim.program}",
-            default_policy=program_policy(sim.policy),
+            default_policy=sim.policy,
             matching=DEFAULT_MATCHING,
         )
     )
     hand = HAND_MATCHES if size >= 4 else ()
     in_round = min(ROUND_SIZE, size) - len(hand)
-    mentors, mentees = people_rows(size, seed)
+    n_mentors = max((size + 4) // 2, min(ROUND_SIZE, size) + len(hand))  # 60 mentees and 30 mentors at full size
+    mentors, mentees = people_rows(size, seed, n_mentors)
+    roster = Roster.of(mentors, mentees, DEFAULT_MATCHING)
     folder = run_dir / "demo" / sim.program
     await _enroll_file(service, sim, folder / "people.jsonl", mentors[:in_round] + mentees[:in_round])
     data = await service.match(sim.program, Actor(id=manager.id, role=manager.role), dry_run=False)
     for p in data["proposals"]:
         sim.adopt(p["relationship_id"], p["mentor"], p["mentee"])
+        roster.taken(p["mentor"], p["mentee"])
     await _enroll_file(service, sim, folder / "people-more.jsonl", mentors[in_round:] + mentees[in_round:])
     taken: set[str] = set()
     for via, mentee in zip(hand, (m["person"] for m in mentees[in_round:]), strict=False):
@@ -119,6 +100,8 @@ async def enroll_and_match(service: ProgramService, sim: Sim, run_dir: Path, siz
         mentor = next(s["mentor"] for s in found["suggestions"] if s["mentor"] not in taken)
         taken.add(mentor)
         sim.adopt(pair_ids(sim.program, mentee, mentor)[0], mentor, mentee, via=via)
+        roster.taken(mentor, mentee)
+    sim.picker = roster.pick  # the later stories pair the rest of the enrolled people
 
     async def propose(pair: Pair) -> Any:
         by = manager if pair.via == "admin" else Actor(id=pair.mentee, role=Role.MENTEE)

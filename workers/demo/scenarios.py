@@ -15,9 +15,8 @@ import asyncio
 import random
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -53,13 +52,15 @@ from domain import (
 from domain.commands import SubmitSurvey
 from domain.scripting import command as scripted_command
 from domain.scripting import proposal
+from workers.demo.people import GOALS, MENTEES, MENTORS, Pick
+from workers.demo.stats import Stats, rejection
 from workers.demo.surveys import answer_open_surveys
 
 __all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
 
 DAY = 0.25  # seconds per demo day
 CADENCE = 5.0  # a meeting about every three weeks (no meeting for 45 days, 11.25 s, turns a pair yellow)
-ONBOARDING = 8  # relationships being proposed/accepted/signed at once (the match expires 3.5 s after the proposal)
+ONBOARDING = 8  # relationships being proposed/accepted/signed at once (the match expires 7 s after the proposal)
 TRIAL_MEETINGS = (1.5, 4.0)  # seconds after the kickoff: two meetings inside the 45-day trial window
 MIN_TERM = 20.0  # long enough to reach cultivation (the trial window is 11.25 s)
 
@@ -71,24 +72,6 @@ class Client(Protocol):
 
     async def state(self, relationship_id: str) -> RelationshipState: ...
 
-
-MENTORS = [
-    "ada", "grace", "alan", "barbara", "donald", "edsger", "frances", "john", "katherine", "leslie", "margaret",
-    "niklaus", "radia", "shafi", "tim", "vint", "whitfield", "yukihiro", "anita", "dennis",
-]  # fmt: skip
-MENTEES = [
-    "amara", "bo", "chen", "dara", "emeka", "farah", "gita", "hugo", "ines", "jonas", "kofi", "lena", "mateo",
-    "noor", "oskar", "priya", "quinn", "rosa", "sami", "tariq", "uma", "vera", "wen", "xavi", "yara", "zoe",
-]  # fmt: skip
-GOALS = [
-    "present at the team all-hands",
-    "lead a design review",
-    "ship a first open-source contribution",
-    "prepare for the promotion panel",
-    "learn to give structured feedback",
-    "negotiate a project scope",
-    "mentor an intern",
-]
 
 PATIENCE = 90.0
 """How long the demo's client (``busy_timeout``) keeps re-sending one command (or re-asking a query) through a
@@ -106,6 +89,7 @@ class Pair:
     predecessor_id: str | None = None
     proposed: bool = False  # by the program's round (workers/demo/enrollment.py): the story skips the proposal
     via: str | None = None  # "admin" or "self": the story's proposal is the program's (Sim.matchmaker)
+    pick: Pick | None = None  # enrolled people a manager paired (Sim.picker): the proposal records score and why
 
     @property
     def mentor_actor(self) -> Actor:
@@ -114,25 +98,6 @@ class Pair:
     @property
     def mentee_actor(self) -> Actor:
         return Actor(id=self.mentee, role=Role.MENTEE)
-
-
-@dataclass
-class Stats:
-    commands: int = 0
-    rejected: int = 0
-    rejections: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)  # seconds per command round trip
-
-    def latency(self) -> dict[str, float]:
-        if not self.latencies:
-            return {}
-        ordered = sorted(self.latencies)
-
-        def ms(q: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-        return {"p50_ms": ms(0.5), "p95_ms": ms(0.95), "max_ms": ms(1.0)}
 
 
 class Sim:
@@ -160,8 +125,9 @@ class Sim:
         self._names = 0
         self.ready: list[Pair] = []  # pairs the program's round proposed, for the first stories
         self.matchmaker: Callable[[Pair], Awaitable[Any]] | None = None  # proposes an admin or a self match
+        self.picker: Callable[[str | None, str | None], Pick | None] | None = None  # (mentee, leaving) -> a pair
         # Backpressure: on a loaded machine the acceptances of a burst of proposals would arrive after the match
-        # expired; a few onboardings at a time keep the answers within the policy's 3.5 s.
+        # expired; a few onboardings at a time keep the answers within the policy's 7 s.
         self.onboarding = asyncio.Semaphore(ONBOARDING)
 
     # --- people and ids ---------------------------------------------------------------------------------------
@@ -184,13 +150,17 @@ class Sim:
             self.pairs[pair.relationship_id] = pair
             return pair
         rid = f"{self.program}-r{len(self.pairs) + 1:03d}"
+        pick = None
+        if self.picker is not None:  # the program's enrolled people, while any fits
+            pick = self.picker(predecessor.mentee, predecessor.mentor) if predecessor else self.picker(None, None)
         pair = Pair(
             relationship_id=rid,
-            mentor=self.person(MENTORS),
-            mentee=predecessor.mentee if predecessor else self.person(MENTEES),
+            mentor=pick.mentor if pick else self.person(MENTORS),
+            mentee=predecessor.mentee if predecessor else pick.mentee if pick else self.person(MENTEES),
             scenario=scenario,
             term=term,
             predecessor_id=predecessor.relationship_id if predecessor else None,
+            pick=pick,
         )
         self.pairs[rid] = pair
         return pair
@@ -226,9 +196,14 @@ class Sim:
             policy=self.policy,
             command_id=str(uuid.uuid4()),
             match_method="rematch" if pair.predecessor_id else "admin",  # by hand: the manager's choice, no round
-            match_score=Decimal(str(round(self.rng.uniform(55, 98), 1))),
+            match_score=Decimal(str(pair.pick.score if pair.pick else round(self.rng.uniform(55, 98), 1))),
             predecessor_id=pair.predecessor_id,
         )
+        if pair.pick is not None:
+            why = {k: Decimal(str(v)) for k, v in pair.pick.explanation.items()}
+            command = command.model_copy(
+                update={"match_explanation": why, "matching_version": pair.pick.matching_version}
+            )
         return await self._run(pair, lambda: self.client.propose(command), command)
 
     async def send(self, pair: Pair, cls: type[CommandBase], *, actor: Actor, **fields: Any) -> bool:
@@ -246,7 +221,7 @@ class Sim:
         except DomainError as exc:
             self.stats.latencies.append(time.monotonic() - started)
             self.stats.rejected += 1
-            self.stats.rejections[f"{type(command).__name__}: {exc.code}"] += 1
+            self.stats.rejections[rejection(command, exc)] += 1
             await self.refresh(pair)
             return False
 
@@ -283,11 +258,10 @@ class Sim:
     async def _onboard(self, pair: Pair, *, sign: bool) -> bool:
         if not await self.propose(pair):
             return False
-        # The match expires after 14 demo days (3.5 s): both answer at once, each from their own device.
-        await asyncio.gather(
-            self.send(pair, AcceptMatch, actor=pair.mentor_actor),
-            self.send(pair, AcceptMatch, actor=pair.mentee_actor),
-        )
+        # The match expires after 28 demo days (7 s): both answer at once, each from their own device (a mentee who
+        # asked the mentor, a self match, accepted by asking).
+        answering = (pair.mentor_actor,) if pair.via == "self" else (pair.mentor_actor, pair.mentee_actor)
+        await asyncio.gather(*(self.send(pair, AcceptMatch, actor=actor) for actor in answering))
         if not sign:
             return False
         goals = self.rng.sample(GOALS, self.rng.randint(1, 3))
@@ -314,7 +288,10 @@ class Sim:
             await self.meet(pair)
         await self.send(pair, SetGoal, actor=pair.mentee_actor, text="find a stretch project")
         state = await self.until(pair, lambda s: s.stage is not Stage.INITIATION, within=20)
-        return state.stage is Stage.CULTIVATION
+        if state.stage is not Stage.CULTIVATION:
+            return False
+        await self.answer_surveys(pair)  # the end-of-trial survey, asked as the trial ends
+        return True
 
     async def cultivate(
         self, pair: Pair, *, until: float | None = None, marginal: bool = False, goals: bool = True
@@ -356,19 +333,26 @@ class Sim:
             await self.send(pair, ResolveSeparation, actor=self.manager, resolution="end", note=note)
             state = await self.until(pair, lambda s: s.stage in (Stage.REDEFINITION, Stage.CLOSED), within=40)
         if state.stage is Stage.REDEFINITION:
-            await self.answer_surveys(pair)  # the final reflection and the program evaluation
-            for actor, outcome in ((pair.mentor_actor, mentor), (pair.mentee_actor, mentee)):
+
+            async def conclude(actor: Actor, outcome: str | None) -> None:
+                # each on their own: the final reflection and the program evaluation, then what it became (the
+                # other's surveys do not hold it up: the follow-up window closes it `ended` when it runs out)
+                await self.answer_surveys(pair, people=(actor,))
                 if outcome is not None:
                     await self.pause(0.6)
                     await self.send(pair, RecordRedefinition, actor=actor, outcome=outcome)
+
+            await asyncio.gather(conclude(pair.mentor_actor, mentor), conclude(pair.mentee_actor, mentee))
         return await self.until(pair, lambda s: s.is_closed, within=40)
 
-    async def answer_surveys(self, pair: Pair, *, marginal: bool = False) -> None:
+    async def answer_surveys(
+        self, pair: Pair, *, marginal: bool = False, people: tuple[Actor, ...] | None = None
+    ) -> None:
         async def send(actor: Actor, request_id: str, answers: dict[str, Any]) -> bool:
             return await self.send(pair, SubmitSurvey, actor=actor, request_id=request_id, answers=answers)
 
-        people = (pair.mentee_actor, pair.mentor_actor)
-        await answer_open_surveys(self.state(pair), people, send, self.rng, marginal=marginal)
+        who = people or (pair.mentee_actor, pair.mentor_actor)
+        await answer_open_surveys(self.state(pair), who, send, self.rng, marginal=marginal)
 
     def deadline(self, pair: Pair, fraction: float, minimum: float) -> float:
         """A monotonic instant ``max(minimum, fraction * term)`` seconds after the kickoff (≈ now + that)."""

@@ -1,26 +1,36 @@
 """The demo's surveys: the ``demo`` policy with a survey schedule at demo speed, and participants who answer (a
 quarter of the time they skip; a marginal pair scores in the middle, now and then someone scores low and is
 flagged). Kept apart from the stories: ``scenarios.Sim`` calls :func:`answer_open_surveys` after a meeting and
-before the redefinition outcomes."""
+before each person's redefinition outcome.
+
+The participants see their open requests when they meet (about every 3 weeks), so a request stays open 4 weeks: with
+2 weeks, most pulses were gone or expiring by the next meeting and a full demo counted a hundred late answers refused
+(``survey_expiry``). Nobody answers a request that closes within ``LATE_MARGIN`` (its expiry passes while the answer
+travels on a loaded machine): a participant's app would not offer it any more."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain import Actor, LifecyclePolicy, RelationshipState, builtin_instrument, builtin_policy
 from domain.survey_policy import SurveyPolicy, SurveyStep
 
-__all__ = ["SKIP_SHARE", "answer_open_surveys", "demo_policy", "sample_answers"]
+__all__ = ["LATE_MARGIN", "SKIP_SHARE", "answer_open_surveys", "demo_policy", "sample_answers"]
 
 SKIP_SHARE = 0.25
 LOW_SHARE = 0.1
+LATE_MARGIN = timedelta(seconds=1.0)
+"""4 demo days: a request closing sooner is left unanswered (an answer takes up to seconds on a loaded machine)."""
 
 
 def demo_policy() -> LifecyclePolicy:
     """``demo`` with a schedule (1 day = 0.25 s): the end of the trial, a pulse every 60 days, and the final
-    reflection and program evaluation at the end of the cycle; reminded after 3 days, expired after 14."""
+    reflection and program evaluation at the end of the cycle; reminded after 7 days, expired after 28 (longer than
+    the meeting cadence, at which the participants look)."""
     base = builtin_policy("demo")
     steps = (
         SurveyStep(instrument="end_of_trial", version=1, on="cultivation"),
@@ -28,8 +38,8 @@ def demo_policy() -> LifecyclePolicy:
         SurveyStep(instrument="final_reflection", version=1, on="redefinition"),
         SurveyStep(instrument="program_evaluation", version=1, on="redefinition"),
     )
-    surveys = SurveyPolicy(reminder="PT0.75S", expiry="PT3.5S", steps=steps)
-    return base.model_copy(update={"version": f"{base.version}-surveys", "surveys": surveys})
+    surveys = SurveyPolicy(reminder="PT1.75S", expiry="PT7S", steps=steps)
+    return base.model_copy(update={"version": f"{base.version}-surveys-2", "surveys": surveys})
 
 
 def sample_answers(instrument_id: str, version: int, score: int, rng: random.Random) -> dict[str, Any]:
@@ -56,11 +66,24 @@ async def answer_open_surveys(
     rng: random.Random,
     *,
     marginal: bool = False,
+    now: datetime | None = None,
 ) -> None:
-    """Each person asked and not answered yet answers each open request, or skips it."""
+    """Each person asked and not answered yet answers each open request that is not about to close, or skips it;
+    the people answer at the same time (each from their own device), each their requests one after the other."""
+    closing = (now or datetime.now(UTC)) + LATE_MARGIN
+    plans: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for request_id, request in list(state.surveys_open.items()):
         for actor in people:
-            if actor.id not in request.to or actor.id in request.answered_by or rng.random() < SKIP_SHARE:
+            if actor.id not in request.to or actor.id in request.answered_by or request.expires_at <= closing:
+                continue
+            if rng.random() < SKIP_SHARE:
                 continue
             score = 3 if marginal else (rng.choice((1, 2)) if rng.random() < LOW_SHARE else rng.choice((4, 5, 5)))
-            await send(actor, request_id, sample_answers(request.instrument, request.version, score, rng))
+            answers = sample_answers(request.instrument, request.version, score, rng)
+            plans.setdefault(actor.id, []).append((request_id, answers))
+
+    async def answer(actor: Actor) -> None:
+        for request_id, answers in plans.get(actor.id, []):
+            await send(actor, request_id, answers)
+
+    await asyncio.gather(*(answer(actor) for actor in people))
