@@ -54,7 +54,6 @@ from tests.cache import TEST_WORKFLOW_CACHE
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient, new_command_id
-from workflows.program_models import program_workflow_id
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +100,8 @@ def _database_bytes(engine: Engine, url: str) -> bytes:
 
 
 async def _temporal_bytes(client: Client, rid: str) -> bytes:
-    """Every event of every run of the workflow, as the protobuf bytes Temporal stores (payloads raw, not base64)."""
+    """Every event of every run of the chain's workflow (a relationship's, or a program's for ``program:<P>``), as
+    the protobuf bytes Temporal stores (payloads raw, not base64)."""
     histories = await fetch_histories(client, rid)
     assert histories, "the workflow's history is readable"
     return b"".join(e.SerializeToString() for h in histories for e in h.events)
@@ -157,9 +157,8 @@ class World:
             await projector.run(until_caught_up=True)
 
     async def stores(self, rid: str, export_text: str, program: str) -> dict[str, bytes]:
-        history = await self.client.get_workflow_handle(program_workflow_id(program)).fetch_history()
         return {
-            "program history": b"".join(e.SerializeToString() for e in history.events),
+            "program history": await _temporal_bytes(self.client, f"program:{program}"),  # every run of it
             "topic": await _topic_bytes(self.bootstrap, self.topic),
             "database": _database_bytes(self.engine, self.url),
             "temporal": await _temporal_bytes(self.client, rid),
