@@ -346,6 +346,12 @@ class ProgramService(MentorflowService):
         if the_mentor.capacity - enrollment.load.get(mentor, 0) <= 0:
             raise InvalidArgument("mentor", f"{mentor} has no free slot (capacity {the_mentor.capacity}, all open)")
         scored = score_pair(the_mentee, the_mentor, config)
+        if scored.total < 0:  # a proposal records a score of 0 to 1000 (MatchScore)
+            raise InvalidArgument(
+                "mentor",
+                f"{mentee} with {mentor} scores {scored.total:g} ({scored.explanation}): a proposal records a "
+                f"score of 0 or more; choose a mentor from the suggestions",
+            )
         pair: dict[str, Any] = {
             "mentee": mentee,
             "mentor": mentor,

@@ -72,8 +72,8 @@ class Pick:
 class Roster:
     """Who the stories after the round pair: each new story the next enrolled mentee nobody matched yet, a rematch
     the same mentee; the mentor is the best-scoring one with a free slot (never the one being left, never one a hard
-    constraint forbids), as a manager picks from the suggestions. Slots are not given back when a relationship
-    closes (the program's capacity use stays within every mentor's capacity)."""
+    constraint forbids, never a negative score), as a manager picks from the suggestions. Slots are not given back
+    when a relationship closes (the program's capacity use stays within every mentor's capacity)."""
 
     mentors: list[Mentor]
     waiting: list[Mentee]
@@ -93,19 +93,27 @@ class Roster:
         self.waiting = [m for m in self.waiting if m.person_id != mentee]
 
     def pick(self, mentee_id: str | None, leaving: str | None) -> Pick | None:
-        """A pair for a new story (``mentee_id`` None) or a rematch; None when nobody fits (the story then pairs
-        people from outside the program's files)."""
-        mentee = self.known.get(mentee_id) if mentee_id is not None else (self.waiting[0] if self.waiting else None)
-        if mentee is None:
-            return None
+        """A pair for a new story (``mentee_id`` None: the first waiting mentee some free mentor fits; the others
+        wait, hard to match) or a rematch; None when nobody fits (the story then pairs people from outside the
+        program's files)."""
+        if mentee_id is not None:
+            known = self.known.get(mentee_id)
+            return None if known is None else self._pair(known, leaving)
+        for mentee in self.waiting:
+            pick = self._pair(mentee, leaving)
+            if pick is not None:
+                return pick
+        return None
+
+    def _pair(self, mentee: Mentee, leaving: str | None) -> Pick | None:
         free = [
             m
             for m in self.mentors
             if self.slots[m.person_id] > 0 and m.person_id != leaving and forbidden_reason(mentee, m) is None
         ]
-        if not free:
+        scored = [(score, m) for m in free if (score := score_pair(mentee, m, self.config)).total >= 0]
+        if not scored:  # a proposal records a score of 0 or more (a pair under the floor may still be picked)
             return None
-        scored = [(score_pair(mentee, m, self.config), m) for m in free]
         best, mentor = max(scored, key=lambda s: s[0].total)  # the first of equals: file order
         self.taken(mentor.person_id, mentee.person_id)
         return Pick(mentor.person_id, mentee.person_id, best.total, best.explanation, self.config.version)

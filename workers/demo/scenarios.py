@@ -60,7 +60,7 @@ __all__ = ["FULL_PLAN", "SCENARIOS", "Client", "Pair", "Sim", "plan"]
 
 DAY = 0.25  # seconds per demo day
 CADENCE = 5.0  # a meeting about every three weeks (no meeting for 45 days, 11.25 s, turns a pair yellow)
-ONBOARDING = 8  # relationships being proposed/accepted/signed at once (the match expires 7 s after the proposal)
+ONBOARDING = 8  # relationships being proposed/accepted/signed at once (the match expires 11 s after the proposal)
 TRIAL_MEETINGS = (1.5, 4.0)  # seconds after the kickoff: two meetings inside the 45-day trial window
 MIN_TERM = 20.0  # long enough to reach cultivation (the trial window is 11.25 s)
 
@@ -127,7 +127,7 @@ class Sim:
         self.matchmaker: Callable[[Pair], Awaitable[Any]] | None = None  # proposes an admin or a self match
         self.picker: Callable[[str | None, str | None], Pick | None] | None = None  # (mentee, leaving) -> a pair
         # Backpressure: on a loaded machine the acceptances of a burst of proposals would arrive after the match
-        # expired; a few onboardings at a time keep the answers within the policy's 7 s.
+        # expired; a few onboardings at a time keep the answers within the policy's 11 s.
         self.onboarding = asyncio.Semaphore(ONBOARDING)
 
     # --- people and ids ---------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class Sim:
     async def _onboard(self, pair: Pair, *, sign: bool) -> bool:
         if not await self.propose(pair):
             return False
-        # The match expires after 28 demo days (7 s): both answer at once, each from their own device (a mentee who
+        # The match expires after 44 demo days (11 s): both answer at once, each from their own device (a mentee who
         # asked the mentor, a self match, accepted by asking).
         answering = (pair.mentor_actor,) if pair.via == "self" else (pair.mentor_actor, pair.mentee_actor)
         await asyncio.gather(*(self.send(pair, AcceptMatch, actor=actor) for actor in answering))
@@ -352,7 +352,8 @@ class Sim:
             return await self.send(pair, SubmitSurvey, actor=actor, request_id=request_id, answers=answers)
 
         who = people or (pair.mentee_actor, pair.mentor_actor)
-        await answer_open_surveys(self.state(pair), who, send, self.rng, marginal=marginal)
+        margin = timedelta(seconds=self.stats.recent())
+        await answer_open_surveys(self.state(pair), who, send, self.rng, marginal=marginal, margin=margin)
 
     def deadline(self, pair: Pair, fraction: float, minimum: float) -> float:
         """A monotonic instant ``max(minimum, fraction * term)`` seconds after the kickoff (≈ now + that)."""
@@ -385,7 +386,7 @@ async def expire(sim: Sim, pair: Pair) -> None:
     """Nobody answers: a reminder, then the match expires (a timer)."""
     async with sim.onboarding:
         await sim.propose(pair)
-    await sim.until(pair, lambda s: s.is_closed, within=15, every=1.0)
+    await sim.until(pair, lambda s: s.is_closed, within=25, every=1.0)
 
 
 async def did_not_start(sim: Sim, pair: Pair) -> None:

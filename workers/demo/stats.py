@@ -28,6 +28,12 @@ class Stats:
 
         return {"p50_ms": ms(0.5), "p95_ms": ms(0.95), "max_ms": ms(1.0)}
 
+    def recent(self, q: float = 0.9, last: int = 50) -> float:
+        """Seconds within which the ``q`` share of the ``last`` commands came back (0 before any): how long an
+        answer takes now, on this machine's load."""
+        window = sorted(self.latencies[-last:])
+        return window[min(len(window) - 1, int(q * len(window)))] if window else 0.0
+
 
 def rejection(command: CommandBase, error: DomainError) -> str:
     """How a refusal is counted: the command, the error and, for an invalid command, the rule or field it names

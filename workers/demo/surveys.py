@@ -5,8 +5,8 @@ before each person's redefinition outcome.
 
 The participants see their open requests when they meet (about every 3 weeks), so a request stays open 4 weeks: with
 2 weeks, most pulses were gone or expiring by the next meeting and a full demo counted a hundred late answers refused
-(``survey_expiry``). Nobody answers a request that closes within ``LATE_MARGIN`` (its expiry passes while the answer
-travels on a loaded machine): a participant's app would not offer it any more."""
+(``survey_expiry``). Nobody answers a request that closes before their answer would arrive (``LATE_MARGIN``, or the
+demo's recent answer time when the machine is loaded): a participant's app would not offer it any more."""
 
 from __future__ import annotations
 
@@ -67,11 +67,13 @@ async def answer_open_surveys(
     *,
     marginal: bool = False,
     now: datetime | None = None,
+    margin: timedelta = LATE_MARGIN,
 ) -> None:
-    """Each person asked and not answered yet answers each open request that is not about to close, or skips it;
-    the people answer at the same time (each from their own device), each their requests one after the other."""
-    closing = (now or datetime.now(UTC)) + LATE_MARGIN
-    plans: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    """Each person asked and not answered yet answers each open request that does not close within ``margin`` (the
+    caller's recent answer time on a loaded machine, at least ``LATE_MARGIN``), or skips it; all at once (each
+    person from their own device, their surveys in tabs side by side)."""
+    closing = (now or datetime.now(UTC)) + max(margin, LATE_MARGIN)
+    sends = []
     for request_id, request in list(state.surveys_open.items()):
         for actor in people:
             if actor.id not in request.to or actor.id in request.answered_by or request.expires_at <= closing:
@@ -79,11 +81,5 @@ async def answer_open_surveys(
             if rng.random() < SKIP_SHARE:
                 continue
             score = 3 if marginal else (rng.choice((1, 2)) if rng.random() < LOW_SHARE else rng.choice((4, 5, 5)))
-            answers = sample_answers(request.instrument, request.version, score, rng)
-            plans.setdefault(actor.id, []).append((request_id, answers))
-
-    async def answer(actor: Actor) -> None:
-        for request_id, answers in plans.get(actor.id, []):
-            await send(actor, request_id, answers)
-
-    await asyncio.gather(*(answer(actor) for actor in people))
+            sends.append(send(actor, request_id, sample_answers(request.instrument, request.version, score, rng)))
+    await asyncio.gather(*sends)

@@ -211,6 +211,13 @@ async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Pat
     assert [e["person"] for e in shown["mentees"]] == ["bo"]
     assert (await live.ok("program", "match", program, "--dry-run"))["matching_version"] == "spring-2"
 
+    # a pair that scores under 0 (a 40-year seniority gap, nothing shared) is refused naming the mentor, not a crash
+    await live.ok("program", "enroll", program, "--person", "old", "--role", "mentor", "--capacity", "1",
+                   "--profile", '{"languages":["en"],"seniority_years":40}', "--by", "manager:mgr-1")  # fmt: skip
+    code, out, _ = await live.cli("program", "propose", program, "--mentee", "bo", "--mentor", "old",
+                                   "--by", "manager:mgr-1")  # fmt: skip
+    assert code == 2 and out["error"].startswith("mentor: bo with old scores -"), out
+
     closed = await live.ok("program", "close-cycle", program, "--by", "manager:mgr-1")
     assert closed["closed"] is True
     code, out, _ = await live.cli("program", "enroll", program, "--person", "dee", "--role", "mentee",
