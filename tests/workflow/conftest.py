@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from activities.publishing import PublishReceipt
 from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, builtin_policy
 from domain.scripting import command, proposal
 from tests.cache import TEST_WORKFLOW_CACHE, replay_from_scratch
+from tests.conftest import time_skipping_server
 from workers.worker import WORKFLOW_CACHE, build_worker
 from workflows.client import CommandResult, MentorflowClient, new_command_id
 
@@ -147,8 +149,20 @@ async def lifecycle(time_skipping_env: Any, tmp_path: Path, request: pytest.Fixt
     ``@pytest.mark.long_lifecycle``: a lifecycle of hundreds of workflow tasks, where that costs O(n²) (a two-year
     relationship: ~100 s instead of ~4 s on a loaded machine). Its worker keeps the production cache; afterwards
     every run it made replays from scratch (the ``Replayer``) and the state replayed from the whole history must
-    equal the cached run's result: the same checks, made once at the end instead of at every task."""
-    env = time_skipping_env
+    equal the cached run's result: the same checks, made once at the end instead of at every task.
+
+    ``@pytest.mark.own_time_skipping_server``: the test gets a server of its own (about a second to start), for
+    what leaves the test server unable to serve later tests (see the marker's description in pyproject.toml)."""
+    async with AsyncExitStack() as stack:
+        env = time_skipping_env
+        if request.node.get_closest_marker("own_time_skipping_server") is not None:
+            env = await stack.enter_async_context(time_skipping_server())
+        async with _lifecycle_on(env, tmp_path, request) as lc:
+            yield lc
+
+
+@asynccontextmanager
+async def _lifecycle_on(env: Any, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Lifecycle]:
     temporal: Client = env.client
     queue = f"wf-{uuid.uuid4().hex[:10]}"
     publisher = RecordingPublisher()
@@ -168,6 +182,23 @@ async def lifecycle(time_skipping_env: Any, tmp_path: Path, request: pytest.Fixt
         yield lc
         if long:
             await _replays_to_the_same_state(lc)
+        await _leave_nothing_running(lc)
+
+
+async def _leave_nothing_running(lc: Lifecycle) -> None:
+    """The session's time-skipping server skips time only while no task is outstanding anywhere on it. A relationship
+    left running gets, at a later test's skip, a timer task on a queue nobody polls any more, and from then on time
+    passes in real time for every later test (the surveys test, skipping 45 days, hung until its timeout)."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    handle = lc.client.handle(lc.relationship_id)
+    try:
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate("test over: nothing left running on the shared time-skipping server")
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:  # never proposed
+            raise
 
 
 async def _replays_to_the_same_state(lc: Lifecycle) -> None:

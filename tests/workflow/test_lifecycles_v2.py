@@ -129,6 +129,7 @@ async def test_renewed_once_then_redefined_with_differing_continuing_outcomes(cu
     assert [n["recipients"] for n in told(lc, "RenewalRequested")] == [[MENTEE.id]]  # pending, until both asked
 
 
+@pytest.mark.own_time_skipping_server
 async def test_manager_reassigns_with_lineage_and_the_predecessor_is_checked(current: Lifecycle) -> None:
     from domain import InvalidCommand
 
