@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
+import warnings
 from typing import Any
 
 import pytest
@@ -107,16 +109,21 @@ def test_no_server_error_against_the_live_spec(live: LiveStack) -> None:
     program = f"e2e-fuzz-{uuid.uuid4().hex[:6]}"
     schema = schemathesis.openapi.from_url(f"{live.base_url}/openapi.json")
     failures: list[str] = []
+    slow: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
         strategy = operation.as_strategy()
 
         @settings(max_examples=EXAMPLES or 4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def run(case: schemathesis.Case) -> None:
-            if case.path_parameters and "relationship_id" in case.path_parameters:  # unknown ids of this run: 404
-                case.path_parameters["relationship_id"] = f"{program}-{case.path_parameters['relationship_id']}"[:200]
+            _of_this_run(case, program)
             # longer than a verification may run over HTTP (then 503 says so): an answer, never a client timeout
+            started = time.monotonic()
             response = case.call(headers={"Authorization": f"Bearer {TOKEN_OF['e2e-manager']}"}, timeout=120)
+            if time.monotonic() - started > SLOW:
+                slow.append(
+                    f"{case.method} {case.formatted_path}: {response.status_code} in {time.monotonic() - started:.0f} s"
+                )
             if response.status_code >= 500 and not _designed_503(response):
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:300]}")
             elif response.status_code >= 400:
@@ -125,4 +132,21 @@ def test_no_server_error_against_the_live_spec(live: LiveStack) -> None:
                     failures.append(f"{case.method} {case.formatted_path}: 4xx without a problem: {response.text}")
 
         given(strategy)(run)()
+    if slow:  # not a failure (a designed 503 after the client's wait is an answer), but shown in CI's warnings
+        warnings.warn(f"slow answers in the live fuzz: {slow}", stacklevel=1)
     assert failures == []
+
+
+SLOW = 10.0
+"""Seconds after which a fuzz answer is reported (a warning): in full runs the fuzz once took 290 s instead of 12."""
+
+
+def _of_this_run(case: Any, prefix: str) -> None:
+    """Relationship and program ids of this run only: an id the fuzz makes up ("0") may name a workflow another run
+    left on the shared Temporal, on a task queue no worker polls any more — each call on it waited the service's
+    whole call timeout (45 s) for a 503. Unknown ids of this run: 404; an invalid id stays invalid: 422."""
+    for name in ("relationship_id", "program_id"):
+        if case.path_parameters and isinstance(case.path_parameters.get(name), str):
+            case.path_parameters[name] = f"{prefix}-{case.path_parameters[name]}"
+    if isinstance(case.body, dict) and isinstance(case.body.get("program_id"), str):
+        case.body["program_id"] = f"{prefix}-{case.body['program_id']}"
