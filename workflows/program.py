@@ -28,9 +28,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.program_models import ProgramCommandResult, ProgramWorkflowInput
     from workflows.relationship import PUBLISH_PARKED, PUBLISH_RETRY, PUBLISH_TIMEOUT
 
-__all__ = ["PROGRAM_NOT_FOUND", "ProgramWorkflow"]
+__all__ = ["PROGRAM_NOT_FOUND", "WITHDRAW_OWN_ROLE_PATCH", "ProgramWorkflow"]
 
 PROGRAM_NOT_FOUND = "ProgramNotFound"
+WITHDRAW_OWN_ROLE_PATCH = "program-withdraw-own-role"
+"""A participant withdraws only their own enrollment in their own role. Histories recorded before it accepted
+``mentee:X`` withdrawing X's mentor enrollment; they replay under the first rule (``legacy``)."""
+
+
+def _legacy(command: ProgramCommand) -> bool:
+    """Whether this accepted command is decided under the first rules (only a withdrawal differs)."""
+    return command.type == "WithdrawParticipant" and not workflow.patched(WITHDRAW_OWN_ROLE_PATCH)
 
 
 def _rejection(error: DomainError | RelationshipNotFound) -> ApplicationError:
@@ -116,7 +124,9 @@ class ProgramWorkflow:
         if known is not None:
             return self._result(command.command_id, known, duplicate=True)
         try:
-            state, envelopes = execute_program(self._state, command, workflow.now(), lambda: str(workflow.uuid4()))
+            state, envelopes = execute_program(
+                self._state, command, workflow.now(), lambda: str(workflow.uuid4()), legacy=_legacy(command)
+            )
         except (DomainError, RelationshipNotFound) as error:
             raise _rejection(error) from None
         span = (self._state.seq + 1, state.seq)
@@ -132,6 +142,7 @@ class ProgramWorkflow:
     def _validate(self, command: ProgramCommand) -> None:
         if command.command_id in self._commands:
             return
+        # a validator runs only for a new update (never on replay): always the current rules
         try:
             decide_program(self._state, command, workflow.now())
         except (DomainError, RelationshipNotFound) as error:

@@ -33,7 +33,14 @@ from domain.programs.events import (
 )
 from domain.programs.state import ProgramState, member_key
 
-__all__ = ["CLOSED_RULE", "MAX_PROGRAM_ID_LENGTH", "decide_program", "evolve_program", "execute_program"]
+__all__ = [
+    "CLOSED_RULE",
+    "MAX_PROGRAM_ID_LENGTH",
+    "WITHDRAW_RULE",
+    "decide_program",
+    "evolve_program",
+    "execute_program",
+]
 
 MAX_PROGRAM_ID_LENGTH = MAX_ID_LENGTH - len(CHAIN_PREFIX)
 """A program with a chain: its chain id ``program:<P>`` must fit the ``String(200)`` id columns."""
@@ -42,6 +49,13 @@ IdSource = Callable[[], str]
 
 CLOSED_RULE = "program {program}: its cycle is closed; nothing more is accepted"
 """The refusal of any command after ``CycleClosed`` (also given for a closed program whose workflow has ended)."""
+
+
+WITHDRAW_RULE = (
+    "WithdrawParticipant: a participant withdraws only their own enrollment in their own role (mentor:ID as mentor, "
+    "mentee:ID as mentee); a manager anyone"
+)
+"""The refusal of a participant withdrawing someone else, or themself from a role they do not act in."""
 
 
 def _manager(command: Any) -> None:
@@ -121,12 +135,24 @@ def _enroll(state: ProgramState, c: EnrollParticipants, now: datetime) -> list[E
     ]
 
 
-def _withdraw(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
-    if c.actor.role is not Role.MANAGER and c.actor.id != c.person_id:
-        raise NotAllowedForRole("WithdrawParticipant: a participant withdraws only themself; a manager anyone")
+def _withdrawn_event(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
     if not state.is_enrolled(c.role, c.person_id):
         raise InvalidCommand(f"person_id: {c.person_id} is not enrolled as {c.role} in program {c.program_id}")
     return [ParticipantWithdrawn(at=now, person_id=c.person_id, role=c.role, by=c.actor.id, reason=c.reason)]
+
+
+def _withdraw(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
+    if c.actor.role is not Role.MANAGER and (c.actor.id != c.person_id or c.actor.role.value != c.role):
+        raise NotAllowedForRole(WITHDRAW_RULE)
+    return _withdrawn_event(state, c, now)
+
+
+def _withdraw_v1(state: ProgramState, c: WithdrawParticipant, now: datetime) -> list[EventBase]:
+    """The first rule, kept for histories recorded under it: only the person's id was checked, so ``mentee:X``
+    could withdraw X's mentor enrollment."""
+    if c.actor.role is not Role.MANAGER and c.actor.id != c.person_id:
+        raise NotAllowedForRole(WITHDRAW_RULE)
+    return _withdrawn_event(state, c, now)
 
 
 def _record_round(state: ProgramState, c: RecordMatchingRound, now: datetime) -> list[EventBase]:
@@ -157,7 +183,9 @@ def _close(state: ProgramState, c: CloseCycle, now: datetime) -> list[EventBase]
     return [CycleClosed(at=now, by=c.actor.id)]
 
 
-_DECIDERS: dict[str, Callable[[ProgramState, Any, datetime], list[EventBase]]] = {
+Decider = Callable[[ProgramState, Any, datetime], list[EventBase]]
+
+_DECIDERS: dict[str, Decider] = {
     "CreateProgram": _create,
     "ConfigureMatching": _configure,
     "EnrollParticipants": _enroll,
@@ -165,10 +193,13 @@ _DECIDERS: dict[str, Callable[[ProgramState, Any, datetime], list[EventBase]]] =
     "RecordMatchingRound": _record_round,
     "CloseCycle": _close,
 }
+_LEGACY_DECIDERS: dict[str, Decider] = _DECIDERS | {"WithdrawParticipant": _withdraw_v1}
+"""The rules before the own-role withdrawal rule (``legacy=True``): replaying programs recorded under them."""
 
 
-def decide_program(state: ProgramState, command: Any, now: datetime) -> list[EventBase]:
-    """The events ``command`` appends to the program, or the ``DomainError`` naming the rule it breaks."""
+def decide_program(state: ProgramState, command: Any, now: datetime, *, legacy: bool = False) -> list[EventBase]:
+    """The events ``command`` appends to the program, or the ``DomainError`` naming the rule it breaks
+    (``legacy``: under the first rules, for a history recorded before the own-role withdrawal rule)."""
     if command.program_id != state.program_id:
         raise InvalidCommand(f"program_id: {command.program_id} is not this program ({state.program_id})")
     if command.type != "CreateProgram":
@@ -176,7 +207,7 @@ def decide_program(state: ProgramState, command: Any, now: datetime) -> list[Eve
             raise RelationshipNotFound(program_chain_id(state.program_id), f"program {state.program_id} does not exist")
         if state.closed:
             raise IllegalTransition(CLOSED_RULE.format(program=state.program_id))
-    return _DECIDERS[command.type](state, command, now)
+    return (_LEGACY_DECIDERS if legacy else _DECIDERS)[command.type](state, command, now)
 
 
 def _created(d: dict[str, Any], e: Any) -> None:
@@ -248,10 +279,10 @@ class _Head:
 
 
 def execute_program(
-    state: ProgramState, command: Any, now: datetime, new_id: IdSource
+    state: ProgramState, command: Any, now: datetime, new_id: IdSource, *, legacy: bool = False
 ) -> tuple[ProgramState, list[Envelope]]:
     """``decide_program``, then evolve and seal each event into the program's chain."""
-    events = decide_program(state, command, now)
+    events = decide_program(state, command, now, legacy=legacy)
     head = _Head(state.relationship_id, state.program_id, state.seq, state.last_hash)
     envelopes: list[Envelope] = []
     for event in events:

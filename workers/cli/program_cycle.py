@@ -1,6 +1,7 @@
 """``mentorflow program withdraw | configure | close-cycle`` (issue 14): the program commands after enrollment.
 
-``withdraw`` takes one person out of one role (a participant withdraws themself, a manager anyone): they are no
+``withdraw`` takes one person out of one role (a participant withdraws themself in the role they act in, a manager
+anyone; another role is refused by the program, exit 3): they are no
 longer in a round, suggested or counted as enrolled; their relationships run on. ``configure`` replaces the matching
 configuration (TOML, as ``program create --matching-file``): the next round, suggestion and score table read it; the
 proposals made before keep the version they recorded. ``close-cycle`` ends the program's cycle: nothing more is

@@ -199,6 +199,9 @@ async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Pat
     code, out, _ = await live.cli("program", "withdraw", program, "--person", "nobody", "--role", "mentee",
                                    "--by", "manager:mgr-1")  # fmt: skip
     assert code == 2 and "person_id: nobody is not enrolled as mentee" in out["error"]
+    code, out, _ = await live.cli("program", "withdraw", program, "--person", "ana", "--role", "mentor",
+                                   "--by", "mentee:ana")  # fmt: skip
+    assert code == 3 and "only their own enrollment in their own role" in out["error"], out
     gone = await live.ok("program", "withdraw", program, "--person", "dee", "--reason", "moved", "--by", "mentee:dee")
     assert (gone["ok"], gone["mentees"]) == (True, 1)
     config = tmp_path / "matching.toml"

@@ -39,6 +39,21 @@ def test_a_participant_withdraws_themself_and_is_out_of_the_next_round(
     assert again.status_code == 422 and "person_id: zed is not enrolled as mentee" in again.json()["error"]["message"]
 
 
+def test_withdrawing_oneself_from_a_role_one_does_not_act_in_is_422_naming_the_rule(
+    client: TestClient, backend: MemoryBackend, program: str
+) -> None:
+    before = backend.program_states[program]
+    refused = client.post(
+        f"/programs/{program}/withdrawals",
+        json={"person_id": "mona", "role": "mentor", "actor": {"id": "mona", "role": "mentee"}},
+        headers=bearer("t-platform"),
+    )
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["type"] == "NotAllowedForRole" and "only their own enrollment in their own role" in error["message"]
+    assert backend.program_states[program] == before
+
+
 @pytest.mark.parametrize(
     ("path", "method", "body", "field"),
     [

@@ -13,6 +13,7 @@ import pytest
 
 from domain import Actor, DomainError, RelationshipNotFound, builtin_policy, verify_chain
 from domain.envelope import canonical_json, event_from_envelope
+from domain.errors import NotAllowedForRole
 from domain.matching import Profile
 from domain.programs.commands import (
     CloseCycle,
@@ -22,7 +23,7 @@ from domain.programs.commands import (
     RecordMatchingRound,
     WithdrawParticipant,
 )
-from domain.programs.core import MAX_PROGRAM_ID_LENGTH, execute_program
+from domain.programs.core import MAX_PROGRAM_ID_LENGTH, WITHDRAW_RULE, execute_program
 from domain.programs.events import RoundPair, RoundUnmatched
 from domain.programs.state import ProgramState, member_key
 
@@ -189,6 +190,42 @@ def test_withdrawal_then_re_enrollment_in_the_same_cycle_is_refused() -> None:
         enroll(state, mentor("ana"))
     with pytest.raises(DomainError, match="not enrolled as mentor"):
         run(state, withdraw.model_copy(update={"command_id": _cid()}))
+
+
+def _withdraw_as(actor: str, person: str, role: str) -> WithdrawParticipant:
+    who, _, pid = actor.partition(":")
+    return WithdrawParticipant(
+        command_id=_cid(), actor=Actor(id=pid, role=who), program_id="p1", person_id=person, role=role
+    )
+
+
+@pytest.mark.parametrize(
+    ("actor", "person", "role"),
+    [("mentee:bo", "bo", "mentor"), ("mentor:bo", "bo", "mentee"), ("mentee:bo", "ana", "mentor")],
+)
+def test_a_participant_withdraws_only_their_own_enrollment_in_their_own_role(
+    actor: str, person: str, role: str
+) -> None:
+    state, _ = created()
+    state, _ = enroll(state, mentor("ana"), mentor("bo"), mentee("bo"))
+    with pytest.raises(NotAllowedForRole) as refused:
+        run(state, _withdraw_as(actor, person, role))
+    assert refused.value.rule == WITHDRAW_RULE and "in their own role" in WITHDRAW_RULE
+    state, events = run(state, _withdraw_as("mentee:bo", "bo", "mentee"))
+    assert events[0].payload["role"] == "mentee" and state.is_enrolled("mentor", "bo")
+    state, events = run(state, _withdraw_as("manager:mgr-1", "bo", "mentor"))
+    assert events[0].payload["by"] == "mgr-1" and state.mentors == 1
+
+
+def test_histories_recorded_under_the_first_rule_replay_it() -> None:
+    """``legacy``: the workflow's unpatched path decides as the first rule did (only the id checked)."""
+    state, _ = created()
+    state, _ = enroll(state, mentor("bo"), mentee("bo"))
+    old = _withdraw_as("mentee:bo", "bo", "mentor")
+    state, events = execute_program(state, old, NOW, new_id, legacy=True)
+    assert events[0].payload["role"] == "mentor" and state.mentors == 0
+    with pytest.raises(NotAllowedForRole, match="withdraws only their own"):
+        execute_program(state, _withdraw_as("mentee:bo", "ana", "mentor"), NOW, new_id, legacy=True)
 
 
 def test_a_round_part_names_enrolled_people_only_and_closing_ends_the_chain() -> None:
