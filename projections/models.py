@@ -385,6 +385,7 @@ class Program(Base):
     matching: Mapped[str]  # the matching configuration's JSON
     cycle_start: Mapped[str | None] = mapped_column(Name)  # ISO date
     cycle_end: Mapped[str | None] = mapped_column(Name)
+    retention_days: Mapped[int | None] = mapped_column(Integer)  # ProgramConfigured; None: the global retention
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     mentors: Mapped[int] = mapped_column(Integer)

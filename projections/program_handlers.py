@@ -40,6 +40,7 @@ def _on_created(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
             **_matching(e),
             "cycle_start": None if e.cycle_start is None else e.cycle_start.isoformat(),
             "cycle_end": None if e.cycle_end is None else e.cycle_end.isoformat(),
+            "retention_days": None,
             "created_at": env.occurred_at,
             "closed_at": None,
             "mentors": 0,
@@ -52,6 +53,22 @@ def _on_created(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
 
 def _on_matching_configured(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
     row.update(_matching(d.event))
+
+
+def _on_program_configured(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
+    e = d.event
+    if e.name is not None:
+        row["name"] = e.name
+    if e.default_policy is not None:
+        policy = e.default_policy
+        row.update(policy_name=policy.name, policy_version=policy.version, policy=_json(policy.model_dump(mode="json")))
+    if e.matching is not None:
+        row.update(_matching(e))
+    for day in ("cycle_start", "cycle_end"):
+        if getattr(e, day) is not None:
+            row[day] = getattr(e, day).isoformat()
+    if e.retention_days is not None:
+        row["retention_days"] = e.retention_days
 
 
 def _on_enrolled(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
@@ -114,6 +131,7 @@ def _on_closed(w: PendingWrites, row: dict[str, Any], d: Decoded) -> None:
 PROGRAM_HANDLERS = {
     "ProgramCreated": _on_created,
     "MatchingConfigured": _on_matching_configured,
+    "ProgramConfigured": _on_program_configured,
     "ParticipantEnrolled": _on_enrolled,
     "ParticipantWithdrawn": _on_withdrawn,
     "MatchingRoundCompleted": _on_round,

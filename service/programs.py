@@ -26,6 +26,7 @@ from domain.programs.commands import (
     MAX_ROUND_PART,
     CloseCycle,
     ConfigureMatching,
+    ConfigureProgram,
     CreateProgram,
     EnrollParticipants,
     Participant,
@@ -212,7 +213,7 @@ class ProgramService(MentorflowService):
             command = await asyncio.to_thread(cipher.seal_withdrawal, command)
         return await self._send(command)
 
-    async def configure(self, command: ConfigureMatching) -> ProgramCommandResult:
+    async def configure(self, command: ConfigureMatching | ConfigureProgram) -> ProgramCommandResult:
         return await self._send(command)
 
     async def close_cycle(self, command: CloseCycle) -> ProgramCommandResult:
@@ -400,7 +401,16 @@ class ProgramService(MentorflowService):
             }
 
         people = await self._read(read)
-        keep = ("name", "created_by", "policy_name", "policy_version", "matching_version", "cycle_start", "cycle_end")
+        keep = (
+            "name",
+            "created_by",
+            "policy_name",
+            "policy_version",
+            "matching_version",
+            "cycle_start",
+            "cycle_end",
+            "retention_days",
+        )
         return {
             "program": program_id,
             **{k: row[k] for k in keep},

@@ -36,6 +36,10 @@ WITHDRAW_OWN_ROLE_PATCH = "program-withdraw-own-role"
 ``mentee:X`` withdrawing X's mentor enrollment; they replay under the first rule (``legacy``)."""
 
 
+# ``ConfigureProgram`` / ``ProgramConfigured`` (a new command) needs no patch: no recorded history holds one (the
+# older code could not decode it), and what the workflow does for every older command is unchanged.
+
+
 def _legacy(command: ProgramCommand) -> bool:
     """Whether this accepted command is decided under the first rules (only a withdrawal differs)."""
     return command.type == "WithdrawParticipant" and not workflow.patched(WITHDRAW_OWN_ROLE_PATCH)

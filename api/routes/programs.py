@@ -24,8 +24,10 @@ from domain.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH, NOTE
 from domain.matching import MatchingConfig
 from domain.programs.commands import (
     MAX_ENROLL_BATCH,
+    MAX_RETENTION_DAYS,
     CloseCycle,
     ConfigureMatching,
+    ConfigureProgram,
     CreateProgram,
     EnrollParticipants,
     Participant,
@@ -54,7 +56,7 @@ class ProgramBackend(Protocol):
     async def create(self, command: CreateProgram) -> Any: ...
     async def enroll(self, command: EnrollParticipants) -> Any: ...
     async def withdraw(self, command: WithdrawParticipant) -> Any: ...
-    async def configure(self, command: ConfigureMatching) -> Any: ...
+    async def configure(self, command: ConfigureMatching | ConfigureProgram) -> Any: ...
     async def close_cycle(self, command: CloseCycle) -> Any: ...
     async def show(self, program_id: str) -> dict[str, Any]: ...
     async def scores(self, program_id: str) -> dict[str, Any]: ...
@@ -96,6 +98,20 @@ class ProgramConfigureBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     matching: MatchingConfig = Field(description="weights, floor, version: replaces the program's configuration")
+    actor: OptionalActor = None
+
+
+class ProgramSettingsBody(BaseModel):
+    """Any of these, at least one (``ConfigureProgram``): absent keys keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=2_000)
+    policy: str | None = Field(None, max_length=MAX_NAME_LENGTH, description="a built-in lifecycle policy")
+    matching: MatchingConfig | None = None
+    cycle_start: date | None = None
+    cycle_end: date | None = None
+    retention_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS, description="days closed data is kept")
     actor: OptionalActor = None
 
 
@@ -199,6 +215,27 @@ async def configure(
     actor = _manager(caller, body.actor, "configure a program")
     command = ConfigureMatching(
         command_id=str(uuid.uuid4()), actor=actor, program_id=program_id, matching=body.matching
+    )
+    return dict((await _programs(backend).configure(command)).model_dump(mode="json"))
+
+
+@router.put("/programs/{program_id}", responses=_ERRORS, summary="Change the program's configuration")
+async def configure_program(
+    program_id: ProgramId, caller: WriterDep, backend: BackendDep, body: ProgramSettingsBody
+) -> dict[str, Any]:
+    """Name, default policy (proposals after it pin it; running relationships keep theirs), matching configuration,
+    cycle window, retention: the keys given change, the others stay."""
+    actor = _manager(caller, body.actor, "configure a program")
+    command = ConfigureProgram(
+        command_id=str(uuid.uuid4()),
+        actor=actor,
+        program_id=program_id,
+        name=body.name,
+        default_policy=None if body.policy is None else builtin_policy(body.policy),
+        matching=body.matching,
+        cycle_start=body.cycle_start,
+        cycle_end=body.cycle_end,
+        retention_days=body.retention_days,
     )
     return dict((await _programs(backend).configure(command)).model_dump(mode="json"))
 

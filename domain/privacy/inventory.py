@@ -130,6 +130,10 @@ EVENT_FIELDS: dict[str, dict[str, Kind]] = {
             "cycle_end": NO,
         },
         "MatchingConfigured": {"by": ID, "matching": NO},
+        "ProgramConfigured": {
+            "by": ID, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
+            "retention_days": NO,
+        },
         "ParticipantEnrolled": {
             "person_id": ID, "role": NO, "by": ID, "profile": TEXT, "capacity": NO, "preferences": ID,
         },
@@ -181,6 +185,10 @@ COMMAND_FIELDS: dict[str, dict[str, Kind]] = {
             "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
         },
         "ConfigureMatching": {"program_id": NO, "matching": NO},
+        "ConfigureProgram": {
+            "program_id": NO, "name": NO, "default_policy": NO, "matching": NO, "cycle_start": NO, "cycle_end": NO,
+            "retention_days": NO,
+        },
         "EnrollParticipants": {"program_id": NO, "participants": TEXT},
         "WithdrawParticipant": {"program_id": NO, "person_id": ID, "role": NO, "reason": TEXT},
         "RecordMatchingRound": {
@@ -265,7 +273,7 @@ TABLE_COLUMNS: dict[str, dict[str, Kind]] = {
     ),
     "programs": _columns(
         "program_id name policy_name policy_version policy matching_version matching cycle_start cycle_end "
-        "created_at closed_at mentors mentees withdrawn rounds last_seq last_hash last_event_at",
+        "retention_days created_at closed_at mentors mentees withdrawn rounds last_seq last_hash last_event_at",
         created_by=ID,
     ),
     "program_enrollments": _columns(

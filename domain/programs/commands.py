@@ -27,10 +27,13 @@ from domain.policy import LifecyclePolicy
 from domain.programs.events import ParticipantRole, RoundPair, RoundUnmatched
 
 __all__ = [
+    "CONFIGURABLE",
     "MAX_ENROLL_BATCH",
+    "MAX_RETENTION_DAYS",
     "MAX_ROUND_PART",
     "CloseCycle",
     "ConfigureMatching",
+    "ConfigureProgram",
     "CreateProgram",
     "EnrollParticipants",
     "Participant",
@@ -47,6 +50,11 @@ full before the first)."""
 MAX_ROUND_PART = 1_000
 """Mentees (proposed and unmatched) one ``MatchingRoundCompleted`` carries at most: about 150 KB, well inside
 ``MAX_ENVELOPE_BYTES``."""
+
+MAX_RETENTION_DAYS = 36_500
+"""A program's retention is 1 day to 100 years."""
+CONFIGURABLE = ("name", "default_policy", "matching", "cycle_start", "cycle_end", "retention_days")
+"""What ``ConfigureProgram`` may change (each optional; ``ProgramConfigured`` carries the ones given)."""
 
 ProgramId = Annotated[str, PROGRAM_ID]
 PersonId = Annotated[str, PERSON_ID]
@@ -80,6 +88,25 @@ class CreateProgram(_Command):
 class ConfigureMatching(_Command):
     type: Literal["ConfigureMatching"] = "ConfigureMatching"
     matching: MatchingConfig
+
+
+class ConfigureProgram(_Command):
+    """Change any of the program's name, default policy, matching configuration, cycle window and retention (at
+    least one); ``decide`` checks the cycle window it leaves against the program's."""
+
+    type: Literal["ConfigureProgram"] = "ConfigureProgram"
+    name: Annotated[str, REASON] | None = None
+    default_policy: Annotated[LifecyclePolicy, POLICY] | None = None
+    matching: MatchingConfig | None = None
+    cycle_start: date | None = None
+    cycle_end: date | None = None
+    retention_days: int | None = Field(default=None, ge=1, le=MAX_RETENTION_DAYS)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if all(getattr(self, f) is None for f in CONFIGURABLE):
+            raise ValueError(f"{', '.join(CONFIGURABLE)}: give at least one")
+        return self
 
 
 class Participant(BaseModel):
@@ -150,7 +177,13 @@ class CloseCycle(_Command):
 
 
 ProgramCommand = Annotated[
-    CreateProgram | ConfigureMatching | EnrollParticipants | WithdrawParticipant | RecordMatchingRound | CloseCycle,
+    CreateProgram
+    | ConfigureMatching
+    | ConfigureProgram
+    | EnrollParticipants
+    | WithdrawParticipant
+    | RecordMatchingRound
+    | CloseCycle,
     Field(discriminator="type"),
 ]
 

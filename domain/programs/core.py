@@ -14,8 +14,10 @@ from domain.errors import IllegalTransition, InvalidCommand, NotAllowedForRole, 
 from domain.events import EventBase
 from domain.limits import MAX_ID_LENGTH
 from domain.programs.commands import (
+    CONFIGURABLE,
     CloseCycle,
     ConfigureMatching,
+    ConfigureProgram,
     CreateProgram,
     EnrollParticipants,
     RecordMatchingRound,
@@ -28,6 +30,7 @@ from domain.programs.events import (
     MatchingRoundCompleted,
     ParticipantEnrolled,
     ParticipantWithdrawn,
+    ProgramConfigured,
     ProgramCreated,
     program_chain_id,
 )
@@ -89,6 +92,18 @@ def _create(state: ProgramState, c: CreateProgram, now: datetime) -> list[EventB
 def _configure(state: ProgramState, c: ConfigureMatching, now: datetime) -> list[EventBase]:
     _manager(c)
     return [MatchingConfigured(at=now, by=c.actor.id, matching=c.matching)]
+
+
+def _configure_program(state: ProgramState, c: ConfigureProgram, now: datetime) -> list[EventBase]:
+    _manager(c)
+    start = c.cycle_start if c.cycle_start is not None else state.cycle_start
+    end = c.cycle_end if c.cycle_end is not None else state.cycle_end
+    if (start is None) != (end is None):
+        raise InvalidCommand("cycle_start, cycle_end: the program has no cycle window; give both")
+    if start is not None and end is not None and end <= start:
+        raise InvalidCommand(f"cycle_end: must be after cycle_start ({start.isoformat()})")
+    given = {f: getattr(c, f) for f in CONFIGURABLE if getattr(c, f) is not None}
+    return [ProgramConfigured(at=now, by=c.actor.id, **given)]
 
 
 def _may_enroll(c: EnrollParticipants) -> None:
@@ -188,6 +203,7 @@ Decider = Callable[[ProgramState, Any, datetime], list[EventBase]]
 _DECIDERS: dict[str, Decider] = {
     "CreateProgram": _create,
     "ConfigureMatching": _configure,
+    "ConfigureProgram": _configure_program,
     "EnrollParticipants": _enroll,
     "WithdrawParticipant": _withdraw,
     "RecordMatchingRound": _record_round,
@@ -220,6 +236,10 @@ def _created(d: dict[str, Any], e: Any) -> None:
     )
 
 
+def _configured(d: dict[str, Any], e: Any) -> None:
+    d.update({f: getattr(e, f) for f in CONFIGURABLE if getattr(e, f) is not None})
+
+
 def _counter(role: str) -> str:
     return "mentors" if role == "mentor" else "mentees"
 
@@ -243,6 +263,7 @@ def _round(d: dict[str, Any], e: Any) -> None:
 _EVOLVERS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "ProgramCreated": _created,
     "MatchingConfigured": lambda d, e: d.update(matching=e.matching),
+    "ProgramConfigured": _configured,
     "ParticipantEnrolled": _enrolled,
     "ParticipantWithdrawn": _withdrawn,
     "MatchingRoundCompleted": _round,

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from domain.events import EventBase
 from domain.matching import MatchingConfig, Profile
@@ -27,6 +27,7 @@ __all__ = [
     "ParticipantEnrolled",
     "ParticipantRole",
     "ParticipantWithdrawn",
+    "ProgramConfigured",
     "ProgramCreated",
     "ProgramEvent",
     "RoundPair",
@@ -66,6 +67,27 @@ class MatchingConfigured(EventBase):
     type: Literal["MatchingConfigured"] = "MatchingConfigured"
     by: str
     matching: MatchingConfig
+
+
+class ProgramConfigured(EventBase):
+    """What a manager changed of the program's configuration: only the fields given are present (an absent field
+    keeps its value and is left out of the payload, so the event seals the same bytes whatever fields later versions
+    add). ``default_policy`` is pinned by the proposals made after it; running relationships keep theirs.
+    ``retention_days``: how long personal data of the program's closed relationships is kept (issue 20)."""
+
+    type: Literal["ProgramConfigured"] = "ProgramConfigured"
+    by: str
+    name: str | None = None
+    default_policy: LifecyclePolicy | None = None
+    matching: MatchingConfig | None = None
+    cycle_start: date | None = None
+    cycle_end: date | None = None
+    retention_days: int | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, object]:
+        data: dict[str, object] = handler(self)
+        return {k: v for k, v in data.items() if v is not None}
 
 
 class ParticipantEnrolled(EventBase):
@@ -130,6 +152,7 @@ class CycleClosed(EventBase):
 ProgramEvent = (
     ProgramCreated
     | MatchingConfigured
+    | ProgramConfigured
     | ParticipantEnrolled
     | ParticipantWithdrawn
     | MatchingRoundCompleted
@@ -141,6 +164,7 @@ PROGRAM_EVENT_CLASSES: dict[str, type[EventBase]] = {
     for cls in (
         ProgramCreated,
         MatchingConfigured,
+        ProgramConfigured,
         ParticipantEnrolled,
         ParticipantWithdrawn,
         MatchingRoundCompleted,

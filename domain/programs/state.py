@@ -38,6 +38,7 @@ class ProgramState(BaseModel):
     matching: MatchingConfig | None = None
     cycle_start: date | None = None
     cycle_end: date | None = None
+    retention_days: int | None = None  # ProgramConfigured: days personal data of closed relationships is kept
     members: frozenset[str] = frozenset()  # member_key(role, person) of everyone enrolled now
     withdrawn: frozenset[str] = frozenset()  # member_key(role, person) of everyone who withdrew
     mentors: int = 0

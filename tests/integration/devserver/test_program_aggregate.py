@@ -209,8 +209,15 @@ async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Pat
     assert (await live.ok("program", "configure", program, "--matching-file", str(config), "--by", "manager:mgr-1"))[
         "ok"
     ]
+    await live.ok("program", "configure", program, "--name", "Autumn", "--policy", "demo", "--cycle-end",
+                  "2028-06-30", "--retention-days", "30", "--by", "manager:mgr-1")  # fmt: skip
+    code, out, _ = await live.cli("program", "configure", program, "--cycle-end", "2026-01-01", "--by", "manager:mgr-1")
+    assert code == 2 and "cycle_end: must be after cycle_start (2027-01-01)" in out["error"], out
     shown = await live.ok("program", "show", program)  # waits for the projection to reach the chain head
     assert (shown["matching_version"], shown["counts"]["withdrawn"]) == ("spring-2", 1)
+    assert (shown["name"], shown["policy_name"], shown["cycle_end"], shown["retention_days"]) == (
+        "Autumn", "demo", "2028-06-30", 30
+    )  # fmt: skip
     assert [e["person"] for e in shown["mentees"]] == ["bo"]
     assert (await live.ok("program", "match", program, "--dry-run"))["matching_version"] == "spring-2"
 

@@ -13,6 +13,7 @@ from domain.matching.enrollment import Enrollment
 from domain.programs.commands import (
     CloseCycle,
     ConfigureMatching,
+    ConfigureProgram,
     CreateProgram,
     EnrollParticipants,
     Participant,
@@ -68,7 +69,7 @@ class MemoryPrograms:
         self.people[command.program_id] = [p for p in people if (p.person_id, p.role) != gone]
         return result
 
-    async def configure(self, command: ConfigureMatching) -> ProgramCommandResult:
+    async def configure(self, command: ConfigureMatching | ConfigureProgram) -> ProgramCommandResult:
         return self._run(self._state(command.program_id), command)
 
     async def close_cycle(self, command: CloseCycle) -> ProgramCommandResult:

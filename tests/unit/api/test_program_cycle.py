@@ -94,6 +94,42 @@ def test_configure_changes_the_next_round_and_only_a_manager_may(
     assert suggested["suggestions"][0]["explanation"]["preference"] == 0
 
 
+def test_put_program_changes_the_fields_given_and_only_a_manager_may(
+    client: TestClient, backend: MemoryBackend, program: str
+) -> None:
+    body = {"name": "Autumn", "policy": "mentoring-12m", "cycle_start": "2030-02-01", "cycle_end": "2031-01-31",
+            "retention_days": 90}  # fmt: skip
+    assert client.put(f"/programs/{program}", json=body, headers=bearer("t-mentor")).status_code == 403
+    response = client.put(f"/programs/{program}", json=body, headers=bearer("t-manager"))
+    assert response.status_code == 200, response.text
+    state = backend.program_states[program]
+    assert (state.name, state.retention_days, str(state.cycle_end)) == ("Autumn", 90, "2031-01-31")
+    assert state.default_policy is not None and state.default_policy.name == "mentoring-12m"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "give at least one"),
+        ({"retention_days": 0}, "retention_days"),
+        ({"retention_days": "long"}, "retention_days"),
+        ({"policy": "no-such-policy"}, "no-such-policy"),
+        ({"cycle_end": "2020-01-01", "cycle_start": "2021-01-01"}, "cycle_end"),
+        ({"cycle_start": "someday"}, "cycle_start"),
+        ({"name": ""}, "name"),
+        ({"name": "x", "extra": 1}, "extra"),
+    ],
+)
+def test_hostile_configurations_are_422_naming_the_field_and_change_nothing(
+    client: TestClient, backend: MemoryBackend, program: str, body: Any, field: str
+) -> None:
+    before = backend.program_states[program]
+    response = client.put(f"/programs/{program}", json=body, headers=bearer("t-manager"))
+    assert response.status_code == 422, response.text
+    assert field in response.text
+    assert backend.program_states[program] == before
+
+
 def test_a_closed_cycle_refuses_everything_after_it(client: TestClient, backend: MemoryBackend, program: str) -> None:
     assert client.post(f"/programs/{program}/close", headers=bearer("t-mentee")).status_code == 403
     closed = client.post(f"/programs/{program}/close", headers=bearer("t-manager"))

@@ -34,7 +34,7 @@ def test_the_inventory_names_no_event_that_does_not_exist() -> None:
 
 PROGRAM_COMMANDS = tuple(
     getattr(program_commands, n)
-    for n in ("CreateProgram", "ConfigureMatching", "EnrollParticipants", "WithdrawParticipant",
+    for n in ("CreateProgram", "ConfigureMatching", "ConfigureProgram", "EnrollParticipants", "WithdrawParticipant",
               "RecordMatchingRound", "CloseCycle")
 )  # fmt: skip
 

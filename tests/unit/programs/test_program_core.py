@@ -4,6 +4,7 @@ only, and the sealed envelopes form a chain the standalone rules verify."""
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from domain.errors import NotAllowedForRole
 from domain.matching import Profile
 from domain.programs.commands import (
     CloseCycle,
+    ConfigureProgram,
     CreateProgram,
     EnrollParticipants,
     Participant,
@@ -267,3 +269,52 @@ def test_five_thousand_people_fit_the_payload_limits() -> None:
     )
     command = EnrollParticipants(command_id=_cid(), actor=MANAGER, program_id="p1", participants=people)
     assert len(command.model_dump_json()) < TEMPORAL_PAYLOAD_LIMIT
+
+
+def _configure(**fields: Any) -> ConfigureProgram:
+    return ConfigureProgram(command_id=_cid(), actor=MANAGER, program_id="p1", **fields)
+
+
+def test_configuring_a_program_changes_only_the_fields_given_and_seals_only_those() -> None:
+    state, chain = created()
+    policy = builtin_policy("mentoring-12m").model_copy(update={"name": "spring-policy"})
+    state, (env,) = run(state, _configure(name="Autumn cohort", default_policy=policy, retention_days=90))
+    assert env.type == "ProgramConfigured"
+    assert set(env.payload) == {"by", "name", "default_policy", "retention_days"}  # absent fields are not there
+    assert (state.name, state.default_policy, state.retention_days) == ("Autumn cohort", policy, 90)
+    assert (state.cycle_start, state.cycle_end) == (date(2027, 1, 1), date(2027, 12, 31))
+    state, (moved,) = run(state, _configure(cycle_end=date(2028, 6, 30)))
+    assert moved.payload == {"by": "mgr-1", "cycle_end": "2028-06-30"} and state.name == "Autumn cohort"
+    decoded = event_from_envelope(moved)
+    assert canonical_json(decoded.model_dump(mode="json", exclude={"type", "at"})) == canonical_json(moved.payload)
+    assert verify_chain([e.to_bytes() for e in [*chain, env, moved]]).ok
+
+
+@pytest.mark.parametrize(
+    ("fields", "actor", "rule"),
+    [
+        ({"cycle_end": date(2026, 12, 1)}, MANAGER, "cycle_end: must be after cycle_start (2027-01-01)"),
+        ({"retention_days": 30}, Actor(id="bo", role="mentee"), "only a manager may do this"),
+    ],
+)
+def test_a_configuration_that_breaks_a_rule_is_refused_naming_it(
+    fields: dict[str, Any], actor: Actor, rule: str
+) -> None:
+    state, _ = created()
+    command = ConfigureProgram(command_id=_cid(), actor=actor, program_id="p1", **fields)
+    with pytest.raises(DomainError, match=re.escape(rule)):
+        run(state, command)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "give at least one"),
+        ({"retention_days": 0}, "retention_days"),
+        ({"retention_days": 36_501}, "retention_days"),
+        ({"name": ""}, "name"),
+    ],
+)
+def test_a_configuration_is_checked_at_the_boundary(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ConfigureProgram.model_validate({"command_id": "c-1", "actor": MANAGER, "program_id": "p1", **fields})

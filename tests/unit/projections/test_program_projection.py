@@ -8,7 +8,7 @@ import json
 from sqlalchemy import select
 
 from domain import builtin_policy
-from domain.programs.commands import CreateProgram, WithdrawParticipant
+from domain.programs.commands import ConfigureProgram, CreateProgram, WithdrawParticipant
 from domain.programs.state import ProgramState
 from projections.models import EventLog, Program, ProgramEnrollment, ProgramRoundEntry, Relationship
 from tests.unit.programs.test_program_core import MANAGER, _cid, created, enroll, mentee, mentor, round_part, run
@@ -62,3 +62,20 @@ def test_a_program_event_on_a_relationship_chain_is_poison() -> None:
     assert result.applied == 1
     (poison,) = result.poison
     assert poison.error == "shape: a ProgramCreated on relationship chain rel-1"
+
+
+def test_a_program_configuration_changes_only_what_it_names_in_the_row() -> None:
+    state, chain = created()
+    policy = builtin_policy("mentoring-12m").model_copy(update={"name": "spring-policy", "version": "7"})
+    configure = ConfigureProgram(
+        command_id=_cid(), actor=MANAGER, program_id="p1", name="Autumn", default_policy=policy, retention_days=90
+    )
+    state, more = run(state, configure)
+    chain += more
+    engine = memory_engine()
+    assert all(not r.rejected for r in project(engine, as_topic([chain]), batch=1))
+    with engine.connect() as conn:
+        program = conn.execute(select(Program)).mappings().one()
+    assert (program["name"], program["policy_name"], program["policy_version"]) == ("Autumn", "spring-policy", "7")
+    assert json.loads(program["policy"])["name"] == "spring-policy" and program["retention_days"] == 90
+    assert (program["cycle_start"], program["cycle_end"], program["last_seq"]) == ("2027-01-01", "2027-12-31", 2)
