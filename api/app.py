@@ -3,7 +3,7 @@ the dashboard at ``/dashboard``. ``mentorflow api`` (workers/cli/api.py) builds 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -11,12 +11,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
+from temporalio.converter import PayloadCodec
 
 from api.auth import TokenBook
 from api.backend import Backend
 from api.body_limit import BodyLimit
 from api.deps import check_query
 from api.errors import install_error_handlers
+from api.routes import codec as codec_routes
 from api.routes import dashboard, programs, relationships, reports
 from api.routes import privacy as privacy_routes
 from api.tracing import TraceRequests
@@ -48,8 +50,17 @@ time), 500 a bug: `"internal error"` with an `error_id` that is also in the serv
 
 
 def create_app(
-    backend: Backend, tokens: Mapping[str, str], *, title: str = "mentorflow", privacy: PrivacyService | None = None
+    backend: Backend,
+    tokens: Mapping[str, str],
+    *,
+    title: str = "mentorflow",
+    privacy: PrivacyService | None = None,
+    codec: PayloadCodec | None = None,
+    codec_origins: Sequence[str] = codec_routes.DEFAULT_UI_ORIGINS,
 ) -> FastAPI:
+    """The API over ``backend``; ``codec`` (the deployment's payload codec) turns on ``/codec/…`` for the Temporal
+    UI at ``codec_origins`` (api/routes/codec.py)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await backend.start()
@@ -74,14 +85,18 @@ def create_app(
     app.state.backend = backend
     app.state.privacy = privacy  # /privacy/… answers 503 without it
     app.state.tokens = TokenBook(tokens)
+    app.state.codec = codec  # /codec/… answers 404 without it
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    if codec is not None:
+        app.add_middleware(codec_routes.CodecCors, origins=tuple(codec_origins))
     app.add_middleware(TraceRequests)  # outermost: the span covers the body limit and the route
     app.include_router(relationships.router)
     app.include_router(reports.router)
     app.include_router(programs.router)
     app.include_router(dashboard.router)
     app.include_router(privacy_routes.router)
+    app.include_router(codec_routes.router)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -158,6 +158,11 @@ class PrivacySettings(BaseModel):
         description="base64 of 32 random bytes: every Temporal payload is encrypted with it (workflows/codec.py); "
         "empty = off. Every worker, client, auditor and the UI's codec server need the same key",
     )
+    codec_cors_origin: str = Field(
+        "",
+        description="comma-separated origins of the Temporal UI allowed to call the API's /codec/… (CORS); "
+        "empty = the local dev server's UI, http://127.0.0.1:<ui port> and http://localhost:<ui port>",
+    )
 
     retention_days: int = Field(
         0,
@@ -202,6 +207,13 @@ class Settings(BaseSettings):
         """The checks the connections make (a certificate without its key, SASL without a password), at start-up."""
         _ = self.temporal.access, self.kafka.access
         return self
+
+    @property
+    def codec_origins(self) -> tuple[str, ...]:
+        """The browser origins that may call the API's codec endpoints (``privacy.codec_cors_origin``)."""
+        listed = tuple(o.strip().rstrip("/") for o in self.privacy.codec_cors_origin.split(",") if o.strip())
+        port = self.temporal.ui_port
+        return listed or (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
 
     @property
     def database_url(self) -> str:

@@ -20,6 +20,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     from workers.connect import connect_client
     from workers.metrics.process_api import CONTENT_TYPE_LATEST, ApiMetrics
     from workflows.client import MentorflowClient
+    from workflows.codec import codec_from_key
 
     metrics = ApiMetrics()
 
@@ -35,7 +36,13 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     from service.privacy import PrivacyService
 
     privacy = PrivacyService(settings.database_url)
-    app = create_app(backend, settings.api.tokens if tokens is None else tokens, privacy=privacy)
+    app = create_app(
+        backend,
+        settings.api.tokens if tokens is None else tokens,
+        privacy=privacy,
+        codec=codec_from_key(settings.privacy.codec_key),
+        codec_origins=settings.codec_origins,
+    )
     if settings.metrics.api:
 
         async def prometheus_metrics() -> Response:
