@@ -170,17 +170,17 @@ async def add_search_attributes(client: Client, names: Iterable[str]) -> None:
     )
 
 
-def start(settings: Settings) -> str:
-    run_dir = settings.run_dir
-    if healthy(settings):
-        problem = cannot_serve(settings)
-        if problem is not None:
-            raise ServiceUnusable(f"Temporal at {settings.temporal.address} {problem}")
-        asyncio.run(ensure_search_attributes(settings))
-        who = "" if read_pid(run_dir, NAME) is not None else " (not started by us)"
-        return f"already running at {settings.temporal.address}{who}"
-    data = run_dir / "temporal"
-    data.mkdir(parents=True, exist_ok=True)
+def codec_endpoint(settings: Settings) -> str | None:
+    """The API's codec server (api/routes/codec.py) for the UI, when a codec key is set: the browser calls it, so
+    the API's address as the browser reaches it (127.0.0.1 for an API bound to every interface)."""
+    if not settings.privacy.codec_key:
+        return None
+    host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::", "") else settings.api.host
+    return f"http://{host}:{settings.api.port}/codec"
+
+
+def start_dev_argv(settings: Settings, db_file: Path) -> list[str]:
+    """The ``temporal server start-dev`` command line of ``settings``."""
     argv = [
         temporal_cli(),
         "server",
@@ -192,7 +192,7 @@ def start(settings: Settings) -> str:
         "--namespace",
         settings.temporal.namespace,
         "--db-filename",
-        str(data / "temporal.db"),
+        str(db_file),
         "--log-level",
         "warn",
         # The worker that schedules the publishing activity gets it back in its workflow-task response instead
@@ -202,10 +202,28 @@ def start(settings: Settings) -> str:
     ]
     if settings.temporal.ui:
         argv += ["--ui-port", str(settings.temporal.ui_port), "--ui-disable-news-fetch"]
+        endpoint = codec_endpoint(settings)
+        if endpoint is not None:  # payloads are encrypted: the UI decodes them through the API
+            argv += ["--ui-codec-endpoint", endpoint]
     else:
         argv += ["--headless"]
     for name in SEARCH_ATTRIBUTES:
         argv += ["--search-attribute", f"{name}=Keyword"]
+    return argv
+
+
+def start(settings: Settings) -> str:
+    run_dir = settings.run_dir
+    if healthy(settings):
+        problem = cannot_serve(settings)
+        if problem is not None:
+            raise ServiceUnusable(f"Temporal at {settings.temporal.address} {problem}")
+        asyncio.run(ensure_search_attributes(settings))
+        who = "" if read_pid(run_dir, NAME) is not None else " (not started by us)"
+        return f"already running at {settings.temporal.address}{who}"
+    data = run_dir / "temporal"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = start_dev_argv(settings, data / "temporal.db")
     pid = spawn(run_dir, NAME, argv)
     wait_until(lambda: healthy(settings), what="Temporal dev server", timeout=60, pid=pid, log=log_file(run_dir, NAME))
     asyncio.run(ensure_search_attributes(settings))
