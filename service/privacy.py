@@ -28,7 +28,7 @@ from projections.privacy.erasure import (
     ledger_rows,
     verify_ledger,
 )
-from projections.privacy.retention import RetentionPass, retention_pass
+from projections.privacy.retention import RetentionPass, program_retention, retention_pass
 from service.errors import InvalidArgument
 
 __all__ = ["ERASER_ROLES", "REASON_CODE_PATTERN", "PrivacyService", "UnknownPerson"]
@@ -105,16 +105,24 @@ class PrivacyService:
         _person(person_id, "person")
         return await asyncio.to_thread(self._export, person_id)
 
-    def _retention(self, keep: timedelta, dry_run: bool) -> RetentionPass:
+    def _retention(self, keep: timedelta | None, dry_run: bool) -> RetentionPass:
         engine, cipher = self._ready()
+        if keep is None and not program_retention(engine):
+            raise InvalidArgument(
+                "keep_days",
+                "retention is off: give --keep-days N, set MENTORFLOW_PRIVACY__RETENTION_DAYS or a program's "
+                "retention (program configure P --retention-days N)",
+            )
         return retention_pass(engine, cipher.store, keep, datetime.now(UTC), dry_run=dry_run)
 
-    async def retention(self, keep_days: int, *, dry_run: bool = False) -> RetentionPass:
-        """Erase (by the system, reason ``retention``) everyone whose relationships all closed more than
-        ``keep_days`` days ago; ``dry_run``: only list them."""
-        if keep_days < 1:
+    async def retention(self, keep_days: int | None, *, dry_run: bool = False) -> RetentionPass:
+        """Erase (by the system, reason ``retention``) everyone whose relationships all closed longer ago than the
+        retention of their program (its own, else ``keep_days``; None: only programs with their own);
+        ``dry_run``: only list them."""
+        if keep_days is not None and keep_days < 1:
             raise InvalidArgument("keep_days", "must be at least 1 (0 turns retention off)")
-        return await asyncio.to_thread(self._retention, timedelta(days=keep_days), dry_run)
+        keep = None if keep_days is None else timedelta(days=keep_days)
+        return await asyncio.to_thread(self._retention, keep, dry_run)
 
     def _ledger(self) -> dict[str, Any]:
         engine, _ = self._ready()

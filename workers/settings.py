@@ -171,6 +171,12 @@ class PrivacySettings(BaseModel):
         description="erase a person this many days after their last relationship closed "
         "(mentorflow privacy retention); 0 = keep until erased on request",
     )
+    retention_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="each worker runs a retention pass this often (programs' own retention, then retention_days); "
+        "0 = only when run by hand (mentorflow privacy retention)",
+    )
 
     @field_validator("codec_key")
     @classmethod

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
@@ -95,6 +95,9 @@ class WorkerConfig:
     # Archive each closed relationship's workflow history into the audit store (DESIGN §7: verify must still work
     # after the namespace's retention has deleted it). Every worker may run it: an archived run is never rewritten.
     archive_interval: float | None = 60.0
+    # Erase, by itself, the people whose relationships all closed longer ago than their program's retention
+    # (projections/privacy/retention.py). None: settings.privacy.retention_interval_seconds; 0: off.
+    retention_interval: float | None = None
     database_url: str | None = None  # default: settings.database_url
     max_cached_workflows: int = WORKFLOW_CACHE
     # Serve /metrics (settings.metrics: worker_port, worker_sdk_port); `mentorflow worker` turns it on. Off here so
@@ -187,6 +190,7 @@ async def run_worker(
         archiver = asyncio.create_task(
             run_archiver(client, engine, stop, config.archive_interval, task_queue=task_queue)
         )
+    retention = _retention_task(config, engine, stop)
     try:
         async with worker:
             log.info("worker on task queue %r, publishing to %r", task_queue, topic)
@@ -199,19 +203,29 @@ async def run_worker(
         for sig in installed:
             loop.remove_signal_handler(sig)
         await publisher.close()
-        if archiver is not None:
-            stop.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(archiver, timeout=10)
+        stop.set()
+        for task in (archiver, retention, sampler):
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, timeout=10)
         if engine is not None:
             engine.dispose()
-        stop.set()
-        if sampler is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(sampler, timeout=10)
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _retention_task(config: WorkerConfig, engine: Any, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """The retention timer next to the worker (on the archiver's engine), or None when off."""
+    privacy = config.settings.privacy
+    interval = privacy.retention_interval_seconds if config.retention_interval is None else config.retention_interval
+    if not interval or engine is None:
+        return None
+    from projections.privacy.keystore import SqlKeyStore
+    from projections.privacy.retention import run_retention
+
+    keep = timedelta(days=privacy.retention_days) if privacy.retention_days else None
+    return asyncio.create_task(run_retention(engine, SqlKeyStore(engine), stop, interval, keep))
 
 
 def main(config: WorkerConfig | None = None) -> None:

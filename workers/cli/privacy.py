@@ -122,27 +122,30 @@ def retention(
     as_json: bool = JSON_OPTION,
     database_url: str | None = DATABASE_OPTION,
 ) -> None:
-    """Erase, as the system (reason code retention), everyone whose relationships all closed more than the retention
-    period ago; each erasure gets its ledger row. --watch repeats it: the timer of a deployment."""
+    """Erase, as the system (reason code retention), everyone whose relationships all closed longer ago than the
+    retention of their program (its own, `program configure --retention-days`, else --keep-days); each erasure gets
+    its ledger row. --watch repeats it (the worker also runs it by itself)."""
     import time
 
     days = keep_days if keep_days is not None else load_settings().privacy.retention_days
-    if not days:
+    if keep_days == 0:
         _fail("retention is off: give --keep-days N or set MENTORFLOW_PRIVACY__RETENTION_DAYS", EXIT_INPUT, as_json)
     if watch < 0:
         _fail("--watch: must be 0 (one pass) or a number of seconds", EXIT_INPUT, as_json)
     service = _service(database_url)
     try:
         while True:
-            result = _run(service.retention(days, dry_run=dry_run), as_json)
+            result = _run(service.retention(days or None, dry_run=dry_run), as_json)
             if as_json:
                 print_json({"ok": True, "dry_run": dry_run, **result.to_json()})
             else:
                 erased = [o.person_id for o in result.erased if o.erased]
                 verb = "due" if dry_run else "erased"
                 shown = result.due if dry_run else erased
+                cutoff = "none" if result.cutoff is None else f"closed before {result.cutoff:%Y-%m-%d}"
                 console.print(
-                    f"retention (closed before {result.cutoff:%Y-%m-%d}): {len(shown)} {verb}", highlight=False
+                    f"retention ({cutoff}; {len(result.programs)} programs with their own): {len(shown)} {verb}",
+                    highlight=False,
                 )
             if not watch:
                 return
