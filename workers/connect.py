@@ -13,7 +13,6 @@ from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
-from workflows.codec import codec_from_key
 from workflows.connection import connect
 
 __all__ = ["connect_client", "temporal_client"]
@@ -22,7 +21,8 @@ __all__ = ["connect_client", "temporal_client"]
 async def temporal_client(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Client:
     """A Temporal client with the project's data converter on the configured address, namespace, TLS and API key,
     and when tracing is on the OpenTelemetry interceptor (every worker built on the client traces its tasks too);
-    with ``privacy.codec_key`` every payload is encrypted (workflows/codec.py), for its workers too."""
+    with ``privacy.codec_key`` (or ``codec_keys``) every payload is encrypted (workflows/codec.py), for its workers
+    too."""
     from workers.telemetry import temporal_interceptors
 
     settings = settings or load_settings()
@@ -33,7 +33,7 @@ async def temporal_client(settings: Settings | None = None, *, runtime: Runtime 
         runtime=runtime,
         access=temporal.access,
         interceptors=temporal_interceptors(),
-        codec=codec_from_key(settings.privacy.codec_key),
+        codec=settings.privacy.codec(),
     )
 
 

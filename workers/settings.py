@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
 from projections.topics import dead_letter_topic, events_topic
-from workflows.codec import codec_from_key
+from workflows.codec import AesGcmCodec, codec_from_settings
 from workflows.connection import TemporalAccess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -151,12 +151,20 @@ class PrivacySettings(BaseModel):
     data key (key store: the ``privacy_keys`` table of the database) before it reaches Temporal, Kafka or a table.
     Off by default while deployments move over: a relationship's events written before it stay plaintext."""
 
+    model_config = ConfigDict(hide_input_in_errors=True)  # a refused codec key is never printed
+
     encrypt: bool = Field(False, description="seal personal free text per person before it leaves the client")
     codec_key: str = Field(
         "",
         repr=False,
         description="base64 of 32 random bytes: every Temporal payload is encrypted with it (workflows/codec.py); "
         "empty = off. Every worker, client, auditor and the UI's codec server need the same key",
+    )
+    codec_keys: str = Field(
+        "",
+        repr=False,
+        description="key rotation: comma-separated '<id>:<base64 of 32 bytes>' entries, newest first; the newest "
+        "encrypts, every one (and codec_key) decrypts. Empty = codec_key alone",
     )
     codec_cors_origin: str = Field(
         "",
@@ -181,8 +189,23 @@ class PrivacySettings(BaseModel):
     @field_validator("codec_key")
     @classmethod
     def _codec_key(cls, value: str) -> str:
-        codec_from_key(value)  # ValueError naming the setting and the rule
+        codec_from_settings(value)  # ValueError naming the setting and the rule
         return value
+
+    @field_validator("codec_keys")
+    @classmethod
+    def _codec_keys(cls, value: str) -> str:
+        codec_from_settings("", value)  # ValueError naming the entry and the rule (never the key)
+        return value
+
+    @model_validator(mode="after")
+    def _codec_ids(self) -> PrivacySettings:
+        self.codec()  # an id given twice
+        return self
+
+    def codec(self) -> AesGcmCodec | None:
+        """The payload codec of ``codec_key`` and ``codec_keys`` (workflows/codec.py); None when both are empty."""
+        return codec_from_settings(self.codec_key, self.codec_keys)
 
 
 class Settings(BaseSettings):
@@ -191,6 +214,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         extra="ignore",
+        hide_input_in_errors=True,  # a refused secret (codec key, password) is never printed back
     )
 
     run_dir: Path = Field(PROJECT_ROOT / ".run", description="runtime data and logs (git-ignored)")

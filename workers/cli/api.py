@@ -20,7 +20,6 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     from workers.connect import connect_client
     from workers.metrics.process_api import CONTENT_TYPE_LATEST, ApiMetrics
     from workflows.client import MentorflowClient
-    from workflows.codec import codec_from_key
 
     metrics = ApiMetrics()
 
@@ -40,7 +39,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
         backend,
         settings.api.tokens if tokens is None else tokens,
         privacy=privacy,
-        codec=codec_from_key(settings.privacy.codec_key),
+        codec=settings.privacy.codec(),
         codec_origins=settings.codec_origins,
     )
     if settings.metrics.api:

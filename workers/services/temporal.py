@@ -173,7 +173,7 @@ async def add_search_attributes(client: Client, names: Iterable[str]) -> None:
 def codec_endpoint(settings: Settings) -> str | None:
     """The API's codec server (api/routes/codec.py) for the UI, when a codec key is set: the browser calls it, so
     the API's address as the browser reaches it (127.0.0.1 for an API bound to every interface)."""
-    if not settings.privacy.codec_key:
+    if not (settings.privacy.codec_key or settings.privacy.codec_keys):
         return None
     host = "127.0.0.1" if settings.api.host in ("0.0.0.0", "::", "") else settings.api.host
     return f"http://{host}:{settings.api.port}/codec"
