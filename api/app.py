@@ -40,6 +40,9 @@ at least 24 characters each — the API does not start with a shorter or an exam
 | participant | self-match and the participant's commands as themself, on their own relationships; their reads |
 | auditor | reads only: show, list, history, state at an instant, verify, reports, dashboard |
 
+**Codec server** (only with a payload codec key, docs/privacy.md): `POST /codec/decode` (platform, auditor) and
+`POST /codec/encode` (platform), the Temporal UI's codec endpoint protocol.
+
 **Errors** are `{"error": {"type", "message", "field"}}`: 401 no/unknown token, 403 role, 404 unknown relationship,
 409 the command conflicts with the stage (`IllegalTransition`, `RelationshipClosedError`), 422 invalid input or a
 command refused as such (`InvalidCommand`, `NotAParticipant`, `NotAllowedForRole`, `ValidationError` with `field`),
