@@ -227,6 +227,11 @@ async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Pat
     code, out, _ = await live.cli("program", "propose", program, "--mentee", "bo", "--mentor", "old",
                                    "--by", "manager:mgr-1")  # fmt: skip
     assert code == 2 and out["error"].startswith("mentor: bo with old scores -"), out
+    # the default policy configured above (demo) is pinned by a proposal made after it
+    await live.ok("program", "enroll", program, "--person", "ivy", "--role", "mentee",
+                   "--profile", '{"goals":["go"],"languages":["en"]}', "--by", "manager:mgr-1")  # fmt: skip
+    ivy = await live.ok("program", "propose", program, "--mentee", "ivy", "--mentor", "carl", "--by", "manager:mgr-1")
+    assert (await live.ok("relationship", "show", ivy["relationship_id"]))["state"]["policy"]["name"] == "demo"
 
     closed = await live.ok("program", "close-cycle", program, "--by", "manager:mgr-1")
     assert closed["closed"] is True
@@ -246,4 +251,5 @@ async def test_withdraw_configure_and_close_the_cycle(live: Stack, tmp_path: Pat
             break
         await asyncio.sleep(0.1)
     assert shown["closed_at"] and shown["seq"] == closed["last_seq"]
-    assert shown["counts"]["rounds"] == 0 and all(e["relationship_id"] is None for e in shown["mentees"])
+    assert shown["counts"]["rounds"] == 0
+    assert [e["relationship_id"] for e in shown["mentees"] if e["person"] == "bo"] == [None]
