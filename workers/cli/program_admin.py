@@ -197,7 +197,8 @@ def show(program: str = PROGRAM_ARGUMENT, as_json: bool = JSON_OPTION) -> None:
     counts = data["counts"]
     console.print(
         f"[bold]{program}[/bold] {data['name']!r}: policy {data['policy_name']} {data['policy_version']}, matching "
-        f"{data['matching_version']}, cycle {data['cycle_start'] or '—'} to {data['cycle_end'] or '—'}; "
+        f"{data['matching_version']}, cycle {data['cycle_start'] or '—'} to {data['cycle_end'] or '—'}, retention "
+        f"{data.get('retention_days') or '—'} days; "
         f"{counts['mentors']} mentors, {counts['mentees']} mentees, {counts['rounds']} rounds; seq {data['seq']}"
         + (f"; closed {data['closed_at']}" if data["closed_at"] else ""),
         highlight=False,
