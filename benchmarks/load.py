@@ -21,6 +21,7 @@ from domain import (
     SubmitCheckIn,
     builtin_policy,
 )
+from domain.limits import MAX_GOALS_PER_RELATIONSHIP
 
 __all__ = ["Pair", "bare_send", "bare_start", "command", "open_relationship", "proposal", "retrying"]
 
@@ -33,20 +34,30 @@ class Pair:
         self.manager = Actor(id="pm-bench", role=Role.MANAGER)
         self.mentor = Actor(id=f"m-{relationship_id}", role=Role.MENTOR)
         self.mentee = Actor(id=f"e-{relationship_id}", role=Role.MENTEE)
+        self.goals_set = 0  # SetGoal commands of the stream so far (a relationship holds at most 100 goals)
 
 
 def _cid() -> str:
     return str(uuid.uuid4())
 
 
+GOALS_IN_STREAM = MAX_GOALS_PER_RELATIONSHIP // 2
+"""SetGoal commands per relationship at most; after them the stream's third command is a LogMeeting. A relationship
+holds at most MAX_GOALS_PER_RELATIONSHIP goals (the agreement's one included), and a 20-second run at one client
+sends more commands than three times that: the stream must stay legal however long it runs."""
+
+
 def command(pair: Pair, i: int) -> LogMeeting | SubmitCheckIn | SetGoal:
     """The i-th command of the stream: legal in the trial and in cultivation, any number of times."""
     kind = i % 3
+    if kind == 2 and pair.goals_set >= GOALS_IN_STREAM:
+        kind = 0
     if kind == 0:
         held = datetime.now(UTC)  # after the proposal (same clock), not after the workflow task starts
         return LogMeeting(command_id=_cid(), actor=pair.mentee, held_at=held, duration_minutes=45)
     if kind == 1:
         return SubmitCheckIn(command_id=_cid(), actor=pair.mentor, satisfaction=4, comment="on track")
+    pair.goals_set += 1
     return SetGoal(command_id=_cid(), actor=pair.mentee, text=f"goal {i}")
 
 
