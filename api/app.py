@@ -60,9 +60,11 @@ def create_app(
     privacy: PrivacyService | None = None,
     codec: PayloadCodec | None = None,
     codec_origins: Sequence[str] = codec_routes.DEFAULT_UI_ORIGINS,
+    codec_local_ui: bool = False,
 ) -> FastAPI:
     """The API over ``backend``; ``codec`` (the deployment's payload codec) turns on ``/codec/…`` for the Temporal
-    UI at ``codec_origins`` (api/routes/codec.py)."""
+    UI at ``codec_origins`` (api/routes/codec.py); ``codec_local_ui`` lets that UI decode without a token from a
+    loopback address (a developer's machine: the dev server's UI has no login)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +91,8 @@ def create_app(
     app.state.privacy = privacy  # /privacy/… answers 503 without it
     app.state.tokens = TokenBook(tokens)
     app.state.codec = codec  # /codec/… answers 404 without it
+    app.state.codec_origins = tuple(codec_origins)
+    app.state.codec_local_ui = codec_local_ui
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
     if codec is not None:

@@ -14,7 +14,17 @@ from api.schemas import ID_PATTERN
 from domain import RelationshipNotFound, RelationshipState
 from domain.limits import MAX_ID_LENGTH, text_problem
 
-__all__ = ["BackendDep", "CallerDep", "RelationshipId", "WriterDep", "check_query", "control_problem", "visible_state"]
+__all__ = [
+    "BackendDep",
+    "CallerDep",
+    "RelationshipId",
+    "WriterDep",
+    "bearer_scheme",
+    "check_query",
+    "control_problem",
+    "get_caller",
+    "visible_state",
+]
 
 
 def control_problem(value: str) -> str | None:
@@ -37,7 +47,7 @@ def check_query(request: Request) -> None:
             raise ApiError(422, "ValidationError", f"{field}: {problem}", field=field)
 
 
-_bearer = HTTPBearer(auto_error=False, description="a token from MENTORFLOW_API__TOKENS (token → role)")
+bearer_scheme = HTTPBearer(auto_error=False, description="a token from MENTORFLOW_API__TOKENS (token → role)")
 
 
 def get_backend(request: Request) -> Backend:
@@ -46,7 +56,7 @@ def get_backend(request: Request) -> Backend:
 
 
 def get_caller(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 ) -> Principal:
     tokens: TokenBook = request.app.state.tokens
     header = f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")

@@ -166,6 +166,12 @@ class PrivacySettings(BaseModel):
         description="key rotation: comma-separated '<id>:<base64 of 32 bytes>' entries, newest first; the newest "
         "encrypts, every one (and codec_key) decrypts. Empty = codec_key alone",
     )
+    codec_local_ui: bool = Field(
+        False,
+        description="let the local Temporal UI (no login, so no token) decode through the API's /codec/decode: only "
+        "from a loopback address with a codec_cors_origin Origin, never encode. For a developer's machine only: "
+        "anyone with a shell on it can decode then",
+    )
     codec_cors_origin: str = Field(
         "",
         description="comma-separated origins of the Temporal UI allowed to call the API's /codec/… (CORS); "

@@ -7,9 +7,11 @@ deployment, one namespace: not consulted) and, when it is configured to, the use
 ``Authorization: Bearer``. Decoding shows what the codec hides, so only auditor and platform tokens may; encoding
 (the UI sending a signal or starting a workflow) only platform tokens: an auditor never writes.
 
-Off (404, as any unknown path) without a codec key. The browser calls from the UI's origin: :class:`CodecCors`
-answers the preflight and marks the answers for the configured origins, on ``/codec/`` only. Request size: the API's
-body limit (api/body_limit.py); payloads per request: :data:`MAX_CODEC_PAYLOADS`.
+Opt-in, for a developer's machine: the local dev server's UI, which has no login and so no token, may decode from
+a loopback address (:func:`from_the_local_ui`). Off (404, as any unknown path) without a codec key. The browser
+calls from the UI's origin: :class:`CodecCors` answers the preflight and marks the answers for the configured
+origins, on ``/codec/`` only. Request size: the API's body limit (api/body_limit.py); payloads per request:
+:data:`MAX_CODEC_PAYLOADS`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.middleware.cors import CORSMiddleware
@@ -29,10 +32,18 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from api.auth import ApiRole, require
-from api.deps import CallerDep
+from api.deps import CallerDep, bearer_scheme, get_caller
 from api.errors import ApiError, ErrorBody
 
-__all__ = ["DECODERS", "DEFAULT_UI_ORIGINS", "ENCODERS", "MAX_CODEC_PAYLOADS", "CodecCors", "router"]
+__all__ = [
+    "DECODERS",
+    "DEFAULT_UI_ORIGINS",
+    "ENCODERS",
+    "MAX_CODEC_PAYLOADS",
+    "CodecCors",
+    "from_the_local_ui",
+    "router",
+]
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 DECODERS = (ApiRole.PLATFORM, ApiRole.AUDITOR)
@@ -118,9 +129,30 @@ async def _each(body: JsonPayloads, codec: PayloadCodec, *, decode: bool) -> Jso
     return JsonPayloads(payloads=out)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1"})
+
+
+def from_the_local_ui(request: Request) -> bool:
+    """A decode call the deployment lets through without a token (``MENTORFLOW_PRIVACY__CODEC_LOCAL_UI``, off by
+    default): the local dev server's UI has no login, so it has no token to pass. Only from a loopback address, only
+    with the ``Origin`` of a configured UI (a web page elsewhere cannot claim it: browsers set it), and never for
+    encoding. Anyone with a shell on the machine can decode then: for a developer's own machine, not a server."""
+    if not request.app.state.codec_local_ui or request.client is None:
+        return False
+    return request.client.host in LOOPBACK_HOSTS and request.headers.get("origin") in request.app.state.codec_origins
+
+
+def _decoder(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+) -> None:
+    """Auditor and platform tokens decode; without a token, the local UI where the deployment allows it."""
+    if credentials is None and "authorization" not in request.headers and from_the_local_ui(request):
+        return
+    require(get_caller(request, credentials), *DECODERS, operation="decoding payloads")
+
+
 @router.post("/decode", summary="Decode payloads (Temporal UI codec server)", responses=_ERRORS)
-async def decode(body: JsonPayloads, caller: CallerDep, request: Request) -> JsonPayloads:
-    require(caller, *DECODERS, operation="decoding payloads")
+async def decode(body: JsonPayloads, request: Request, _: Annotated[None, Depends(_decoder)]) -> JsonPayloads:
     return await _each(body, _codec(request), decode=True)
 
 

@@ -41,6 +41,7 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
         privacy=privacy,
         codec=settings.privacy.codec(),
         codec_origins=settings.codec_origins,
+        codec_local_ui=settings.privacy.codec_local_ui,
     )
     if settings.metrics.api:
 

@@ -153,3 +153,48 @@ def test_a_payload_another_key_sealed_is_422_naming_it(codec_client: TestClient)
     response = codec_client.post("/codec/decode", json={"payloads": [tampered]}, headers=bearer("t-auditor"))
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "body.payloads.0"
+
+
+def _local_ui_app(local_ui: bool, codec: AesGcmCodec) -> object:
+    return create_app(MemoryBackend(), TOKENS, codec=codec, codec_local_ui=local_ui)
+
+
+@pytest.mark.parametrize(
+    ("local_ui", "host", "origin", "status"),
+    [
+        (True, "127.0.0.1", UI, 200),  # the dev server's UI on this machine: no login, no token
+        (True, "::1", UI, 200),
+        (True, "10.1.2.3", UI, 401),  # another machine
+        (True, "127.0.0.1", "http://evil.example", 401),  # a page of another origin in the browser
+        (True, "127.0.0.1", None, 401),  # no Origin: not the UI
+        (False, "127.0.0.1", UI, 401),  # the default: a token, always
+    ],
+)
+def test_the_local_ui_decodes_without_a_token_only_where_the_deployment_allows_it(
+    local_ui: bool, host: str, origin: str | None, status: int
+) -> None:
+    codec = AesGcmCodec(os.urandom(32))
+    app = _local_ui_app(local_ui, codec)
+    headers = {} if origin is None else {"Origin": origin}
+    with TestClient(app, raise_server_exceptions=False, client=(host, 50000)) as client:  # type: ignore[arg-type]
+        encoded = _encode(client, [PLAIN])
+        response = client.post("/codec/decode", json={"payloads": encoded}, headers=headers)
+        assert response.status_code == status, response.text
+        if status == 200:
+            assert response.json() == {"payloads": [PLAIN]}
+        else:
+            assert response.json()["error"]["type"] and "Eli" not in response.text
+        # encoding always needs a platform token, local UI or not
+        refused = client.post("/codec/encode", json={"payloads": [PLAIN]}, headers=headers)
+        assert refused.status_code == 401, refused.text
+
+
+def test_a_wrong_token_from_the_local_ui_is_still_refused() -> None:
+    app = _local_ui_app(True, AesGcmCodec(os.urandom(32)))
+    with TestClient(app, raise_server_exceptions=False, client=("127.0.0.1", 50000)) as client:  # type: ignore[arg-type]
+        response = client.post(
+            "/codec/decode", json={"payloads": [PLAIN]}, headers={"Origin": UI, **bearer("t-mentor")}
+        )
+        assert response.status_code == 403, response.text
+        response = client.post("/codec/decode", json={"payloads": [PLAIN]}, headers={"Origin": UI, **bearer("nope")})
+        assert response.status_code == 401, response.text
