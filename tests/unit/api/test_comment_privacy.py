@@ -12,8 +12,9 @@ SECRET_OF_ELI = "my mentor never shows up"
 SECRET_OF_MONA = "eli is not preparing"
 
 
-def _cultivating_with_comments(client: TestClient) -> None:
-    propose(client, "r1")
+def _kicked_off(client: TestClient, **proposal: str) -> None:
+    """r1 proposed, accepted and signed by both participants."""
+    propose(client, "r1", **proposal)
     for token in ("t-mentor", "t-mentee"):
         assert client.post("/relationships/r1/commands/accept-match", headers=bearer(token)).status_code == 200
     for token in ("t-mentor", "t-mentee"):
@@ -21,6 +22,10 @@ def _cultivating_with_comments(client: TestClient) -> None:
             "/relationships/r1/commands/sign-agreement", json={"goals": ["g"], "cadence": "P1W"}, headers=bearer(token)
         )
         assert response.status_code == 200, response.text
+
+
+def _cultivating_with_comments(client: TestClient) -> None:
+    _kicked_off(client)
     for token, comment in (("t-mentee", SECRET_OF_ELI), ("t-mentor", SECRET_OF_MONA)):
         response = client.post(
             "/relationships/r1/commands/submit-check-in",
@@ -63,14 +68,7 @@ HOPE_OF_MONA = "to learn patience"
 
 
 def _intake_answered(client: TestClient) -> None:
-    propose(client, "r1", policy="mentoring-12m")  # its [surveys] schedule asks the intake at the kickoff
-    for token in ("t-mentor", "t-mentee"):
-        assert client.post("/relationships/r1/commands/accept-match", headers=bearer(token)).status_code == 200
-    for token in ("t-mentor", "t-mentee"):
-        response = client.post(
-            "/relationships/r1/commands/sign-agreement", json={"goals": ["g"], "cadence": "P1W"}, headers=bearer(token)
-        )
-        assert response.status_code == 200, response.text
+    _kicked_off(client, policy="mentoring-12m")  # its [surveys] schedule asks the intake at the kickoff
     for token, hope in (("t-mentee", HOPE_OF_ELI), ("t-mentor", HOPE_OF_MONA)):
         response = client.post(
             "/relationships/r1/commands/submit-survey",
