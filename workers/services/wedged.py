@@ -54,7 +54,10 @@ async def _last_task_failure(client: Client, workflow_id: str, run_id: str) -> s
             failure = event.workflow_task_failed_event_attributes.failure
             return failure.message.splitlines()[0] if failure.message else "workflow task failed"
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
-            return "workflow task timed out: no worker completed it (is a worker running on the task queue?)"
+            return (
+                "workflow task timed out: no worker completed it (is a worker running on the task queue?); a retried "
+                "task's later failures are not written to the history: the worker's log has their error"
+            )
     return "workflow task retried (no failure recorded yet)"
 
 

@@ -9,6 +9,8 @@ import contextlib
 import uuid
 from collections.abc import Callable
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -37,8 +39,18 @@ async def test_a_workflow_whose_task_keeps_failing_is_named_with_its_error(
                 await asyncio.sleep(0.5)
     assert healthy.wedged == [] and healthy.scanned == 1
 
+    # The stopped worker's sticky queue would take the next task first and let it time out (5 s); Temporal then
+    # records that timeout and not the retried task's failures (a failure after the first attempt is not written
+    # to the history), and the scan could only say "timed out" (seen in a full CI run). Without stickiness the
+    # new worker's first attempt fails, and that failure, with its cause, is in the history.
+    await temporal_client.workflow_service.reset_sticky_task_queue(
+        ResetStickyTaskQueueRequest(
+            namespace=temporal_client.namespace, execution=WorkflowExecution(workflow_id=workflow_id(rid))
+        )
+    )
     async with Worker(temporal_client, task_queue=world.queue, workflows=[UnpatchedExtraTimer]):
         stuck = asyncio.create_task(world.client.send(rid, command("AcceptMatch", MENTOR)))
+        scan = None
         try:
             async with asyncio.timeout(120):
                 while True:
@@ -47,6 +59,8 @@ async def test_a_workflow_whose_task_keeps_failing_is_named_with_its_error(
                     if scan.wedged and "Nondeterminism" in scan.wedged[0].error:
                         break
                     await asyncio.sleep(1)
+        except TimeoutError:
+            raise AssertionError(f"no nondeterminism named within 120 s; last scan: {scan}") from None
         finally:
             stuck.cancel()
             with contextlib.suppress(BaseException):
