@@ -67,9 +67,9 @@ test-e2e: services-up browser
 
 # The CI-sized tests at their large size: the property tests' many more and longer random interleavings, and the
 # 5,100-command continue-as-new on the shared dev server at Temporal's default suggestion (CI: 600 commands on a
-# dev server of its own that suggests it early).
+# dev server of its own that suggests it early); the Kafka outage at 60 s (CI: 30 s).
 LONG_TESTS := tests/integration/audit/test_property.py tests/unit/projections/test_canonical.py \
-	tests/integration/devserver/test_continue_as_new.py
+	tests/integration/devserver/test_continue_as_new.py tests/integration/devserver/test_kafka_outage.py
 test-long: services-up
 	MENTORFLOW_TEST_LONG=1 $(PY) -m pytest $(LONG_TESTS) -q --timeout 3600 --hypothesis-show-statistics
 

@@ -1,5 +1,5 @@
-"""Kafka stopped for 60 s while commands flow: commands are still accepted (the update never waits on publishing);
-when the broker is back every event is published, none lost, none out of order.
+"""Kafka stopped for 30 s (``make test-long``: 60 s) while commands flow: commands are still accepted (the update
+never waits on publishing); when the broker is back every event is published, none lost, none out of order.
 
 The outage is staged on a private broker (same jars, same ``kafka.start`` / ``process.stop`` as the stack, its own
 run dir and ports): the shared broker on 9092 serves other test sessions, and any of them running
@@ -8,6 +8,7 @@ run dir and ports): the shared broker on 9092 serves other test sessions, and an
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 import uuid
@@ -27,7 +28,8 @@ from workers.settings import KafkaSettings, Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient
 
-OUTAGE = 60.0
+OUTAGE = 60.0 if os.environ.get("MENTORFLOW_TEST_LONG") else 30.0
+"""Seconds the broker is down: 30 in CI (long past every publish retry and backoff), 60 in ``make test-long``."""
 
 
 def _free_port() -> int:
@@ -113,7 +115,7 @@ async def test_commands_are_accepted_while_kafka_is_down_and_published_after(out
     finally:
         await asyncio.to_thread(kafka.start, settings)
     print(f"\n{accepted} commands accepted during the {OUTAGE:.0f}s outage (slowest {slowest:.2f}s)")
-    assert accepted >= 50
+    assert accepted >= OUTAGE * 50 / 60  # at least 50 a minute: nothing waits on the broker
     assert during.published_through == before.seq and during.outbox == accepted
 
     state = await world.client.state(rid)
