@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.conftest import free_port, isolated_env, mentorflow
 from workers.settings import Settings
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(420)
 
 
 def _run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -24,7 +24,7 @@ def _run(argv: list[str], env: dict[str, str], timeout: float) -> subprocess.Com
 def test_small_demo_agrees_with_the_reports_and_the_dashboard(stack: Settings, tmp_path: Path) -> None:
     env = isolated_env(tmp_path / "run", free_port())
     mf = mentorflow()
-    done = _run([*mf, "demo", "--relationships", "8", "--term", "30", "--json", "--keep-running"], env, 200)
+    done = _run([*mf, "demo", "--relationships", "8", "--term", "30", "--json", "--keep-running"], env, 360)
     try:
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout)

@@ -36,10 +36,12 @@ from workers.services.process import (
     ServiceError,
     is_alive,
     log_file,
+    pid_file,
     port_open,
     read_pid,
     spawn,
     stop,
+    tail,
     wait_until,
     write_private,
 )
@@ -165,7 +167,7 @@ def start_processes(settings: Settings, token: str, say: Callable[[str], None]) 
         wait_until(
             lambda: _api_answers(settings, token),
             what="the API",
-            timeout=30,
+            timeout=120,  # fails at once if the API died; a loaded machine can take long to import and bind
             pid=read_pid(run_dir, "demo-api"),
             log=log_file(run_dir, "demo-api"),
         )
@@ -176,24 +178,35 @@ def stop_processes(settings: Settings, names: list[str] | tuple[str, ...] = PROC
     return [name for name in names if stop(settings.run_dir, name)]
 
 
-async def _wait_for_worker(client: Any, settings: Settings, seconds: float = 30.0) -> None:
-    """Until a worker polls the task queue (the demo's, or any other one)."""
+async def _wait_for_worker(client: Any, settings: Settings, seconds: float = 180.0) -> None:
+    """Until a worker polls the task queue (the demo's, or any other one).
+
+    A loaded machine (CI's two cores running the suite) can take well over 30 s from spawning the worker to its first
+    poll, so the wait is patient while the demo's worker is alive and fails at once, with its log, when it died.
+    """
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+    log = log_file(settings.run_dir, "demo-worker")
     deadline = time.monotonic() + seconds
     request = DescribeTaskQueueRequest(
         namespace=settings.temporal.namespace,
         task_queue=TaskQueue(name=settings.temporal.task_queue),
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
-    while time.monotonic() < deadline:
+    while True:
         response = await client.workflow_service.describe_task_queue(request)
         if response.pollers:
             return
+        if pid_file(settings.run_dir, "demo-worker").exists() and read_pid(settings.run_dir, "demo-worker") is None:
+            raise ServiceError(f"the demo's worker exited before it polled; see {log}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"no worker polls task queue {settings.temporal.task_queue!r} after {seconds:.0f} s; see {log}:\n"
+                f"{tail(log)}"
+            )
         await asyncio.sleep(0.3)
-    raise ServiceError(f"no worker polls task queue {settings.temporal.task_queue!r}; see .run/logs/demo-worker.log")
 
 
 # --- the program --------------------------------------------------------------------------------------------------
@@ -326,7 +339,7 @@ async def drive(settings: Settings, opts: DemoOptions, program: str, console: Co
     return sim, time.monotonic() - started
 
 
-async def wait_for_projections(settings: Settings, sim: Sim, seconds: float = 30.0) -> list[str]:
+async def wait_for_projections(settings: Settings, sim: Sim, seconds: float = 120.0) -> list[str]:
     """Read-your-writes: until the projection tables hold every event the program produced. Returns laggards."""
     from projections.db import make_engine, wait_for_seq_async
 
