@@ -3,6 +3,7 @@ production TLS and an API key (``MENTORFLOW_TEMPORAL__TLS*``, ``…__API_KEY``; 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from temporalio.client import Client
@@ -15,7 +16,22 @@ from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
 from workflows.connection import connect
 
-__all__ = ["connect_client", "temporal_client"]
+__all__ = ["connect_client", "temporal_client", "warn_if_plaintext"]
+
+log = logging.getLogger("mentorflow.privacy")
+_warned: set[str] = set()
+
+
+def warn_if_plaintext(settings: Settings) -> bool:
+    """Log :attr:`PrivacySettings.plaintext_warning` once per process when sealing is turned off (the worker, the
+    API and every CLI command that builds a client call it at start); whether it was off."""
+    warning = settings.privacy.plaintext_warning
+    if warning is None:
+        return False
+    if warning not in _warned:
+        _warned.add(warning)
+        log.warning(warning)
+    return True
 
 
 async def temporal_client(settings: Settings | None = None, *, runtime: Runtime | None = None) -> Client:
@@ -41,9 +57,10 @@ async def connect_client(
     settings: Settings | None = None, *, task_queue: str | None = None, **options: Any
 ) -> MentorflowClient:
     """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue; with
-    ``privacy.encrypt`` on, it seals personal text under the key store in the configured database."""
+    ``privacy.encrypt`` on (the default), it seals personal text under the key store in the configured database
+    and opens it for readers; off, it says so once (:func:`warn_if_plaintext`)."""
     settings = settings or load_settings()
-    if settings.privacy.encrypt and "privacy" not in options:
+    if not warn_if_plaintext(settings) and "privacy" not in options:
         options["privacy"] = field_cipher(settings)
     client = await temporal_client(settings)
     return MentorflowClient(client, task_queue=task_queue or settings.temporal.task_queue, **options)

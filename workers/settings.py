@@ -147,13 +147,17 @@ class TelemetrySettings(BaseModel):
 
 
 class PrivacySettings(BaseModel):
-    """Privacy at the boundary (docs/privacy.md). ``encrypt``: personal text of commands is sealed under its author's
-    data key (key store: the ``privacy_keys`` table of the database) before it reaches Temporal, Kafka or a table.
-    Off by default while deployments move over: a relationship's events written before it stay plaintext."""
+    """Privacy at the boundary (docs/privacy.md). ``encrypt`` (on by default): personal text of commands is sealed
+    under its author's data key (key store: the ``privacy_keys`` table of the database) before it reaches Temporal,
+    Kafka or a table. Turned off, every process says so at start (:attr:`plaintext_warning`)."""
 
     model_config = ConfigDict(hide_input_in_errors=True)  # a refused codec key is never printed
 
-    encrypt: bool = Field(False, description="seal personal free text per person before it leaves the client")
+    encrypt: bool = Field(
+        True,
+        description="seal personal free text per person before it leaves the client (false: plaintext on the topic, "
+        "in event_log and in Temporal histories, which erasure cannot shred)",
+    )
     codec_key: str = Field(
         "",
         repr=False,
@@ -209,6 +213,16 @@ class PrivacySettings(BaseModel):
         self.codec()  # an id given twice
         return self
 
+    @property
+    def plaintext_warning(self) -> str | None:
+        """The one line the worker, the API and the CLI log at start when sealing is off; None when it is on."""
+        if self.encrypt:
+            return None
+        return (
+            "MENTORFLOW_PRIVACY__ENCRYPT=false: personal text is stored in plaintext (topic, event_log, Temporal "
+            "histories, archive) and erasure cannot shred it (docs/privacy.md)"
+        )
+
     def codec(self) -> AesGcmCodec | None:
         """The payload codec of ``codec_key`` and ``codec_keys`` (workflows/codec.py); None when both are empty."""
         return codec_from_settings(self.codec_key, self.codec_keys)
@@ -254,6 +268,11 @@ class Settings(BaseSettings):
     @property
     def database_url(self) -> str:
         return self.database.url or f"sqlite:///{self.run_dir / 'mentorflow.db'}"
+
+    def on_database(self, url: str | None) -> Settings:
+        """These settings on the database ``url`` (a command's ``--database-url``; None: unchanged), so its reads,
+        its key store and its sealing use the same database."""
+        return self if not url else self.model_copy(update={"database": DatabaseSettings(url=url)})
 
 
 def load_settings() -> Settings:

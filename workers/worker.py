@@ -26,7 +26,7 @@ from activities.notifications import LogSink, Notifier, NotifySink, WebhookSink
 from activities.publishing import KafkaPublisher, PublishReceipt
 from domain import Envelope
 from projections.kafka_access import kafka_options
-from workers.connect import temporal_client
+from workers.connect import temporal_client, warn_if_plaintext
 from workers.metrics.common import periodically, serve_registry
 from workers.metrics.process_worker import WorkerMetrics, sdk_runtime
 from workers.settings import Settings, load_settings
@@ -145,6 +145,7 @@ async def run_worker(
 ) -> None:
     """Run until ``stop`` is set or a signal arrives, then shut down gracefully."""
     settings = config.settings
+    warn_if_plaintext(settings)
     topic = config.topic or settings.kafka.events_topic
     task_queue = config.task_queue or settings.temporal.task_queue
     if config.create_topic:

@@ -79,4 +79,7 @@ def api(
         raise typer.Exit(2) from None
     console.print(f"mentorflow api on http://{host}:{port} (docs /docs, dashboard /dashboard)")
     setup_logging(settings)  # only once it serves: a refused start (tests call it in-process) leaves logging alone
+    from workers.connect import warn_if_plaintext
+
+    warn_if_plaintext(settings)  # sealing turned off: one line at start (its clients then say nothing more)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

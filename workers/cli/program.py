@@ -81,10 +81,10 @@ def with_service(call: Callable[[Any], Awaitable[T]], as_json: bool, database_ur
     from workers.connect import connect_client
     from workers.settings import load_settings
 
-    settings = load_settings()
+    settings = load_settings().on_database(database_url)  # the key store too
 
     async def main() -> T:
-        service = ProgramService(lambda: connect_client(settings), database_url or settings.database_url)
+        service = ProgramService(lambda: connect_client(settings), settings.database_url)
         await service.start()
         try:
             return await call(service)

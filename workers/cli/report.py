@@ -59,11 +59,11 @@ def _render(name: str, rows: list[dict[str, Any]], fmt: Format) -> None:
 
 def _run(name: ReportName, program: str | None, fmt: Format, as_json: bool, database_url: str | None) -> None:
     """The application service's report (the rows ``GET /reports/NAME`` answers), rendered."""
-    settings = load_settings()
+    settings = load_settings().on_database(database_url)
 
     async def rows() -> list[dict[str, Any]]:
         # Temporal is connected lazily, never for a report: the projection tables answer it.
-        service = MentorflowService(lambda: connect_client(settings), database_url or settings.database_url)
+        service = MentorflowService(lambda: connect_client(settings), settings.database_url)
         await service.start()  # migrates: an empty, current schema rather than an error on a fresh install
         try:
             return await service.report(name, program)
