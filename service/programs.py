@@ -187,8 +187,9 @@ class ProgramService(MentorflowService):
     """:class:`MentorflowService` with the program operations."""
 
     async def _programs(self) -> ProgramClient:
+        """The program client beside the relationship client: it seals every command it sends (its cipher)."""
         client: Any = await self._c()
-        return ProgramClient(client.client, task_queue=client.task_queue)
+        return ProgramClient.of(client)
 
     async def create(self, command: CreateProgram) -> ProgramCommandResult:
         programs = await self._programs()
@@ -200,17 +201,11 @@ class ProgramService(MentorflowService):
         return getattr(client, "privacy", None)
 
     async def enroll(self, command: EnrollParticipants) -> ProgramCommandResult:
-        """Enroll; with sealing on, each profile's tags and department are sealed under its person's key first."""
-        cipher = await self._cipher()
-        if cipher is not None:
-            command = await asyncio.to_thread(cipher.seal_profiles, command)
+        """Enroll (the program client seals each profile under its person's key: ``ProgramClient.sealed``)."""
         return await self._send(command)
 
     async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
-        """Withdraw; with sealing on, the reason is sealed under the withdrawn person's key first."""
-        cipher = await self._cipher()
-        if cipher is not None:
-            command = await asyncio.to_thread(cipher.seal_withdrawal, command)
+        """Withdraw (the program client seals the reason under the withdrawn person's key)."""
         return await self._send(command)
 
     async def configure(self, command: ConfigureMatching | ConfigureProgram) -> ProgramCommandResult:

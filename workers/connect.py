@@ -15,8 +15,9 @@ from projections.privacy.keystore import SqlKeyStore
 from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
 from workflows.connection import connect
+from workflows.program_client import ProgramClient
 
-__all__ = ["connect_client", "temporal_client", "warn_if_plaintext"]
+__all__ = ["connect_client", "connect_programs", "temporal_client", "warn_if_plaintext"]
 
 log = logging.getLogger("mentorflow.privacy")
 _warned: set[str] = set()
@@ -64,6 +65,12 @@ async def connect_client(
         options["privacy"] = field_cipher(settings)
     client = await temporal_client(settings)
     return MentorflowClient(client, task_queue=task_queue or settings.temporal.task_queue, **options)
+
+
+async def connect_programs(settings: Settings | None = None, **options: Any) -> ProgramClient:
+    """A :class:`ProgramClient` like :func:`connect_client`'s: with ``privacy.encrypt`` on it seals every profile and
+    withdrawal reason it sends (``ProgramClient.sealed``)."""
+    return ProgramClient.of(await connect_client(settings, **options))
 
 
 def field_cipher(settings: Settings) -> FieldCipher:

@@ -25,10 +25,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import RelationshipNotFound
-from domain.programs.commands import CreateProgram, ProgramCommand
+from domain.programs.commands import CreateProgram, EnrollParticipants, ProgramCommand, WithdrawParticipant
 from domain.programs.events import program_chain_id
 from domain.programs.state import ProgramState
-from workflows.client import RelationshipBusy, domain_error
+from projections.privacy.cipher import FieldCipher
+from workflows.client import MentorflowClient, RelationshipBusy, domain_error
 from workflows.program import PROGRAM_NOT_FOUND, ProgramWorkflow
 from workflows.program_models import ProgramCommandResult, ProgramLimits, ProgramWorkflowInput, program_workflow_id
 
@@ -42,6 +43,10 @@ def _not_found(program_id: str) -> RelationshipNotFound:
 
 
 class ProgramClient:
+    """``privacy``: the field cipher (``MENTORFLOW_PRIVACY__ENCRYPT``). Every command leaves through :meth:`send`,
+    which seals what is personal first (an enrollment's profiles, a withdrawal's reason: :meth:`sealed`), so no door
+    — the service, the CLI, the API or a script on this client — sends plaintext to the program workflow."""
+
     def __init__(
         self,
         client: Client,
@@ -49,11 +54,30 @@ class ProgramClient:
         task_queue: str = "mentorflow",
         limits: ProgramLimits | None = None,
         busy_timeout: float = 30.0,
+        privacy: FieldCipher | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.limits = limits or ProgramLimits()
         self.busy_timeout = busy_timeout
+        self.privacy = privacy
+
+    @classmethod
+    def of(cls, relationships: MentorflowClient, **options: Any) -> ProgramClient:
+        """The program client beside a relationship client: its Temporal client, task queue and field cipher."""
+        return cls(relationships.client, task_queue=relationships.task_queue, privacy=relationships.privacy, **options)
+
+    async def sealed(self, command: ProgramCommand) -> ProgramCommand:
+        """``command`` with its personal fields sealed (docs/privacy.md): each enrolled profile under its person's
+        key, a withdrawal's reason under the withdrawn person's key; as it is without a cipher. Idempotent: sealed
+        text stays as it is, so a re-sent command keeps its command id's content."""
+        if self.privacy is None:
+            return command
+        if isinstance(command, EnrollParticipants):
+            return await asyncio.to_thread(self.privacy.seal_profiles, command)
+        if isinstance(command, WithdrawParticipant):
+            return await asyncio.to_thread(self.privacy.seal_withdrawal, command)
+        return command
 
     def handle(self, program_id: str) -> Any:
         return self.client.get_workflow_handle(program_workflow_id(program_id), result_type=ProgramState)
@@ -84,6 +108,8 @@ class ProgramClient:
         return await self._with_retries(command.program_id, attempt)
 
     async def send(self, command: ProgramCommand) -> ProgramCommandResult:
+        command = await self.sealed(command)
+
         async def attempt() -> ProgramCommandResult:
             result: ProgramCommandResult = await self.handle(command.program_id).execute_update(
                 ProgramWorkflow.command, command, id=command.command_id
