@@ -1,14 +1,11 @@
 """Decode a Kafka message into a verified envelope and its current-schema event (DESIGN §3, §5).
 
-:func:`decode` is the one entry point: a fast path (one parse, one canonical encoding, pydantic only for the event)
+:func:`decode` is the one entry point: a fast path (one parse, one canonical encoding, no pydantic where
+:mod:`projections.fast_event` vouches for the event)
 accepts the ordinary messages; anything else goes through :func:`decode_strict`, the reference, which gives the
 precise reason. A message that fails is *poison* (:class:`Poison`, with the reason and what could be read of the
 envelope): JSON, envelope shape, canonical bytes, hash, key, event type and upcast are all checked here.
-
-Process-wide cache: ``_POLICIES`` (owned here, used only by :func:`_policy`) maps the full typed content of a
-proposal's ``policy`` object to its validated, frozen :class:`~domain.LifecyclePolicy`. It is safe to share between
-threads and engines: the value is a pure function of the key (a race validates twice and stores equal values), the
-key keeps every value's JSON type, and it is bounded (cleared at ``_POLICIES_MAX`` entries).
+The process-wide cache of validated pinned policies is :mod:`projections.fast_event`'s (a nested model's cache).
 """
 
 from __future__ import annotations
@@ -21,8 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from domain import EVENT_CLASSES, Envelope, LifecyclePolicy, event_from_envelope, upcast
+from domain import EVENT_CLASSES, Envelope, event_from_envelope, upcast
 from projections.canonical import fast_envelope
+from projections.fast_event import build_event
 
 __all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict"]
 
@@ -220,36 +218,15 @@ def _has_nul(value: Any) -> bool:
 #
 # :func:`projections.canonical.fast_envelope` (orjson parse and canonical re-encode, sha256 over the received bytes
 # with the hash cut out, the envelope's shape without pydantic: its docstring says why each step is exactly the
-# reference's), then the key, the NUL check, the type, the upcast and the event's validation (pydantic, with the
-# pinned policy of a RelationshipProposed validated once per distinct policy). Anything else (and any unexpected
-# exception) returns None: the strict path decides, with its precise reason. A message whose content is authentic
+# reference's), then the key, the NUL check, the type, the upcast and the event
+# (:func:`projections.fast_event.build_event`: no pydantic where its builder vouches, else pydantic's validation; a
+# proposal's pinned policy is validated once per distinct policy). Anything else (and any unexpected exception)
+# returns None: the strict path decides, with its precise reason. A message whose content is authentic
 # (its hash is right) but whose bytes are not the canonical JSON stays poison: DESIGN §5 makes the value the
 # canonical JSON, the event log keeps the bytes verbatim, and an auditor's verifier of those bytes
 # (``domain.verify_chain``) requires them canonical.
 
 _NUL_ESCAPE = b"\\u0000"  # how canonical JSON writes U+0000, which PostgreSQL text cannot hold (DESIGN §11)
-_POLICIES: dict[tuple[Any, ...], LifecyclePolicy] = {}
-_POLICIES_MAX = 256
-
-
-def _policy(raw: Any) -> Any:
-    """The validated :class:`LifecyclePolicy` of a proposal's ``policy`` object, validated once per distinct object
-    (a program pins a handful of policies). The key keeps the JSON type of every value (``1``, ``1.0`` and ``true``
-    are equal in Python). Anything but a flat object is returned as it is, for pydantic to validate."""
-    if type(raw) is not dict:
-        return raw
-    try:
-        key = tuple(sorted((k, type(v), v) for k, v in raw.items()))
-        hash(key)
-    except TypeError:  # a nested value: not a policy the cache knows how to key
-        return raw
-    policy = _POLICIES.get(key)
-    if policy is None:
-        policy = LifecyclePolicy.model_validate(raw)  # a ValidationError: the caller falls back to the strict path
-        if len(_POLICIES) >= _POLICIES_MAX:
-            _POLICIES.clear()
-        _POLICIES[key] = policy
-    return policy
 
 
 def _decode_fast(message: Message, raw: bytes) -> Decoded | None:
@@ -277,9 +254,7 @@ def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
     payload = data["payload"]
     if version != cls.schema_version:
         _, payload = upcast(event_type, version, payload)
-    if event_type == "RelationshipProposed":
-        payload = {**payload, "policy": _policy(payload.get("policy"))}
-    event = cls.model_validate({**payload, "type": event_type, "at": at})
+    event = build_event(cls, {**payload, "type": event_type, "at": at})
     actor = data["actor"]
     head = Head(
         event_id=data["event_id"],
