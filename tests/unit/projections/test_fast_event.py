@@ -4,7 +4,7 @@ value (compared by ``repr``, which keeps ``1``/``True``/``Decimal('1')``, tuples
 the same fields set and the same dump; every event as the domain writes it (``model_dump(mode="json")`` of an
 accepted one) is accepted by its builder, so the fast path is really taken. Payloads: generated from each class's
 JSON schema (valid and invalid), the real payloads of the scenarios, and both with fields dropped, added or replaced
-by arbitrary JSON. Runs in CI (``make test``); ``MENTORFLOW_TEST_LONG=1`` runs 20 times the examples."""
+by arbitrary JSON. Runs in CI (``make test``); ``MENTORFLOW_TEST_LONG=1`` runs 25 times the examples."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.unit.projections.helpers import as_topic
 from tests.unit.projections.scenarios import golden_v1, program
 
 _SETTINGS = settings(
-    max_examples=400 if os.environ.get("MENTORFLOW_TEST_LONG") else 20,
+    max_examples=300 if os.environ.get("MENTORFLOW_TEST_LONG") else 12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
