@@ -126,8 +126,8 @@ def build_table(
     tz_e = np.array([utc_offset_hours(e.profile.timezone) for e in es])[:, None]
     tz_m = np.array([utc_offset_hours(m.profile.timezone) for m in ms])[None, :]
     gap = np.abs(tz_e - tz_m) % 24
-    years_e = np.array([e.profile.seniority_years for e in es], dtype=np.float64)[:, None]
-    years_m = np.array([m.profile.seniority_years for m in ms], dtype=np.float64)[None, :]
+    years_e = np.array([e.profile.years for e in es], dtype=np.float64)[:, None]
+    years_m = np.array([m.profile.years for m in ms], dtype=np.float64)[None, :]
     total = (
         w.skills_goals * skills
         + w.interests * interests

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from domain.matching import Mentee, Mentor, Profile
 from domain.matching.enrollment import Enrollment
-from domain.privacy.sealed import ERASED
+from domain.privacy.sealed import ERASED, is_sealed
 from projections.models import EventLog, Program, ProgramEnrollment, ProgramRoundEntry, Relationship
 
 __all__ = [
@@ -92,16 +92,36 @@ def _excluded(conn: Connection, program_id: str) -> frozenset[tuple[str, str]]:
     return frozenset((mentee, mentor) for mentee, mentor in rows)
 
 
+_UNOPENED = frozenset({ERASED, "[unreadable]"})
+"""What a reader shows for a sealed string whose key is gone or whose text did not authenticate (``FieldCipher``)."""
+
+
+def _scorable(profile: Any) -> bool:
+    """An opened profile the score can read: no value erased, unreadable or still sealed (no cipher opened it) — a
+    time zone or seniority in that state has no offset or number, and an erased person has nothing to match on."""
+    if isinstance(profile, str):
+        return profile not in _UNOPENED and not is_sealed(profile)
+    if isinstance(profile, dict):
+        return all(_scorable(v) for v in profile.values())
+    if isinstance(profile, list | tuple):
+        return all(_scorable(v) for v in profile)
+    return True
+
+
 def program_enrollment(
     conn: Connection, program_id: str, open_profiles: Callable[[list[Any]], list[Any]] | None = None
 ) -> Enrollment:
     """The program's people as a round reads them, with the load and the exclusions of its relationships.
-    ``open_profiles``: opens the sealed tags of every profile at once (``FieldCipher.open_json``; docs/privacy.md)."""
+    ``open_profiles``: opens the sealed fields of every profile at once (``FieldCipher.open_json``; docs/privacy.md).
+    A profile that is not all plaintext then (erased, or sealed with no cipher to open it) is left out of the round."""
     mentors, mentees = [], []
-    people = [p for p in enrolled_people(conn, program_id) if p["profile"] != ERASED]  # erased: nothing to match on
-    profiles = open_profiles([p["profile"] for p in people]) if open_profiles is not None else None
+    people = enrolled_people(conn, program_id)
+    opened = open_profiles([p["profile"] for p in people]) if open_profiles is not None else None
     for i, p in enumerate(people):
-        profile = Profile.model_validate(profiles[i] if profiles is not None else p["profile"])
+        data = opened[i] if opened is not None else p["profile"]
+        if not _scorable(data):
+            continue
+        profile = Profile.model_validate(data)
         if p["role"] == "mentor":
             mentors.append(Mentor(person_id=p["person_id"], profile=profile, capacity=p["capacity"]))
         else:

@@ -179,8 +179,9 @@ def _sender(programs: ProgramClient, command: Any) -> Callable[[Any], Awaitable[
 
 SEALED_ENROLL_BATCH = MAX_ENROLL_BATCH // 5
 """Participants per enrollment command when profiles are sealed: a sealed tag is up to ~6.5x its 64 characters, so
-a participant at every profile limit grows from about 14 KB to about 65 KB; 20 of them stay near 1.3 MB, inside
-Temporal's 2 MB payload (domain/programs/commands.py ``MAX_ENROLL_BATCH``)."""
+a participant at every profile limit (four lists of 50 tags of 4-byte characters, sealed) grows from about 14 KB to
+about 82 KB; 20 of them stay near 1.64 MB, inside Temporal's 2 MB payload (domain/programs/commands.py
+``MAX_ENROLL_BATCH``)."""
 
 
 class ProgramService(MentorflowService):

@@ -11,11 +11,12 @@ and the configuration only, never on the day a round runs.
 
 from __future__ import annotations
 
+import math
 import re
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -28,6 +29,7 @@ from domain.limits import (
     PERSON_ID,
     ListRule,
 )
+from domain.privacy.sealed import is_sealed, sealed_length
 
 __all__ = [
     "TIMEZONE_REFERENCE",
@@ -43,6 +45,9 @@ TIMEZONE_REFERENCE = datetime(2001, 1, 15, 12, tzinfo=UTC)
 _TAGS = ListRule(MAX_PROFILE_ITEMS, "MAX_PROFILE_ITEMS", NAME)
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$")
 _MAX_OFFSET = timedelta(hours=14)
+_MAX_TIMEZONE_LENGTH = 64
+_MAX_YEARS_TEXT = 32
+"""Characters of a seniority's text when it is sealed (``repr`` of a float: at most 24)."""
 
 Tags = Annotated[tuple[str, ...], _TAGS]
 PersonId = Annotated[str, PERSON_ID]
@@ -72,8 +77,20 @@ def utc_offset_hours(timezone: str) -> float:
     return 0.0 if zone_offset is None else zone_offset.total_seconds() / 3600
 
 
+def _sealed(value: str, plain_max: int, what: str) -> str:
+    """A sealed field (domain/privacy/sealed.py): its plaintext met the rule before it was sealed at the boundary."""
+    if len(value) > sealed_length(plain_max):
+        limit = sealed_length(plain_max)
+        raise ValueError(f"sealed text must be at most {limit} characters (the sealed form of {what})")
+    return value
+
+
 class Profile(BaseModel):
-    """What a participant enrolls with. ``languages`` must name at least one (a common language is a hard rule)."""
+    """What a participant enrolls with. ``languages`` must name at least one (a common language is a hard rule).
+
+    Every field but ``line_manager`` may arrive sealed under the person's key (docs/privacy.md): each tag, the
+    ``timezone`` and the ``seniority_years`` (a number, sealed as its text). The score reads an opened profile
+    (:attr:`years`, :attr:`timezone`); the service opens every profile of a program before it scores."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -82,17 +99,41 @@ class Profile(BaseModel):
     interests: Tags = ()
     languages: Tags = Field(min_length=1)
     timezone: str = "UTC"
-    seniority_years: float = Field(default=0, ge=0, le=MAX_SENIORITY_YEARS, allow_inf_nan=False)
+    seniority_years: float | str = Field(
+        default=0.0, description=f"years of experience, 0 to {MAX_SENIORITY_YEARS} (or its sealed form)"
+    )
     department: Annotated[str | None, NAME] = None
     line_manager: PersonId | None = None
 
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        if len(value) > 64:
-            raise ValueError("must be at most 64 characters (MAX_NAME_LENGTH)")
+        if is_sealed(value):
+            return _sealed(value, _MAX_TIMEZONE_LENGTH, "the timezone")
+        if len(value) > _MAX_TIMEZONE_LENGTH:
+            raise ValueError(f"must be at most {_MAX_TIMEZONE_LENGTH} characters (MAX_NAME_LENGTH)")
         utc_offset_hours(value)
         return value
+
+    @field_validator("seniority_years", mode="before")
+    @classmethod
+    def _years_or_sealed(cls, value: Any) -> float | str:
+        if isinstance(value, str) and is_sealed(value):
+            return _sealed(value, _MAX_YEARS_TEXT, "seniority_years")
+        try:
+            years = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be a number of years") from None
+        if not math.isfinite(years) or not 0 <= years <= MAX_SENIORITY_YEARS:
+            raise ValueError(f"must be from 0 to {MAX_SENIORITY_YEARS} years (MAX_SENIORITY_YEARS)")
+        return years
+
+    @property
+    def years(self) -> float:
+        """``seniority_years`` as the score reads it; a sealed one has to be opened first."""
+        if isinstance(self.seniority_years, str):
+            raise ValueError("seniority_years: sealed; open the profile before scoring it")
+        return self.seniority_years
 
 
 class Mentor(BaseModel):

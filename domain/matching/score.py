@@ -124,7 +124,7 @@ def score_pair(mentee: Mentee, mentor: Mentor, config: MatchingConfig) -> PairSc
         "interests": w.interests * _share(e.interests, m.interests),
         "preference": w.preference[rank] if rank is not None and rank < len(w.preference) else 0.0,
         "timezone": -w.timezone_per_hour * hours_apart(e.timezone, m.timezone),
-        "seniority": -w.seniority_per_year * abs((m.seniority_years - e.seniority_years) - w.ideal_seniority_gap),
+        "seniority": -w.seniority_per_year * abs((m.years - e.years) - w.ideal_seniority_gap),
     }
     total = sum(raw[c] for c in CRITERIA)
     return PairScore(

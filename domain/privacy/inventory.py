@@ -11,15 +11,14 @@ Kinds:
 * ``pseudonymous_id`` — an id that stands for a person (mentor, mentee, actor, recipient). Kept: the chains, the
   reports and the audit need them; they say nothing about the person without the platform's own directory.
 * ``personal_plain`` — a whole field of personal data kept in plaintext (none today). The plain parts of a sealed
-  field — a response's scores and choices, a profile's languages, timezone and seniority — are named with that
-  field below.
+  field — a response's scores and choices — are named with that field below.
 
 A survey response's ``answers`` is a mapping of numbers, choices and free text: it is ``personal_text`` for its
 free-text answers only (the instrument's ``free_text_ids``), which the client seals one by one
 (``FieldCipher.seal_answers``); its scores and choices stay plain (reports count them). Likewise an enrollment's
 ``profile`` (``participants`` of the command) is ``personal_text`` for its :data:`SEALED_PROFILE_FIELDS`, sealed
-under the enrolled person's key (``FieldCipher.seal_profiles``; the service that scores opens them); its languages,
-timezone and seniority (the hard rules and the distances) and its line manager (a pseudonymous id) stay plain.
+under the enrolled person's key (``FieldCipher.seal_profiles``; the service that scores opens them); only its line
+manager (a pseudonymous id, :data:`PROFILE_FIELDS` says why) stays plain.
 A withdrawal's ``reason`` is sealed under the withdrawn person's key too (``FieldCipher.seal_withdrawal``).
 * ``not_personal`` — stages, instants, counts, scores, policy values, hashes.
 
@@ -36,6 +35,7 @@ __all__ = [
     "COMMAND_FIELDS",
     "EVENT_FIELDS",
     "EXPORTS",
+    "PROFILE_FIELDS",
     "SEALED_PROFILE_FIELDS",
     "TABLE_COLUMNS",
     "WORKFLOW_PAYLOADS",
@@ -323,9 +323,21 @@ WORKFLOW_PAYLOADS: dict[str, str] = {
 every one of them as a whole."""
 
 
-SEALED_PROFILE_FIELDS: tuple[str, ...] = ("skills", "goals", "interests", "department")
-"""The fields of an enrollment profile (domain/matching/profile.py) sealed under the enrolled person's key: each tag
-(a ``NAME``, whose rule admits its sealed form) is one sealed string."""
+PROFILE_FIELDS: dict[str, Kind] = {
+    "skills": TEXT, "goals": TEXT, "interests": TEXT, "languages": TEXT, "timezone": TEXT, "seniority_years": TEXT,
+    "department": TEXT, "line_manager": ID,
+}  # fmt: skip
+"""The fields of an enrollment profile (domain/matching/profile.py, the ``profile`` of ``ParticipantEnrolled`` and of
+each participant of ``EnrollParticipants``). Everything a person is described by is sealed under *their* key: each tag
+(a ``NAME``, whose rule admits its sealed form) is one sealed string, and so are the time zone and the seniority (a
+number, sealed as its text); the service that scores opens them first (the hard rule of a common language, the
+distances). ``line_manager`` is a person id like ``mentor_id``: pseudonymous, kept plain. It links two pseudonyms the
+chains already name together (a manager's relationships, enrollments and erasures carry the same ids), it says
+nothing without the platform's directory, and the matcher's hard rule (no one mentors their own report) compares it
+with the mentor's id, which stays plain everywhere."""
+
+SEALED_PROFILE_FIELDS: tuple[str, ...] = tuple(name for name, kind in PROFILE_FIELDS.items() if kind is TEXT)
+"""The profile fields sealed under the enrolled person's key (``FieldCipher.seal_profiles``)."""
 
 
 def personal_command_fields(command_type: str) -> tuple[str, ...]:
@@ -354,6 +366,7 @@ def render_markdown() -> str:
     lines = [
         *_section("Events (payload fields)", EVENT_FIELDS),
         *_section("Commands (what the boundary seals)", COMMAND_FIELDS),
+        *_section("Enrollment profile (the fields of `profile`)", {"Profile": PROFILE_FIELDS}),
         *_section("Tables (columns)", TABLE_COLUMNS),
         *_described("Exports", EXPORTS),
         *_described("Temporal payloads", WORKFLOW_PAYLOADS),

@@ -152,7 +152,8 @@ class FieldCipher:
     def seal_profiles(self, command: M) -> M:
         """An enrollment (``participants``) with each participant's profile fields :data:`SEALED_PROFILE_FIELDS`
         sealed under *that participant's* key (a profile is about its person, whoever enrolls them: erasing the person
-        shreds it). Languages, timezone, seniority and line manager stay plain."""
+        shreds it). Only the line manager, a pseudonymous id, stays plain (domain/privacy/inventory.py
+        ``PROFILE_FIELDS``)."""
         participants = getattr(command, "participants", None)
         if not participants:
             return command
@@ -175,9 +176,13 @@ class FieldCipher:
         return command.model_copy(update={"reason": self.seal_text(person_id, reason, context)})
 
     def _sealed_profile(self, person_id: str, profile: M, context: str) -> M:
+        """Each of :data:`SEALED_PROFILE_FIELDS`: a text, each tag of a list, a number as its ``repr`` (the
+        profile's rule reads the opened text back as the number)."""
         update: dict[str, Any] = {}
         for name in SEALED_PROFILE_FIELDS:
             value = getattr(profile, name, None)
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                value = repr(float(value))
             if isinstance(value, str):
                 update[name] = self.seal_text(person_id, value, f"{context}/{name}")
             elif isinstance(value, tuple):

@@ -69,6 +69,7 @@ MENTEE_TEXTS = {
 MENTOR_GOAL = "mentor goal: public speaking"
 WITHDRAWN = f"{SECRET} withdrawn: burnout"
 SHARED_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # an interest both enroll with: matching must read it opened
+MENTEE_ZONE, MENTEE_YEARS = "Pacific/Chatham", 13.375  # sealed too: found nowhere in plaintext
 
 
 async def _topic_bytes(bootstrap: str, topic: str) -> bytes:
@@ -228,6 +229,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     assert all(t in str(before) for t in MENTEE_TEXTS.values())
     [enrolled] = before["authored"]["program_enrollments"]
     assert (enrolled["program_id"], enrolled["profile"]["goals"]) == (program, [f"{SECRET}-finance"])
+    assert (enrolled["profile"]["timezone"], float(enrolled["profile"]["seniority_years"])) == (MENTEE_ZONE, 13.375)
     assert enrolled["withdrawn_reason"] == WITHDRAWN
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
@@ -266,6 +268,8 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
         rows = conn.execute(text("SELECT profile FROM program_enrollments WHERE person_id = :p"), {"p": mentee.id})
         assert [json.loads(r) for r in rows.scalars()] == [ERASED]
     assert SHARED_TAG.encode() not in stores["topic"] + stores["program history"]  # the mentor's: sealed too
+    for plain in (MENTEE_ZONE, repr(MENTEE_YEARS)):  # the profile's time zone and seniority: sealed, then shredded
+        assert {name for name, data in stores.items() if plain.encode() in data} == set(), plain
     with pytest.raises(InvalidArgument, match="not enrolled as a mentee"):  # withdrawn, and nothing left to match on
         await service.suggestions(program, mentee.id, 1)
     await service.close()
@@ -286,8 +290,9 @@ async def _enroll(world: World, service: ProgramService, mentee: Actor) -> str:
         Participant(person_id=MENTOR.id, role="mentor", capacity=2,
                     profile=Profile(languages=("en",), interests=(SHARED_TAG,), skills=("finance",))),
         Participant(person_id=mentee.id, role="mentee",
-                    profile=Profile(languages=("en",), interests=(SHARED_TAG,), goals=(f"{SECRET}-finance",),
-                                    department=f"{SECRET}-treasury")),
+                    profile=Profile(languages=("en", f"{SECRET}-lang"), interests=(SHARED_TAG,),
+                                    goals=(f"{SECRET}-finance",), department=f"{SECRET}-treasury",
+                                    timezone=MENTEE_ZONE, seniority_years=MENTEE_YEARS)),
     )  # fmt: skip
     await service.enroll(EnrollParticipants(command_id=new_command_id(), actor=MANAGER, program_id=program,
                                             participants=people))  # fmt: skip

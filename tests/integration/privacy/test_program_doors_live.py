@@ -45,7 +45,13 @@ def _secrets(door: str, tag: str) -> dict[str, Any]:
     """What the person of ``door`` enrolls and withdraws with; every string carries ``tag`` (found only if leaked)."""
     return {
         "person": f"{door}-{tag}",
-        "profile": {"languages": ["en"], "goals": [f"{tag}-{door}-goal"], "department": f"{tag}-{door}-dept"},
+        "profile": {
+            "languages": ["en", f"{tag}-{door}-lang"],
+            "goals": [f"{tag}-{door}-goal"],
+            "department": f"{tag}-{door}-dept",
+            "timezone": "Pacific/Chatham",
+            "seniority_years": 13.375,
+        },
         "reason": f"{tag} {door}: my reason to leave",
     }
 
@@ -150,3 +156,4 @@ async def test_every_door_seals_profiles_and_withdrawal_reasons(
         if f"{tag}-{door}".encode() in raw or f"{tag} {door}".encode() in raw
     }
     assert leaked == set(), f"plaintext reached: {sorted(leaked)}"
+    assert b"Pacific/Chatham" not in topic + history and b"13.375" not in topic + history  # time zone, seniority

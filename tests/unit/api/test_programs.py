@@ -44,6 +44,8 @@ def program(client: TestClient) -> str:
         (mentor("bo", None), 422, "capacity: a mentor must give one"),
         ({**mentee("bo"), "profile": {"languages": []}}, 422, "languages"),
         ({**mentee("bo"), "profile": {"languages": ["en"], "timezone": "Mars/Olympus"}}, 422, "timezone"),
+        ({**mentee("bo"), "profile": {"languages": ["en"], "seniority_years": "lots"}}, 422, "seniority_years"),
+        ({**mentee("bo"), "profile": {"languages": ["en"], "seniority_years": 81}}, 422, "MAX_SENIORITY_YEARS"),
         ({**mentee("bo"), "profile": "not an object"}, 422, "profile"),
         (mentee("bo", "zed"), 422, "'zed' is not an enrolled mentor"),
         (mentor("mona"), 422, "already enrolled as mentor"),

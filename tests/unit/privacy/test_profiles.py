@@ -22,9 +22,10 @@ from tests.unit.programs.test_program_core import MANAGER, created, enroll, ment
 from tests.unit.projections.helpers import as_topic, project
 
 BO_PROFILE = Profile(
-    languages=("en", "pt"), goals=("finance-kite-3",), interests=("birding-tern-8",), department="treasury-gull-4"
-)
-BO_TAGS = ("finance-kite-3", "birding-tern-8", "treasury-gull-4")
+    languages=("en", "pt"), goals=("finance-kite-3",), interests=("birding-tern-8",), department="treasury-gull-4",
+    timezone="Asia/Kathmandu", seniority_years=13.375, line_manager="lm-9",
+)  # fmt: skip
+BO_TAGS = ("finance-kite-3", "birding-tern-8", "treasury-gull-4", "Asia/Kathmandu", "13.375")
 
 
 def _enrolled(world: World) -> list[bytes]:
@@ -77,10 +78,11 @@ def test_erasure_scrubs_the_profile_and_the_round_no_longer_reads_it(program: Wo
 def test_a_profile_is_sealed_under_its_persons_key_and_the_round_reads_it_opened(
     program_file: tuple[str, World],
 ) -> None:
-    """Sealing at the service (``FieldCipher.seal_profiles``): tags and department under the enrolled person's own
-    key — not the enrolling manager's — languages and the rest plain; the program's rules accept the sealed form;
-    the projection holds ciphertext; the round opens every profile at once and reads exactly what was enrolled
-    (a file database: the key store reads on its own connection, as in the service)."""
+    """Sealing at the program client (``FieldCipher.seal_profiles``): every tag, the department, the time zone and
+    the seniority under the enrolled person's own key — not the enrolling manager's — the line manager (a
+    pseudonymous id) plain; the program's rules accept the sealed form; the projection holds ciphertext; the round
+    opens every profile at once and reads exactly what was enrolled, and leaves out a profile it cannot open (a file
+    database: the key store reads on its own connection, as in the service)."""
     url, program = program_file
     reader = make_engine(url)  # as the service reads (deferred transactions), the key store beside it
     state, chain = created()
@@ -93,8 +95,9 @@ def test_a_profile_is_sealed_under_its_persons_key_and_the_round_reads_it_opened
     sealed = program.cipher.seal_profiles(command)
     assert sealed == program.cipher.seal_profiles(command)  # a re-sent enrollment keeps its fingerprint
     bo = sealed.participants[1].profile
-    assert all(is_sealed(t) for t in (*bo.goals, *bo.interests, bo.department or ""))
-    assert bo.languages == ("en", "pt") and not program.store.key_ids_of("mgr-1")
+    assert all(is_sealed(t) for t in (*bo.goals, *bo.interests, *bo.languages, bo.department or "", bo.timezone))
+    assert isinstance(bo.seniority_years, str) and is_sealed(bo.seniority_years)
+    assert bo.line_manager == "lm-9" and not program.store.key_ids_of("mgr-1")
     assert key_ids_in(bo.goals[0]) == set(program.store.key_ids_of("bo"))
     state, more = run(state, sealed)  # the program's own rules take the sealed tags (the NAME rule's sealed length)
     project(program.engine, as_topic([chain + more]), group="programs")
@@ -102,7 +105,8 @@ def test_a_profile_is_sealed_under_its_persons_key_and_the_round_reads_it_opened
     with reader.connect() as conn:
         closed = {m.person_id: m.profile for m in program_enrollment(conn, "p1").mentees}
         opened = {m.person_id: m.profile for m in program_enrollment(conn, "p1", program.cipher.open_json).mentees}
-    assert closed["bo"] != BO_PROFILE and opened["bo"] == BO_PROFILE  # matching reads the plaintext profile
+    assert "bo" not in closed and opened["bo"] == BO_PROFILE  # matching reads the plaintext profile, or not at all
+    assert opened["bo"].years == 13.375 and isinstance(opened["bo"].seniority_years, float)
     erase_person(program.engine, program.store, "bo", by="pm-1", by_role="manager")
     with reader.connect() as conn:
         assert program_enrollment(conn, "p1", program.cipher.open_json).mentees == ()
