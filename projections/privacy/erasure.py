@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, inspect, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from domain.confidential import private_fields, private_texts
 from domain.envelope import canonical_json
@@ -61,6 +64,9 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
+LEDGER_ATTEMPTS = 8
+"""Tries of an erasure's ledger append when another process appended the same ``seq`` first (two workers' retention
+passes, or a pass and an erasure on request): the loser reads the new head and appends after it."""
 
 
 class UnknownPerson(LookupError):
@@ -243,6 +249,33 @@ def erase_person(
     if not (known or key_ids or previous):
         raise UnknownPerson(f"no relationship, event or key names person {person_id}: nothing to erase")
     keys_erased = store.erase(person_id)
+    entry = {
+        "person_id": person_id,
+        "erased_by": by,
+        "erased_by_role": by_role,
+        "reason_code": reason_code,
+        "erased_at": (now or datetime.now(UTC)).replace(microsecond=0),
+        "keys_erased": keys_erased,
+    }
+    for attempt in range(1, LEDGER_ATTEMPTS + 1):
+        try:
+            return _scrub_and_append(engine, entry, key_ids, previous)
+        except (IntegrityError, OperationalError) as exc:  # the same seq appended first elsewhere: rolled back
+            if attempt == LEDGER_ATTEMPTS or not _lost_the_race(exc):
+                raise
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lost_the_race(exc: IntegrityError | OperationalError) -> bool:
+    """Another transaction appended first: the ledger's seq taken (a unique conflict), or SQLite refusing to turn
+    this transaction's read into a write after another one committed (``database is locked``)."""
+    return isinstance(exc, IntegrityError) or "locked" in str(exc.orig)
+
+
+def _scrub_and_append(engine: Engine, entry: dict[str, Any], key_ids: list[str], previous: int) -> ErasureOutcome:
+    """One transaction: scrub the reporting tables, then append the ledger row after the head it reads."""
+    person_id, keys_erased = entry["person_id"], entry["keys_erased"]
     ledger = ERASURES
     with engine.begin() as conn:
         scrubbed = _scrub(conn, person_id, key_ids)
@@ -251,12 +284,7 @@ def erase_person(
         last = conn.execute(select(ledger.c.seq, ledger.c.hash).order_by(ledger.c.seq.desc()).limit(1)).first()
         row: dict[str, Any] = {
             "seq": (last[0] + 1) if last else 1,
-            "person_id": person_id,
-            "erased_by": by,
-            "erased_by_role": by_role,
-            "reason_code": reason_code,
-            "erased_at": (now or datetime.now(UTC)).replace(microsecond=0),
-            "keys_erased": keys_erased,
+            **entry,
             "rows_scrubbed": scrubbed,
             "prev_hash": last[1] if last else GENESIS,
         }

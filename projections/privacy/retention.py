@@ -28,6 +28,7 @@ from projections.models import Program, Relationship, table_of
 from projections.privacy.erasure import ErasureOutcome, erase_person
 
 __all__ = [
+    "FIRST_PASS_DELAY",
     "RETENTION_ACTOR",
     "RetentionPass",
     "people_due",
@@ -37,6 +38,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("mentorflow.retention")
+
+FIRST_PASS_DELAY = 10.0
+"""Seconds after its start a worker runs its first retention pass (then every interval): a worker restarted more often
+than the interval still runs it, and the worker is polling its task queue by then."""
 
 RETENTION_ACTOR = "retention"
 """The ledger's ``erased_by`` of an erasure the retention timer ran (role ``system``)."""
@@ -117,16 +122,25 @@ def retention_pass(
 
 
 async def run_retention(
-    engine: Engine, store: KeyStore, stop: asyncio.Event, interval: float, keep: timedelta | None
+    engine: Engine,
+    store: KeyStore,
+    stop: asyncio.Event,
+    interval: float,
+    keep: timedelta | None,
+    first_delay: float = FIRST_PASS_DELAY,
 ) -> None:
-    """:func:`retention_pass` every ``interval`` seconds until ``stop`` is set (a task next to the worker, like the
-    archiver): each erasure gets its row in the erasure ledger (the issue's ``PersonErased`` fact: erased by
-    ``retention``, role ``system``, reason code ``retention``)."""
+    """:func:`retention_pass` ``first_delay`` seconds after the start (at most ``interval``), then every ``interval``
+    seconds until ``stop`` is set (a task next to the worker, like the archiver): each erasure gets its row in the
+    erasure ledger (the issue's ``PersonErased`` fact: erased by ``retention``, role ``system``, reason code
+    ``retention``). Several workers' passes may meet: the ledger append retries on a taken seq
+    (``erase_person``)."""
+    wait = min(first_delay, interval)
     while True:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)  # the first pass one interval after the start
+            await asyncio.wait_for(stop.wait(), timeout=wait)
         if stop.is_set():
             return
+        wait = interval
         try:
             result = await asyncio.to_thread(retention_pass, engine, store, keep, datetime.now(UTC))
             erased = [o.person_id for o in result.erased if o.erased]

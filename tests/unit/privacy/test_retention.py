@@ -15,11 +15,12 @@ from projections.models import Program as ProgramRow
 from projections.models import table_of
 from projections.privacy.erasure import verify_ledger
 from projections.privacy.keystore import ERASURES
-from projections.privacy.retention import people_due, retention_pass, run_retention
+from projections.privacy.retention import FIRST_PASS_DELAY, people_due, retention_pass, run_retention
 from tests.unit.privacy.conftest import NOTES, Program
 from tests.unit.privacy.test_erasure import _dump
 from tests.unit.programs.test_program_core import MANAGER, _cid, created, run
 from tests.unit.projections.helpers import as_topic, project
+from workers.settings import PrivacySettings
 
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -102,6 +103,33 @@ def test_the_timer_runs_the_pass_by_itself_and_stops(program: Program, caplog: p
         rows = conn.execute(select(ERASURES.c.person_id, ERASURES.c.erased_by, ERASURES.c.reason_code)).all()
     assert sorted(rows) == [(p, "retention", "retention") for p in ("bo", "m-r-legacy", "m-r-sealed")]
     assert verify_ledger(program.engine) is None
+
+
+def test_the_first_pass_comes_shortly_after_the_start_not_one_interval_later(
+    program: Program, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker restarted more often than its interval (an hour by default) still runs the pass: the first one comes
+    ``first_delay`` seconds after the start; the next one only an interval later."""
+    _set_retention(program.engine, "prog-1", 1)
+    caplog.set_level(logging.INFO, logger="mentorflow.retention")
+    assert PrivacySettings().retention_interval_seconds > FIRST_PASS_DELAY  # the default: an hour
+
+    async def timer() -> bool:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_retention(program.engine, program.store, stop, 3600, None, first_delay=0.05))
+        ran = False
+        for _ in range(600):  # up to 30 s on a loaded machine; an hour's interval would never get here
+            await asyncio.sleep(0.05)
+            ran = any("retention erased 3 people" in r.getMessage() for r in caplog.records)
+            if ran:
+                break
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        return ran
+
+    assert asyncio.run(timer())
+    with program.engine.connect() as conn:
+        assert len(conn.execute(select(ERASURES.c.seq)).all()) == 3
 
 
 def test_the_worker_runs_the_timer_next_to_it_unless_it_is_off(program: Program) -> None:
