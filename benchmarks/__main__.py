@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--smoke] [--only NAME ...] [--write PATH]`` (``make bench`` / ``make bench-smoke``).
+"""``python -m benchmarks [--smoke] [--only NAME ...] [--events N] [--write PATH]``
+(``make bench`` / ``make bench-smoke``).
 
 Every benchmark prints its figures with their ratio to a raw baseline measured in the same run on the same
 services (one ``RESULT`` line each, as it goes), then the whole table. A full run (no ``--smoke``, no ``--only``)
@@ -13,6 +14,7 @@ import asyncio
 import importlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Result, load_average, machine
+from benchmarks.common import EVENTS_ENV, Result, load_average, machine
 from workers.settings import PROJECT_ROOT
 
 BENCHMARKS = ["throughput", "latency", "projection", "audit", "scale", "matching"]
@@ -162,14 +164,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="run only these (repeatable)")
     parser.add_argument("--write", type=Path, help=f"write the markdown table here (default for a full run: {DOC})")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument(
+        "--events",
+        type=int,
+        help="events of a full projection and audit run (default 1,000,000; a run with it set "
+        "does not write docs/benchmarks.md unless --write says where)",
+    )
     args = parser.parse_args(argv)
+    if args.events is not None:
+        if args.events < 1:
+            parser.error("--events: must be at least 1")
+        os.environ[EVENTS_ENV] = str(args.events)
     names = [n for n in BENCHMARKS if not args.only or n in args.only]
     started = time.perf_counter()
     results, failures, sections = asyncio.run(run_all(names, args.smoke))
     seconds = time.perf_counter() - started
     print_table(results, failures)
     command = "python -m benchmarks" + (" " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "")
-    target = args.write or (DOC if not args.smoke and not args.only else None)
+    target = args.write or (DOC if not args.smoke and not args.only and args.events is None else None)
     if target is not None:
         write_doc(target, markdown(results, failures, command, seconds, sections))
         print(f"wrote {target}")

@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 import orjson
 
 from audit.chain import verify_chain_fast, verify_chains
-from benchmarks.common import Result, unique
+from benchmarks.common import Result, full_events, unique
 from benchmarks.data import Replicator, long_history, templates
 from domain import Envelope, replay
 
@@ -96,7 +96,7 @@ def _replay(values: list[bytes]) -> None:
 
 
 async def run(smoke: bool) -> list[Result]:
-    events = SMOKE_EVENTS if smoke else FULL_EVENTS
+    events = SMOKE_EVENTS if smoke else full_events(FULL_EVENTS)
     rep = Replicator(unique("audit"), templates())
     raw_s = fast_s = verify_s = replay_s = 0.0
     n = 0

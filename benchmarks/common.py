@@ -27,6 +27,7 @@ __all__ = [
     "Result",
     "WorkerProcess",
     "delete_topics",
+    "full_events",
     "load_average",
     "machine",
     "percentile",
@@ -68,6 +69,14 @@ class Result:
         if self.baseline == 0:
             return math.inf if self.figure else 1.0
         return self.figure / self.baseline
+
+
+EVENTS_ENV = "MENTORFLOW_BENCH_EVENTS"  # ``python -m benchmarks --events N`` sets it
+
+
+def full_events(default: int) -> int:
+    """The size of a full run of the event benchmarks (projection, audit): ``--events N``, else ``default``."""
+    return int(os.environ.get(EVENTS_ENV) or default)
 
 
 def load_average() -> float:

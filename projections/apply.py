@@ -30,7 +30,7 @@ The caller commits (after publishing the poison messages to the dead-letter topi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -360,11 +360,11 @@ class _Apply:
 _Item = Decoded | Rejected  # a message decoded, or poison already
 
 
-def _decode_all(messages: Iterable[Message]) -> list[_Item]:
+def _decode_all(messages: Iterable[Message], decoder: Callable[[Message], Decoded]) -> list[_Item]:
     out: list[_Item] = []
     for m in messages:
         try:
-            out.append(decode(m))
+            out.append(decoder(m))
         except Poison as exc:
             out.append(_rejection(m, "poison", exc.error, exc.info))
         except Exception as exc:  # decoding touches no database: whatever it raises is this message's fault
@@ -419,8 +419,11 @@ def apply_batch(
     group_id: str,
     expected_offsets: Mapping[TopicPartition, int | None] | None = None,
     now: datetime | None = None,
+    decoder: Callable[[Message], Decoded] = decode,
 ) -> BatchResult:
-    """Apply ``messages`` (in order) inside ``conn``'s open transaction; see the module docstring."""
+    """Apply ``messages`` (in order) inside ``conn``'s open transaction; see the module docstring. ``decoder``:
+    :func:`~projections.decode.decode` or a decoder that returns the same (a rebuild's writer, whose decode process
+    checked the bytes already: :mod:`projections.pipeline`)."""
     now = now or datetime.now(UTC)
     partitions = {(m.topic, m.partition) for m in messages}
     stored = read_offsets(conn, group_id, {tp[0] for tp in partitions}, for_update=True)
@@ -436,7 +439,7 @@ def apply_batch(
             continue
         fresh.append(m)
         next_offsets[tp] = max(next_offsets.get(tp, 0), m.offset + 1)
-    _apply_isolating(conn, _decode_all(fresh), group_id, now, result)
+    _apply_isolating(conn, _decode_all(fresh, decoder), group_id, now, result)
     write_offsets(conn, group_id, next_offsets, stored, now)
     result.next_offsets = next_offsets
     _log_rejected(result.rejected)

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from domain import EVENT_CLASSES, Envelope, event_from_envelope, upcast
 from projections.canonical import fast_envelope
 from projections.fast_event import build_event
 
-__all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict"]
+__all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict", "decode_verified", "fast_accepts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,11 @@ def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
     if verified is None:
         return None
     data, at = verified
+    return _decoded_of(message, raw, data, at)
+
+
+def _decoded_of(message: Message, raw: bytes, data: dict[str, Any], at: datetime) -> Decoded | None:
+    """The rest of the fast path, after the envelope was verified: key, NUL, type, upcast, event, head."""
     rid = data["relationship_id"]
     if message.key is not None and message.key != rid.encode("utf-8"):
         return None
@@ -271,3 +277,23 @@ def _decode_fast_or_none(message: Message, raw: bytes) -> Decoded | None:
         hash=data["hash"],
     )
     return Decoded(message, head, event, raw.decode("utf-8"))
+
+
+def fast_accepts(message: Message) -> bool:
+    """Whether :func:`decode` takes its fast path for ``message`` (the verdict a decode process sends along with the
+    bytes, so that the writer can use :func:`decode_verified`)."""
+    return message.value is not None and _decode_fast(message, message.value) is not None
+
+
+def decode_verified(message: Message) -> Decoded:
+    """:func:`decode` of a message whose very bytes :func:`fast_accepts` already accepted (in a decode process): the
+    parse and the event again, without re-checking what the fast path proved of the bytes (canonical form, hash,
+    envelope shape). The same value as :func:`decode`; anything unexpected decodes it in full."""
+    raw = message.value
+    try:
+        assert raw is not None
+        data = orjson.loads(raw)
+        decoded = _decoded_of(message, raw, data, datetime.fromisoformat(data["occurred_at"]))
+    except Exception:  # not what the fast path accepted after all: the full decoder decides
+        decoded = None
+    return decoded if decoded is not None else decode(message)

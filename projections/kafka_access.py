@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["KafkaAccess", "KafkaAddress", "SaslMechanism", "SecurityProtocol", "kafka_options"]
+__all__ = ["KafkaAccess", "KafkaAddress", "SaslMechanism", "SecurityProtocol", "kafka_options", "reader_options"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -68,3 +68,17 @@ def kafka_options(kafka: KafkaAddress) -> dict[str, Any]:
         options["sasl_plain_username"] = kafka.sasl_username
         options["sasl_plain_password"] = kafka.sasl_password
     return options
+
+
+def reader_options(kafka: KafkaAddress) -> dict[str, Any]:
+    """:func:`kafka_options` plus the fetch settings of every projection reader (the projector, a rebuild's decode
+    process, the benchmarks' raw consumer): no auto-commit, from the earliest offset, large fetches, committed
+    records only."""
+    return {
+        **kafka_options(kafka),
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        "fetch_max_bytes": 64 * 1024 * 1024,
+        "isolation_level": "read_committed",
+    }

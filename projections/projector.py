@@ -43,7 +43,7 @@ from projections import topics
 from projections.apply import BatchResult, Rejected, apply_batch
 from projections.db import make_engine, migrate, redacted
 from projections.decode import Message
-from projections.kafka_access import KafkaAddress, kafka_options
+from projections.kafka_access import KafkaAddress, kafka_options, reader_options
 from projections.offsets import OffsetsMoved, read_offsets
 from projections.tracing import trace_applied
 
@@ -154,14 +154,9 @@ class Projector:
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            **kafka_options(self.bootstrap_servers),
+            **reader_options(self.bootstrap_servers),
             group_id=self.group_id,
             client_id=self.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            isolation_level="read_committed",
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(self.session_timeout_ms // 3, 100),
         )

@@ -78,9 +78,12 @@ def test_projector_process_then_reports_and_rebuild(published: str, sqlite_url: 
     )
     assert [r["program_id"] for r in funnel] == ["prog-a"] and funnel[0]["proposed"] == 20
 
-    result = runner.invoke(
-        app, ["projections", "rebuild", "--json", "--topic", published, "--group", group, "--database-url", sqlite_url]
-    )
+    rebuild = ["projections", "rebuild", "--json", "--topic", published, "--group", group, "--database-url", sqlite_url]
+    result = runner.invoke(app, rebuild)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["events"] == len(program_records(60)) and summary["groups"] == [group]
+    assert summary["processes"] == 1  # a small topic: starting a decode process would cost more than it saves
+    for bad in ("0", "3", "two"):
+        refused = runner.invoke(app, [*rebuild, "--processes", bad])
+        assert refused.exit_code == 2 and "--processes" in refused.output, (bad, refused.output)

@@ -1,7 +1,7 @@
 """Poison: a message between good ones is dead-lettered (the dead-letter topic with its error in the headers, and
 ``dead_letters``) and the partition goes on, whatever made it poison (decoding, validation, the database refusing
-its row), on SQLite and PostgreSQL, in the projector and in a rebuild. A database that does not answer is not
-poison: the batch is retried."""
+its row), on SQLite and PostgreSQL, in the projector and in a rebuild (in one process and in two). A database that
+does not answer is not poison: the batch is retried."""
 
 from __future__ import annotations
 
@@ -150,12 +150,14 @@ async def test_the_projector_and_a_rebuild_dead_letter_every_poison_and_go_on(
         with engine.connect() as conn:
             live = snapshot(conn)
             assert diff_snapshots(_comparable(conn), _clean_projection(h)) == []
-        summary = await asyncio.wait_for(
-            rebuild(database_url=database_url, bootstrap_servers=bootstrap, topic=kafka_topic), timeout=240
-        )
-        assert (summary.applied, summary.rejected) == (len(h), len(poison))
-        with engine.connect() as conn:
-            assert diff_snapshots(snapshot(conn), live) == []  # the rebuild found the same poison, the same rows
+        for processes in (1, 2):  # decoding here, and in a decode process (projections/pipeline.py)
+            summary = await asyncio.wait_for(
+                rebuild(database_url=database_url, bootstrap_servers=bootstrap, topic=kafka_topic, processes=processes),
+                timeout=240,
+            )
+            assert (summary.processes, summary.applied, summary.rejected) == (processes, len(h), len(poison))
+            with engine.connect() as conn:
+                assert diff_snapshots(snapshot(conn), live) == []  # the rebuild found the same poison, the same rows
     finally:
         engine.dispose()
 

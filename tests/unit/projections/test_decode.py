@@ -13,7 +13,7 @@ import pytest
 
 from domain import canonical_json
 from projections import decode as decode_module
-from projections.decode import Decoded, Message, Poison, decode, decode_strict
+from projections.decode import Decoded, Message, Poison, decode, decode_strict, decode_verified, fast_accepts
 from tests.unit.projections.helpers import TOPIC, as_topic, messages_of
 from tests.unit.projections.scenarios import golden_v1, program
 
@@ -115,6 +115,25 @@ def test_fast_and_strict_agree_on_resealed_variants() -> None:
         for variant in _variants(json.loads(m.value)):
             outcomes.add(assert_same(_with(m, _reseal(variant)))[0])
     assert outcomes == {"ok", "poison"}
+
+
+def test_the_writer_of_a_two_process_rebuild_decodes_as_decode_does() -> None:
+    """``decode_verified`` (what a rebuild's writer runs on the bytes its decode process accepted) gives the same
+    values as ``decode`` (the writer runs ``decode`` itself on any other message: projections/pipeline.py)."""
+    verified = declined = 0
+    for m in _sample():
+        assert m.value is not None
+        for variant in [json.loads(m.value), *_variants(json.loads(m.value))]:
+            message = _with(m, _reseal(variant))
+            if fast_accepts(message):
+                verified += 1
+                assert _outcome(decode_verified, message) == _outcome(decode, message)
+            else:
+                declined += 1
+    assert verified and declined
+    for m in _messages():
+        assert fast_accepts(m)
+        assert _outcome(decode_verified, m) == _outcome(decode, m)
 
 
 def test_a_tampered_payload_is_caught() -> None:
