@@ -14,16 +14,33 @@ caught-up state (a rejection is an ``ApplicationError`` whose type is the ``Doma
 the history), the handler (synchronous, so it never interleaves with anything) ticks then executes. The command id
 is the update id, and the workflow also remembers command id -> (first seq, last seq) across continue-as-new, so a
 re-sent command returns the first result and appends nothing.
+
+The main loop (``_run_ordered``) is the one coroutine that issues timer and activity commands: each pass ticks, then
+sets the timer, starts the next publication and the next notification, in that order; the activities' completions
+only change fields and wake it. So a task's commands follow from the state it leaves, never from how its jobs were
+grouped into activations (which differs between a live task and its replay). Runs recorded before
+``ORDERED_COMMANDS_PATCH`` keep their orchestration: workflows/two_loops.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.two_loops import (
+    MIN_SLEEP,
+    NOTIFY_RETRY,
+    NOTIFY_TIMEOUT,
+    PUBLISH_PARKED,
+    PUBLISH_RETRY,
+    PUBLISH_TIMEOUT,
+    TwoLoops,
+)
 
 with workflow.unsafe.imports_passed_through():
     # Pure and deterministic (stdlib + pydantic only): passed through, not re-imported per run by the sandbox.
@@ -59,8 +76,12 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "NOTIFY_TYPES",
+    "ORDERED_COMMANDS_PATCH",
     "PATCH_HISTORY_LENGTH_FROM_COMMANDS",
     "PATCH_SEARCH_FROM_HISTORY",
+    "PUBLISH_PARKED",
+    "PUBLISH_RETRY",
+    "PUBLISH_TIMEOUT",
     "RULES_V2_PATCH",
     "SEARCH_KEYS",
     "SURVEYS_PATCH",
@@ -106,27 +127,13 @@ wake-up continued-as-new there on replay where the live run, with a shorter hist
 ("nondeterminism" on a history the code wrote itself). A task that issues commands is never folded into a later one,
 so what it saw is what its replay sees. Both values only grow, so a later look can only confirm a decision."""
 
-PUBLISH_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=0,  # unlimited: Kafka will come back; the outbox waits for it
-    non_retryable_error_types=["InvalidBatch", "SerializationError"],
-)
-PUBLISH_TIMEOUT = timedelta(seconds=30)
-PUBLISH_PARKED = timedelta(minutes=1)
-"""After a non-retryable publishing failure (a bug, not an outage) the outbox keeps the batch and tries again this
-much later: a fixed activity can still deliver it; nothing is skipped."""
+ORDERED_COMMANDS_PATCH = "ordered-commands"
+"""Since this patch the main loop alone issues the timer and activity commands, in a fixed order; it cancels its timer
+only for a sooner deadline (or none), and a notification waits for its event's publication. Before it, two coroutines
+(the main loop cancelling its timer, the publish loop scheduling) did so in one task in an order that followed how
+its jobs were grouped into activations, which differs between the live task and its replay
+(tests/workflow/test_timer_cancel_race.py)."""
 
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=20,
-    non_retryable_error_types=["InvalidNotification"],
-)
-NOTIFY_TIMEOUT = timedelta(seconds=60)
-MIN_SLEEP = timedelta(seconds=1)
 FINGERPRINTS_PATCH = "command-fingerprints"
 """From this patch on, a command id is remembered with its command's fingerprint, and every result carries it: the
 client refuses a re-sent id whose content differs (``workflows.models.check_binding``)."""
@@ -138,7 +145,7 @@ def _rejection(error: DomainError) -> ApplicationError:
 
 
 @workflow.defn(name="RelationshipWorkflow")
-class RelationshipWorkflow:
+class RelationshipWorkflow(TwoLoops):
     @workflow.init
     def __init__(self, input: RelationshipWorkflowInput) -> None:
         # Update-with-start runs the validator before run(): everything the handlers read is set here.
@@ -163,8 +170,12 @@ class RelationshipWorkflow:
         self._history_from_commands = False  # PATCH_HISTORY_LENGTH_FROM_COMMANDS, decided at the start of run()
         self._history_length = 0  # as seen in the last task that issued commands (the patch)
         self._continue_as_new_suggested = False
+        # ORDERED_COMMANDS_PATCH: the main loop's own timer and what the activities' completions tell it
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_fired = False
+        self._parked_until: datetime | None = None  # a publication failed without retry: the next try not before
 
-    # --- the main loop ------------------------------------------------------------------------------------------
+    # --- the main loop (the runs recorded before ORDERED_COMMANDS_PATCH: workflows/two_loops.py) ------------------
 
     @workflow.run
     async def run(self, input: RelationshipWorkflowInput) -> RelationshipState:
@@ -175,39 +186,144 @@ class RelationshipWorkflow:
         self._bound_outbox_bytes = workflow.patched(OUTBOX_BYTES_PATCH)
         self._upsert_search_attributes()
         self._history_from_commands = workflow.patched(PATCH_HISTORY_LENGTH_FROM_COMMANDS)
-        publisher = asyncio.create_task(self._publish_loop())
-        notifier = asyncio.create_task(self._notify_loop())
-        timer_fired = False
+        if workflow.patched(ORDERED_COMMANDS_PATCH):
+            return await self._run_ordered()
+        return await self._run_two_loops()
+
+    async def _tick_or_end(self, timer_fired: bool, loops: tuple[asyncio.Task[None], ...]) -> RelationshipState | None:
+        """A pass's start: tick; then the final state if the relationship is closed and everything is delivered, or
+        continue-as-new when it is due (after the handlers and activities in flight finished); else None."""
+        self._advance()
+        if timer_fired and next_deadline(self._state) is not None:
+            self._observe_history()  # this task sets the next timer or continues-as-new: it has commands
+        if self._state.is_closed and self._drained():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            for loop in loops:
+                loop.cancel()
+            return self._state
+        if self._continue_as_new_due():
+            self._draining = True
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() and not self._publishing and not self._notifying
+            )
+            for loop in loops:
+                loop.cancel()
+            workflow.continue_as_new(self._carry())
+        return None
+
+    # --- the main loop since ORDERED_COMMANDS_PATCH: the one coroutine that issues timer and activity commands ------
+
+    async def _run_ordered(self) -> RelationshipState:
+        """Each pass ticks, then decides, in this order, the timer, the next publication and the next notification.
+        The activities report back through callbacks that only change fields (the loop wakes on them), so the commands
+        of a task follow from the state the task leaves, never from how its jobs were grouped into activations."""
         while True:
-            self._advance()
-            if timer_fired and next_deadline(self._state) is not None:
-                self._observe_history()  # this task sets the next timer or continues-as-new: it has commands
-            if self._state.is_closed and self._drained():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                publisher.cancel()
-                notifier.cancel()
-                return self._state
-            if self._continue_as_new_due():
-                self._draining = True
-                await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() and not self._publishing and not self._notifying
-                )
-                publisher.cancel()
-                notifier.cancel()
-                workflow.continue_as_new(self._carry())
-            deadline = next_deadline(self._state)
-            now = workflow.now()
-            timeout = None if deadline is None else max(deadline - now, MIN_SLEEP if deadline <= now else timedelta(0))
-            self._sleeping_until = deadline
+            timer_fired, self._timer_fired = self._timer_fired, False
+            if (final := await self._tick_or_end(timer_fired, ())) is not None:
+                return final
+            self._set_timer()
+            self._start_publication()
+            self._start_notification()
             self._wake = False
-            timer_fired = False
-            try:
-                await workflow.wait_condition(
-                    lambda: self._wake or self._drained_after_close() or self._continue_as_new_due(),
-                    timeout=timeout,
-                )
-            except TimeoutError:  # the deadline came: the loop ticks
-                timer_fired = True
+            await workflow.wait_condition(self._pass_due)
+
+    def _pass_due(self) -> bool:
+        return (
+            self._wake
+            or self._timer_fired
+            or self._can_publish()
+            or self._can_notify()
+            or self._drained_after_close()
+            or self._continue_as_new_due()
+        )
+
+    def _set_timer(self) -> None:
+        """A timer for the next deadline (or the parked publication's retry, if sooner). A timer that fires no later
+        is kept (when it fires, the next pass sets the next one); a sooner deadline cancels it."""
+        now = workflow.now()
+        if self._parked_until is not None and now >= self._parked_until:
+            self._parked_until = None
+        deadline = next_deadline(self._state)
+        if self._parked_until is not None:
+            deadline = self._parked_until if deadline is None else min(deadline, self._parked_until)
+        if self._timer is not None and self._sleeping_until is not None:
+            if deadline is not None and self._sleeping_until <= deadline:
+                return
+            self._timer.cancel()  # a fired timer always sets the next one: a task with a timer event has commands
+            self._timer = None
+        self._sleeping_until = deadline
+        if deadline is not None:
+            delay = max(deadline - now, MIN_SLEEP if deadline <= now else timedelta(0))
+            self._timer = asyncio.get_running_loop().call_later(delay.total_seconds(), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_fired = True
+
+    def _can_publish(self) -> bool:
+        return bool(self._outbox) and not self._publishing and not self._draining and self._parked_until is None
+
+    def _can_notify(self) -> bool:
+        """A notification goes out once its event is published: a completion that leaves nothing to publish then
+        leaves nothing to notify either (its task has no command, whatever the SDK groups it with)."""
+        return (
+            bool(self._notifications)
+            and self._notifications[0].seq <= self._published_through
+            and not self._notifying
+            and not self._draining
+        )
+
+    def _start_publication(self) -> None:
+        if not self._can_publish():
+            return
+        batch = self._outbox[: self._limits.publish_batch]
+        self._publishing = True
+        handle = workflow.start_activity(
+            ACTIVITY_PUBLISH, batch, start_to_close_timeout=PUBLISH_TIMEOUT, retry_policy=PUBLISH_RETRY
+        )
+        handle.add_done_callback(lambda done: self._published(batch, done))
+
+    def _published(self, batch: list[Envelope], done: asyncio.Future[Any]) -> None:
+        self._publishing = False
+        error = None if done.cancelled() else done.exception()
+        if done.cancelled() or error is not None:
+            if error is not None and not isinstance(error, ActivityError):
+                raise error
+            workflow.logger.error(
+                "publishing seq %d..%d failed without retry (%s); the outbox keeps them and tries again in %s",
+                batch[0].seq,
+                batch[-1].seq,
+                (error.cause or error) if isinstance(error, ActivityError) else "cancelled",
+                PUBLISH_PARKED,
+            )
+            self._parked_until = workflow.now() + PUBLISH_PARKED
+            self._wake = True  # the loop sets a timer for the retry
+            return
+        # Acknowledged by Kafka: only now do the entries leave the queue (new ones were only appended behind).
+        del self._outbox[: len(batch)]
+        self._published_through = batch[-1].seq
+
+    def _start_notification(self) -> None:
+        if not self._can_notify():
+            return
+        envelope = self._notifications[0]
+        self._notifying = True
+        handle = workflow.start_activity(
+            ACTIVITY_NOTIFY, envelope, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY
+        )
+        handle.add_done_callback(lambda done: self._notified(envelope, done))
+
+    def _notified(self, envelope: Envelope, done: asyncio.Future[Any]) -> None:
+        self._notifying = False
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            if not isinstance(error, ActivityError):
+                raise error
+            # A notification is a courtesy; the event itself is in the log either way.
+            workflow.logger.error("notification for seq %d given up: %s", envelope.seq, error.cause or error)
+        del self._notifications[0]
+
+    # --- ticking -----------------------------------------------------------------------------------------------
 
     def _advance(self) -> None:
         """Apply the timer rules due now (``tick``): the only events that come without a command."""
@@ -323,56 +439,6 @@ class RelationshipWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._search.update(wanted)
-
-    # --- the outbox and the notifications ----------------------------------------------------------------------
-
-    async def _publish_loop(self) -> None:
-        while True:
-            await workflow.wait_condition(lambda: bool(self._outbox) and not self._draining)
-            batch = self._outbox[: self._limits.publish_batch]
-            self._publishing = True
-            try:
-                await workflow.execute_activity(
-                    ACTIVITY_PUBLISH,
-                    batch,
-                    start_to_close_timeout=PUBLISH_TIMEOUT,
-                    retry_policy=PUBLISH_RETRY,
-                )
-            except ActivityError as error:
-                workflow.logger.error(
-                    "publishing seq %d..%d failed without retry (%s); the outbox keeps them and tries again in %s",
-                    batch[0].seq,
-                    batch[-1].seq,
-                    error.cause or error,
-                    PUBLISH_PARKED,
-                )
-                self._publishing = False
-                await workflow.sleep(PUBLISH_PARKED)
-                continue
-            finally:
-                self._publishing = False
-            # Acknowledged by Kafka: only now do the entries leave the queue (new ones were only appended behind).
-            del self._outbox[: len(batch)]
-            self._published_through = batch[-1].seq
-
-    async def _notify_loop(self) -> None:
-        while True:
-            await workflow.wait_condition(lambda: bool(self._notifications) and not self._draining)
-            envelope = self._notifications[0]
-            self._notifying = True
-            try:
-                await workflow.execute_activity(
-                    ACTIVITY_NOTIFY,
-                    envelope,
-                    start_to_close_timeout=NOTIFY_TIMEOUT,
-                    retry_policy=NOTIFY_RETRY,
-                )
-            except ActivityError as error:
-                # A notification is a courtesy; the event itself is in the log either way.
-                workflow.logger.error("notification for seq %d given up: %s", envelope.seq, error.cause or error)
-            finally:
-                self._notifying = False
-            del self._notifications[0]
 
     # --- commands ------------------------------------------------------------------------------------------------
 

@@ -101,6 +101,23 @@ async def reassigned(lc: Lifecycle) -> None:
     await lc.do("Reassign", MANAGER, successor_id=f"{lc.relationship_id}-successor", reason="no chemistry")
 
 
+async def ordered_surveys_paused(lc: Lifecycle) -> None:
+    """Rules v3, recorded since ``ordered-commands`` (one coroutine issues timers and activities): surveys asked and
+    answered, a refusal, a pause ended by a command and one by the timer, then terminated."""
+    lc.rules_version = None
+    await lc.to_cultivation()
+    state = await lc.state()
+    [end_of_trial] = [k for k, r in state.surveys_open.items() if r.instrument == "end_of_trial"]
+    await lc.do("SubmitSurvey", MENTOR, request_id=end_of_trial, answers={"satisfaction": 4, "continue": "yes"})
+    await lc.meeting()
+    await lc.do("Pause", MENTEE, reason="parental leave")
+    await lc.sleep(10)
+    await lc.do("Resume", MENTEE)
+    await lc.do("Pause", MENTOR, reason="sabbatical")
+    await lc.sleep(61)
+    await lc.do("Terminate", MANAGER, reason_code="program_ended")
+
+
 SCENARIOS: dict[str, tuple[Callable[[Lifecycle], Awaitable[None]], Limits | None]] = {
     "declined": (declined, None),
     "did-not-start": (did_not_start, None),
@@ -109,6 +126,8 @@ SCENARIOS: dict[str, tuple[Callable[[Lifecycle], Awaitable[None]], Limits | None
     "v2-trial-failed": (trial_failed, None),
     "v2-contested-timer-decides": (contested_timer_decides, None),
     "v2-reassigned": (reassigned, None),
+    "ordered-surveys-paused": (ordered_surveys_paused, None),
+    "ordered-continued-as-new": (continued_as_new, Limits(continue_as_new_after_events=150)),
 }
 
 

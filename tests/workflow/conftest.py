@@ -7,6 +7,7 @@ log file. What the real KafkaPublisher puts on the real topic is the integration
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -27,9 +28,11 @@ from domain import COMMAND_CLASSES, Actor, Envelope, RelationshipState, Role, bu
 from domain.scripting import command, proposal
 from tests.cache import TEST_WORKFLOW_CACHE, replay_from_scratch
 from tests.conftest import time_skipping_server
+from tests.workflow.probing import ProbingClient, replay_every_point
 from workers.worker import WORKFLOW_CACHE, build_worker
 from workflows.client import CommandResult, MentorflowClient, new_command_id
 
+LONG = os.environ.get("MENTORFLOW_TEST_LONG") == "1"
 MANAGER = Actor(id="mgr-1", role=Role.MANAGER)
 MENTOR = Actor(id="ana", role=Role.MENTOR)
 MENTEE = Actor(id="bo", role=Role.MENTEE)
@@ -72,6 +75,8 @@ class Lifecycle:
 
     async def sleep(self, days: float = 0, **kwargs: float) -> None:
         await self.env.sleep(timedelta(days=days, **kwargs))
+        if isinstance(self.client, ProbingClient) and self.relationship_id in self.client.touched:
+            await self.client.probe(self.relationship_id, f"a skip of {timedelta(days=days, **kwargs)}")
 
     rules_version: int | None = 1  # the lifecycles written for rules version 1 keep proving it; None: current
 
@@ -151,6 +156,10 @@ async def lifecycle(time_skipping_env: Any, tmp_path: Path, request: pytest.Fixt
     every run it made replays from scratch (the ``Replayer``) and the state replayed from the whole history must
     equal the cached run's result: the same checks, made once at the end instead of at every task.
 
+    Every point the test reaches (after each command, accepted or refused, and each skip of time) replays at the
+    end (tests/workflow/probing.py): a restart there would not freeze the relationship. A long lifecycle replays
+    its points only with ``MENTORFLOW_TEST_LONG=1`` (hundreds of growing histories).
+
     ``@pytest.mark.own_time_skipping_server``: the test gets a server of its own (about a second to start), for
     what leaves the test server unable to serve later tests (see the marker's description in pyproject.toml)."""
     async with AsyncExitStack() as stack:
@@ -168,9 +177,8 @@ async def _lifecycle_on(env: Any, tmp_path: Path, request: pytest.FixtureRequest
     publisher = RecordingPublisher()
     notifications = tmp_path / "notifications.jsonl"
     long = request.node.get_closest_marker("long_lifecycle") is not None
-    lc = Lifecycle(
-        env=env, client=MentorflowClient(temporal, task_queue=queue), notifications=notifications, publisher=publisher
-    )
+    client = ProbingClient(temporal, task_queue=queue)
+    lc = Lifecycle(env=env, client=client, notifications=notifications, publisher=publisher)
     worker: Worker = build_worker(
         temporal,
         task_queue=queue,
@@ -179,20 +187,25 @@ async def _lifecycle_on(env: Any, tmp_path: Path, request: pytest.FixtureRequest
         max_cached_workflows=WORKFLOW_CACHE if long and TEST_WORKFLOW_CACHE == 0 else TEST_WORKFLOW_CACHE,
     )
     async with worker:
-        yield lc
-        if long:
-            await _replays_to_the_same_state(lc)
-        await _leave_nothing_running(lc)
+        try:
+            yield lc
+            if not long or LONG:
+                await replay_every_point(client.points, tmp_path)
+            if long:
+                await _replays_to_the_same_state(lc)
+        finally:
+            for relationship_id in dict.fromkeys([lc.relationship_id, *client.touched]):
+                await leave_nothing_running(client, relationship_id)
 
 
-async def _leave_nothing_running(lc: Lifecycle) -> None:
+async def leave_nothing_running(client: MentorflowClient, relationship_id: str) -> None:
     """The session's time-skipping server skips time only while no task is outstanding anywhere on it. A relationship
     left running gets, at a later test's skip, a timer task on a queue nobody polls any more, and from then on time
     passes in real time for every later test (the surveys test, skipping 45 days, hung until its timeout)."""
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    handle = lc.client.handle(lc.relationship_id)
+    handle = client.handle(relationship_id)
     try:
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("test over: nothing left running on the shared time-skipping server")
