@@ -121,7 +121,7 @@ def test_the_writer_of_a_two_process_rebuild_decodes_as_decode_does() -> None:
     """``decode_verified`` (what a rebuild's writer runs on the bytes its decode process accepted) gives the same
     values as ``decode`` (the writer runs ``decode`` itself on any other message: projections/pipeline.py)."""
     verified = declined = 0
-    for m in _sample():
+    for m in _sample()[:2]:  # a proposal and a stage change: every field of both, odd values included
         assert m.value is not None
         for variant in [json.loads(m.value), *_variants(json.loads(m.value))]:
             message = _with(m, _reseal(variant))
