@@ -267,6 +267,14 @@ async def topic_size(bootstrap_servers: KafkaAddress, topic: str) -> int:
         await consumer.stop()
 
 
+def _core_to_spare() -> bool:
+    """Two cores or more and the 1-minute load leaves one idle. Measured (docs/benchmarks.md, issue 16's notes): the
+    decode process costs about 20 µs more CPU per event in all than it takes off the writer (a second parse, the
+    pipe), so with no idle core the rebuild is slower in two processes than in one."""
+    cores = os.cpu_count() or 1
+    return cores >= 2 and os.getloadavg()[0] <= cores - 1
+
+
 async def _load(
     engine: Engine,
     bootstrap_servers: KafkaAddress,
@@ -321,12 +329,13 @@ async def rebuild(
 ) -> RebuildResult:
     """Replay ``topic`` from offset 0 into a new table-set generation and swap it in (see the module docstring).
     ``progress(n)`` is called after each batch with the number of messages it consumed. ``processes``: 2 decodes in a
-    second process (:mod:`projections.pipeline`), 1 in this one; None chooses 2 when there are two cores and the
-    topic holds at least ``PIPELINE_MIN_MESSAGES`` (below that, starting the process costs more than it saves)."""
+    second process (:mod:`projections.pipeline`), 1 in this one; None chooses 2 when a core is idle
+    (:func:`_core_to_spare`) and the topic holds at least ``PIPELINE_MIN_MESSAGES`` (below that, starting the process
+    costs more than it saves)."""
     await asyncio.to_thread(migrate, database_url)
     if processes is None:
         big = await topic_size(bootstrap_servers, topic) >= PIPELINE_MIN_MESSAGES
-        processes = 2 if big and (os.cpu_count() or 1) >= 2 else 1
+        processes = 2 if big and _core_to_spare() else 1
     engine, generation = await asyncio.to_thread(prepare_generation, database_url)
     deferred = await asyncio.to_thread(defer_indexes, engine)
     result = RebuildResult(generation=generation, processes=processes)

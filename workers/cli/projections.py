@@ -55,8 +55,8 @@ def rebuild(
         "--processes",
         min=1,
         max=2,
-        help="2: decode in a second process while this one writes; 1: all here; default: 2 on a machine with two "
-        "cores when the topic holds 20,000 messages or more",
+        help="2: decode in a second process while this one writes; 1: all here; default: 2 when the topic holds "
+        "20,000 messages or more and the load leaves a core idle (with no idle core two processes are slower)",
     ),
     json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
