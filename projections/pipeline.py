@@ -61,7 +61,7 @@ _THRESHOLDS = (50_000, 50, 100)  # young collections every 50,000 allocations, n
 def fewer_collections() -> Iterator[None]:
     """The collector tuned for a bulk load: what exists now is frozen (never traversed again) and young collections
     run seldom. Decoding allocates many small containers and few cycles, and every collection of the default
-    thresholds traversed the whole batch: about a third of the decode time measured here (docs/benchmarks.md)."""
+    thresholds traversed the whole batch: about a third of the decode time (measured: issue 16, notes of rebuild16)."""
     old = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(*_THRESHOLDS)

@@ -268,9 +268,9 @@ async def topic_size(bootstrap_servers: KafkaAddress, topic: str) -> int:
 
 
 def _core_to_spare() -> bool:
-    """Two cores or more and the 1-minute load leaves one idle. Measured (docs/benchmarks.md, issue 16's notes): the
-    decode process costs about 20 µs more CPU per event in all than it takes off the writer (a second parse, the
-    pipe), so with no idle core the rebuild is slower in two processes than in one."""
+    """Two cores or more and the 1-minute load leaves one idle. Measured (benchmark 3's A/B; issue 16, notes of
+    rebuild16): the decode process costs about 20 µs more CPU per event in all than it takes off the writer (a second
+    parse, the pipe), so with no idle core the rebuild is slower in two processes than in one."""
     cores = os.cpu_count() or 1
     return cores >= 2 and os.getloadavg()[0] <= cores - 1
 
