@@ -162,7 +162,7 @@ async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis:
     start = len(vis.latencies)
 
     async def attempt(pair: Pair, i: int, sent: float) -> None:
-        result = await mf.send(pair.relationship_id, command(pair, i))
+        result = await mf.send(pair.relationship_id, command(pair, i), with_state=False)
         vis.wait(pair.relationship_id, result.last_seq, sent)
 
     point = await offer_point(rate, seconds, pairs, attempt, RelationshipBusy)

@@ -62,7 +62,7 @@ async def real(mf: Any, pairs: list[Pair], seconds: float) -> tuple[int, float]:
     async def client(k: int) -> None:
         i = 0
         while time.perf_counter() < end:
-            await mf.send(pairs[k].relationship_id, command(pairs[k], i))
+            await mf.send(pairs[k].relationship_id, command(pairs[k], i), with_state=False)
             i += 1
         counts[k] = i
 

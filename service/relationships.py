@@ -25,7 +25,7 @@ from projections.read_model import REPORTS
 from service.audit import AuditService
 from service.errors import InvalidArgument, ServiceUnavailable
 from workflows.client import RelationshipBusy
-from workflows.models import CommandIdConflict
+from workflows.models import CommandIdConflict, StateView
 
 __all__ = ["REPORT_NAMES", "CommandClient", "CommandOutcome", "ListFilter", "MentorflowService", "ReportName"]
 
@@ -38,16 +38,31 @@ assert set(REPORT_NAMES) == set(REPORTS), "every report of the read model, and o
 
 @dataclass(frozen=True, slots=True)
 class CommandOutcome:
-    """The relationship after an accepted command, and the envelopes the command appended (oldest first); from the
-    workflow also the command id, whether it was a re-send (``duplicate``: applied once, the first result) and the
-    seqs it appended (``first_seq..last_seq``; empty when ``last_seq < first_seq``)."""
+    """The relationship after an accepted command (``view``: seq, stage, substate, health, outcome), and the
+    envelopes the command appended (oldest first); from the workflow also the command id, whether it was a re-send
+    (``duplicate``: applied once, the first result) and the seqs it appended (``first_seq..last_seq``; empty when
+    ``last_seq < first_seq``). ``state`` is the whole state, only when asked for (``with_state``: the CLI prints
+    it) or when the worker still sent it; ``view`` is built from it when not given."""
 
-    state: RelationshipState
+    state: RelationshipState | None = None
     events: list[Envelope] = field(default_factory=list)
     command_id: str | None = None
     duplicate: bool = False
     first_seq: int | None = None
     last_seq: int | None = None
+    view: StateView | None = None
+
+    def __post_init__(self) -> None:
+        if self.view is None:
+            if self.state is None:
+                raise ValueError("a command outcome needs its view or its state")
+            object.__setattr__(self, "view", StateView.of(self.state))
+
+    @property
+    def summary(self) -> StateView:
+        """The view (always set after construction)."""
+        assert self.view is not None
+        return self.view
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +79,9 @@ class ListFilter:
 class CommandClient(Protocol):
     """The part of :class:`workflows.client.MentorflowClient` the API uses."""
 
-    async def propose(self, command: ProposeRelationship) -> Any: ...
+    async def propose(self, command: ProposeRelationship, *, with_state: bool = ...) -> Any: ...
 
-    async def send(self, relationship_id: str, command: Command) -> Any: ...
+    async def send(self, relationship_id: str, command: Command, *, with_state: bool = ...) -> Any: ...
 
     async def state(self, relationship_id: str) -> RelationshipState: ...
 
@@ -155,25 +170,31 @@ class MentorflowService:
         return asyncio.to_thread(run)
 
     # --- commands ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _outcome(result: Any, state: RelationshipState | None = None) -> CommandOutcome:
-        events = list(getattr(result, "events", None) or [])
+    async def _outcome(self, relationship_id: str, result: Any, with_state: bool) -> CommandOutcome:
+        """The outcome of a command's result; with ``with_state`` and no state in the result (the workflow answers
+        with its view since ``slim-command-result``), the whole state read by a query after the command."""
+        state: RelationshipState | None = getattr(result, "state", None)
+        if with_state and state is None:
+            state = await self.state(relationship_id)
         return CommandOutcome(
-            state=state or result.state,
-            events=events,
+            state=state,
+            events=list(getattr(result, "events", None) or []),
             command_id=getattr(result, "command_id", None),
             duplicate=bool(getattr(result, "duplicate", False)),
             first_seq=getattr(result, "first_seq", None),
             last_seq=getattr(result, "last_seq", None),
+            view=getattr(result, "view", None),
         )
 
-    async def propose(self, command: ProposeRelationship) -> CommandOutcome:
-        result = await self._call(lambda c: c.propose(command))
-        return self._outcome(result)
+    async def propose(self, command: ProposeRelationship, *, with_state: bool = False) -> CommandOutcome:
+        """Propose; ``with_state`` also reads the whole state (one query more), else the outcome has its view."""
+        result = await self._call(lambda c: c.propose(command, with_state=False))
+        return await self._outcome(command.relationship_id, result, with_state)
 
-    async def send(self, relationship_id: str, command: Command) -> CommandOutcome:
-        result = await self._call(lambda c: c.send(relationship_id, command))
-        return self._outcome(result)
+    async def send(self, relationship_id: str, command: Command, *, with_state: bool = False) -> CommandOutcome:
+        """Send; ``with_state`` also reads the whole state (one query more), else the outcome has its view."""
+        result = await self._call(lambda c: c.send(relationship_id, command, with_state=False))
+        return await self._outcome(relationship_id, result, with_state)
 
     async def state(self, relationship_id: str) -> RelationshipState:
         return await self._call(lambda c: c.state(relationship_id))

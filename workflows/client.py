@@ -232,11 +232,13 @@ class MentorflowClient:
         command_id: str | None = None,
         rules_version: int | None = None,
         renewals_used: int | None = None,
+        with_state: bool = True,
     ) -> CommandResult:
         """Start a relationship (update-with-start). Pass a ready :class:`ProposeRelationship`, or its fields.
 
         A ``predecessor_id`` must name a relationship that exists (the domain is pure and cannot look): otherwise
-        :class:`InvalidCommand` naming the field. ``rules_version`` None pins the current rules."""
+        :class:`InvalidCommand` naming the field. ``rules_version`` None pins the current rules. ``with_state``: see
+        :meth:`send`."""
         if command is None:
             if not (program and mentor and mentee and by):
                 raise TypeError("propose() needs a ProposeRelationship, or program, mentor, mentee and by")
@@ -289,7 +291,7 @@ class MentorflowClient:
             explained = await self._propose_or_explain(rid, proposal.command_id, propose_once, operations)
             return check_binding(proposal, explained)
 
-        return await self._observed(proposal.type, propose_bound())
+        return await self._completed(rid, await self._observed(proposal.type, propose_bound()), with_state)
 
     async def _observed(self, command_type: str, call: Awaitable[T]) -> T:
         """Await ``call`` and tell :attr:`on_command` how it ended."""
@@ -344,9 +346,11 @@ class MentorflowClient:
         mentee: str,
         successor_id: str | None = None,
         match_method: str = "manual",
+        with_state: bool = True,
     ) -> tuple[CommandResult, CommandResult]:
         """Manager rematch: close ``relationship_id`` as ``rematched`` with a link to its successor, then propose the
-        successor (same program and policy, ``predecessor_id`` linking back). Lineage on both relationships."""
+        successor (same program and policy, ``predecessor_id`` linking back). Lineage on both relationships.
+        ``with_state``: see :meth:`send`."""
         old = await self.state(relationship_id)
         if old.policy is None or old.program_id is None:
             raise IllegalTransition(f"relationship {relationship_id} was never proposed; nothing to reassign")
@@ -354,6 +358,7 @@ class MentorflowClient:
         closed = await self.send(
             relationship_id,
             Reassign(command_id=new_command_id(), actor=by, successor_id=successor, reason=reason),
+            with_state=with_state,
         )
         started = await self.propose(
             program=old.program_id,
@@ -365,12 +370,20 @@ class MentorflowClient:
             match_method=match_method,
             predecessor_id=relationship_id,
             renewals_used=old.renewals or None,  # the renewal cap holds across a rematch (issue 14)
+            with_state=with_state,
         )
         return closed, started
 
-    async def send(self, relationship_id: str, command: Command | Mapping[str, Any]) -> CommandResult:
+    async def send(
+        self, relationship_id: str, command: Command | Mapping[str, Any], *, with_state: bool = True
+    ) -> CommandResult:
         """Send one command (a domain command, or its JSON-like mapping with ``type``). With a :attr:`privacy`
-        cipher, its personal text is sealed under its author's key before it leaves (docs/privacy.md)."""
+        cipher, its personal text is sealed under its author's key before it leaves (docs/privacy.md).
+
+        The result's ``view`` is the relationship right after the command. ``with_state`` (default) also fills in
+        ``state``, the whole state, with a ``state`` query after the update returned (so it may already show what
+        came after the command: a timer's events, another caller's command); ``with_state=False`` skips that round
+        trip (``state`` stays None unless a worker from before the slim result sent it)."""
         cmd: Command = parse_command(command) if isinstance(command, Mapping) else command
         cmd = await self._sealed(relationship_id, cmd)
 
@@ -381,11 +394,9 @@ class MentorflowClient:
             return result
 
         async def send_bound() -> CommandResult:
-            return await self._opened(
-                check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
-            )
+            return check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
 
-        return await self._observed(cmd.type, send_bound())
+        return await self._completed(relationship_id, await self._observed(cmd.type, send_bound()), with_state)
 
     async def _sealed(self, relationship_id: str, cmd: Command) -> Command:
         if self.privacy is None:
@@ -402,11 +413,15 @@ class MentorflowClient:
             cmd = await asyncio.to_thread(privacy.seal_answers, cmd, instrument)
         return await asyncio.to_thread(privacy.seal_command, cmd)
 
-    async def _opened(self, result: CommandResult) -> CommandResult:
-        """The result with its state opened for display (its envelopes stay as recorded: they are the chain)."""
-        if self.privacy is None:
+    async def _completed(self, relationship_id: str, result: CommandResult, with_state: bool) -> CommandResult:
+        """The result with its whole state opened for display: the one it carried (workers from before the slim
+        result, a closed workflow's remembered result), else, ``with_state``, the one a query reads (opened by
+        :meth:`state`). Its envelopes stay as recorded: they are the chain."""
+        if result.state is not None:
+            return result.model_copy(update={"state": await self._open_state(result.state)})
+        if not with_state:
             return result
-        return result.model_copy(update={"state": await self._open_state(result.state)})
+        return result.model_copy(update={"state": await self.state(relationship_id)})
 
     async def _open_state(self, state: RelationshipState) -> RelationshipState:
         if self.privacy is None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from activities.names import ACTIVITY_NOTIFY, ACTIVITY_PUBLISH
-from domain import Command, Envelope, RelationshipState, canonical_json
+from domain import Command, Envelope, Health, Outcome, RelationshipState, Stage, Substate, canonical_json
 
 __all__ = [
     "ACTIVITY_NOTIFY",
@@ -24,6 +24,7 @@ __all__ = [
     "EventsPage",
     "Limits",
     "RelationshipWorkflowInput",
+    "StateView",
     "WorkflowStatus",
     "check_binding",
     "command_fingerprint",
@@ -114,9 +115,32 @@ class RelationshipWorkflowInput(BaseModel):
     run: int = Field(0, description="how many times this relationship continued as new")
 
 
+class StateView(BaseModel):
+    """What a command's result says of the relationship after it: the few fields a caller acts on (the API's answer,
+    ``?wait`` on the projection, the CLI's line). The whole state (~3 kB, more with goals and meetings) is a query:
+    ``MentorflowClient.state``, or ``send``/``propose`` with ``with_state=True`` (their default)."""
+
+    relationship_id: str
+    seq: int
+    stage: Stage
+    substate: Substate
+    health: Health
+    outcome: Outcome | None = None
+    last_hash: str
+
+    @classmethod
+    def of(cls, state: RelationshipState) -> StateView:
+        return cls.model_validate(state, from_attributes=True)
+
+
 class CommandResult(BaseModel):
     """What an accepted command did. ``events`` are the envelopes it appended (for a re-sent command, the same
-    ones, as long as the workflow still holds them; ``first_seq``/``last_seq`` always say which they were)."""
+    ones, as long as the workflow still holds them; ``first_seq``/``last_seq`` always say which they were).
+
+    ``view`` is the relationship right after the command (for a re-sent one: as it is now). ``state`` is the whole
+    state: the workflow returns it only in histories recorded before ``slim-command-result`` (and from the
+    ``command_result`` query); :class:`~workflows.client.MentorflowClient` fills it in with a ``state`` query unless
+    asked not to (``with_state=False``, the hot path of the API and the benchmarks)."""
 
     command_id: str
     relationship_id: str
@@ -124,10 +148,19 @@ class CommandResult(BaseModel):
     first_seq: int
     last_seq: int
     events: list[Envelope] = Field(default_factory=list)
-    state: RelationshipState
+    state: RelationshipState | None = None
+    view: StateView = Field(description="built from state when absent (the results of older workers)")
     fingerprint: str | None = Field(
         None, description="command_fingerprint of the command this id named (None for commands accepted before)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _view_from_state(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("view") is None and data.get("state") is not None:
+            state = RelationshipState.model_validate(data["state"])
+            data = {**data, "state": state, "view": StateView.of(state)}
+        return data
 
 
 def command_fingerprint(command: Command) -> str:

@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         EventsPage,
         Limits,
         RelationshipWorkflowInput,
+        StateView,
         WorkflowStatus,
         command_fingerprint,
         newest_within,
@@ -84,6 +85,7 @@ __all__ = [
     "PUBLISH_TIMEOUT",
     "RULES_V2_PATCH",
     "SEARCH_KEYS",
+    "SLIM_RESULT_PATCH",
     "SURVEYS_PATCH",
     "RelationshipWorkflow",
 ]
@@ -137,6 +139,11 @@ its jobs were grouped into activations, which differs between the live task and 
 FINGERPRINTS_PATCH = "command-fingerprints"
 """From this patch on, a command id is remembered with its command's fingerprint, and every result carries it: the
 client refuses a re-sent id whose content differs (``workflows.models.check_binding``)."""
+SLIM_RESULT_PATCH = "slim-command-result"
+"""From this patch on, a command's update result carries a :class:`~workflows.models.StateView` (seq, stage,
+substate, health, outcome, last hash: ~0.3 kB) instead of the whole state (~3 kB and growing with goals, meetings,
+surveys), which Temporal wrote into the history with every command. The whole state stays a query away; the
+``command_result`` query (not history) still answers it whole."""
 
 
 def _rejection(error: DomainError) -> ApplicationError:
@@ -446,9 +453,10 @@ class RelationshipWorkflow(TwoLoops):
     def command(self, command: Command) -> CommandResult:
         """Apply one command. The update id is the command id."""
         self._observe_history()  # an accepted update is a command of its task
+        whole = not workflow.patched(SLIM_RESULT_PATCH)
         known = self._commands.get(command.command_id)
         if known is not None:
-            return self._result(command.command_id, known, duplicate=True)
+            return self._result(command.command_id, known, duplicate=True, whole=whole)
         self._advance()  # the timer rules due before the command come first (as the validator assumed)
         sent = command  # what the caller sent (the id is bound to it), before the rules version is pinned in
         if isinstance(command, ProposeRelationship) and command.rules_version is None:
@@ -467,7 +475,7 @@ class RelationshipWorkflow(TwoLoops):
             self._fingerprints[command.command_id] = command_fingerprint(sent)
         if state.is_closed or self._deadline_moved_earlier():
             self._wake = True
-        return self._result(command.command_id, span, duplicate=False)
+        return self._result(command.command_id, span, duplicate=False, whole=whole)
 
     @command.validator
     def _validate_command(self, command: Command) -> None:
@@ -498,7 +506,8 @@ class RelationshipWorkflow(TwoLoops):
         base = self._events[0].seq
         return self._events[max(first - base, 0) : max(last - base + 1, 0)]
 
-    def _result(self, command_id: str, span: tuple[int, int], *, duplicate: bool) -> CommandResult:
+    def _result(self, command_id: str, span: tuple[int, int], *, duplicate: bool, whole: bool) -> CommandResult:
+        """``whole``: with the whole state (histories before :data:`SLIM_RESULT_PATCH`; the query); else its view."""
         first, last = span
         return CommandResult(
             command_id=command_id,
@@ -507,7 +516,8 @@ class RelationshipWorkflow(TwoLoops):
             first_seq=first,
             last_seq=last,
             events=self._slice(first, last),
-            state=self._state,
+            state=self._state if whole else None,
+            view=StateView.of(self._state),
             fingerprint=self._fingerprints.get(command_id),
         )
 
@@ -529,7 +539,7 @@ class RelationshipWorkflow(TwoLoops):
     @workflow.query
     def command_result(self, command_id: str) -> CommandResult | None:
         known = self._commands.get(command_id)
-        return None if known is None else self._result(command_id, known, duplicate=True)
+        return None if known is None else self._result(command_id, known, duplicate=True, whole=True)
 
     @workflow.query
     def status(self) -> WorkflowStatus:

@@ -120,7 +120,7 @@ def _events_for(caller: Principal, events: Sequence[Envelope]) -> list[dict[str,
 async def _response(
     outcome: CommandOutcome, command_id: str, backend: BackendDep, caller: Principal, wait: bool = False
 ) -> CommandResponse:
-    state = outcome.state
+    state = outcome.summary  # the view the workflow answered with: no query for the whole state
     projected: bool | None = None
     if wait:
         try:

@@ -28,7 +28,7 @@ async def _answer_end_of_trial_with_the_lowest_score(lc: Lifecycle) -> None:
     # nondeterminism another change fixes in the workflow's orchestration)
     answers = {"satisfaction": 1, "continue": "unsure"}
     result = await lc.do("SubmitSurvey", MENTEE, request_id=end_of_trial, answers=answers)
-    assert result.state.health is Health.RED
+    assert result.view.health is Health.RED
 
 
 async def test_surveys_are_asked_delivered_and_move_health(lifecycle: Lifecycle) -> None:

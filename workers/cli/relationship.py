@@ -183,7 +183,8 @@ def _load_policy(name: str | None, path: Path | None) -> Any:
 
 
 def _result_json(result: Any, reader: str | None = None) -> dict[str, Any]:
-    """The JSON of a command's outcome (service.relationships.CommandOutcome): keys scripts rely on. ``reader``: the
+    """The JSON of a command's outcome (service.relationships.CommandOutcome, asked ``with_state``): keys scripts
+    rely on; ``state`` is the whole state as a query read it just after the command returned. ``reader``: the
     participant who sent it (their view of the events)."""
     return {
         "ok": True,
@@ -247,7 +248,7 @@ def propose(
         )
     except ValidationError as exc:
         _fail(f"invalid proposal: {_validation_message(exc)}", EXIT_INPUT, as_json)
-    result = _run(lambda service: service.propose(command), as_json)
+    result = _run(lambda service: service.propose(command, with_state=True), as_json)
     _print_result(result, as_json)
 
 
@@ -292,7 +293,7 @@ def do_command(
     except ValidationError as exc:
         known = ", ".join(n for n in COMMAND_NAMES_KEBAB if n != "propose-relationship")
         _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
-    result = _run(lambda service: service.send(relationship_id, command), as_json)
+    result = _run(lambda service: service.send(relationship_id, command, with_state=True), as_json)
     _print_result(result, as_json, _participant(actor))
 
 

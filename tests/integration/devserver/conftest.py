@@ -61,12 +61,13 @@ class World:
             command("SignAgreement", MENTOR, goals=["x"], cadence="P2W"),
             command("SignAgreement", MENTEE, goals=["x"], cadence="P2W"),
         ):
-            await self.client.send(rid, c)
-        assert result.state.opened_at is not None
+            await self.client.send(rid, c, with_state=False)
+        assert result.state is not None and result.state.opened_at is not None  # the whole state: a query
         return rid, result.state.opened_at
 
     async def meeting(self, rid: str, held_at: datetime, command_id: str | None = None) -> CommandResult:
-        return await self.client.send(rid, command("LogMeeting", MENTOR, command_id, held_at=held_at.isoformat()))
+        meeting = command("LogMeeting", MENTOR, command_id, held_at=held_at.isoformat())
+        return await self.client.send(rid, meeting, with_state=False)
 
 
 @pytest.fixture

@@ -43,5 +43,5 @@ async def test_long_texts_and_long_command_ids_are_carried_within_their_byte_bud
         again = await world.client.send(
             rid, command("LogMeeting", MENTOR, ids[-1], held_at=began.isoformat(), notes=notes)
         )
-        assert (again.first_seq, again.state.seq) == (last.first_seq, last.state.seq)  # applied once
+        assert (again.first_seq, again.view.seq) == (last.first_seq, last.view.seq)  # applied once
     assert await replay_from_scratch(world.temporal, rid) >= status.run + 1  # every run, with the current code

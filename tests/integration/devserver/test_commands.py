@@ -152,7 +152,7 @@ async def test_a_closed_relationship_refuses_commands_clearly(world: World) -> N
     with pytest.raises(RelationshipClosedError, match=r"closed \(outcome: terminated\)"):
         await world.meeting(rid, began)
     again = await world.client.send(rid, terminate)  # a re-sent command still gets its first result
-    assert again.state.outcome is Outcome.TERMINATED and again.last_seq == final.seq
+    assert again.view.outcome is Outcome.TERMINATED and again.last_seq == final.seq
     with pytest.raises(IllegalTransition, match="already exists"):
         await world.client.propose(program="p", mentor="a", mentee="b", by=MANAGER, relationship_id=rid)
     with pytest.raises(RelationshipNotFound):

@@ -17,7 +17,14 @@ from domain import DomainError, IllegalTransition, RelationshipNotFound
 from domain.scripting import Script
 from workers.cli import app
 from workflows.client import RelationshipBusy, RelationshipSummary
-from workflows.models import CommandIdConflict, CommandResult, EventsPage, WorkflowStatus, command_fingerprint
+from workflows.models import (
+    CommandIdConflict,
+    CommandResult,
+    EventsPage,
+    StateView,
+    WorkflowStatus,
+    command_fingerprint,
+)
 
 RID = "rel-contract-1"
 RESULT_KEYS = {"ok", "relationship_id", "command_id", "duplicate", "first_seq", "last_seq", "events", "state"}
@@ -50,24 +57,26 @@ class FakeClient:
         if self.error is not None:
             raise self.error
 
-    def _result(self, command: Any, appended: list[Any]) -> CommandResult:
+    def _result(self, command: Any, appended: list[Any], with_state: bool) -> CommandResult:
+        """As the workflow answers since slim-command-result: the view; the whole state only ``with_state``."""
         return CommandResult(
             command_id=command.command_id,
             relationship_id=RID,
             first_seq=appended[0].seq,
             last_seq=appended[-1].seq,
             events=appended,
-            state=self.script.state,
+            state=self.script.state if with_state else None,
+            view=StateView.of(self.script.state),
             fingerprint=command_fingerprint(command),
         )
 
-    async def propose(self, command: Any) -> CommandResult:
+    async def propose(self, command: Any, *, with_state: bool = True) -> CommandResult:
         self._check("propose")
-        return self._result(command, self.script.execute(command))
+        return self._result(command, self.script.execute(command), with_state)
 
-    async def send(self, relationship_id: str, command: Any) -> CommandResult:
+    async def send(self, relationship_id: str, command: Any, *, with_state: bool = True) -> CommandResult:
         self._check("send")
-        return self._result(command, self.script.execute(command))
+        return self._result(command, self.script.execute(command), with_state)
 
     async def state(self, relationship_id: str) -> Any:
         self._check("state")
@@ -144,6 +153,8 @@ def test_propose_and_do_print_the_command_result_keys(fake: FakeClient) -> None:
     assert set(out) == RESULT_KEYS
     assert out["command_id"] == "cmd-accept" and [e["type"] for e in out["events"]] == ["MatchAccepted"]
     assert out["first_seq"] == out["last_seq"] == out["state"]["seq"]
+    # the workflow answers with the view only: the CLI's whole state is a query after each command
+    assert fake.calls == ["propose", "state", "send", "state"]
 
 
 def test_show_prints_the_state_and_publishing_and_with_events_the_events(fake: FakeClient) -> None:
