@@ -51,7 +51,7 @@ __all__ = ["DEFAULT_GROUP", "Projector", "ProjectorMetrics", "run_projector"]
 
 log = logging.getLogger("mentorflow.projector")
 
-DEFAULT_GROUP = "mentorflow-projector"
+DEFAULT_GROUP = topics.projector_group("mentorflow")  # the default prefix's; settings derive a deployment's own
 ASSIGNED_GROUP = "mentorflow-assigned"  # the projection_offsets key of a projector without a consumer group
 
 

@@ -11,7 +11,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry
 
-from projections.projector import DEFAULT_GROUP, Projector, ProjectorMetrics, run_projector
+from projections.projector import Projector, ProjectorMetrics, run_projector
 from projections.topics import dead_letter_topic
 from workers.metrics.common import periodically, serve_registry
 from workers.metrics.process_projector import ProjectorCollector, ProjectorGauges, sample_projector
@@ -23,7 +23,7 @@ async def serve(
     settings: Settings,
     *,
     topic: str | None = None,
-    group_id: str = DEFAULT_GROUP,
+    group_id: str | None = None,
     database_url: str | None = None,
     max_records: int = 5000,
     session_timeout_ms: int = 10_000,
@@ -52,7 +52,7 @@ async def serve(
             database_url=database_url or settings.database_url,
             bootstrap_servers=settings.kafka.access,
             topic=topic,
-            group_id=group_id,
+            group_id=group_id or settings.kafka.projector_group_id,
             dead_letter_topic=dead_letters,
             max_records=max_records,
             session_timeout_ms=session_timeout_ms,

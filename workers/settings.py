@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
-from projections.topics import dead_letter_topic, events_topic
+from projections.topics import dead_letter_topic, events_topic, projector_group
 from workflows.codec import AesGcmCodec, codec_from_settings
 from workflows.connection import TemporalAccess
 
@@ -60,6 +60,11 @@ class TemporalSettings(BaseModel):
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = "mentorflow"
+    projector_group: str = Field(
+        "",
+        description="the projectors' consumer group (and projection_offsets key); default <topic_prefix>-projector, so "
+        "deployments sharing a broker never rebalance each other's projectors",
+    )
     partitions: int = Field(6, ge=1)
     controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller listener of the local broker")
     # production: TLS and/or SASL (docs/security.md)
@@ -91,6 +96,11 @@ class KafkaSettings(BaseModel):
     @property
     def dead_letter_topic(self) -> str:
         return dead_letter_topic(self.events_topic)
+
+    @property
+    def projector_group_id(self) -> str:
+        """One consumer group per deployment: ``mentorflow-projector`` for the default prefix, as before."""
+        return self.projector_group or projector_group(self.topic_prefix)
 
     @property
     def port(self) -> int:

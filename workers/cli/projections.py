@@ -7,7 +7,6 @@ import asyncio
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from projections.projector import DEFAULT_GROUP
 from projections.rebuild import rebuild as run_rebuild
 from projections.rebuild import topic_size
 from workers.cli.output import console, err_console, print_json
@@ -18,7 +17,9 @@ app = typer.Typer(help="The projection tables (reporting and audit store).", no_
 
 def projector(
     topic: str = typer.Option(None, "--topic", help="default: the settings' events topic"),
-    group: str = typer.Option(DEFAULT_GROUP, "--group", help="consumer group (and projection_offsets key)"),
+    group: str = typer.Option(
+        None, "--group", help="consumer group (and projection_offsets key); default <topic prefix>-projector"
+    ),
     database_url: str = typer.Option(None, "--database-url", help="default: the settings' database URL"),
     max_records: int = typer.Option(5000, "--max-records", help="messages per batch (one transaction)"),
     session_timeout_ms: int = typer.Option(10_000, "--session-timeout-ms"),
@@ -47,7 +48,9 @@ def projector(
 def rebuild(
     topic: str = typer.Option(None, "--topic", help="default: the settings' events topic"),
     group: list[str] = typer.Option(
-        [DEFAULT_GROUP], "--group", help="live consumer group(s) whose offsets move with the swap"
+        None,
+        "--group",
+        help="live consumer group(s) whose offsets move with the swap; default <topic prefix>-projector",
     ),
     database_url: str = typer.Option(None, "--database-url", help="default: the settings' database URL"),
     processes: int = typer.Option(
@@ -66,6 +69,7 @@ def rebuild(
     topic = topic or settings.kafka.events_topic
     url = database_url or settings.database_url
     bootstrap = settings.kafka.access
+    group = group or [settings.kafka.projector_group_id]
 
     async def go() -> object:
         if json_output:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from projections.topics import events_topic
+from projections.topics import events_topic, projector_group
 from tests.e2e.conftest import free_port, isolated_env, mentorflow
 from workers.services.process import log_file, spawn, stop, tail
 from workers.settings import Settings
@@ -214,7 +214,7 @@ def test_services_status_shows_consumer_lag_and_the_outbox(endpoints: Endpoints)
         groups = [g for g in found["kafka"]["consumer_groups"] if g["topic"] == endpoints.topic]
         outbox = found["temporal"]["outbox"]
         return (
-            [g["group"] for g in groups] == ["mentorflow-projector"]
+            [g["group"] for g in groups] == [projector_group(endpoints.env["MENTORFLOW_KAFKA__TOPIC_PREFIX"])]
             and groups[0]["lag"] == 0
             and outbox["sampled"] >= 3
             and outbox["depth"] == 0
