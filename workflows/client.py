@@ -129,6 +129,11 @@ _RETRYABLE = {
 """RPC failures a command (same command id: idempotent by its fingerprint) or a query is tried again after, for up to
 ``busy_timeout`` seconds."""
 
+_RETRYABLE_READS = _RETRYABLE | {RPCStatusCode.CANCELLED}
+"""A query also after the client's own RPC timeout ("Timeout expired", status CANCELLED): it changes nothing, and a
+loaded server or a worker replaying a long history after a restart can take longer than one RPC to answer (seen:
+a demo story failing on it right after its worker was killed)."""
+
 
 def new_command_id() -> str:
     return str(uuid.uuid4())
@@ -514,7 +519,7 @@ class MentorflowClient:
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
                     raise RelationshipNotFound(relationship_id) from None
-                if exc.status not in _RETRYABLE or asyncio.get_running_loop().time() >= deadline:
+                if exc.status not in _RETRYABLE_READS or asyncio.get_running_loop().time() >= deadline:
                     raise
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 2.0)

@@ -95,3 +95,16 @@ def test_what_is_not_transient_is_not_retried(status: RPCStatusCode) -> None:
     with pytest.raises(RPCError):
         asyncio.run(_client(FlakyHandle(failures=1, status=status)).state("r-1"))
     assert handle.update_ids == ["cmd-3"]
+
+
+def test_a_query_past_the_clients_own_rpc_timeout_is_asked_again() -> None:
+    """ "Timeout expired" (status CANCELLED) is the client's own RPC timeout: a query changes nothing, so it is asked
+    again within the budget (a worker replaying a long history after a restart answers late); a command is not
+    retried on it here (the SDK reports an update's RPC timeout as its own error, which is)."""
+    handle = FlakyHandle(failures=2, status=RPCStatusCode.CANCELLED)
+    assert asyncio.run(_client(handle).state("r-1")).relationship_id == "r-1"
+    assert handle.queries == 3
+    refused = FlakyHandle(failures=1, status=RPCStatusCode.CANCELLED)
+    with pytest.raises(RPCError):
+        asyncio.run(_client(refused).send("r-1", command(AcceptMatch, MENTOR, "cmd-4")))
+    assert refused.update_ids == ["cmd-4"]
