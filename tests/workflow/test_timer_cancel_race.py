@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,14 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from activities.notifications import LogSink, Notifier
+from tests.cache import replay_from_scratch
 from tests.workflow.conftest import MANAGER, MENTEE, MENTOR, Lifecycle, RecordingPublisher, leave_nothing_running
-from tests.workflow.probing import replay_every_point
+from tests.workflow.probing import ProbingClient, replay_every_point
+from tests.workflow.test_activation_grouping import GatedPublisher
 from workers.worker import build_worker
 from workflows.client import MentorflowClient
 from workflows.connection import DATA_CONVERTER
-from workflows.models import workflow_id
+from workflows.models import Limits, workflow_id
 from workflows.relationship import RelationshipWorkflow
 
 REGRESSIONS = Path(__file__).parent.parent / "histories" / "regressions"
@@ -126,3 +129,54 @@ async def test_replaying_every_point_names_the_point_that_fails(tmp_path: Path) 
     with pytest.raises(AssertionError, match=r"r-x after Terminate .*TimerCanceled"):
         await replay_every_point([("r-x after Terminate", history)], tmp_path)
     assert WorkflowHistory.from_json("kept", (tmp_path / "failed-0.json").read_text()).events == history.events
+
+
+async def test_commands_while_a_publication_is_held_and_across_continue_as_new_replay_at_every_point(
+    own_time_skipping_env: Any, tmp_path: Path
+) -> None:
+    """Commands accepted while the publication of an earlier one is still running (a pause moves the deadlines, the
+    resume brings them back), then enough meetings for a continue-as-new: every point replays, and every run
+    replays from scratch."""
+    env = own_time_skipping_env
+    queue = f"held-{uuid.uuid4().hex[:10]}"
+    gated = GatedPublisher()
+    notifications = tmp_path / "notifications.jsonl"
+    worker = build_worker(
+        env.client, task_queue=queue, publisher=gated, notifier=Notifier(LogSink(notifications)),
+        max_cached_workflows=0,
+    )  # fmt: skip
+    client = ProbingClient(env.client, task_queue=queue, limits=Limits(continue_as_new_after_events=100))
+    lc = Lifecycle(env=env, client=client, notifications=notifications)
+    async with worker:
+        try:
+            await lc.to_cultivation()
+            gated.gate.clear()
+            await lc.meeting()  # its publication waits at the gate
+            await _until_true(lambda: gated.waiting > 0, "the publication in flight")
+            await lc.do("Pause", MENTEE, reason="parental leave")
+            await lc.do("Resume", MENTEE)
+            gated.gate.set()
+            handle = client.handle(lc.relationship_id)
+            first_run = (await handle.describe()).run_id
+            for _ in range(40):
+                await lc.meeting()
+                if (await handle.describe()).run_id != first_run:
+                    break
+            else:
+                raise AssertionError("no continue-as-new after 40 meetings")
+            await lc.meeting()  # the first command of the new run
+            await lc.do("Terminate", MANAGER, reason_code="program_ended")
+            final = await lc.wait_closed()
+        finally:
+            await leave_nothing_running(client, lc.relationship_id)
+    assert final.outcome is not None and [e.seq for e in gated.published] == list(range(1, final.seq + 1))
+    await replay_every_point(client.points, tmp_path)
+    assert await replay_from_scratch(env.client, lc.relationship_id) >= 2  # every run
+
+
+async def _until_true(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        assert loop.time() < deadline, f"not reached in {seconds} s: {what}"
+        await asyncio.sleep(0.02)
