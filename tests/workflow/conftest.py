@@ -195,6 +195,8 @@ async def _lifecycle_on(env: Any, tmp_path: Path, request: pytest.FixtureRequest
         try:
             yield lc
             if not long or LONG:
+                for relationship_id in list(client.touched):
+                    await client.probe(relationship_id, "the end of the test")  # the whole history as it ends
                 await replay_every_point(client.points, tmp_path)
             if long:
                 await _replays_to_the_same_state(lc)
