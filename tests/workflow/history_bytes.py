@@ -1,0 +1,60 @@
+"""What one command writes into the workflow history, by event type: ``python -m tests.workflow.history_bytes [N]``.
+
+A deterministic figure (issue 16): on the time-skipping test server (no dev server, no Kafka: the recording publisher
+of the workflow tier), a relationship goes to cultivation, then N meetings (default 30) are logged one after the other,
+each after the previous publication completed; the events and protobuf bytes the meetings added to the history are
+printed per command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+
+from activities.notifications import LogSink, Notifier
+from tests.conftest import time_skipping_server
+from tests.workflow.conftest import Lifecycle, RecordingPublisher
+from workers.worker import build_worker
+from workflows.client import MentorflowClient
+
+
+async def measure(commands: int) -> None:
+    async with time_skipping_server() as env:
+        queue = f"bytes-{uuid.uuid4().hex[:8]}"
+        publisher = RecordingPublisher()
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "notifications.jsonl"
+            async with build_worker(
+                env.client, task_queue=queue, publisher=publisher, notifier=Notifier(LogSink(log)),
+                max_cached_workflows=0,
+            ):  # fmt: skip
+                client = MentorflowClient(env.client, task_queue=queue)
+                lc = Lifecycle(env=env, client=client, notifications=log, publisher=publisher)
+                lc.rules_version = None
+                await lc.to_cultivation()
+                handle = client.handle(lc.relationship_id)
+                before = len((await handle.fetch_history()).events)
+                for _ in range(commands):
+                    await lc.meeting()
+                    await asyncio.sleep(0.3)  # its publication completes before the next command (steady state)
+                await asyncio.sleep(1)
+                added = (await handle.fetch_history()).events[before:]
+                await handle.terminate("measured")
+    size: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    for event in added:
+        name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        size[name] += event.ByteSize()
+        count[name] += 1
+    print(f"{len(added) / commands:.2f} events and {sum(size.values()) / commands:,.0f} bytes per command")
+    for name, total in size.most_common():
+        print(f"  {name:45s} {count[name] / commands:5.2f} per command {total / commands:8,.0f} bytes")
+
+
+if __name__ == "__main__":
+    asyncio.run(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
