@@ -3,6 +3,7 @@ production TLS and an API key (``MENTORFLOW_TEMPORAL__TLS*``, ``…__API_KEY``; 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -62,7 +63,8 @@ async def connect_client(
     and opens it for readers; off, it says so once (:func:`warn_if_plaintext`)."""
     settings = settings or load_settings()
     if not warn_if_plaintext(settings) and "privacy" not in options:
-        options["privacy"] = field_cipher(settings)
+        # off the event loop: the key store creates its tables, and a SQLite write waits for the lock (up to 60 s)
+        options["privacy"] = await asyncio.to_thread(field_cipher, settings)
     client = await temporal_client(settings)
     return MentorflowClient(client, task_queue=task_queue or settings.temporal.task_queue, **options)
 

@@ -226,7 +226,14 @@ def _retention_task(config: WorkerConfig, engine: Any, stop: asyncio.Event) -> a
     from projections.privacy.retention import run_retention
 
     keep = timedelta(days=privacy.retention_days) if privacy.retention_days else None
-    return asyncio.create_task(run_retention(engine, SqlKeyStore(engine), stop, interval, keep))
+
+    async def retain() -> None:
+        # the key store creates its tables: off the event loop (a SQLite write waits for the lock, up to 60 s), so
+        # the worker polls its task queue meanwhile
+        store = await asyncio.to_thread(SqlKeyStore, engine)
+        await run_retention(engine, store, stop, interval, keep)
+
+    return asyncio.create_task(retain())
 
 
 def main(config: WorkerConfig | None = None) -> None:
