@@ -122,7 +122,7 @@ class Profile(BaseModel):
             return _sealed(value, _MAX_YEARS_TEXT, "seniority_years")
         try:
             years = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond any float
             raise ValueError("must be a number of years") from None
         if not math.isfinite(years) or not 0 <= years <= MAX_SENIORITY_YEARS:
             raise ValueError(f"must be from 0 to {MAX_SENIORITY_YEARS} years (MAX_SENIORITY_YEARS)")

@@ -46,6 +46,7 @@ def program(client: TestClient) -> str:
         ({**mentee("bo"), "profile": {"languages": ["en"], "timezone": "Mars/Olympus"}}, 422, "timezone"),
         ({**mentee("bo"), "profile": {"languages": ["en"], "seniority_years": "lots"}}, 422, "seniority_years"),
         ({**mentee("bo"), "profile": {"languages": ["en"], "seniority_years": 81}}, 422, "MAX_SENIORITY_YEARS"),
+        ({**mentee("bo"), "profile": {"languages": ["en"], "seniority_years": 10**400}}, 422, "seniority_years"),
         ({**mentee("bo"), "profile": "not an object"}, 422, "profile"),
         (mentee("bo", "zed"), 422, "'zed' is not an enrolled mentor"),
         (mentor("mona"), 422, "already enrolled as mentor"),

@@ -52,6 +52,7 @@ def test_timezone_and_seniority_admit_their_sealed_form_and_the_score_needs_them
         ("seniority_years", 81, "MAX_SENIORITY_YEARS"),
         ("seniority_years", float("nan"), "MAX_SENIORITY_YEARS"),
         ("seniority_years", [1], "must be a number of years"),
+        ("seniority_years", 10**400, "must be a number of years"),  # beyond any float: refused, not a crash
         ("seniority_years", "enc:v1:" + "0" * 32 + ":" + "A" * sealed_length(32), "the sealed form of seniority"),
         ("timezone", "Mars/Olympus", "neither an IANA time zone"),
         ("timezone", "enc:v1:" + "0" * 32 + ":" + "A" * sealed_length(64), "the sealed form of the timezone"),
