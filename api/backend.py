@@ -5,6 +5,7 @@ same service the CLI's reports and audit call); unit tests use an in-memory back
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +30,10 @@ class Backend(Protocol):
 
     # --- audit
     async def history(self, relationship_id: str) -> list[Envelope]: ...
+
+    async def participant_events(self, events: Sequence[Envelope], person_id: str) -> list[dict[str, Any]]:
+        """The events as that participant sees them: the partner's private text withheld, their own opened."""
+        ...
 
     async def state_at(self, relationship_id: str, at: datetime) -> RelationshipState: ...
 

@@ -274,11 +274,16 @@ def _withheld(payload: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]
 
 
 def participant_view(
-    envelopes: Sequence[Envelope], person_id: str, dump: Callable[[Envelope], dict[str, Any]] | None = None
+    envelopes: Sequence[Envelope],
+    person_id: str,
+    dump: Callable[[Envelope], dict[str, Any]] | None = None,
+    open_own: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The envelopes as JSON (``dump``, default the model's JSON) for participant ``person_id``: the partner's
-    private free text is withheld (``null``, and the field named in ``withheld``). Such an envelope no longer matches
-    its hash, on purpose: the full, verifiable history is for managers and auditors."""
+    private free text is withheld (``null``, and the field named in ``withheld``). ``open_own``: opens the text the
+    participant sealed under their own key (``FieldCipher.open_own``), the fields named in ``opened``; the partner's
+    sealed text stays sealed. Such an envelope no longer matches its hash, on purpose: the full, verifiable history
+    is for managers and auditors."""
     out: list[dict[str, Any]] = []
     for env in envelopes:
         data = dump(env) if dump is not None else env.model_dump(mode="json")
@@ -286,5 +291,11 @@ def participant_view(
         if private and env.actor.id != person_id:
             data["payload"] = _withheld(data["payload"], private)
             data["withheld"] = [f"payload.{k}" for k in private]
+        if open_own is not None:
+            payload = open_own(data["payload"])
+            opened = sorted(k for k, v in payload.items() if v != data["payload"].get(k))
+            if opened:
+                data["payload"] = payload
+                data["opened"] = [f"payload.{k}" for k in opened]
         out.append(data)
     return out

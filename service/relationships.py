@@ -9,7 +9,8 @@ Raises the domain's errors, :class:`domain.RelationshipNotFound`, :class:`servic
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar, get_args
@@ -17,6 +18,7 @@ from typing import Any, Literal, Protocol, TypeVar, get_args
 from sqlalchemy import Connection, Engine
 from temporalio.service import RPCError, RPCStatusCode
 
+from audit.history import participant_view
 from domain import Command, DomainError, Envelope, ProposeRelationship, RelationshipNotFound, RelationshipState
 from projections import read_model as reads
 from projections.db import make_engine, migrate, wait_for_seq_async
@@ -140,6 +142,20 @@ class MentorflowService:
             except Exception as exc:
                 raise ServiceUnavailable(f"cannot reach Temporal: {exc}") from exc
         return self._client
+
+    async def participant_events(
+        self,
+        events: Sequence[Envelope],
+        person_id: str,
+        dump: Callable[[Envelope], dict[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``events`` as participant ``person_id`` sees them (``audit.history.participant_view``): the partner's
+        private free text withheld; with sealing on, the participant's own sealed text opened (``opened``), the
+        partner's left sealed."""
+        client: Any = await self._c()
+        cipher = getattr(client, "privacy", None)
+        opener = None if cipher is None else functools.partial(cipher.open_own, person_id=person_id)
+        return await asyncio.to_thread(participant_view, list(events), person_id, dump, opener)
 
     async def _call(self, call: Callable[[CommandClient], Awaitable[T]]) -> T:
         client = await self._c()

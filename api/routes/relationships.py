@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
 from api.auth import ApiRole, Principal, require
-from api.backend import CommandOutcome, ListFilter
+from api.backend import Backend, CommandOutcome, ListFilter
 from api.deps import BackendDep, CallerDep, RelationshipId, WriterDep, control_problem, visible_state
 from api.errors import ApiError, ErrorBody
 from api.schemas import (
@@ -23,7 +23,6 @@ from api.schemas import (
     commands_by_kebab,
 )
 from api.verify_gate import VerifyGate, verify_gate
-from audit.history import participant_view
 from domain import (
     Actor,
     CommandBase,
@@ -110,10 +109,11 @@ WaitQuery = Annotated[
 WAIT_SECONDS = 10.0
 
 
-def _events_for(caller: Principal, events: Sequence[Envelope]) -> list[dict[str, Any]]:
-    """Participants never read the partner's check-in comments (DESIGN §10); managers and auditors see all."""
+async def _events_for(caller: Principal, events: Sequence[Envelope], backend: Backend) -> list[dict[str, Any]]:
+    """Participants never read the partner's check-in comments (DESIGN §10) and read their own sealed text opened;
+    managers and auditors see the envelopes as recorded."""
     if caller.role is ApiRole.PARTICIPANT:
-        return participant_view(events, caller.person_id or "")
+        return await backend.participant_events(events, caller.person_id or "")
     return [e.model_dump(mode="json") for e in events]
 
 
@@ -136,7 +136,7 @@ async def _response(
         substate=state.substate.value,
         health=state.health.value,
         seq=state.seq,
-        events=_events_for(caller, outcome.events),
+        events=await _events_for(caller, outcome.events, backend),
     )
 
 
@@ -337,7 +337,7 @@ async def history(relationship_id: RelationshipId, caller: CallerDep, backend: B
     return {
         "relationship_id": relationship_id,
         "count": len(events),
-        "events": _events_for(caller, events),
+        "events": await _events_for(caller, events, backend),
     }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -83,15 +84,22 @@ def _strings(value: Any) -> Iterable[str]:
             stack.extend(item)
 
 
-def _replace(value: Any, keys: dict[str, bytes]) -> Any:
+def _replace(value: Any, keys: dict[str, bytes], *, only_these: bool = False) -> Any:
+    """``value`` with its sealed tokens opened with ``keys``; ``only_these``: a token under another key stays sealed
+    (else it reads ``[erased]``)."""
     if isinstance(value, str):
         if SEALED_PREFIX not in value:
             return value
-        return SEALED_RE.sub(lambda m: open_token(m.group(0), keys), value)
+
+        def opened(m: re.Match[str]) -> str:
+            return m.group(0) if only_these and m.group(1) not in keys else open_token(m.group(0), keys)
+
+        return SEALED_RE.sub(opened, value)
     if isinstance(value, dict):
-        return {_replace(k, keys): _replace(v, keys) for k, v in value.items()}
+        return {_replace(k, keys, only_these=only_these): _replace(v, keys, only_these=only_these)
+                for k, v in value.items()}  # fmt: skip
     if isinstance(value, list | tuple):
-        return [_replace(v, keys) for v in value]
+        return [_replace(v, keys, only_these=only_these) for v in value]
     return value
 
 
@@ -217,6 +225,17 @@ class FieldCipher:
         if not ids:
             return value
         return _replace(value, self.store.keys(ids))
+
+    def open_own(self, value: Any, person_id: str) -> Any:
+        """``value`` (JSON-like) with only the tokens sealed under ``person_id``'s own keys opened: a participant
+        reads their own text; anyone else's stays sealed (one key-store lookup; none when nothing is theirs)."""
+        ids = self.key_ids(value)
+        if not ids:
+            return value
+        own = ids & set(self.store.key_ids_of(person_id))
+        if not own:
+            return value
+        return _replace(value, self.store.keys(own), only_these=True)
 
     def open_text(self, text: str) -> str:
         return str(self.open_json(text))

@@ -93,14 +93,13 @@ def _person_id(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _events_json(events: Any, reader: str | None) -> list[dict[str, Any]]:
-    """The envelopes as JSON; for a participant ``reader``, their view: the partner's check-in comments and free-text
-    survey answers withheld (``null``, named in ``withheld``; domain/confidential.py, issue 15)."""
+async def _events_json(service: Any, events: Any, reader: str | None) -> list[dict[str, Any]]:
+    """The envelopes as JSON; for a participant ``reader``, their view (``MentorflowService.participant_events``):
+    the partner's check-in comments and free-text survey answers withheld (``null``, named in ``withheld``;
+    domain/confidential.py, issue 15), their own sealed text opened (named in ``opened``)."""
     if reader is None:
         return [e.to_json_dict() for e in events]
-    from audit.history import participant_view
-
-    return participant_view(list(events), reader, lambda e: e.to_json_dict())
+    return list(await service.participant_events(list(events), reader, lambda e: e.to_json_dict()))
 
 
 def _participant(actor: Any) -> str | None:
@@ -182,10 +181,10 @@ def _load_policy(name: str | None, path: Path | None) -> Any:
         raise typer.BadParameter(where + exc.rule, param_hint="--policy-file" if path else "--policy") from None
 
 
-def _result_json(result: Any, reader: str | None = None) -> dict[str, Any]:
+def _result_json(result: Any, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON of a command's outcome (service.relationships.CommandOutcome, asked ``with_state``): keys scripts
-    rely on; ``state`` is the whole state as a query read it just after the command returned. ``reader``: the
-    participant who sent it (their view of the events)."""
+    rely on; ``state`` is the whole state as a query read it just after the command returned. ``events``: the sending
+    participant's view of them (:func:`_events_json`); None: as recorded."""
     return {
         "ok": True,
         "relationship_id": result.state.relationship_id,
@@ -193,14 +192,14 @@ def _result_json(result: Any, reader: str | None = None) -> dict[str, Any]:
         "duplicate": result.duplicate,
         "first_seq": result.first_seq,
         "last_seq": result.last_seq,
-        "events": _events_json(result.events, reader),
+        "events": [e.to_json_dict() for e in result.events] if events is None else events,
         "state": result.state.model_dump(mode="json"),
     }
 
 
-def _print_result(result: Any, as_json: bool, reader: str | None = None) -> None:
+def _print_result(result: Any, as_json: bool, events: list[dict[str, Any]] | None = None) -> None:
     if as_json:
-        print_json(_result_json(result, reader))
+        print_json(_result_json(result, events))
         return
     s = result.state
     if result.last_seq < result.first_seq:
@@ -293,8 +292,14 @@ def do_command(
     except ValidationError as exc:
         known = ", ".join(n for n in COMMAND_NAMES_KEBAB if n != "propose-relationship")
         _fail(f"invalid {command_name}: {_validation_message(exc)} (commands: {known})", EXIT_INPUT, as_json)
-    result = _run(lambda service: service.send(relationship_id, command, with_state=True), as_json)
-    _print_result(result, as_json, _participant(actor))
+    reader = _participant(actor)
+
+    async def send(service: Any) -> tuple[Any, list[dict[str, Any]] | None]:
+        result = await service.send(relationship_id, command, with_state=True)
+        return result, (await _events_json(service, result.events, reader) if reader and as_json else None)
+
+    result, seen = _run(send, as_json)
+    _print_result(result, as_json, seen)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -312,17 +317,18 @@ def show(
 ) -> None:
     """Show a relationship's current state (authoritative: from its workflow)."""
 
-    async def call(service: Any) -> tuple[Any, Any, Any]:
+    async def call(service: Any) -> tuple[Any, Any, Any, Any]:
         state = await service.state(relationship_id)
         status = await service.publishing(relationship_id)
         page = await service.events_held(relationship_id) if events else None
-        return state, status, page
+        seen = await _events_json(service, page.events, for_participant) if page is not None and as_json else None
+        return state, status, page, seen
 
-    state, status, page = _run(call, as_json)
+    state, status, page, seen = _run(call, as_json)
     if as_json:
         out: dict[str, Any] = {"state": state.model_dump(mode="json"), "publishing": status.model_dump(mode="json")}
-        if page is not None:
-            out["events"] = _events_json(page.events, for_participant)
+        if seen is not None:
+            out["events"] = seen
         print_json(out)
         return
     table = Table(title=f"relationship {state.relationship_id}", show_header=False)

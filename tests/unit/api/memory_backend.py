@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from api.backend import CommandOutcome, ListFilter, ReportName
+from audit.history import participant_view
 from domain import (
     Command,
     Envelope,
@@ -70,6 +72,9 @@ class MemoryBackend(MemoryPrograms):
     async def history(self, relationship_id: str) -> list[Envelope]:
         self._get(relationship_id)
         return list(self.logs[relationship_id])
+
+    async def participant_events(self, events: Sequence[Envelope], person_id: str) -> list[dict[str, Any]]:
+        return participant_view(events, person_id)  # nothing is sealed here: the partner's private text withheld
 
     async def state_at(self, relationship_id: str, at: datetime) -> RelationshipState:
         self._get(relationship_id)
