@@ -202,8 +202,13 @@ class ProgramService(MentorflowService):
         return getattr(client, "privacy", None)
 
     async def enroll(self, command: EnrollParticipants) -> ProgramCommandResult:
-        """Enroll (the program client seals each profile under its person's key: ``ProgramClient.sealed``)."""
-        return await self._send(command)
+        """Enroll (the program client seals each profile under its person's key: ``ProgramClient.sealed``). Sealed
+        profiles grow up to ~6x, so with sealing on a command of more than ``SEALED_ENROLL_BATCH`` people is checked
+        whole first (all or nothing) and sent in slices whose ids derive from its command id (as ``enroll_all``)."""
+        if len(command.participants) <= SEALED_ENROLL_BATCH or await self._cipher() is None:
+            return await self._send(command)
+        results = await self._enroll_slices(command.program_id, command.actor, command.participants, command.command_id)
+        return results[-1].model_copy(update={"command_id": command.command_id, "first_seq": results[0].first_seq})
 
     async def withdraw(self, command: WithdrawParticipant) -> ProgramCommandResult:
         """Withdraw (the program client seals the reason under the withdrawn person's key)."""
@@ -237,6 +242,13 @@ class ProgramService(MentorflowService):
         """A whole file: checked in full against the program first (nothing is sent when any row is refused),
         then sent in slices of ``MAX_ENROLL_BATCH`` whose command ids derive from the file's ``digest`` (sending
         the same file again appends nothing)."""
+        return await self._enroll_slices(program_id, actor, people, f"enroll-{digest[:32]}")
+
+    async def _enroll_slices(
+        self, program_id: str, actor: Actor, people: Sequence[Participant], prefix: str
+    ) -> list[ProgramCommandResult]:
+        """``people`` checked in full against the program (nothing is sent when any row is refused), then sent in
+        slices (``SEALED_ENROLL_BATCH`` with sealing on, else ``MAX_ENROLL_BATCH``), command ids ``<prefix>-<n>``."""
         state = await self.program_state(program_id)
         whole = EnrollParticipants.model_construct(
             command_id="check", actor=actor, program_id=program_id, participants=tuple(people)
@@ -246,12 +258,12 @@ class ProgramService(MentorflowService):
         size = SEALED_ENROLL_BATCH if await self._cipher() is not None else MAX_ENROLL_BATCH
         for n in range(0, len(people), size):
             command = EnrollParticipants(
-                command_id=f"enroll-{digest[:32]}-{n // size + 1}",
+                command_id=f"{prefix}-{n // size + 1}",
                 actor=actor,
                 program_id=program_id,
                 participants=tuple(people[n : n + size]),
             )
-            results.append(await self.enroll(command))
+            results.append(await self._send(command))
         return results
 
     async def _caught_up(self, program_id: str) -> dict[str, Any]:

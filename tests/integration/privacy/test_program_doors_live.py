@@ -23,7 +23,7 @@ from domain import Actor, Role, builtin_policy
 from domain.matching import Profile
 from domain.privacy.sealed import SEALED_PREFIX
 from domain.programs.commands import CreateProgram, EnrollParticipants, Participant, WithdrawParticipant
-from service.programs import ProgramService
+from service.programs import SEALED_ENROLL_BATCH, ProgramService
 from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.privacy.test_erasure_live import _temporal_bytes, _topic_bytes
 from workers.cli import app
@@ -79,8 +79,13 @@ def _api(settings: Settings, program: str, data: dict[str, Any]) -> None:
     with TestClient(build_app(settings, {TOKEN: f"manager:{MANAGER.id}"})) as http:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         person = {"person_id": data["person"], "role": "mentee", "profile": data["profile"]}
-        enrolled = http.post(f"/programs/{program}/enrollments", json={"participants": [person]}, headers=headers)
+        # more than a sealed command carries (SEALED_ENROLL_BATCH): checked whole, sent in slices, one answer
+        others = [{"person_id": f"{data['person']}-{n}", "role": "mentee", "profile": {"languages": ["en"]}}
+                  for n in range(SEALED_ENROLL_BATCH)]  # fmt: skip
+        body = {"participants": [person, *others]}
+        enrolled = http.post(f"/programs/{program}/enrollments", json=body, headers=headers)
         assert enrolled.status_code == 201, enrolled.text
+        assert enrolled.json()["last_seq"] - enrolled.json()["first_seq"] + 1 == len(others) + 1
         body = {"person_id": data["person"], "role": "mentee", "reason": data["reason"]}
         withdrawn = http.post(f"/programs/{program}/withdrawals", json=body, headers=headers)
         assert withdrawn.status_code == 201, withdrawn.text
@@ -146,6 +151,7 @@ async def test_every_door_seals_profiles_and_withdrawal_reasons(
     finally:
         await publisher.close()
     assert topic.count(WITHDRAWN) == len(DOORS), "every withdrawal reached the topic"
+    assert topic.count(b'"type":"ParticipantEnrolled"') == len(DOORS) + SEALED_ENROLL_BATCH
     for door, data in people.items():
         assert data["person"].encode() in topic and data["person"].encode() in history, door
     assert SEALED_PREFIX.encode() in topic and SEALED_PREFIX.encode() in history
