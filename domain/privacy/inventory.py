@@ -314,7 +314,9 @@ EXPORTS: dict[str, str] = {
 WORKFLOW_PAYLOADS: dict[str, str] = {
     "workflow input (RelationshipWorkflowInput)": "ids and limits: not personal",
     "update argument (a command)": "as COMMAND_FIELDS: personal text sealed by the client before it is sent",
-    "update result (CommandResult: state and envelopes)": "state goals/reasons and event text: sealed",
+    "update result (CommandResult: its view and envelopes; the whole state in runs before slim-command-result)": (
+        "event text: sealed (the view holds no text; an older run's state: goals/reasons sealed)"
+    ),
     "queries (state, events, status)": "the same state and envelopes: sealed",
     "activity inputs (publish_events, notify)": "envelopes and notices: sealed text inside derived text",
     "continue-as-new input (the carried state)": "the same state: sealed",
