@@ -68,6 +68,11 @@ async def _reference(url: str, bootstrap: str, topic: str) -> dict[str, list[tup
         database_url=url, bootstrap_servers=bootstrap, topic=topic, group_id=None, dead_letter_topic=None
     ) as projector:
         await projector.run(until_caught_up=True)
+    return snapshot_of(url)
+
+
+def snapshot_of(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """The projection tables of the database at ``url``, as :func:`projections.snapshot.snapshot` reads them."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from projections.db import make_engine, migrate
+from projections.db import migrate
 from projections.pipeline import DECODE_PROCESS, PipelineFailed
 from projections.rebuild import rebuild
-from projections.snapshot import diff_snapshots, snapshot
+from projections.snapshot import diff_snapshots
 from tests.integration.projections.conftest import program_records, publish
-from tests.integration.projections.test_crash import _reference
-
-
-def _live(url: str) -> dict[str, list[tuple[object, ...]]]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return snapshot(conn)
-    finally:
-        engine.dispose()
+from tests.integration.projections.test_crash import _reference, snapshot_of
 
 
 def _decode_processes() -> list[multiprocessing.Process]:
@@ -59,7 +50,7 @@ async def test_either_process_failing_fails_the_rebuild_and_leaves_the_live_tabl
     migrate(sqlite_url)
     first = await rebuild(database_url=sqlite_url, bootstrap_servers=bootstrap, topic=kafka_topic, processes=1)
     assert first.events == len(records)
-    before = _live(sqlite_url)
+    before = snapshot_of(sqlite_url)
 
     def kill_the_decode_process(_: int) -> None:  # after the first batch the writer applied
         for p in _decode_processes():
@@ -68,7 +59,7 @@ async def test_either_process_failing_fails_the_rebuild_and_leaves_the_live_tabl
 
     with pytest.raises(PipelineFailed, match="died"):
         await _rebuild_in_two(sqlite_url, bootstrap, kafka_topic, kill_the_decode_process)
-    assert diff_snapshots(_live(sqlite_url), before) == []
+    assert diff_snapshots(snapshot_of(sqlite_url), before) == []
 
     def the_writer_fails(_: int) -> None:
         raise _Boom("the writer failed")
@@ -76,9 +67,9 @@ async def test_either_process_failing_fails_the_rebuild_and_leaves_the_live_tabl
     with pytest.raises(_Boom):
         await _rebuild_in_two(sqlite_url, bootstrap, kafka_topic, the_writer_fails)
     assert _decode_processes() == []  # stopped, not left decoding into a queue nobody reads
-    assert diff_snapshots(_live(sqlite_url), before) == []
+    assert diff_snapshots(snapshot_of(sqlite_url), before) == []
 
     again = await rebuild(database_url=sqlite_url, bootstrap_servers=bootstrap, topic=kafka_topic, processes=2)
     assert (again.processes, again.events, again.rejected) == (2, len(records), 0)
     reference = await _reference(f"sqlite:///{tmp_path / 'reference.db'}", bootstrap, kafka_topic)
-    assert diff_snapshots(_live(sqlite_url), reference) == []
+    assert diff_snapshots(snapshot_of(sqlite_url), reference) == []
