@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -35,7 +36,11 @@ __all__ = [
 _COLUMNS = ("event_id", "program_id", "type", "schema_version", "causation_id", "prev_hash", "hash")
 
 
-def _row_record(row: EventLog) -> StoredRecord:
+_SELECTED = (EventLog.relationship_id, EventLog.seq, EventLog.envelope, *(getattr(EventLog, c) for c in _COLUMNS))
+"""The columns a record is made of (a plain row: the ORM entity cost more than decoding the envelope)."""
+
+
+def _row_record(row: Any) -> StoredRecord:
     return StoredRecord.from_bytes(
         "event_log",
         f"row seq={row.seq}",
@@ -48,9 +53,9 @@ def _row_record(row: EventLog) -> StoredRecord:
 def event_log_records(engine: Engine, relationship_id: str) -> list[StoredRecord]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(EventLog).where(EventLog.relationship_id == relationship_id).order_by(EventLog.seq)
+            select(*_SELECTED).where(EventLog.relationship_id == relationship_id).order_by(EventLog.seq)
         ).all()
-    return [_row_record(row) for row in rows]  # type: ignore[arg-type]
+    return [_row_record(row) for row in rows]
 
 
 def event_log_relationship_ids(engine: Engine) -> list[str]:
@@ -64,14 +69,14 @@ def event_log_records_by_relationship(engine: Engine, program: str | None = None
     """The whole event log (of ``program`` when given: the relationships with a row of it) in one ordered read,
     grouped by relationship."""
     grouped: dict[str, list[StoredRecord]] = defaultdict(list)
-    query = select(EventLog)
+    query = select(*_SELECTED)
     if program is not None:
         of_program = select(EventLog.relationship_id).where(EventLog.program_id == program).distinct()
         query = query.where(EventLog.relationship_id.in_(of_program))
     with engine.connect() as conn:
         result = conn.execute(query.order_by(EventLog.relationship_id, EventLog.seq))
         for row in result:
-            grouped[row.relationship_id].append(_row_record(row))  # type: ignore[arg-type]
+            grouped[row.relationship_id].append(_row_record(row))
     return dict(grouped)
 
 

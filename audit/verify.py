@@ -136,7 +136,7 @@ class VerifyReport:
             upto = next((i for i, r in enumerate(chain) if r.seq != i + 1), len(chain))
             waiting = sorted(set(range(1, max(sequence.by_seq, default=0) + 1)) - set(sequence.by_seq))
             chain = chain[:upto]
-        rep = verify_objects_fast([r.data for r in chain if r.data is not None])
+        rep = verify_objects_fast([r.data for r in chain if r.data is not None], vouched=all(r.vouched for r in chain))
         self._chains[store] = {
             "ok": rep.ok,
             "events": len(sequence.by_seq),
