@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from audit.records import StoredRecord
 from domain import (
     GENESIS_HASH,
     Envelope,
@@ -20,6 +21,7 @@ from domain import (
     replay,
 )
 from domain.confidential import PRIVATE_FIELDS, private_fields
+from projections.decode import fast_event_of
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -29,6 +31,7 @@ __all__ = [
     "csv_cell",
     "export_csv",
     "export_jsonl",
+    "fast_state_at",
     "participant_view",
     "policies_in_force",
     "state_at",
@@ -109,6 +112,41 @@ def state_at(envelopes: Sequence[Envelope], at: datetime) -> RelationshipState:
     """DESIGN §7: the fold of ``evolve`` over the events with ``occurred_at <= at`` (the chain is checked on the
     way: a tampered log raises :class:`domain.ChainBroken`)."""
     return replay(envelopes, until=at)
+
+
+def fast_state_at(chain: Sequence[StoredRecord], at: datetime | None = None) -> RelationshipState | None:
+    """:func:`state_at` of a store's chain (:attr:`audit.sequence.StoreSequence.chain`, in seq order) on the fast
+    path: every record's hash was proven when it was read (:attr:`~audit.records.StoredRecord.vouched`), so the fold
+    checks only the links, and each event is built without pydantic where
+    :func:`projections.decode.fast_event_of` vouches for it. None whenever the reference could say anything else
+    than this state (a record not vouched for, a broken link, a payload refused, an unknown type, a naive or too
+    early instant): the caller then takes :func:`state_at`, which names the problem."""
+    if not chain or not all(r.vouched for r in chain):
+        return None
+    if at is not None and at.utcoffset() is None:
+        return None
+    first = chain[0].data
+    assert first is not None
+    state = RelationshipState.new(first["relationship_id"])
+    try:
+        for record in chain:
+            data = record.data
+            assert data is not None
+            occurred = datetime.fromisoformat(data["occurred_at"])  # vouched: the one instant format
+            if at is not None and occurred > at:
+                break
+            seq = data["seq"]
+            if data["relationship_id"] != state.relationship_id or seq != state.seq + 1:
+                return None
+            if data["prev_hash"] != state.last_hash:
+                return None
+            event = fast_event_of(data, occurred)
+            if event is None:
+                return None
+            state = evolve(state, event).model_copy(update={"seq": seq, "last_hash": data["hash"]})
+    except Exception:  # anything the reference would refuse (or not): it decides, and says why
+        return None
+    return state if state.seq else None
 
 
 def state_summary(state: RelationshipState) -> dict[str, Any]:

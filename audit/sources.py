@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -31,6 +31,8 @@ __all__ = [
     "event_log_relationship_ids",
     "kafka_records",
     "kafka_records_by_key",
+    "records_by_key",
+    "scan_topic",
 ]
 
 _COLUMNS = ("event_id", "program_id", "type", "schema_version", "causation_id", "prev_hash", "hash")
@@ -80,19 +82,18 @@ def event_log_records_by_relationship(engine: Engine, program: str | None = None
     return dict(grouped)
 
 
-async def kafka_records_by_key(
-    bootstrap_servers: KafkaAddress,
-    topic: str,
-    *,
-    keys: Iterable[str] | None = None,
-    on_message: Callable[[int], None] | None = None,
-) -> dict[str, list[StoredRecord]]:
-    """One scan of every partition of ``topic`` (beginning → the end offsets at the start), grouped by message
-    key (only ``keys`` when given). ``on_message(n)`` is called with the running count (for a progress bar)."""
+Row = tuple[int, int, bytes | None, bytes | None]
+"""One message of a scan: (partition, offset, key, value)."""
+
+
+async def scan_topic(
+    bootstrap_servers: KafkaAddress, topic: str, on_rows: Callable[[list[Row]], Awaitable[None]]
+) -> None:
+    """One scan of every partition of ``topic`` from its beginning to the end offsets taken when the scan starts (no
+    consumer group, nothing committed). ``on_rows`` gets each fetched batch (maybe empty), each partition's messages
+    in offset order."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    wanted = {k.encode("utf-8") for k in keys} if keys is not None else None
-    grouped: dict[str, list[StoredRecord]] = defaultdict(list)
     consumer = AIOKafkaConsumer(
         **kafka_options(bootstrap_servers),
         enable_auto_commit=False,
@@ -113,35 +114,62 @@ async def kafka_records_by_key(
         ends = await consumer.end_offsets(tps)
         begins = await consumer.beginning_offsets(tps)
         pending = {tp for tp in tps if ends[tp] > begins[tp]}
-        per_partition: dict[int, list[tuple[int, bytes | None, bytes | None]]] = defaultdict(list)
-        count = 0
         while pending:
             batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=10_000)
+            rows: list[Row] = []
             for tp, messages in batch.items():
-                for m in messages:
-                    if m.offset < ends[tp]:
-                        per_partition[tp.partition].append((m.offset, m.key, m.value))
-                        count += 1
+                rows.extend((tp.partition, m.offset, m.key, m.value) for m in messages if m.offset < ends[tp])
                 if messages and messages[-1].offset >= ends[tp] - 1:
                     pending.discard(tp)
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
-            if on_message is not None:
-                on_message(count)
-        for partition in sorted(per_partition):
-            for offset, key, value in per_partition[partition]:
-                if key is None or (wanted is not None and key not in wanted):
-                    continue
-                where = f"partition {partition} offset {offset}"
-                grouped[key.decode("utf-8", "replace")].append(
-                    StoredRecord.from_bytes(
-                        "kafka", where, value if value is not None else b"", position=(partition, offset)
-                    )
-                )
+            await on_rows(rows)
     finally:
         await consumer.stop()
+
+
+def records_by_key(
+    rows: Iterable[tuple[int, int, bytes | None, bytes | None, bool | None]], wanted: set[bytes] | None = None
+) -> dict[str, list[StoredRecord]]:
+    """The scanned messages (a row with the verdict of :func:`audit.records.vouched_data` on its value made
+    elsewhere, or None) as records grouped by key, in partition then offset order (only the keys ``wanted``)."""
+    per_partition: dict[int, list[tuple[int, bytes | None, bytes | None, bool | None]]] = defaultdict(list)
+    for partition, offset, key, value, vouched in rows:
+        per_partition[partition].append((offset, key, value, vouched))
+    grouped: dict[str, list[StoredRecord]] = defaultdict(list)
+    for partition in sorted(per_partition):
+        for offset, key, value, vouched in per_partition[partition]:
+            if key is None or (wanted is not None and key not in wanted):
+                continue
+            where = f"partition {partition} offset {offset}"
+            grouped[key.decode("utf-8", "replace")].append(
+                StoredRecord.from_bytes(
+                    "kafka", where, value if value is not None else b"", position=(partition, offset), vouched=vouched
+                )
+            )
     return dict(grouped)
+
+
+async def kafka_records_by_key(
+    bootstrap_servers: KafkaAddress,
+    topic: str,
+    *,
+    keys: Iterable[str] | None = None,
+    on_message: Callable[[int], None] | None = None,
+) -> dict[str, list[StoredRecord]]:
+    """One scan of every partition of ``topic`` (:func:`scan_topic`), grouped by message key (only ``keys`` when
+    given). ``on_message(n)`` is called with the running count (for a progress bar)."""
+    rows: list[Row] = []
+
+    async def collect(batch: list[Row]) -> None:
+        rows.extend(batch)
+        if on_message is not None:
+            on_message(len(rows))
+
+    await scan_topic(bootstrap_servers, topic, collect)
+    wanted = {k.encode("utf-8") for k in keys} if keys is not None else None
+    return records_by_key(((*row, None) for row in rows), wanted)
 
 
 async def kafka_records(bootstrap_servers: KafkaAddress, topic: str, relationship_id: str) -> list[StoredRecord]:

@@ -21,13 +21,13 @@ from temporalio.client import Client, WorkflowHistory
 
 from audit.chain import verify_objects_fast
 from audit.compare import STORES, Difference, StoredRecord, compare_sequences, short
+from audit.scan import Grouped, scan_stores
 from audit.sequence import StoreSequence, store_sequence
 from audit.sources import (
     envelopes_of,
     event_log_records,
     event_log_records_by_relationship,
     kafka_records,
-    kafka_records_by_key,
 )
 from domain import Envelope
 from projections.kafka_access import KafkaAddress
@@ -458,10 +458,13 @@ class Auditor:
         program: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         concurrency: int = 16,
+        processes: int | None = None,
     ) -> VerifySummary:
         """Every relationship any store knows (of ``program`` when given: the envelopes' ``program_id``, the
         workflows' ``MentorflowProgram``). The event log is read in one query and the topic in one scan (grouped
-        by key); Temporal is read per relationship, ``concurrency`` at a time. ``progress(done, total)``."""
+        by key); Temporal is read per relationship, ``concurrency`` at a time. ``progress(done, total)``.
+        ``processes``: 2 scans the topic in a second process while this one reads the event log
+        (:mod:`audit.scan`), 1 reads both here; None chooses (:func:`audit.scan.scan_stores`)."""
         started = time.perf_counter()
         failures: dict[str, StoreRead] = {}
         grouped: dict[str, dict[str, list[StoredRecord]]] = {}
@@ -471,19 +474,11 @@ class Auditor:
             if self.engine is None
             else f"event_log ({self.engine.url.render_as_string(hide_password=True)})",
         }
-        if self.topic:
-            assert self.bootstrap_servers
-            try:
-                by_key = await kafka_records_by_key(self.bootstrap_servers, self.topic)
-                grouped["kafka"] = by_key if program is None else _of_program(by_key, program)
-            except Exception as exc:
-                failures["kafka"] = StoreRead(None, sources["kafka"], f"{type(exc).__name__}: {exc}")
-        if self.engine is not None:
-            error = await asyncio.to_thread(self._event_log_ready)
-            if error is None:
-                grouped["event_log"] = await asyncio.to_thread(event_log_records_by_relationship, self.engine, program)
+        for store, found in (await self._scan(program, processes)).items():
+            if isinstance(found, str):
+                failures[store] = StoreRead(None, sources[store], found)
             else:
-                failures["event_log"] = StoreRead(None, sources["event_log"], error)
+                grouped[store] = found
         ids = {rid for by_rid in grouped.values() for rid in by_rid}
         if self.temporal is not None:
             ids |= await self.relationship_ids_in_temporal(program)
@@ -527,6 +522,23 @@ class Auditor:
             reports, seconds, scan_seconds, [r.relationship_id for r in reports if not r.ok], program=program
         )
 
+    async def _scan(self, program: str | None, processes: int | None) -> dict[str, Grouped | str]:
+        """The topic grouped by key and the event log grouped by relationship (of ``program``), or why a store
+        could not be read (:func:`audit.scan.scan_stores`)."""
+        reader = None if self.engine is None else (lambda: self._read_event_log_all(program))
+        out = await scan_stores(self.bootstrap_servers, self.topic, reader, processes)
+        if program is not None and not isinstance(kafka := out.get("kafka", ""), str):
+            out["kafka"] = _of_program(kafka, program)
+        return out
+
+    async def _read_event_log_all(self, program: str | None) -> Grouped | str:
+        """The event log grouped by relationship (of ``program``), or why it cannot be read."""
+        assert self.engine is not None
+        error = await asyncio.to_thread(self._event_log_ready)
+        if error is not None:
+            return error
+        return await asyncio.to_thread(event_log_records_by_relationship, self.engine, program)
+
     async def _replays(self, histories: dict[str, list[WorkflowHistory]]) -> dict[str, dict[str, Any]]:
         from audit.temporal import replay_many
 
@@ -540,8 +552,11 @@ class Auditor:
             return await self.verify(relationship_id)
 
     # -- reading for history / replay / export -----------------------------------------------------------------
-    async def envelopes(self, relationship_id: str, source: str = "event_log") -> list[Envelope]:
-        """The relationship's envelopes from one store (``event_log``, ``kafka`` or ``temporal``), in seq order."""
+    async def sequence(self, relationship_id: str, source: str = "event_log") -> StoreSequence:
+        """The relationship's sequence in one store (``event_log``, ``kafka`` or ``temporal``): its records rebuilt
+        by seq and links (:func:`audit.sequence.store_sequence`) and what is wrong inside the store. Raises
+        ``LookupError`` when the store cannot be read or holds nothing of it, ``ValueError`` for an unknown store or
+        one not configured."""
         read: StoreRead
         if source == "event_log":
             if self.engine is None:
@@ -561,10 +576,15 @@ class Auditor:
             raise LookupError(f"{source} could not be read: {read.error}")
         if not read.records:
             raise LookupError(f"relationship {relationship_id} has no event in {source} ({read.source})")
-        envelopes = envelopes_of(read.records, relationship_id)
-        if not envelopes:
+        sequence = store_sequence(source, read.records, relationship_id)
+        if not sequence.by_seq:
             raise LookupError(
                 f"relationship {relationship_id} has no valid envelope in {source} ({read.source}), only "
                 f"{len(read.records)} other entries: run `mentorflow audit verify {relationship_id}`"
             )
-        return envelopes
+        return sequence
+
+    async def envelopes(self, relationship_id: str, source: str = "event_log") -> list[Envelope]:
+        """The relationship's envelopes from one store (``event_log``, ``kafka`` or ``temporal``), in seq order
+        (:meth:`sequence`'s chain: ``ValueError`` names the first record that is not a valid envelope)."""
+        return envelopes_of((await self.sequence(relationship_id, source)).chain, relationship_id)

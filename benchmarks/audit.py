@@ -11,9 +11,14 @@ single-process figures, so the other sessions on the machine do not count; wall 
   envelope shape; the report of ``domain.verify_chain``) — what ``mentorflow audit verify`` runs per store; then
   the same over all relationships in two worker processes (``audit.chain.verify_chains``), against the raw loop in
   two processes;
-* replay: ``Envelope.from_bytes`` then ``domain.replay`` (the fold of ``evolve``, re-checking the chain) — what
-  ``audit replay`` and ``audit history`` run;
-* state at an instant: ``audit.history.state_at`` at the instant of the 1,000th event, from the bytes.
+* verify, records: each relationship's bytes read as the audit reads a store (``audit.records.StoredRecord`` on the
+  fast path) and its sequence rebuilt and checked (``audit.sequence.store_sequence``: seq, links, duplicates,
+  order, canonical bytes) — what ``audit verify --all`` runs per store and relationship before comparing the stores;
+* replay: what ``audit replay`` runs (the records, their chain, ``audit.history.fast_state_at``: the fold of
+  ``evolve`` with the links checked and the events built without pydantic), against the reference it replaced
+  (``Envelope.from_bytes`` then ``domain.replay``, re-checking every hash), which ``audit history`` still runs;
+* state at an instant: what ``audit replay R --at T`` runs (as replay above) at the instant of the 1,000th event, from
+  the bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from concurrent.futures import ProcessPoolExecutor
 import orjson
 
 from audit.chain import verify_chain_fast, verify_chains
+from audit.history import fast_state_at
+from audit.records import StoredRecord
+from audit.sequence import store_sequence
 from benchmarks.common import Result, full_events, unique
 from benchmarks.data import Replicator, long_history, templates
 from domain import Envelope, replay
@@ -91,22 +99,39 @@ def _two_processes(chains: list[list[bytes]]) -> tuple[float, float]:
     return verify_s, raw_s
 
 
+def _chain(values: list[bytes]) -> list[StoredRecord]:
+    records = [
+        StoredRecord.from_bytes("kafka", f"partition 0 offset {i}", v, position=(0, i)) for i, v in enumerate(values)
+    ]
+    sequence = store_sequence("kafka", records, None)
+    if sequence.differences:
+        raise AssertionError(sequence.differences[0].message)
+    return sequence.chain
+
+
 def _replay(values: list[bytes]) -> None:
+    if fast_state_at(_chain(values)) is None:
+        raise AssertionError("the fast path declined an intact chain")
+
+
+def _replay_reference(values: list[bytes]) -> None:
     replay([Envelope.from_bytes(v) for v in values])
 
 
 async def run(smoke: bool) -> list[Result]:
     events = SMOKE_EVENTS if smoke else full_events(FULL_EVENTS)
     rep = Replicator(unique("audit"), templates())
-    raw_s = fast_s = verify_s = replay_s = 0.0
+    raw_s = fast_s = verify_s = records_s = replay_s = reference_s = 0.0
     n = 0
     chains: list[list[bytes]] = []
     deadline = time.monotonic() + (60 if smoke else 900)
     for _, values in rep.copies_for(events):
         fast_s += _timed(raw_fast, values)
         verify_s += _timed(_verify, values)
+        records_s += _timed(_chain, values)
         raw_s += _timed(raw_check, values)
         replay_s += _timed(_replay, values)
+        reference_s += _timed(_replay_reference, values)
         chains.append(values)
         n += len(values)
         if time.monotonic() > deadline:
@@ -136,10 +161,24 @@ async def run(smoke: bool) -> list[Result]:
             "≥ 200,000 events/s and ≥ 0.9 of raw",
             n / verify2_s >= 200_000 and raw2_s / verify2_s >= 0.9,
         ),
+        Result(
+            NAME,
+            f"verify --all, one store's records and sequence, CPU time ({size})",
+            n / records_s,
+            "events/s",
+            fast_rate,
+            "raw orjson+sha256 loop, CPU time",
+        ),
         Result(NAME, f"replay, CPU time ({size})", n / replay_s, "events/s", raw_rate, "raw json+sha256 loop"),
+        Result(
+            NAME,
+            f"replay, reference (Envelope.from_bytes + domain.replay), CPU time ({size})",
+            n / reference_s,
+            "events/s",
+            raw_rate,
+            "raw json+sha256 loop",
+        ),
     ]
-
-    from audit.history import state_at
 
     long = [e.to_bytes() for e in long_history(unique("long"), 1000)]
     at = Envelope.from_bytes(long[-1]).occurred_at
@@ -147,10 +186,10 @@ async def run(smoke: bool) -> list[Result]:
     raw_ms: list[float] = []
     for _ in range(3 if smoke else 15):
         t = time.process_time()
-        state = state_at([Envelope.from_bytes(v) for v in long], at)
+        state = fast_state_at(_chain(long), at)
         state_ms.append((time.process_time() - t) * 1000)
         raw_ms.append(_timed(raw_check, long) * 1000)
-    assert state.seq == len(long)
+    assert state is not None and state.seq == len(long)
     results.append(
         Result(
             NAME,

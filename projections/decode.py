@@ -23,7 +23,17 @@ from domain import EVENT_CLASSES, Envelope, event_from_envelope, upcast
 from projections.canonical import fast_envelope
 from projections.fast_event import build_event
 
-__all__ = ["Decoded", "Head", "Message", "Poison", "decode", "decode_strict", "decode_verified", "fast_accepts"]
+__all__ = [
+    "Decoded",
+    "Head",
+    "Message",
+    "Poison",
+    "decode",
+    "decode_strict",
+    "decode_verified",
+    "fast_accepts",
+    "fast_event_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,15 +262,11 @@ def _decoded_of(message: Message, raw: bytes, data: dict[str, Any], at: datetime
         return None
     if _NUL_ESCAPE in raw:  # maybe a NUL (or an escaped backslash before "u0000"): the strict path looks closer
         return None
-    event_type = data["type"]
-    cls = EVENT_CLASSES.get(event_type)
-    if cls is None:
+    event = fast_event_of(data, at)
+    if event is None:
         return None
+    event_type = data["type"]
     version = data["schema_version"]
-    payload = data["payload"]
-    if version != cls.schema_version:
-        _, payload = upcast(event_type, version, payload)
-    event = build_event(cls, {**payload, "type": event_type, "at": at})
     actor = data["actor"]
     head = Head(
         event_id=data["event_id"],
@@ -277,6 +283,21 @@ def _decoded_of(message: Message, raw: bytes, data: dict[str, Any], at: datetime
         hash=data["hash"],
     )
     return Decoded(message, head, event, raw.decode("utf-8"))
+
+
+def fast_event_of(data: Mapping[str, Any], at: datetime) -> Any:
+    """The current-schema event of a verified envelope object (``at``: its instant): the type, the upcast, the event
+    (:func:`projections.fast_event.build_event`), as ``domain.event_from_envelope`` makes it; None for an unknown
+    type. Raises what pydantic raises on a payload it refuses."""
+    event_type = data["type"]
+    cls = EVENT_CLASSES.get(event_type)
+    if cls is None:
+        return None
+    version = data["schema_version"]
+    payload = data["payload"]
+    if version != cls.schema_version:
+        _, payload = upcast(event_type, version, payload)
+    return build_event(cls, {**payload, "type": event_type, "at": at})
 
 
 def fast_accepts(message: Message) -> bool:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -49,13 +48,12 @@ from projections.db import is_sqlite, make_engine, migrate, sqlite_path
 from projections.kafka_access import KafkaAddress, kafka_options
 from projections.models import PROJECTION_TABLES, Base
 from projections.offsets import read_offsets
-from projections.pipeline import fewer_collections, run_pipeline
+from projections.pipeline import PIPELINE_MIN_MESSAGES, fewer_collections, run_pipeline, second_process_pays
 from projections.projector import ASSIGNED_GROUP, DEFAULT_GROUP, Projector
 
 __all__ = ["PIPELINE_MIN_MESSAGES", "REBUILD_SCHEMA", "RebuildResult", "rebuild", "swap_in"]
 
 REBUILD_SCHEMA = "mentorflow_rebuild"
-PIPELINE_MIN_MESSAGES = 20_000  # below this a rebuild decodes in its own process
 
 
 @dataclass
@@ -267,14 +265,6 @@ async def topic_size(bootstrap_servers: KafkaAddress, topic: str) -> int:
         await consumer.stop()
 
 
-def _core_to_spare() -> bool:
-    """Two cores or more and the 1-minute load leaves one idle. Measured (benchmark 3's A/B; issue 16, notes of
-    rebuild16): the decode process costs about 20 µs more CPU per event in all than it takes off the writer (a second
-    parse, the pipe), so with no idle core the rebuild is slower in two processes than in one."""
-    cores = os.cpu_count() or 1
-    return cores >= 2 and os.getloadavg()[0] <= cores - 1
-
-
 async def _load(
     engine: Engine,
     bootstrap_servers: KafkaAddress,
@@ -329,13 +319,11 @@ async def rebuild(
 ) -> RebuildResult:
     """Replay ``topic`` from offset 0 into a new table-set generation and swap it in (see the module docstring).
     ``progress(n)`` is called after each batch with the number of messages it consumed. ``processes``: 2 decodes in a
-    second process (:mod:`projections.pipeline`), 1 in this one; None chooses 2 when a core is idle
-    (:func:`_core_to_spare`) and the topic holds at least ``PIPELINE_MIN_MESSAGES`` (below that, starting the process
-    costs more than it saves)."""
+    second process (:mod:`projections.pipeline`), 1 in this one; None chooses 2 when a core is idle and the topic
+    holds at least ``PIPELINE_MIN_MESSAGES`` (:func:`projections.pipeline.second_process_pays`)."""
     await asyncio.to_thread(migrate, database_url)
     if processes is None:
-        big = await topic_size(bootstrap_servers, topic) >= PIPELINE_MIN_MESSAGES
-        processes = 2 if big and _core_to_spare() else 1
+        processes = 2 if second_process_pays(await topic_size(bootstrap_servers, topic)) else 1
     engine, generation = await asyncio.to_thread(prepare_generation, database_url)
     deferred = await asyncio.to_thread(defer_indexes, engine)
     result = RebuildResult(generation=generation, processes=processes)

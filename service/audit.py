@@ -21,9 +21,10 @@ from typing import Literal
 
 from temporalio.client import Client
 
-from audit.history import TimelineRow, export_csv, export_jsonl, state_at, timeline
+from audit.history import TimelineRow, export_csv, export_jsonl, fast_state_at, state_at, timeline
+from audit.sources import envelopes_of
 from audit.verify import SETTLE_SECONDS, Auditor, TemporalSource, VerifyReport, VerifySummary
-from domain import Envelope, RelationshipState
+from domain import ChainBroken, Envelope, RelationshipState
 from projections.db import make_engine
 from projections.kafka_access import KafkaAddress
 from projections.privacy.erasure import LedgerVerdict, audit_ledger
@@ -81,7 +82,17 @@ class AuditService:
         return timeline(await self.envelopes(relationship_id, source))
 
     async def state_at(self, relationship_id: str, at: datetime, source: str = "event_log") -> RelationshipState:
-        return state_at(await self.envelopes(relationship_id, source), at)
+        """The fold of ``evolve`` up to ``at`` (:func:`audit.history.state_at`), on the fast path when every record
+        of the store's chain was proven as it was read (:func:`audit.history.fast_state_at`; else the reference,
+        which names what is wrong: ``ValueError``, ``domain.ChainBroken``). A store holding two different envelopes
+        for one seq (a fork: verify's error) is refused with ``ChainBroken``; identical copies (at-least-once
+        publishing) are one event."""
+        sequence = await self.auditor.sequence(relationship_id, source.replace("-", "_"))
+        forks = [d for d in sequence.differences if d.kind == "duplicate" and d.severity == "error"]
+        if forks:
+            raise ChainBroken(f"{forks[0].message}: run `mentorflow audit verify {relationship_id}`")
+        fast = fast_state_at(sequence.chain, at)
+        return fast if fast is not None else state_at(envelopes_of(sequence.chain, relationship_id), at)
 
     async def verify(self, relationship_id: str) -> VerifyReport:
         return await self.auditor.verify(relationship_id)
@@ -92,9 +103,13 @@ class AuditService:
         program: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         concurrency: int = 16,
+        processes: int | None = None,
     ) -> VerifySummary:
-        """Every relationship (of ``program``): the event log in one query, the topic in one scan."""
-        return await self.auditor.verify_all(program=program, progress=progress, concurrency=concurrency)
+        """Every relationship (of ``program``): the event log in one query, the topic in one scan (``processes``
+        2: in a second process meanwhile; None: chosen by the topic's size and the load)."""
+        return await self.auditor.verify_all(
+            program=program, progress=progress, concurrency=concurrency, processes=processes
+        )
 
     async def erasure_ledger(self) -> LedgerVerdict | None:
         """The erasure ledger's chain (docs/privacy.md), read-only; None without the audit store."""

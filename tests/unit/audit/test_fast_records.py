@@ -53,7 +53,7 @@ def reference(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
     """Call it to switch the fast path off (every record decoded by the reference)."""
 
     def off() -> None:
-        monkeypatch.setattr(audit.records, "_vouched", lambda raw: None)
+        monkeypatch.setattr(audit.records, "vouched_data", lambda raw: None)
 
     yield off
 
