@@ -176,6 +176,11 @@ class KafkaPublisher:
 
     @activity.defn(name=ACTIVITY_PUBLISH)
     async def publish(self, batch: list[Envelope]) -> PublishReceipt:
+        return await self.send_batch(batch)
+
+    async def send_batch(self, batch: list[Envelope]) -> PublishReceipt:
+        """The activity's body, also what a caller that publishes its commands' envelopes calls
+        (workflows/caller_publisher.py): one relationship's contiguous range, returning once Kafka acknowledged all."""
         _check_batch(batch)
         try:
             traced = trace_headers()

@@ -10,15 +10,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
+from activities.publishing import KafkaPublisher
 from projections.db import make_engine
 from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
 from workers.settings import Settings, load_settings
+from workflows.caller_publisher import CallerPublisher
 from workflows.client import MentorflowClient
 from workflows.connection import connect
 from workflows.program_client import ProgramClient
 
-__all__ = ["connect_client", "connect_programs", "temporal_client", "warn_if_plaintext"]
+__all__ = ["caller_publisher", "connect_client", "connect_programs", "temporal_client", "warn_if_plaintext"]
 
 log = logging.getLogger("mentorflow.privacy")
 _warned: set[str] = set()
@@ -56,12 +58,17 @@ async def temporal_client(settings: Settings | None = None, *, runtime: Runtime 
 
 
 async def connect_client(
-    settings: Settings | None = None, *, task_queue: str | None = None, **options: Any
+    settings: Settings | None = None, *, task_queue: str | None = None, publishes: bool = False, **options: Any
 ) -> MentorflowClient:
     """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue; with
     ``privacy.encrypt`` on (the default), it seals personal text under the key store in the configured database
-    and opens it for readers; off, it says so once (:func:`warn_if_plaintext`)."""
+    and opens it for readers; off, it says so once (:func:`warn_if_plaintext`). ``publishes``: a long-lived caller
+    (the API, the demo, a service) publishes its commands' envelopes to the configured topic itself, the workflows
+    only backstop it (workflows/handover.py); close it with ``MentorflowClient.close``. A one-shot caller (the CLI)
+    leaves publishing to the workflows: a producer per process would cost more than it saves."""
     settings = settings or load_settings()
+    if publishes and "publisher" not in options:
+        options["publisher"] = caller_publisher(settings)
     if not warn_if_plaintext(settings) and "privacy" not in options:
         # off the event loop: the key store creates its tables, and a SQLite write waits for the lock (up to 60 s)
         options["privacy"] = await asyncio.to_thread(field_cipher, settings)
@@ -73,6 +80,14 @@ async def connect_programs(settings: Settings | None = None, **options: Any) -> 
     """A :class:`ProgramClient` like :func:`connect_client`'s: with ``privacy.encrypt`` on it seals every profile and
     withdrawal reason it sends (``ProgramClient.sealed``)."""
     return ProgramClient.of(await connect_client(settings, **options))
+
+
+def caller_publisher(settings: Settings) -> CallerPublisher:
+    """The hand-over's publisher on the configured Kafka and events topic: the publishing activity's producer (one
+    owner of how an envelope becomes a record), with a shorter request timeout (a caller does not wait for an outage:
+    the workflows publish after their grace)."""
+    kafka = KafkaPublisher(settings.kafka.access, settings.kafka.events_topic, request_timeout_ms=5_000)
+    return CallerPublisher(kafka.send_batch, close=kafka.close)
 
 
 def field_cipher(settings: Settings) -> FieldCipher:

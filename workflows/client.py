@@ -72,6 +72,7 @@ from domain import (
 )
 from domain.confidential import requested_instrument
 from projections.privacy.cipher import FieldCipher
+from workflows.caller_publisher import CallerPublisher
 from workflows.connection import TemporalAccess
 from workflows.connection import connect as connect_temporal
 from workflows.models import (
@@ -80,6 +81,7 @@ from workflows.models import (
     CommandResult,
     EventsPage,
     Limits,
+    PublisherCommand,
     RelationshipWorkflowInput,
     WorkflowStatus,
     check_binding,
@@ -177,6 +179,12 @@ def domain_error(error: ApplicationError) -> DomainError | None:
     return None
 
 
+def _unknown_update(exc: WorkflowUpdateFailedError) -> bool:
+    """The workflow has no handler for the update (a worker from before it): the SDK's words for it."""
+    cause = exc.cause
+    return isinstance(cause, ApplicationError) and "expected but not found" in str(cause.message)
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -191,8 +199,11 @@ class MentorflowClient:
         busy_timeout: float = 30.0,
         on_command: CommandObserver | None = None,
         privacy: FieldCipher | None = None,
+        publisher: CallerPublisher | None = None,
     ) -> None:
         self.on_command = on_command
+        self.publisher = publisher  # with one, send() publishes what its commands append (workflows/handover.py)
+        self._no_handover_update = False  # a worker turned out to have no command_by_publisher: stop asking
         self.privacy = privacy
         self.client = client
         self.task_queue = task_queue
@@ -393,6 +404,8 @@ class MentorflowClient:
         cmd = await self._sealed(relationship_id, cmd)
 
         async def attempt() -> CommandResult:
+            if self.publisher is not None and not self._no_handover_update:
+                return await self._by_publisher(relationship_id, cmd, self.publisher)
             result: CommandResult = await self.handle(relationship_id).execute_update(
                 RelationshipWorkflow.command, cmd, id=cmd.command_id
             )
@@ -401,7 +414,32 @@ class MentorflowClient:
         async def send_bound() -> CommandResult:
             return check_binding(cmd, await self._with_retries(relationship_id, cmd.command_id, attempt))
 
-        return await self._completed(relationship_id, await self._observed(cmd.type, send_bound()), with_state)
+        result = await self._observed(cmd.type, send_bound())
+        if self.publisher is not None:
+            await self.publisher.hand_over(result)
+        return await self._completed(relationship_id, result, with_state)
+
+    async def close(self) -> None:
+        """Close what the client owns besides its Temporal connection (shared, closed with the process): the
+        hand-over's Kafka producer."""
+        if self.publisher is not None:
+            await self.publisher.close()
+
+    async def _by_publisher(self, relationship_id: str, cmd: Command, publisher: CallerPublisher) -> CommandResult:
+        """The command as ``command_by_publisher``, confirming what this caller published of the relationship; a
+        worker from before the hand-over has no such update: then ``command``, and this client stops asking."""
+        request = PublisherCommand(command=cmd, published_through=publisher.confirmed(relationship_id))
+        handle = self.handle(relationship_id)
+        try:
+            result: CommandResult = await handle.execute_update(
+                RelationshipWorkflow.command_by_publisher, request, id=cmd.command_id
+            )
+        except WorkflowUpdateFailedError as exc:
+            if not _unknown_update(exc):
+                raise
+            self._no_handover_update = True
+            result = await handle.execute_update(RelationshipWorkflow.command, cmd, id=cmd.command_id)
+        return result
 
     async def _sealed(self, relationship_id: str, cmd: Command) -> Command:
         if self.privacy is None:

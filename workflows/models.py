@@ -23,6 +23,7 @@ __all__ = [
     "CommandResult",
     "EventsPage",
     "Limits",
+    "PublisherCommand",
     "RelationshipWorkflowInput",
     "StateView",
     "WorkflowStatus",
@@ -68,6 +69,14 @@ class Limits(BaseModel):
         ge=0,
         description="continue-as-new waits while the unpublished envelopes take more canonical JSON bytes than "
         "this (they cannot be cut: each must still reach Kafka)",
+    )
+    caller_publish_grace: float = Field(
+        5.0,
+        gt=0,
+        le=30 * 86_400,
+        description="seconds the workflow leaves a caller that took over publishing a command's envelopes "
+        "(``command_by_publisher``) before it publishes them itself, unless the caller confirmed them first "
+        "(the projections lag by this much behind a caller that crashed)",
     )
     continue_as_new_after_events: int | None = Field(
         None,
@@ -153,6 +162,22 @@ class CommandResult(BaseModel):
     fingerprint: str | None = Field(
         None, description="command_fingerprint of the command this id named (None for commands accepted before)"
     )
+    publish_by_caller: bool = Field(
+        False,
+        description="the caller publishes ``backlog`` then ``events`` to Kafka, in this order, and confirms with its "
+        "next ``command_by_publisher``; the workflow publishes them itself after ``Limits.caller_publish_grace`` "
+        "unless confirmed (only results of ``command_by_publisher``)",
+    )
+    backlog: list[Envelope] = Field(
+        default_factory=list,
+        description="unpublished envelopes before ``first_seq`` (from the outbox's head: earlier commands not yet "
+        "confirmed, timer events), so what the caller publishes is one contiguous range",
+    )
+
+    @property
+    def to_publish(self) -> list[Envelope]:
+        """What the caller publishes, in order: ``backlog`` then ``events`` (none unless ``publish_by_caller``)."""
+        return [*self.backlog, *self.events] if self.publish_by_caller else []
 
     @model_validator(mode="before")
     @classmethod
@@ -161,6 +186,16 @@ class CommandResult(BaseModel):
             state = RelationshipState.model_validate(data["state"])
             data = {**data, "state": state, "view": StateView.of(state)}
         return data
+
+
+class PublisherCommand(BaseModel):
+    """The ``command_by_publisher`` update's input: a command from a caller that publishes its result's envelopes
+    itself, with how far this caller has published the relationship (Kafka acknowledged every seq through
+    ``published_through`` that it was handed): the workflow drops those from its outbox instead of publishing them
+    again. The workflow never drops more than it handed out."""
+
+    command: Command
+    published_through: int = Field(0, ge=0)
 
 
 def command_fingerprint(command: Command) -> str:

@@ -32,6 +32,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.handover import CALLER_PUBLISHES_PATCH, Handover
 from workflows.two_loops import (
     MIN_SLEEP,
     NOTIFY_RETRY,
@@ -68,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         EventsPage,
         Limits,
+        PublisherCommand,
         RelationshipWorkflowInput,
         StateView,
         WorkflowStatus,
@@ -76,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 __all__ = [
+    "CALLER_PUBLISHES_PATCH",
     "NOTIFY_TYPES",
     "ORDERED_COMMANDS_PATCH",
     "PATCH_HISTORY_LENGTH_FROM_COMMANDS",
@@ -152,7 +155,7 @@ def _rejection(error: DomainError) -> ApplicationError:
 
 
 @workflow.defn(name="RelationshipWorkflow")
-class RelationshipWorkflow(TwoLoops):
+class RelationshipWorkflow(TwoLoops, Handover):
     @workflow.init
     def __init__(self, input: RelationshipWorkflowInput) -> None:
         # Update-with-start runs the validator before run(): everything the handlers read is set here.
@@ -181,6 +184,8 @@ class RelationshipWorkflow(TwoLoops):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_fired = False
         self._parked_until: datetime | None = None  # a publication failed without retry: the next try not before
+        self._ordered = False  # this run is on the ordered main loop (set in run()): only then may it hand over
+        self._init_handover()  # workflows/handover.py: the outbox ranges handed to callers that publish
 
     # --- the main loop (the runs recorded before ORDERED_COMMANDS_PATCH: workflows/two_loops.py) ------------------
 
@@ -194,6 +199,7 @@ class RelationshipWorkflow(TwoLoops):
         self._upsert_search_attributes()
         self._history_from_commands = workflow.patched(PATCH_HISTORY_LENGTH_FROM_COMMANDS)
         if workflow.patched(ORDERED_COMMANDS_PATCH):
+            self._ordered = True
             return await self._run_ordered()
         return await self._run_two_loops()
 
@@ -251,8 +257,9 @@ class RelationshipWorkflow(TwoLoops):
         if self._parked_until is not None and now >= self._parked_until:
             self._parked_until = None
         deadline = next_deadline(self._state)
-        if self._parked_until is not None:
-            deadline = self._parked_until if deadline is None else min(deadline, self._parked_until)
+        for sooner in (self._parked_until, self._backstop_deadline()):
+            if sooner is not None:
+                deadline = sooner if deadline is None else min(deadline, sooner)
         if self._timer is not None and self._sleeping_until is not None:
             if deadline is not None and self._sleeping_until <= deadline:
                 return
@@ -268,7 +275,14 @@ class RelationshipWorkflow(TwoLoops):
         self._timer_fired = True
 
     def _can_publish(self) -> bool:
-        return bool(self._outbox) and not self._publishing and not self._draining and self._parked_until is None
+        """Something to publish, nothing in flight, and not all of it left to the callers it was handed to."""
+        return (
+            bool(self._outbox)
+            and not self._publishing
+            and not self._draining
+            and self._parked_until is None
+            and not self._held()
+        )
 
     def _can_notify(self) -> bool:
         """A notification goes out once its event is published: a completion that leaves nothing to publish then
@@ -306,9 +320,8 @@ class RelationshipWorkflow(TwoLoops):
             self._parked_until = workflow.now() + PUBLISH_PARKED
             self._wake = True  # the loop sets a timer for the retry
             return
-        # Acknowledged by Kafka: only now do the entries leave the queue (new ones were only appended behind).
-        del self._outbox[: len(batch)]
-        self._published_through = batch[-1].seq
+        # Acknowledged by Kafka: only now do the entries leave the queue (by seq: a caller may have confirmed some).
+        self._drop_published(batch[-1].seq)
 
     def _start_notification(self) -> None:
         if not self._can_notify():
@@ -452,6 +465,9 @@ class RelationshipWorkflow(TwoLoops):
     @workflow.update
     def command(self, command: Command) -> CommandResult:
         """Apply one command. The update id is the command id."""
+        return self._apply(command)
+
+    def _apply(self, command: Command) -> CommandResult:
         self._observe_history()  # an accepted update is a command of its task
         whole = not workflow.patched(SLIM_RESULT_PATCH)
         known = self._commands.get(command.command_id)
@@ -476,6 +492,17 @@ class RelationshipWorkflow(TwoLoops):
         if state.is_closed or self._deadline_moved_earlier():
             self._wake = True
         return self._result(command.command_id, span, duplicate=False, whole=whole)
+
+    @workflow.update(name="command_by_publisher")
+    def command_by_publisher(self, request: PublisherCommand) -> CommandResult:
+        """``command`` from a caller that publishes the result's envelopes itself (workflows/handover.py), after
+        dropping from the outbox what it confirms it published."""
+        self._confirm(request.published_through)
+        return self._hand_over(self._apply(request.command))
+
+    @command_by_publisher.validator
+    def _validate_command_by_publisher(self, request: PublisherCommand) -> None:
+        self._validate_command(request.command)
 
     @command.validator
     def _validate_command(self, command: Command) -> None:

@@ -25,6 +25,7 @@ from workers.services.kafka import ensure_topics
 from workers.services.temporal import SEARCH_ATTRIBUTES, add_search_attributes, test_server_binary
 from workers.settings import load_settings
 from workers.worker import build_worker
+from workflows.caller_publisher import CallerPublisher
 from workflows.client import MentorflowClient
 from workflows.connection import DATA_CONVERTER
 from workflows.models import Limits, workflow_id
@@ -128,7 +129,12 @@ SCENARIOS: dict[str, tuple[Callable[[Lifecycle], Awaitable[None]], Limits | None
     "v2-reassigned": (reassigned, None),
     "ordered-surveys-paused": (ordered_surveys_paused, None),
     "ordered-continued-as-new": (continued_as_new, Limits(continue_as_new_after_events=150)),
+    "caller-publishes-surveys-paused": (ordered_surveys_paused, None),
+    "caller-publishes-continued-as-new": (continued_as_new, Limits(continue_as_new_after_events=150)),
 }
+CALLER_PUBLISHES = {"caller-publishes-surveys-paused", "caller-publishes-continued-as-new"}
+"""Recorded with a client that publishes its commands' envelopes itself (``command_by_publisher``: hand-overs,
+confirmations, and the backstop where a sleep follows the last command), on the same topic."""
 
 
 async def first_run_history(client: Client, relationship_id: str) -> str:
@@ -167,9 +173,10 @@ async def main(names: list[str]) -> None:
                 for name, (scenario, limits) in SCENARIOS.items():
                     if names and name not in names:
                         continue
+                    caller = CallerPublisher(publisher.send_batch) if name in CALLER_PUBLISHES else None
                     lc = Lifecycle(
                         env=env,
-                        client=MentorflowClient(env.client, task_queue=queue, limits=limits),
+                        client=MentorflowClient(env.client, task_queue=queue, limits=limits, publisher=caller),
                         notifications=Path(tmp) / "notifications.jsonl",
                         relationship_id=f"history-{name}",
                     )

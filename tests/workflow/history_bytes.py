@@ -3,7 +3,8 @@
 A deterministic figure (issue 16): on the time-skipping test server (no dev server, no Kafka: the recording publisher
 of the workflow tier), a relationship goes to cultivation, then N meetings (default 30) are logged one after the other,
 each after the previous publication completed; the events and protobuf bytes the meetings added to the history are
-printed per command."""
+printed per command. ``--caller-publishes``: the client publishes its commands' envelopes itself and confirms them
+with the next (``command_by_publisher``, workflows/handover.py), into the same recording list."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 from activities.notifications import LogSink, Notifier
+from domain import Envelope
 from tests.conftest import time_skipping_server
 from tests.workflow.conftest import Lifecycle, RecordingPublisher
 from workers.worker import build_worker
+from workflows.caller_publisher import CallerPublisher
 from workflows.client import MentorflowClient
 
 
-async def measure(commands: int) -> None:
+async def measure(commands: int, caller_publishes: bool = False) -> None:
     async with time_skipping_server() as env:
         queue = f"bytes-{uuid.uuid4().hex[:8]}"
         publisher = RecordingPublisher()
@@ -34,6 +37,12 @@ async def measure(commands: int) -> None:
                 max_cached_workflows=0,
             ):  # fmt: skip
                 client = MentorflowClient(env.client, task_queue=queue)
+                if caller_publishes:
+
+                    async def publish(batch: list[Envelope]) -> None:
+                        publisher.envelopes.extend(batch)
+
+                    client.publisher = CallerPublisher(publish)
                 lc = Lifecycle(env=env, client=client, notifications=log, publisher=publisher)
                 lc.rules_version = None
                 await lc.to_cultivation()
@@ -57,4 +66,5 @@ async def measure(commands: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 30))
+    numbers = [arg for arg in sys.argv[1:] if arg.isdigit()]
+    asyncio.run(measure(int(numbers[0]) if numbers else 30, caller_publishes="--caller-publishes" in sys.argv))

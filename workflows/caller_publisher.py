@@ -1,0 +1,96 @@
+"""The caller's side of the hand-over (workflows/handover.py): publish what a command's result hands over, and
+remember how far, per relationship, to confirm it with the next command.
+
+:class:`MentorflowClient` sends ``command_by_publisher`` instead of ``command`` when it has a
+:class:`CallerPublisher`. Publishing is best effort by design: the update has returned, so the command is committed
+whatever happens here; a failed or slow publication is logged and left to the workflow's backstop, which publishes
+every unconfirmed envelope itself after ``Limits.caller_publish_grace``. After a failure the caller stops publishing
+for ``pause_after_failure`` seconds (Kafka is likely away: commands must not each wait for it).
+
+The Kafka side is injected (``publish``: the publishing activity's producer, workers/connect.py), so this module
+knows no Kafka client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+
+from domain import Envelope
+from workflows.models import CommandResult
+
+__all__ = ["CallerPublisher", "EnvelopePublisher"]
+
+log = logging.getLogger(__name__)
+
+EnvelopePublisher = Callable[[list[Envelope]], Awaitable[object]]
+"""Publishes one contiguous range of one relationship's envelopes in seq order, returning once Kafka acknowledged
+every one of them (raising otherwise)."""
+
+
+class CallerPublisher:
+    def __init__(
+        self,
+        publish: EnvelopePublisher,
+        *,
+        timeout: float = 5.0,
+        pause_after_failure: float = 10.0,
+        remembered: int = 10_000,
+        close: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self._publish = publish
+        self._close = close
+        self.timeout = timeout
+        self.pause_after_failure = pause_after_failure
+        self.remembered = remembered
+        self._confirmed: OrderedDict[str, int] = OrderedDict()  # relationship id -> published through (LRU)
+        self._paused_until = 0.0
+        self.published = 0  # envelopes this caller published (acknowledged by Kafka)
+        self.failed = 0  # ranges left to the backstop after a failure or a timeout
+
+    def confirmed(self, relationship_id: str) -> int:
+        """How far this caller published the relationship: the ``published_through`` of its next command."""
+        return self._confirmed.get(relationship_id, 0)
+
+    @property
+    def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
+
+    async def hand_over(self, result: CommandResult) -> bool:
+        """Publish what ``result`` hands over (nothing unless ``publish_by_caller``); True once Kafka acknowledged
+        all of it. Never raises for Kafka: the workflow publishes what is not confirmed."""
+        batch = result.to_publish
+        if not batch or self.paused:
+            return False
+        try:
+            await asyncio.wait_for(self._publish(batch), timeout=self.timeout)
+        except Exception as exc:  # the command is committed; the backstop publishes the range
+            self.failed += 1
+            self._paused_until = time.monotonic() + self.pause_after_failure
+            log.warning(
+                "publishing seq %d..%d of relationship %s failed (%s); its workflow publishes it after its grace, "
+                "and this caller leaves publishing to the workflows for %gs",
+                batch[0].seq,
+                batch[-1].seq,
+                result.relationship_id,
+                exc or type(exc).__name__,
+                self.pause_after_failure,
+            )
+            return False
+        self.published += len(batch)
+        self._remember(result.relationship_id, batch[-1].seq)
+        return True
+
+    def _remember(self, relationship_id: str, seq: int) -> None:
+        if seq > self._confirmed.get(relationship_id, 0):
+            self._confirmed[relationship_id] = seq
+        self._confirmed.move_to_end(relationship_id)
+        while len(self._confirmed) > self.remembered:
+            self._confirmed.popitem(last=False)
+
+    async def close(self) -> None:
+        if self._close is not None:
+            await self._close()
