@@ -32,6 +32,7 @@ from benchmarks.common import (
     Result,
     WorkerProcess,
     percentile,
+    settings,
     task_queue,
     temporal_client,
     topic,
@@ -332,6 +333,7 @@ def sections(smoke: bool) -> list[str]:
 
 
 async def run(smoke: bool) -> list[Result]:
+    from workers.connect import caller_publisher
     from workflows.client import MentorflowClient
 
     relationships = 4 if smoke else RELATIONSHIPS
@@ -346,7 +348,8 @@ async def run(smoke: bool) -> list[Result]:
                 WorkerProcess("projector", "--db", f"sqlite:///{path}", "--topic", t, "--group", unique("group")),
             ):
                 client = await temporal_client()
-                mf = MentorflowClient(client, task_queue=tq)
+                # as the API and the demo run it: the client publishes its commands' events, the workflows backstop
+                mf = MentorflowClient(client, task_queue=tq, publisher=caller_publisher(settings(), t))
                 pairs = [Pair(unique("lat")) for _ in range(relationships)]
                 bare_pairs = [Pair(unique("latb")) for _ in range(relationships)]
                 opened = await _open(mf, client, tq_bare, pairs, bare_pairs)
@@ -367,6 +370,7 @@ async def run(smoke: bool) -> list[Result]:
                     vis.stop()
                     with contextlib.suppress(Exception):
                         await poller
+                    await mf.close()
         finally:
             for suffix in ("", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):

@@ -4,7 +4,8 @@ hash chain, outbox, publishing activity to Kafka) against the bare workflow whos
 
 Each client sends commands one after the other to its own relationship (in its trial: LogMeeting, SubmitCheckIn,
 SetGoal) for a fixed time, through ``MentorflowClient.send`` (real) or a plain ``execute_update`` (bare). The real
-figure counts until every accepted command's events were acknowledged by Kafka (the outbox drained), not just
+client publishes its commands' events itself, as the API and the demo do (``command_by_publisher``; the workflows
+backstop it), and the figure counts until every accepted command's events were acknowledged by Kafka, not just
 accepted. Both workers run in their own process on the same dev server, and the runs are interleaved (bare, real,
 bare, real: ``ROUNDS`` of each, each a ``1 / ROUNDS`` share of the time) so that a change in the machine's load
 touches both alike; continue-as-new happens in both when Temporal suggests it.
@@ -16,7 +17,7 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks.common import Result, WorkerProcess, task_queue, temporal_client, topic, unique
+from benchmarks.common import Result, WorkerProcess, settings, task_queue, temporal_client, topic, unique
 from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
 
 NAME = "throughput"
@@ -25,19 +26,26 @@ ROUNDS = 2
 
 
 async def _drained(mf, rids: list[str], limit_s: float = 120) -> None:  # type: ignore[no-untyped-def]
+    """Until Kafka acknowledged every accepted command's events: published by the workflow, or by the client itself
+    (what it confirmed; its last commands stay in the workflow's outbox until confirmed or backstopped)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         statuses = await asyncio.gather(*(mf.status(r) for r in rids))
-        if all(s.outbox == 0 and s.published_through == s.seq for s in statuses):
+        by_caller = [mf.publisher.confirmed(r) if mf.publisher else 0 for r in rids]
+        if all(max(s.published_through, c) >= s.seq for s, c in zip(statuses, by_caller, strict=True)):
             return
         await asyncio.sleep(0.05)
     raise TimeoutError("outbox not drained")
 
 
-async def open_real(clients: int, task_queue: str) -> tuple[Any, list[Pair]]:
+async def open_real(clients: int, task_queue: str, topic_name: str) -> tuple[Any, list[Pair]]:
+    """The real stack as a long-lived caller runs it (the API, the demo): the client publishes its commands' events
+    itself and the workflows backstop it (workflows/handover.py)."""
+    from workers.connect import caller_publisher
     from workflows.client import MentorflowClient
 
-    mf = MentorflowClient(await temporal_client(), task_queue=task_queue)
+    publisher = caller_publisher(settings(), topic_name)
+    mf = MentorflowClient(await temporal_client(), task_queue=task_queue, publisher=publisher)
     pairs = [Pair(unique("tp")) for _ in range(clients)]
     await asyncio.gather(*(open_relationship(mf, p, "prog-bench-throughput") for p in pairs))
     await _drained(mf, [p.relationship_id for p in pairs])
@@ -100,7 +108,7 @@ async def run(smoke: bool) -> list[Result]:
         ):
             for n in CLIENTS:
                 client, bare_pairs = await open_bare(n, tq_bare)
-                mf, real_pairs = await open_real(n, tq_real)
+                mf, real_pairs = await open_real(n, tq_real, t)
                 for _ in range(ROUNDS):  # ABAB
                     runs = (
                         ("bare", bare(client, bare_pairs, seconds / ROUNDS)),
@@ -110,6 +118,7 @@ async def run(smoke: bool) -> list[Result]:
                         count, elapsed = await measured
                         before = rates.get((kind, n), (0, 0.0))
                         rates[(kind, n)] = (before[0] + count, before[1] + elapsed)
+                await mf.close()
     for n in CLIENTS:
         count, elapsed = rates[("real", n)]
         bcount, belapsed = rates[("bare", n)]

@@ -134,6 +134,10 @@ class MentorflowService:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)  # a MentorflowClient owns a Kafka producer when it publishes
+        if close is not None:
+            await close()
 
     async def _c(self) -> CommandClient:
         if self._client is None:

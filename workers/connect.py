@@ -82,11 +82,11 @@ async def connect_programs(settings: Settings | None = None, **options: Any) -> 
     return ProgramClient.of(await connect_client(settings, **options))
 
 
-def caller_publisher(settings: Settings) -> CallerPublisher:
+def caller_publisher(settings: Settings, topic: str | None = None) -> CallerPublisher:
     """The hand-over's publisher on the configured Kafka and events topic: the publishing activity's producer (one
     owner of how an envelope becomes a record), with a shorter request timeout (a caller does not wait for an outage:
     the workflows publish after their grace)."""
-    kafka = KafkaPublisher(settings.kafka.access, settings.kafka.events_topic, request_timeout_ms=5_000)
+    kafka = KafkaPublisher(settings.kafka.access, topic or settings.kafka.events_topic, request_timeout_ms=5_000)
     return CallerPublisher(kafka.send_batch, close=kafka.close)
 
 

@@ -85,8 +85,7 @@ class CallerPublisher:
         return True
 
     def _remember(self, relationship_id: str, seq: int) -> None:
-        if seq > self._confirmed.get(relationship_id, 0):
-            self._confirmed[relationship_id] = seq
+        self._confirmed[relationship_id] = max(seq, self._confirmed.get(relationship_id, 0))
         self._confirmed.move_to_end(relationship_id)
         while len(self._confirmed) > self.remembered:
             self._confirmed.popitem(last=False)

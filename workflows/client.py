@@ -51,11 +51,9 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-import domain
 from domain import (
     Actor,
     Command,
-    DomainError,
     Envelope,
     IllegalTransition,
     InvalidCommand,
@@ -87,6 +85,15 @@ from workflows.models import (
     check_binding,
     workflow_id,
 )
+from workflows.outcomes import (
+    COMMAND_OUTCOMES,
+    CommandObserver,
+    EventsTruncated,
+    RelationshipBusy,
+    command_outcome,
+    domain_error,
+    new_command_id,
+)
 from workflows.relationship import PROGRAM, RelationshipWorkflow
 
 __all__ = [
@@ -100,27 +107,11 @@ __all__ = [
     "RelationshipNotFound",
     "RelationshipSummary",
     "command_outcome",
+    "domain_error",
     "new_command_id",
 ]
 
 T = TypeVar("T")
-
-CommandObserver = Callable[[str, str], None]
-"""Told of every command's outcome: ``(command type, outcome)``, outcome one of :data:`COMMAND_OUTCOMES`. The API's
-metrics hang here (workers/metrics); a re-sent command id counts again (its result is the same)."""
-
-COMMAND_OUTCOMES = ("accepted", "refused", "busy", "error")
-
-
-def command_outcome(error: BaseException | None) -> str:
-    """accepted (no error), refused (the domain said no, or the command id names another command), busy (Temporal
-    kept refusing it) or error (anything else: the outcome may be unknown)."""
-    if error is None:
-        return "accepted"
-    if isinstance(error, DomainError | RelationshipNotFound | CommandIdConflict):
-        return "refused"
-    return "busy" if isinstance(error, RelationshipBusy) else "error"
-
 
 _RETRYABLE = {
     RPCStatusCode.RESOURCE_EXHAUSTED,
@@ -137,27 +128,6 @@ loaded server or a worker replaying a long history after a restart can take long
 a demo story failing on it right after its worker was killed)."""
 
 
-def new_command_id() -> str:
-    return str(uuid.uuid4())
-
-
-class RelationshipBusy(RuntimeError):
-    """Temporal kept refusing the command (10 updates already in flight) for longer than the client waits.
-
-    ``outcome_unknown`` is False when every attempt was refused at admission: nothing was appended. It is True when
-    an earlier attempt may have been admitted (a timeout, an aborted update) before the refusals: it may still be
-    applied. Either way, re-sending the same command (same command id) is safe and returns its one result."""
-
-    def __init__(self, message: str, *, command_id: str, outcome_unknown: bool) -> None:
-        super().__init__(message)
-        self.command_id = command_id
-        self.outcome_unknown = outcome_unknown
-
-
-class EventsTruncated(LookupError):
-    """The workflow no longer holds the events asked for (they were dropped at continue-as-new)."""
-
-
 class RelationshipSummary(BaseModel):
     """A row of :meth:`MentorflowClient.list`, from Temporal visibility (lags about a second behind)."""
 
@@ -169,14 +139,6 @@ class RelationshipSummary(BaseModel):
     health: str | None = None
     started_at: datetime | None = None
     closed_at: datetime | None = None
-
-
-def domain_error(error: ApplicationError) -> DomainError | None:
-    """The DomainError an ApplicationError stands for (by its type name), or None."""
-    cls = getattr(domain, error.type or "", None)
-    if isinstance(cls, type) and issubclass(cls, DomainError):
-        return cls(error.message)
-    return None
 
 
 def _unknown_update(exc: WorkflowUpdateFailedError) -> bool:

@@ -24,7 +24,8 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
     metrics = ApiMetrics()
 
     async def connect() -> MentorflowClient:
-        return await connect_client(settings, on_command=metrics.observe)
+        # a long-lived caller: it publishes its commands' envelopes itself, the workflows only backstop it
+        return await connect_client(settings, publishes=True, on_command=metrics.observe)
 
     backend = ProgramService(
         connect,

@@ -277,7 +277,8 @@ async def read_matching(settings: Settings, program: str) -> dict[str, Any]:
 async def drive(settings: Settings, opts: DemoOptions, program: str, console: Console) -> tuple[Sim, float]:
     from workers.connect import connect_client
 
-    client = await connect_client(settings, busy_timeout=PATIENCE)  # retries RPC timeouts: same command id
+    # retries RPC timeouts (same command id); publishes its commands' envelopes itself (the workflows backstop it)
+    client = await connect_client(settings, busy_timeout=PATIENCE, publishes=True)
     await _wait_for_worker(client.client, settings)
     # The built-in demo policy with a survey schedule (workers/demo/surveys.py); --term shortens the agreement term the
     # participants sign (the policy is unchanged).
