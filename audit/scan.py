@@ -2,16 +2,16 @@
 each message through the fast path while this process reads the event log; then this process builds the topic's
 records, parsing only the bytes the scan process vouched for.
 
-* **The scan process** (:func:`_scan_and_vouch`, spawned by :func:`projections.pipeline.child_process`): one scan of
-  the topic (:func:`audit.sources.scan_topic`); for each message the verdict of :func:`audit.records.vouched_data`
-  (orjson parse, canonical re-encode, sha256 over the received bytes, envelope shape, nesting) is sent with its
-  partition, offset, key and value (plain bytes and a boolean: cheap to pickle; a parsed object would cost as much to
-  pickle as to parse) through the pipe, which is the bounded queue.
+* **The scan process** (:func:`audit.topic.scan_and_vouch`, spawned by :func:`projections.processes.child_process`,
+  importing only what it needs): one scan of the topic (:func:`audit.topic.scan_topic`); for each message the
+  verdict of :func:`audit.records.vouched_data` (orjson parse, canonical re-encode, sha256 over the received bytes,
+  envelope shape, nesting) is sent with its partition, offset, key and value (plain bytes and a boolean: cheap to
+  pickle; a parsed object would cost as much to pickle as to parse) through the pipe, which is the bounded queue.
 * **This process** reads the event log meanwhile (in a thread), while another thread receives the batches; then a
   vouched message is only parsed (:meth:`audit.records.StoredRecord.from_bytes` with ``vouched=True``) and any other
   is decoded by the reference, which names what is wrong. The verdict is a function of the very bytes, so the records
   and the report are the one-process ones (``tests/integration/audit/test_verify_processes.py``).
-* **Failure**: the scan process failing, dying or stalling raises :class:`projections.pipeline.PipelineFailed`; the
+* **Failure**: the scan process failing, dying or stalling raises :class:`projections.processes.PipelineFailed`; the
   caller then reads the topic itself (:func:`audit.sources.kafka_records_by_key`), so a failure reads exactly as
   in one process.
 """
@@ -22,10 +22,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from audit.records import StoredRecord, vouched_data
-from audit.sources import Row, kafka_records_by_key, records_by_key, scan_topic
+from audit.records import StoredRecord
+from audit.sources import kafka_records_by_key
+from audit.topic import records_by_key, scan_and_vouch
 from projections.kafka_access import KafkaAddress
-from projections.pipeline import PipelineFailed, child_process, receive, second_process_pays, send
+from projections.processes import PipelineFailed, child_process, receive, second_process_pays
 
 __all__ = ["SCAN_PROCESS", "VERIFY_MIN_MESSAGES", "Grouped", "kafka_records_by_key_beside", "scan_stores"]
 
@@ -38,15 +39,6 @@ message (issue 16, notes of verify2)."""
 T = TypeVar("T")
 Grouped = dict[str, list[StoredRecord]]
 """A store's records grouped by relationship (by message key on the topic)."""
-
-
-async def _scan_and_vouch(bootstrap_servers: KafkaAddress, topic: str, out: Any) -> None:
-    async def forward(rows: list[Row]) -> None:
-        if rows:
-            vouched = [(p, o, k, v, v is not None and vouched_data(v) is not None) for p, o, k, v in rows]
-            await asyncio.to_thread(send, out, ("batch", vouched))  # the fetcher keeps prefetching meanwhile
-
-    await scan_topic(bootstrap_servers, topic, forward)
 
 
 def _receive_all(items: Any, process: Any) -> list[tuple[int, int, bytes | None, bytes | None, bool]]:
@@ -64,9 +56,9 @@ async def kafka_records_by_key_beside(
     bootstrap_servers: KafkaAddress, topic: str, meanwhile: Callable[[], Awaitable[T]]
 ) -> tuple[dict[str, list[StoredRecord]], T]:
     """:func:`audit.sources.kafka_records_by_key` of the whole topic with the scan in a second process, and the
-    result of ``meanwhile()`` awaited here in the meantime. Raises :class:`~projections.pipeline.PipelineFailed`
+    result of ``meanwhile()`` awaited here in the meantime. Raises :class:`~projections.processes.PipelineFailed`
     when the scan process fails (``meanwhile`` is awaited to its end first)."""
-    with child_process(_scan_and_vouch, (bootstrap_servers, topic), SCAN_PROCESS) as (items, process):
+    with child_process(scan_and_vouch, (bootstrap_servers, topic), SCAN_PROCESS) as (items, process):
         receiving = asyncio.ensure_future(asyncio.to_thread(_receive_all, items, process))
         try:
             other = await meanwhile()
@@ -88,7 +80,7 @@ async def scan_stores(
     be read. ``processes`` 1: the topic, then the event log (upstream first); 2: both at once
     (:func:`kafka_records_by_key_beside`: an event log row beyond the topic's scan is then a store behind at its
     tail, which ``verify --all`` reads again); None: 2 when the topic holds :data:`VERIFY_MIN_MESSAGES` or more and
-    a core is idle (:func:`projections.pipeline.second_process_pays`)."""
+    a core is idle (:func:`projections.processes.second_process_pays`)."""
     out: dict[str, Grouped | str] = {}
     log: Grouped | str | None = None
     if topic and bootstrap_servers:

@@ -26,13 +26,7 @@ message, and the writer (the calling process) applies the batches in order, thro
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import multiprocessing
-import os
-import time
-import traceback
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -40,93 +34,16 @@ from sqlalchemy import Engine
 from projections.apply import BatchResult, apply_batch
 from projections.decode import Decoded, Message, decode, decode_verified, fast_accepts
 from projections.kafka_access import KafkaAddress, reader_options
+from projections.processes import STALL_SECONDS, PipelineFailed, child_process, fewer_collections, receive, send
 
-__all__ = [
-    "DECODE_PROCESS",
-    "PIPELINE_MIN_MESSAGES",
-    "STALL_SECONDS",
-    "PipelineFailed",
-    "child_main",
-    "child_process",
-    "fewer_collections",
-    "receive",
-    "run_pipeline",
-    "second_process_pays",
-    "send",
-]
+__all__ = ["DECODE_PROCESS", "STALL_SECONDS", "PipelineFailed", "fewer_collections", "run_pipeline"]
 
 DECODE_PROCESS = "mentorflow-rebuild-decode"  # the decode process's name (multiprocessing.active_children)
-STALL_SECONDS = 300.0  # no batch and no word from the decode process for this long: it is stuck
 
 _Row = tuple[int, int, bytes | None, bytes | None, tuple[tuple[str, bytes], ...], bool]
 
 
-class PipelineFailed(RuntimeError):
-    """The decode process failed, died or stalled: the rebuild stops before its swap."""
-
-
-# --- when a second process pays -------------------------------------------------------------------------------
-
-PIPELINE_MIN_MESSAGES = 20_000  # below this a rebuild decodes in its own process
-
-
-def second_process_pays(messages: int, at_least: int = PIPELINE_MIN_MESSAGES) -> bool:
-    """The one rule for the bulk readers (the rebuild, ``audit verify --all``) when ``--processes`` is not given:
-    two processes for ``at_least`` messages or more (below that, starting the process costs more than it saves),
-    on two cores or more with the 1-minute load leaving one idle. Measured (benchmark 3's A/B; issue 16, notes of
-    rebuild16): the second process costs more CPU per event in all than it takes off the first (a second parse, the
-    pipe), so with no idle core the work is slower in two processes than in one."""
-    cores = os.cpu_count() or 1
-    return messages >= at_least and cores >= 2 and os.getloadavg()[0] <= cores - 1
-
-
 # --- the decode process ----------------------------------------------------------------------------------------
-
-
-_THRESHOLDS = (50_000, 50, 100)  # young collections every 50,000 allocations, not 700: a batch makes a million
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """The collector tuned for a bulk load: what exists now is frozen (never traversed again) and young collections
-    run seldom. Decoding allocates many small containers and few cycles, and every collection of the default
-    thresholds traversed the whole batch: about a third of the decode time (measured: issue 16, notes of rebuild16)."""
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
-
-
-def child_main(work: Callable[..., Coroutine[Any, Any, None]], args: tuple[Any, ...], out: Any) -> None:
-    """A child process's entry point: ``asyncio.run(work(*args, out))`` under :func:`fewer_collections`; every
-    outcome ends in one last item on ``out`` ("done" or "error"). ``work`` sends its items with :func:`send`."""
-    try:
-        with fewer_collections():
-            asyncio.run(work(*args, out))
-    except _ParentGone:
-        return
-    except BaseException as exc:  # reported to the parent, which fails its work
-        with contextlib.suppress(_ParentGone):
-            send(out, ("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"))
-        return
-    with contextlib.suppress(_ParentGone):
-        send(out, ("done", None))
-
-
-class _ParentGone(Exception):
-    """The writer's process is gone (its end of the pipe is closed): nobody reads any more."""
-
-
-def send(out: Any, item: Any) -> None:
-    """Send ``item`` to the parent (a child process's only way to speak); raises when the parent is gone."""
-    try:
-        out.send(item)  # blocks while the pipe is full: the writer is behind
-    except (BrokenPipeError, ConnectionResetError, EOFError):
-        raise _ParentGone from None
 
 
 async def _consume(bootstrap: KafkaAddress, topic: str, start: dict[int, int], max_records: int, out: Any) -> None:
@@ -183,49 +100,6 @@ def _apply(engine: Engine, topic: str, rows: list[_Row], group_id: str) -> Batch
     verdicts = {(p, o): ok for p, o, _, _, _, ok in rows}
     with engine.begin() as conn:
         return apply_batch(conn, messages, group_id=group_id, decoder=_decoder(verdicts))
-
-
-def receive(items: Any, process: Any) -> Any:
-    """The next item from a child process (:func:`child_process`); raises :class:`PipelineFailed` if it died or
-    stalled. Only the child holds the pipe's writing end, so its death ends a message it was writing in EOF, never a
-    hang."""
-    deadline = time.monotonic() + STALL_SECONDS
-    while True:
-        if items.poll(0.5):
-            try:
-                return items.recv()
-            except (EOFError, OSError):  # OSError: "got end of file during message" (it died mid-message)
-                raise PipelineFailed(f"the {process.name} process died (exit code {_exit_code(process)})") from None
-        if not process.is_alive() and not items.poll(0):
-            raise PipelineFailed(f"the {process.name} process died (exit code {_exit_code(process)})")
-        if time.monotonic() > deadline:
-            raise PipelineFailed(f"the {process.name} process sent nothing for {STALL_SECONDS:.0f} s")
-
-
-def _exit_code(process: Any) -> Any:
-    process.join(1)
-    return process.exitcode
-
-
-@contextlib.contextmanager
-def child_process(
-    work: Callable[..., Coroutine[Any, Any, None]], args: tuple[Any, ...], name: str
-) -> Iterator[tuple[Any, Any]]:
-    """A spawned process running ``work(*args, out)`` (:func:`child_main`); yields (the pipe's reading end, the
-    process) for :func:`receive`. On the way out the pipe is closed (a child still sending gets a broken pipe and
-    ends) and the process is terminated if it still runs."""
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and an event loop
-    items, sending = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=child_main, args=(work, args, sending), name=name, daemon=True)
-    process.start()
-    sending.close()  # the child holds the only writing end now
-    try:
-        yield items, process
-    finally:
-        items.close()
-        if process.is_alive():
-            process.terminate()
-        process.join(10)
 
 
 async def run_pipeline(

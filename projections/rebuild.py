@@ -48,7 +48,8 @@ from projections.db import is_sqlite, make_engine, migrate, sqlite_path
 from projections.kafka_access import KafkaAddress, kafka_options
 from projections.models import PROJECTION_TABLES, Base
 from projections.offsets import read_offsets
-from projections.pipeline import PIPELINE_MIN_MESSAGES, fewer_collections, run_pipeline, second_process_pays
+from projections.pipeline import fewer_collections, run_pipeline
+from projections.processes import PIPELINE_MIN_MESSAGES, second_process_pays
 from projections.projector import ASSIGNED_GROUP, DEFAULT_GROUP, Projector
 
 __all__ = ["PIPELINE_MIN_MESSAGES", "REBUILD_SCHEMA", "RebuildResult", "rebuild", "swap_in"]
@@ -320,7 +321,7 @@ async def rebuild(
     """Replay ``topic`` from offset 0 into a new table-set generation and swap it in (see the module docstring).
     ``progress(n)`` is called after each batch with the number of messages it consumed. ``processes``: 2 decodes in a
     second process (:mod:`projections.pipeline`), 1 in this one; None chooses 2 when a core is idle and the topic
-    holds at least ``PIPELINE_MIN_MESSAGES`` (:func:`projections.pipeline.second_process_pays`)."""
+    holds at least ``PIPELINE_MIN_MESSAGES`` (:func:`projections.processes.second_process_pays`)."""
     await asyncio.to_thread(migrate, database_url)
     if processes is None:
         processes = 2 if second_process_pays(await topic_size(bootstrap_servers, topic)) else 1

@@ -298,7 +298,7 @@ def verify(
             _print_summary(summary, json_output, ledger)
             return bool(summary.ok) and (ledger is None or ledger.ok)
 
-    from projections.pipeline import fewer_collections
+    from projections.processes import fewer_collections
 
     with fewer_collections():  # a bulk read: the collector would traverse every record read so far, again and again
         ok = asyncio.run(run())

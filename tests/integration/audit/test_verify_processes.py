@@ -124,7 +124,7 @@ async def test_a_failing_scan_process_leaves_the_verdicts_unchanged(
 ) -> None:
     await _seed(stack, engine, kafka_topic)
     one = await _verify(stack, engine, kafka_topic, 1)
-    monkeypatch.setattr(audit.scan, "_scan_and_vouch", _boom)  # what the spawned process runs
+    monkeypatch.setattr(audit.scan, "scan_and_vouch", _boom)  # what the spawned process runs
     _same(one, await _verify(stack, engine, kafka_topic, 2))
 
 
