@@ -134,14 +134,14 @@ class StoredRecord:
     position: tuple[int, int] | None = None
     key_seq: int | None = None
 
-    @property
+    @cached_property
     def seq(self) -> int | None:
         if self.data is None:
             return None
         seq = self.data.get("seq")
         return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
-    @property
+    @cached_property
     def hash(self) -> str | None:
         return None if self.data is None else self.data.get("hash")
 
@@ -183,7 +183,8 @@ class StoredRecord:
         data = vouched_data(raw) if vouched is None else _parsed(raw) if vouched else None
         if data is not None:  # the fast path: what the reference would compute is known already
             record = cls(store, where, data, raw=raw, columns=columns, position=position, key_seq=key_seq)
-            record.__dict__.update(canonical=raw, recomputed_hash=data["hash"], vouched=True)  # the cached values
+            stored = data["hash"]  # the cached values (what the reference computes on first use):
+            record.__dict__.update(seq=data["seq"], hash=stored, canonical=raw, recomputed_hash=stored, vouched=True)
             return record
         data, error = _decode(raw)
         return cls(store, where, data, raw=raw, error=error, columns=columns, position=position, key_seq=key_seq)
