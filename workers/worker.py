@@ -33,6 +33,7 @@ from workers.settings import Settings, load_settings
 from workflows.client import MentorflowClient
 from workflows.program import ProgramWorkflow
 from workflows.relationship import RelationshipWorkflow
+from workflows.sandbox import WORKFLOW_RUNNER
 
 __all__ = ["WORKFLOW_CACHE", "WorkerConfig", "build_worker", "connect", "make_sink", "run_worker"]
 
@@ -77,6 +78,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[RelationshipWorkflow, ProgramWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,  # the workflows package imported once, not per workflow run (memory)
         activities=[publisher.publish, notifier.notify],
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_concurrent_activities=max_concurrent_activities,
