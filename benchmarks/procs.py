@@ -26,10 +26,19 @@ async def worker(kind: str, task_queue: str, topic: str, max_cached: int) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from workflows.sandbox import WORKFLOW_RUNNER, passing_through
+
     if kind == "bare":
         from benchmarks.bare import BareWorkflow
 
-        w = Worker(client, task_queue=task_queue, workflows=[BareWorkflow], max_cached_workflows=max_cached)
+        # Its module is passed through like ours (workflows/sandbox.py): the baseline is the workflow, not a re-import.
+        w = Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[BareWorkflow],
+            workflow_runner=passing_through("benchmarks"),
+            max_cached_workflows=max_cached,
+        )
         async with w:
             print("ready", flush=True)
             await stop.wait()
@@ -45,6 +54,7 @@ async def worker(kind: str, task_queue: str, topic: str, max_cached: int) -> Non
         client,
         task_queue=task_queue,
         workflows=[RelationshipWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
         activities=[publisher.publish, notifier.notify],
         max_concurrent_activities=100,
         max_cached_workflows=max_cached,
