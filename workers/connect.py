@@ -10,7 +10,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 
-from activities.publishing import KafkaPublisher
+from activities.publishing import KafkaPublisher, PublishObserver
 from projections.db import make_engine
 from projections.privacy.cipher import FieldCipher
 from projections.privacy.keystore import SqlKeyStore
@@ -58,7 +58,12 @@ async def temporal_client(settings: Settings | None = None, *, runtime: Runtime 
 
 
 async def connect_client(
-    settings: Settings | None = None, *, task_queue: str | None = None, publishes: bool = False, **options: Any
+    settings: Settings | None = None,
+    *,
+    task_queue: str | None = None,
+    publishes: bool = False,
+    publish_observer: PublishObserver | None = None,
+    **options: Any,
 ) -> MentorflowClient:
     """A :class:`MentorflowClient` on the configured Temporal address, namespace, access and task queue; with
     ``privacy.encrypt`` on (the default), it seals personal text under the key store in the configured database
@@ -68,7 +73,7 @@ async def connect_client(
     leaves publishing to the workflows: a producer per process would cost more than it saves."""
     settings = settings or load_settings()
     if publishes and "publisher" not in options:
-        options["publisher"] = caller_publisher(settings)
+        options["publisher"] = caller_publisher(settings, observer=publish_observer)
     if not warn_if_plaintext(settings) and "privacy" not in options:
         # off the event loop: the key store creates its tables, and a SQLite write waits for the lock (up to 60 s)
         options["privacy"] = await asyncio.to_thread(field_cipher, settings)
@@ -82,11 +87,15 @@ async def connect_programs(settings: Settings | None = None, **options: Any) -> 
     return ProgramClient.of(await connect_client(settings, **options))
 
 
-def caller_publisher(settings: Settings, topic: str | None = None) -> CallerPublisher:
+def caller_publisher(
+    settings: Settings, topic: str | None = None, observer: PublishObserver | None = None
+) -> CallerPublisher:
     """The hand-over's publisher on the configured Kafka and events topic: the publishing activity's producer (one
     owner of how an envelope becomes a record), with a shorter request timeout (a caller does not wait for an outage:
     the workflows publish after their grace)."""
-    kafka = KafkaPublisher(settings.kafka.access, topic or settings.kafka.events_topic, request_timeout_ms=5_000)
+    kafka = KafkaPublisher(
+        settings.kafka.access, topic or settings.kafka.events_topic, request_timeout_ms=5_000, observer=observer
+    )
     return CallerPublisher(kafka.send_batch, close=kafka.close)
 
 

@@ -3,6 +3,7 @@ from the projector at scrape time."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,8 +61,9 @@ def test_projector_counters_are_read_at_scrape_time() -> None:
     assert {name for name, _ in samples} == {f"{name}_total" for name, _, _ in COUNTERS}
 
 
-def test_publish_observer_counts_acknowledged_envelopes_only() -> None:
-    metrics = WorkerMetrics()
+@pytest.mark.parametrize("process", [WorkerMetrics, ApiMetrics])  # the API publishes its commands' envelopes too
+def test_publish_observer_counts_acknowledged_envelopes_only(process: type[WorkerMetrics | ApiMetrics]) -> None:
+    metrics = process()
     metrics.observe_publish("published", 3, 0.02)
     metrics.observe_publish("failed", 5, 10.0)
     samples = _samples(metrics.registry)

@@ -25,7 +25,9 @@ def build_app(settings: Settings, tokens: dict[str, str] | None = None) -> Any:
 
     async def connect() -> MentorflowClient:
         # a long-lived caller: it publishes its commands' envelopes itself, the workflows only backstop it
-        return await connect_client(settings, publishes=True, on_command=metrics.observe)
+        return await connect_client(
+            settings, publishes=True, publish_observer=metrics.observe_publish, on_command=metrics.observe
+        )
 
     backend = ProgramService(
         connect,

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from domain.commands import COMMAND_CLASSES
+from workers.metrics.process_worker import PublishSeries
 from workflows.client import COMMAND_OUTCOMES
 
 __all__ = ["COMMAND_TYPES", "CONTENT_TYPE_LATEST", "ApiMetrics"]
@@ -13,11 +14,14 @@ __all__ = ["COMMAND_TYPES", "CONTENT_TYPE_LATEST", "ApiMetrics"]
 COMMAND_TYPES: tuple[str, ...] = tuple(str(cls.model_fields["type"].default) for cls in COMMAND_CLASSES)
 
 
-class ApiMetrics:
-    """``mentorflow_commands_total{command, outcome}``; register :meth:`observe` as the client's ``on_command``."""
+class ApiMetrics(PublishSeries):
+    """``mentorflow_commands_total{command, outcome}``; register :meth:`observe` as the client's ``on_command``.
+    And, as the API publishes its commands' envelopes itself (workflows/handover.py), the publishing series
+    (:class:`PublishSeries`: register :meth:`observe_publish` as its publisher's observer)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        super().__init__(self.registry, "Publishing by the API's commands")
         self.commands = Counter(
             "mentorflow_commands",
             "Commands sent through the workflow client, by type and outcome (accepted, refused, busy, error)",

@@ -11,7 +11,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from workflows.client import MentorflowClient
 from workflows.outbox_sample import sample_outboxes
 
-__all__ = ["OUTBOX_GAUGES", "PUBLISH_BUCKETS", "WorkerMetrics", "sdk_runtime"]
+__all__ = ["OUTBOX_GAUGES", "PUBLISH_BUCKETS", "PublishSeries", "WorkerMetrics", "sdk_runtime"]
 
 log = logging.getLogger("mentorflow.metrics")
 
@@ -53,21 +53,24 @@ def sdk_runtime(host: str, port: int) -> Runtime | None:
         return None
 
 
-class WorkerMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+class PublishSeries:
+    """``mentorflow_publish_seconds{outcome}`` and ``mentorflow_published_events``: every process that publishes
+    envelopes has them (the worker's publishing activity; the API, which publishes its commands' envelopes itself).
+    Register :meth:`observe_publish` as the :class:`~activities.publishing.KafkaPublisher` observer."""
+
+    def __init__(self, registry: CollectorRegistry, who: str) -> None:
         self.publish_seconds = Histogram(
             "mentorflow_publish_seconds",
-            "Publishing activity: seconds from a batch's first send to Kafka's last acknowledgement",
+            f"{who}: seconds from a batch's first send to Kafka's last acknowledgement",
             ["outcome"],
             buckets=PUBLISH_BUCKETS,
-            registry=r,
+            registry=registry,
         )
         self.published = Counter(
-            "mentorflow_published_events", "Envelopes Kafka acknowledged (a retried batch counts again)", registry=r
+            "mentorflow_published_events",
+            f"{who}: envelopes Kafka acknowledged (a retried batch counts again)",
+            registry=registry,
         )
-        self.outbox = {field: Gauge(name, documentation, registry=r) for name, field, documentation in OUTBOX_GAUGES}
         for outcome in ("published", "failed"):
             self.publish_seconds.labels(outcome)
 
@@ -76,6 +79,15 @@ class WorkerMetrics:
         self.publish_seconds.labels("published" if outcome == "published" else "failed").observe(seconds)
         if outcome == "published":
             self.published.inc(records)
+
+
+class WorkerMetrics(PublishSeries):
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        super().__init__(self.registry, "Publishing activity")
+        self.outbox = {
+            field: Gauge(name, documentation, registry=self.registry) for name, field, documentation in OUTBOX_GAUGES
+        }
 
     async def sample_outboxes(self, client: MentorflowClient, *, task_queue: str, limit: int) -> None:
         sample = await sample_outboxes(client, task_queue=task_queue, limit=limit)
