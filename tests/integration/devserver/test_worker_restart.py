@@ -3,9 +3,11 @@
 its history replays with the current code.
 
 The stalled worker is a process of its own (``workflow_worker_process``), SIGSTOP-ed while the wake-up arrives, so
-its task times out; the replacement runs in this process with the workflow cache off (every task a full replay)
-and is started only once the history shows the timed-out task. Activities run in a worker of their own, so an
-activity can complete while the workflow worker is stalled."""
+its task times out; once the history shows it holds that task it dies (SIGKILL: its other open polls go with it, or
+the server hands the retry to one of them and the task times out a second time, 10 s more); the replacement runs in
+this process with the workflow cache off (every task a full replay) and is started only once the history shows the
+timed-out task. Activities run in a worker of their own, so an activity can complete while the workflow worker is
+stalled."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,13 @@ from workflows.relationship import RelationshipWorkflow
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT = 90.0  # generous: a loaded 2-core machine
+TASK = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
 
 
 def short_timers(**durations: str) -> LifecyclePolicy:
@@ -97,6 +107,19 @@ class Stage:
             await asyncio.sleep(0.5)
         raise AssertionError(f"no {EventType.Name(kind)} after event {after} within {WAIT} s")
 
+    async def dies_holding_its_task(self) -> None:
+        """Wait until the stalled worker holds a workflow task (the history's last workflow-task event is a start: it
+        may have taken it as it stalled), then kill it: the task still times out, its retry waits for the
+        replacement."""
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while asyncio.get_running_loop().time() < deadline:
+            tasks = [e.event_type for e in (await self.history()).events if e.event_type in TASK]
+            if tasks and tasks[-1] == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                os.kill(self.stalled.pid, signal.SIGKILL)
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the stalled worker held no workflow task within {WAIT} s")
+
     async def last_event_id(self) -> int:
         return (await self.history()).events[-1].event_id
 
@@ -115,9 +138,8 @@ class Stage:
 
     @asynccontextmanager
     async def replacement(self) -> AsyncIterator[None]:
-        """The replacement worker: replays every task from the history (cache off); the stalled one is killed."""
+        """The replacement worker: replays every task from the history (cache off)."""
         async with Worker(self.client, task_queue=self.queue, workflows=[RelationshipWorkflow], max_cached_workflows=0):
-            os.kill(self.stalled.pid, signal.SIGKILL)
             yield
 
     async def do(self, type_: str, actor: Actor, **fields: Any) -> Any:
@@ -155,7 +177,8 @@ async def stage(temporal_client: Client, stack: Settings, kafka_topic: str, tmp_
             )
     finally:
         if stalled.returncode is None:
-            os.kill(stalled.pid, signal.SIGKILL)
+            with suppress(ProcessLookupError):  # killed by the test, reaped, returncode not yet set
+                os.kill(stalled.pid, signal.SIGKILL)
         await asyncio.wait_for(stalled.wait(), timeout=WAIT)
         await publisher.close()
 
@@ -197,6 +220,7 @@ async def test_a_command_whose_task_timed_out_is_applied_by_the_next_worker(stag
     before = await stage.last_event_id()
     stage.stall()
     sent = asyncio.create_task(stage.do("SignAgreement", MENTOR, goals=["public speaking"], cadence="P2W"))
+    await stage.dies_holding_its_task()
     await stage.wait_for_event(EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, after=before)
     async with stage.replacement():
         result = await asyncio.wait_for(sent, timeout=WAIT)
@@ -207,13 +231,37 @@ async def test_a_command_whose_task_timed_out_is_applied_by_the_next_worker(stag
     assert timed_out_tasks(history) >= 1
 
 
+async def nudge_fired(stage: Stage, after: int, nudge: timedelta) -> None:
+    """Until the kickoff nudge's timer fired on the server: its TIMER_FIRED is in the history, or — when the stalled
+    worker held a task as it fired, the server buffers the event until that task times out — its time has passed."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while asyncio.get_running_loop().time() < deadline:
+        events = (await stage.history()).events
+        if any(e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and e.event_id > after for e in events):
+            return
+        started = [
+            e.event_time.ToDatetime(UTC)
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+            and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == nudge
+        ]
+        if started and datetime.now(UTC) > started[-1] + nudge + timedelta(seconds=1):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the nudge's timer did not fire within {WAIT} s")
+
+
 async def test_a_timer_that_fired_while_the_worker_stalled_is_handled_by_the_next_worker(stage: Stage) -> None:
-    # The kickoff nudge comes 6 s after both accepted: the worker is stalled by then.
-    await in_kickoff(stage, short_timers(**{**SLOW.model_dump(mode="json"), "kickoff_nudge": "PT6S"}))
+    # The kickoff nudge comes 4 s after both accepted: the worker is stalled by then, and still holds the task it
+    # took when it stalled (its timeout is 10 s), so it is killed after the timer fired and before that timeout.
+    nudge = timedelta(seconds=4)
+    await in_kickoff(stage, short_timers(**{**SLOW.model_dump(mode="json"), "kickoff_nudge": "PT4S"}))
     before = await stage.last_event_id()
     stage.stall()
-    await stage.wait_for_event(EventType.EVENT_TYPE_TIMER_FIRED, after=before)
+    await nudge_fired(stage, before, nudge)
+    await stage.dies_holding_its_task()
     await stage.wait_for_event(EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, after=before)
+    await stage.wait_for_event(EventType.EVENT_TYPE_TIMER_FIRED, after=before)
     async with stage.replacement():
         deadline = asyncio.get_running_loop().time() + WAIT
         while "NudgeSent" not in [e.type for e in await stage.mentorflow.events(stage.relationship_id)]:
@@ -235,6 +283,7 @@ async def test_an_activity_that_completed_while_the_worker_stalled_wakes_the_nex
     stage.stall()
     stage.gate.open.set()  # it completes while the workflow worker is stalled
     await stage.wait_for_event(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, after=before)
+    await stage.dies_holding_its_task()
     await stage.wait_for_event(EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, after=before)
     async with stage.replacement():
         await stage.published_through(signed.last_seq)
