@@ -458,13 +458,14 @@ class Auditor:
         program: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         concurrency: int = 16,
-        processes: int | None = None,
+        processes: int | None = 1,
     ) -> VerifySummary:
         """Every relationship any store knows (of ``program`` when given: the envelopes' ``program_id``, the
         workflows' ``MentorflowProgram``). The event log is read in one query and the topic in one scan (grouped
         by key); Temporal is read per relationship, ``concurrency`` at a time. ``progress(done, total)``.
         ``processes``: 2 scans the topic in a second process while this one reads the event log
-        (:mod:`audit.scan`), 1 reads both here; None chooses (:func:`audit.scan.scan_stores`)."""
+        (:mod:`audit.scan`), 1 (the default: a server spawns no process) reads both here; None chooses by the
+        topic's size and the load (:func:`audit.scan.scan_stores`; the CLI's default)."""
         started = time.perf_counter()
         failures: dict[str, StoreRead] = {}
         grouped: dict[str, dict[str, list[StoredRecord]]] = {}

@@ -103,10 +103,10 @@ class AuditService:
         program: str | None = None,
         progress: Callable[[int, int], None] | None = None,
         concurrency: int = 16,
-        processes: int | None = None,
+        processes: int | None = 1,
     ) -> VerifySummary:
         """Every relationship (of ``program``): the event log in one query, the topic in one scan (``processes``
-        2: in a second process meanwhile; None: chosen by the topic's size and the load)."""
+        2: in a second process meanwhile; 1, the default, here; None: chosen by the topic's size and the load)."""
         return await self.auditor.verify_all(
             program=program, progress=progress, concurrency=concurrency, processes=processes
         )
