@@ -26,11 +26,9 @@ import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
     Interceptor,
@@ -42,7 +40,6 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -73,8 +70,8 @@ from projections.privacy.cipher import FieldCipher
 from workflows.caller_publisher import CallerPublisher
 from workflows.connection import TemporalAccess
 from workflows.connection import connect as connect_temporal
+from workflows.listing import RelationshipSummary, list_relationships
 from workflows.models import (
-    WORKFLOW_TYPE,
     CommandIdConflict,
     CommandResult,
     EventsPage,
@@ -128,27 +125,10 @@ loaded server or a worker replaying a long history after a restart can take long
 a demo story failing on it right after its worker was killed)."""
 
 
-class RelationshipSummary(BaseModel):
-    """A row of :meth:`MentorflowClient.list`, from Temporal visibility (lags about a second behind)."""
-
-    relationship_id: str
-    workflow_status: str
-    program: str | None = None
-    stage: str | None = None
-    substate: str | None = None
-    health: str | None = None
-    started_at: datetime | None = None
-    closed_at: datetime | None = None
-
-
 def _unknown_update(exc: WorkflowUpdateFailedError) -> bool:
     """The workflow has no handler for the update (a worker from before it): the SDK's words for it."""
     cause = exc.cause
     return isinstance(cause, ApplicationError) and "expected but not found" in str(cause.message)
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class MentorflowClient:
@@ -164,6 +144,7 @@ class MentorflowClient:
         publisher: CallerPublisher | None = None,
     ) -> None:
         self.on_command = on_command
+        self._publisher: CallerPublisher | None = None
         self.publisher = publisher  # with one, send() publishes what its commands append (workflows/handover.py)
         self._no_handover_update = False  # a worker turned out to have no command_by_publisher: stop asking
         self.privacy = privacy
@@ -381,6 +362,24 @@ class MentorflowClient:
             await self.publisher.hand_over(result)
         return await self._completed(relationship_id, result, with_state)
 
+    @property
+    def publisher(self) -> CallerPublisher | None:
+        return self._publisher
+
+    @publisher.setter
+    def publisher(self, publisher: CallerPublisher | None) -> None:
+        self._publisher = publisher
+        if publisher is not None:
+            publisher.attach(self._confirm_published)  # its confirmations outside a command go through this client
+
+    async def _confirm_published(self, relationship_id: str, published_through: int) -> None:
+        """The ``confirm_published`` signal (a completed workflow needs none: NOT_FOUND is fine)."""
+        try:
+            await self.handle(relationship_id).signal(RelationshipWorkflow.confirm_published, published_through)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
     async def close(self) -> None:
         """Close what the client owns besides its Temporal connection (shared, closed with the process): the
         hand-over's Kafka producer."""
@@ -391,6 +390,7 @@ class MentorflowClient:
         """The command as ``command_by_publisher``, confirming what this caller published of the relationship; a
         worker from before the hand-over has no such update: then ``command``, and this client stops asking."""
         request = PublisherCommand(command=cmd, published_through=publisher.confirmed(relationship_id))
+        publisher.told(relationship_id, request.published_through)
         handle = self.handle(relationship_id)
         try:
             result: CommandResult = await handle.execute_update(
@@ -564,33 +564,4 @@ class MentorflowClient:
         limit: int | None = None,
     ) -> list[RelationshipSummary]:
         """Relationships by search attributes (Temporal visibility: lags about a second behind commands)."""
-        clauses = [f"WorkflowType = {_quote(WORKFLOW_TYPE)}", "ExecutionStatus != 'ContinuedAsNew'"]
-        for name, value in (
-            ("MentorflowProgram", program),
-            ("MentorflowStage", stage),
-            ("MentorflowSubstate", substate),
-            ("MentorflowHealth", health),
-        ):
-            if value is not None:
-                clauses.append(f"{name} = {_quote(value)}")
-        rows: list[RelationshipSummary] = []
-        async for execution in self.client.list_workflows(" AND ".join(clauses), limit=limit):
-            attrs = execution.typed_search_attributes
-            prefix = "relationship-"
-            rows.append(
-                RelationshipSummary(
-                    relationship_id=execution.id.removeprefix(prefix),
-                    workflow_status=execution.status.name.lower() if execution.status else "unknown",
-                    program=attrs.get(PROGRAM),
-                    stage=_get(attrs, "MentorflowStage"),
-                    substate=_get(attrs, "MentorflowSubstate"),
-                    health=_get(attrs, "MentorflowHealth"),
-                    started_at=execution.start_time,
-                    closed_at=execution.close_time,
-                )
-            )
-        return rows
-
-
-def _get(attrs: TypedSearchAttributes, name: str) -> str | None:
-    return attrs.get(SearchAttributeKey.for_keyword(name))
+        return await list_relationships(self.client, program, stage, substate=substate, health=health, limit=limit)

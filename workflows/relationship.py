@@ -232,9 +232,11 @@ class RelationshipWorkflow(TwoLoops, Handover):
         of a task follow from the state the task leaves, never from how its jobs were grouped into activations."""
         while True:
             timer_fired, self._timer_fired = self._timer_fired, False
+            self._backstop_fired = False
             if (final := await self._tick_or_end(timer_fired, ())) is not None:
                 return final
             self._set_timer()
+            self._set_backstop_timer()  # workflows/handover.py: a timer of its own, only while a hand-over waits
             self._start_publication()
             self._start_notification()
             self._wake = False
@@ -244,6 +246,7 @@ class RelationshipWorkflow(TwoLoops, Handover):
         return (
             self._wake
             or self._timer_fired
+            or self._backstop_fired
             or self._can_publish()
             or self._can_notify()
             or self._drained_after_close()
@@ -257,9 +260,8 @@ class RelationshipWorkflow(TwoLoops, Handover):
         if self._parked_until is not None and now >= self._parked_until:
             self._parked_until = None
         deadline = next_deadline(self._state)
-        for sooner in (self._parked_until, self._backstop_deadline()):
-            if sooner is not None:
-                deadline = sooner if deadline is None else min(deadline, sooner)
+        if self._parked_until is not None:
+            deadline = self._parked_until if deadline is None else min(deadline, self._parked_until)
         if self._timer is not None and self._sleeping_until is not None:
             if deadline is not None and self._sleeping_until <= deadline:
                 return
@@ -499,6 +501,13 @@ class RelationshipWorkflow(TwoLoops, Handover):
         dropping from the outbox what it confirms it published."""
         self._confirm(request.published_through)
         return self._hand_over(self._apply(request.command))
+
+    @workflow.signal(name="confirm_published")
+    def confirm_published(self, published_through: int) -> None:
+        """A caller that publishes confirms its last hand-over when no command of its follows soon (a relationship
+        in a quiet spell): one signal instead of the backstop's timer and activity (workflows/handover.py)."""
+        if isinstance(published_through, int) and self._confirm(published_through):
+            self._wake = True  # nothing left to wait for: the main loop puts its timer back on the next deadline
 
     @command_by_publisher.validator
     def _validate_command_by_publisher(self, request: PublisherCommand) -> None:

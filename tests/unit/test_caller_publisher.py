@@ -107,3 +107,29 @@ def test_a_confirmation_never_goes_backwards(confirmed: int) -> None:
     caller._remember("r-1", confirmed)
     caller._remember("r-1", 2)
     assert caller.confirmed("r-1") == max(confirmed, 2)
+
+
+async def test_a_confirmation_follows_unless_a_command_carried_it_and_close_sends_what_is_due() -> None:
+    async def publish(batch: list) -> None:  # type: ignore[type-arg]
+        return None
+
+    signals: list[tuple[str, int]] = []
+
+    async def confirm(relationship_id: str, seq: int) -> None:
+        signals.append((relationship_id, seq))
+
+    caller = CallerPublisher(publish, confirm_after=0.01)
+    caller.attach(confirm)
+    quiet = _result(by_caller=True, relationship_id="r-quiet")
+    busy = _result(by_caller=True, relationship_id="r-busy")
+    await caller.hand_over(quiet)
+    await caller.hand_over(busy)
+    caller.told("r-busy", busy.last_seq)  # its next command left with the confirmation
+    await asyncio.sleep(0.2)
+    assert signals == [("r-quiet", quiet.last_seq)]
+
+    slow = CallerPublisher(publish, confirm_after=60)
+    slow.attach(confirm)
+    await slow.hand_over(_result(by_caller=True, relationship_id="r-closing"))
+    await slow.close()  # a process stopping confirms now rather than leave a duplicate to the backstop
+    assert signals[-1][0] == "r-closing"

@@ -5,6 +5,7 @@ leaves. Both publishers append to one list here, as both write to one partition 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -33,9 +34,11 @@ class Topic:
 
 
 def _publishing_caller(lc: Lifecycle, **options: Any) -> Topic:
+    """The lifecycle's client publishes through a :class:`Topic`; it confirms only with its next command unless
+    ``confirm_after`` is given (then also by the signal, that many real seconds after publishing)."""
     assert lc.publisher is not None
     topic = Topic(lc.publisher.envelopes)
-    lc.client.publisher = CallerPublisher(topic.publish, **options)
+    lc.client.publisher = CallerPublisher(topic.publish, **{"confirm_after": None, **options})
     return topic
 
 
@@ -149,3 +152,28 @@ async def test_a_closing_command_is_published_by_the_workflow_without_waiting(li
     final = await lc.wait_closed()
     assert final.is_closed
     assert_a_clean_partition(lc.published(), declined.last_seq)
+
+
+async def test_a_caller_with_nothing_more_to_send_confirms_by_a_signal(lifecycle: Lifecycle) -> None:
+    lc = lifecycle
+    await lc.propose()
+    await lc.sleep(seconds=10)
+    _publishing_caller(lc, confirm_after=0.05)
+    before = await _history_counts(lc)
+    accepted = await lc.do("AcceptMatch", MENTOR)
+    for _ in range(600):  # real seconds: the signal leaves 0.05 s after the publication (a loaded machine: slower)
+        status = await lc.client.status(lc.relationship_id)
+        if status.outbox == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert status.outbox == 0 and status.published_through == accepted.last_seq
+    after = await _history_counts(lc)
+    assert after.get("WORKFLOW_EXECUTION_SIGNALED", 0) == before.get("WORKFLOW_EXECUTION_SIGNALED", 0) + 1
+    assert after.get("ACTIVITY_TASK_SCHEDULED", 0) == before.get("ACTIVITY_TASK_SCHEDULED", 0)  # no backstop
+    published = lc.published()
+    assert_a_clean_partition(published, accepted.last_seq)
+    assert len(published) == accepted.last_seq  # every seq once: the caller's copy only
+
+    await lc.sleep(days=4)  # the mentee's acceptance reminder (3 days): the timer is back on the policy's deadline
+    later = [e.type for e in await lc.events() if e.seq > accepted.last_seq]
+    assert "AcceptanceReminderSent" in later, later
