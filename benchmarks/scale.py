@@ -1,11 +1,13 @@
 """5. Scale: N open relationships on one worker and one dev server (N = 1,000 then 10,000) — the worker's resident
 memory with all of them in its cache, the time to start them all, and how both grow from 1,000 to 10,000.
 
-Each relationship is started with ``MentorflowClient.propose`` (update-with-start), 32 at a time; the time counts
-until every proposal was accepted. Memory is the worker process's RSS once every ``RelationshipProposed`` has been
-published to Kafka (the outbox drained), with the worker's cache sized to hold them all (``max_cached_workflows``
-= N + 100: the worst case; the production default of 1,000 evicts and replays instead). Baseline: the bare workflow
-started with the same update-with-start and the same ``ProposeRelationship`` argument, on a worker of its own.
+Each relationship is started with ``MentorflowClient.propose`` (update-with-start; ``with_state=False``: no state
+query after it, like the bare start), 32 at a time; the time counts until every proposal was accepted. Memory is the
+worker process's RSS once every ``RelationshipProposed`` has been published to Kafka (the outbox drained), with the
+worker's cache sized to hold them all (``max_cached_workflows`` = N + 100: the worst case; the production default of
+1,000 evicts and replays instead). Both workers run workflows in the workers' sandbox (workflows/sandbox.py: the
+workflow modules imported once, not per run). Baseline: the bare workflow started with the same update-with-start
+and the same ``ProposeRelationship`` argument, on a worker of its own.
 Growth: (value at 10,000 - idle) / (value at 1,000 - idle) / 10 — 1.0 is linear, above is worse.
 
 The bare run's workflows are terminated before the real run starts (:func:`clean`), so the real run does not share
@@ -73,7 +75,7 @@ async def start_all(kind: str, n: int, tq: str, events_topic: str) -> tuple[floa
                 return
             pair = Pair(f"{prefix}-{i:05d}")
             if kind == "real":
-                result = await mf.propose(proposal(pair, "prog-bench-scale"))
+                result = await mf.propose(proposal(pair, "prog-bench-scale"), with_state=False)
                 events += result.last_seq
             else:
                 await bare_start(client, tq, pair.relationship_id, proposal(pair, "prog-bench-scale"))
