@@ -390,7 +390,6 @@ class MentorflowClient:
         """The command as ``command_by_publisher``, confirming what this caller published of the relationship; a
         worker from before the hand-over has no such update: then ``command``, and this client stops asking."""
         request = PublisherCommand(command=cmd, published_through=publisher.confirmed(relationship_id))
-        publisher.told(relationship_id, request.published_through)
         handle = self.handle(relationship_id)
         try:
             result: CommandResult = await handle.execute_update(
@@ -401,6 +400,8 @@ class MentorflowClient:
                 raise
             self._no_handover_update = True
             result = await handle.execute_update(RelationshipWorkflow.command, cmd, id=cmd.command_id)
+        if not self._no_handover_update:
+            publisher.told(relationship_id, request.published_through)  # accepted: its confirmation arrived
         return result
 
     async def _sealed(self, relationship_id: str, cmd: Command) -> Command:

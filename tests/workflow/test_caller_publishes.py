@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 
-from domain import Envelope
+from domain import Envelope, InvalidCommand
 from tests.workflow.conftest import MENTEE, MENTOR, Lifecycle
 from workflows.caller_publisher import CallerPublisher
 from workflows.handover import CALLER_PUBLISHES_PATCH
@@ -158,9 +159,11 @@ async def test_a_caller_with_nothing_more_to_send_confirms_by_a_signal(lifecycle
     lc = lifecycle
     await lc.propose()
     await lc.sleep(seconds=10)
-    _publishing_caller(lc, confirm_after=0.05)
+    _publishing_caller(lc, confirm_after=0.5)
     before = await _history_counts(lc)
     accepted = await lc.do("AcceptMatch", MENTOR)
+    with pytest.raises(InvalidCommand):  # refused: the confirmation it carried did not arrive, the signal will
+        await lc.do("AcceptMatch", MENTOR)
     for _ in range(600):  # real seconds: the signal leaves 0.05 s after the publication (a loaded machine: slower)
         status = await lc.client.status(lc.relationship_id)
         if status.outbox == 0:

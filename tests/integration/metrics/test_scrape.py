@@ -146,18 +146,24 @@ def test_each_process_serves_the_named_series(endpoints: Endpoints) -> None:
     assert value(api, "mentorflow_commands_total", command="SignAgreement", outcome="accepted") == 0
     assert sum(series(api, "mentorflow_commands_total").values()) == 4
 
-    # worker: every event published (the counter counts acknowledged envelopes), the outbox drains to 0
-    def worker_settled() -> bool:
-        w = scrape(endpoints.worker)
+    # every event published (the counters count acknowledged envelopes): the proposal by the worker's activity, the
+    # accepted command by the API itself (it publishes its commands' envelopes, the workflow confirms and drops them);
+    # the outbox drains to 0
+    def published_and_settled() -> bool:
+        w, a = scrape(endpoints.worker), scrape(f"{endpoints.api}/metrics")
+        published = [value(m, "mentorflow_published_events_total") or 0 for m in (w, a)]
         return (
-            (value(w, "mentorflow_published_events_total") or 0) >= seq
+            sum(published) >= seq
+            and min(published) >= 1
             and (value(w, "mentorflow_outbox_sampled_workflows") or 0) >= 1
             and value(w, "mentorflow_outbox_depth") == 0
         )
 
-    eventually(endpoints, "worker: published >= seq, outbox sampled and empty", worker_settled)
-    w = scrape(endpoints.worker)
+    eventually(endpoints, "worker + API: published >= seq, outbox sampled and empty", published_and_settled)
+    w, api = scrape(endpoints.worker), scrape(f"{endpoints.api}/metrics")
     assert (value(w, "mentorflow_publish_seconds_count", outcome="published") or 0) >= 1
+    assert (value(api, "mentorflow_publish_seconds_count", outcome="published") or 0) >= 1
+    assert value(api, "mentorflow_publish_seconds_count", outcome="failed") == 0
     assert value(w, "mentorflow_outbox_oldest_age_seconds") == 0
     assert value(w, "mentorflow_outbox_unanswered_workflows") == 0
     # the Temporal SDK's own runtime metrics, from the same process on its own port
