@@ -92,11 +92,12 @@ def caller_publisher(
 ) -> CallerPublisher:
     """The hand-over's publisher on the configured Kafka and events topic: the publishing activity's producer (one
     owner of how an envelope becomes a record), with a shorter request timeout (a caller does not wait for an outage:
-    the workflows publish after their grace)."""
+    the workflows publish after their grace), publishing in the background: a command returns once it is committed,
+    as it did when only the workflows published."""
     kafka = KafkaPublisher(
         settings.kafka.access, topic or settings.kafka.events_topic, request_timeout_ms=5_000, observer=observer
     )
-    return CallerPublisher(kafka.send_batch, close=kafka.close)
+    return CallerPublisher(kafka.send_batch, background=True, close=kafka.close)
 
 
 def field_cipher(settings: Settings) -> FieldCipher:

@@ -46,6 +46,7 @@ class CallerPublisher:
         pause_after_failure: float = 10.0,
         remembered: int = 10_000,
         confirm_after: float | None = 1.0,
+        background: bool = False,
         close: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._publish = publish
@@ -54,6 +55,8 @@ class CallerPublisher:
         self.confirm_after = confirm_after  # None: confirmations ride on the next command only
         self._told: dict[str, int] = {}  # relationship id -> how far its workflow was told (command or signal)
         self._pending: dict[str, asyncio.Task[None]] = {}  # relationship id -> its confirmation to come
+        self.background = background  # publish after the command returned to its caller, not before
+        self._publishing: set[asyncio.Task[bool]] = set()
         self.timeout = timeout
         self.pause_after_failure = pause_after_failure
         self.remembered = remembered
@@ -78,6 +81,19 @@ class CallerPublisher:
     @property
     def paused(self) -> bool:
         return time.monotonic() < self._paused_until
+
+    async def after_command(self, result: CommandResult) -> None:
+        """What the client does once a command returned: publish its hand-over now (awaited), or, ``background``,
+        in a task of its own so the caller's next command does not wait for Kafka's acknowledgement (the order on
+        the topic holds either way: every range starts at the outbox's head)."""
+        if not self.background:
+            await self.hand_over(result)
+            return
+        if not result.to_publish:
+            return
+        task = asyncio.get_running_loop().create_task(self.hand_over(result))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def hand_over(self, result: CommandResult) -> bool:
         """Publish what ``result`` hands over (nothing unless ``publish_by_caller``); True once Kafka acknowledged
@@ -139,7 +155,10 @@ class CallerPublisher:
             self._told.pop(forgotten, None)
 
     async def close(self) -> None:
-        """Send the confirmations still to come now (a bounded wait), then close the producer."""
+        """Finish the publications under way, send the confirmations still to come now (bounded waits), then close
+        the producer."""
+        if self._publishing:
+            await asyncio.wait(list(self._publishing), timeout=self.timeout)
         pending = list(self._pending)
         for task in list(self._pending.values()):
             task.cancel()

@@ -359,7 +359,7 @@ class MentorflowClient:
 
         result = await self._observed(cmd.type, send_bound())
         if self.publisher is not None:
-            await self.publisher.hand_over(result)
+            await self.publisher.after_command(result)
         return await self._completed(relationship_id, result, with_state)
 
     @property

@@ -133,3 +133,20 @@ async def test_a_confirmation_follows_unless_a_command_carried_it_and_close_send
     await slow.hand_over(_result(by_caller=True, relationship_id="r-closing"))
     await slow.close()  # a process stopping confirms now rather than leave a duplicate to the backstop
     assert signals[-1][0] == "r-closing"
+
+
+async def test_in_the_background_the_command_returns_first_and_close_waits_for_the_publication() -> None:
+    release = asyncio.Event()
+    sent: list[int] = []
+
+    async def slow(batch: list) -> None:  # type: ignore[type-arg]
+        await release.wait()
+        sent.append(batch[-1].seq)
+
+    caller = CallerPublisher(slow, background=True, confirm_after=None)
+    result = _result(by_caller=True)
+    await asyncio.wait_for(caller.after_command(result), timeout=1)  # returns without waiting for Kafka
+    assert sent == [] and caller.confirmed("r-1") == 0
+    asyncio.get_running_loop().call_later(0.05, release.set)
+    await caller.close()  # a stopping process finishes what is under way
+    assert sent == [result.last_seq] and caller.confirmed("r-1") == result.last_seq
