@@ -46,6 +46,15 @@ async def _named_with_its_error(world_factory: Callable[..., World], temporal_cl
                 if healthy.scanned:
                     break
                 await asyncio.sleep(0.5)
+        # The history at rest before this worker stops: the proposal's publication completed and the task it wakes
+        # was completed here. Else that task can be started by this stopping worker and time out (seen under load,
+        # 3 runs in 6), and only the timeout reaches the history: the careless worker's failures never would.
+        async with asyncio.timeout(60):
+            while True:
+                status = await world.client.status(rid)
+                if not status.outbox and status.published_through == status.seq:
+                    break
+                await asyncio.sleep(0.2)
     assert healthy.wedged == [] and healthy.scanned == 1
 
     # The stopped worker's sticky queue would take the next task first and let it time out (5 s); Temporal then
