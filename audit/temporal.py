@@ -164,11 +164,13 @@ def _replayer(codec: PayloadCodec | None = None) -> Any:
     from temporalio.worker import Replayer
 
     from workflows.codec import with_codec
+    from workflows.connection import core_runtime
     from workflows.program import ProgramWorkflow
     from workflows.relationship import RelationshipWorkflow
 
     converter = with_codec(pydantic_data_converter, codec)
-    return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=converter)
+    # core_runtime: the SDK core's lines (a nondeterminism warning) go to the log, never into `verify --json`'s stdout
+    return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=converter, runtime=core_runtime())
 
 
 async def decode_histories(histories: Sequence[WorkflowHistory], codec: PayloadCodec | None) -> list[WorkflowHistory]:

@@ -54,6 +54,7 @@ async def temporal_client(settings: Settings | None = None, *, runtime: Runtime 
         access=temporal.access,
         interceptors=temporal_interceptors(),
         codec=settings.privacy.codec(),
+        core_log_level=temporal.core_log_level,
     )
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.kafka_access import KafkaAccess, SaslMechanism, SecurityProtocol
 from projections.topics import dead_letter_topic, events_topic, projector_group
 from workflows.codec import AesGcmCodec, codec_from_settings
-from workflows.connection import TemporalAccess
+from workflows.connection import CoreLogLevel, TemporalAccess
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +41,11 @@ class TemporalSettings(BaseModel):
     tls_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
     tls_server_name: str | None = Field(None, description="the name to verify in the server's certificate")
     api_key: SecretStr | None = Field(None, description="API key sent as a bearer token (implies TLS)")
+    core_log_level: CoreLogLevel = Field(
+        "WARN",
+        description="the Temporal SDK core's own log lines at this level and above go to the process's log "
+        "(stderr, logger temporalio.core); never to stdout",
+    )
 
     @property
     def access(self) -> TemporalAccess:
@@ -285,5 +290,18 @@ class Settings(BaseSettings):
         return self if not url else self.model_copy(update={"database": DatabaseSettings(url=url)})
 
 
+class SettingsError(ValueError):
+    """A setting the process cannot start with, named as its environment variable with the rule it breaks (the CLI
+    exits 2 with it, never a traceback)."""
+
+
 def load_settings() -> Settings:
-    return Settings()
+    """The settings from the environment and ``.env``; :class:`SettingsError` names each refused variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [
+            f"MENTORFLOW_{'__'.join(str(part) for part in error['loc']).upper() or '*'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise SettingsError("bad setting: " + "; ".join(problems)) from None

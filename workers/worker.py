@@ -155,7 +155,7 @@ async def run_worker(
         if created:
             log.info("created topics %s", created)
     m = settings.metrics
-    runtime = sdk_runtime(m.host, m.worker_sdk_port) if config.metrics else None
+    runtime = sdk_runtime(m.host, m.worker_sdk_port, settings.temporal.core_log_level) if config.metrics else None
     try:
         client = await connect(settings, runtime=runtime)
     except Exception as exc:

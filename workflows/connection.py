@@ -8,22 +8,61 @@ another converter would read the workflow's payloads as plain dicts. Not importe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import PayloadCodec
-from temporalio.runtime import Runtime
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    MetricBuffer,
+    OpenTelemetryConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import TLSConfig
 
 from workflows.codec import with_codec
 
-__all__ = ["DATA_CONVERTER", "TemporalAccess", "connect"]
+__all__ = ["CORE_LOGGER", "DATA_CONVERTER", "CoreLogLevel", "TemporalAccess", "connect", "core_runtime"]
 
 DATA_CONVERTER = pydantic_data_converter
+
+CoreLogLevel = Literal["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+CORE_LOGGER = "temporalio.core"
+"""The Python logger that receives the Temporal SDK core's own lines (connection trouble, retried calls, slots)."""
+_PYTHON_LEVEL = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO, "DEBUG": logging.DEBUG}
+_runtimes: dict[CoreLogLevel, Runtime] = {}
+
+
+def core_runtime(
+    level: CoreLogLevel = "WARN", metrics: OpenTelemetryConfig | PrometheusConfig | MetricBuffer | None = None
+) -> Runtime:
+    """A Temporal runtime whose core log lines go to the Python logger :data:`CORE_LOGGER` (the process's stderr
+    handler) at ``level`` and above. The SDK's default runtime writes them to **standard output**, where a retried
+    call's warning landed in the middle of ``mentorflow demo --json`` (a CI run under load). Every process connects
+    through one of these; without ``metrics`` it is shared per level (a runtime owns threads)."""
+    logger = logging.getLogger(CORE_LOGGER)
+    if logger.level == logging.NOTSET or logger.level > _PYTHON_LEVEL.get(level, logging.DEBUG):
+        logger.setLevel(_PYTHON_LEVEL.get(level, logging.DEBUG))  # TRACE arrives as DEBUG
+    if metrics is None and level in _runtimes:
+        return _runtimes[level]
+    others: CoreLogLevel = level if level in ("DEBUG", "TRACE") else "ERROR"  # other crates: hyper, tonic, h2
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level=level, other_level=others),
+        forwarding=LogForwardingConfig(logger=logger),
+    )
+    runtime = Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics))
+    if metrics is None:
+        _runtimes[level] = runtime
+    return runtime
 
 
 @dataclass(frozen=True)
@@ -77,16 +116,19 @@ async def connect(
     access: TemporalAccess | None = None,
     interceptors: Sequence[Interceptor] = (),
     codec: PayloadCodec | None = None,
+    core_log_level: CoreLogLevel = "WARN",
 ) -> Client:
     """A Temporal client at ``address`` in ``namespace`` with the project's data converter; ``runtime`` carries the
-    SDK's telemetry (the worker's Prometheus endpoint), the default runtime otherwise; ``access`` its TLS and API
-    key; ``interceptors`` (tracing: workers/telemetry.py) also apply to every worker built on this client; ``codec``
-    encrypts every payload (workflows/codec.py) — for this client and every worker built on it."""
+    SDK's telemetry (the worker's Prometheus endpoint: :func:`core_runtime` with metrics), a shared one otherwise;
+    ``access`` its TLS and API key; ``interceptors`` (tracing: workers/telemetry.py) also apply to every worker built
+    on this client; ``codec`` encrypts every payload (workflows/codec.py) — for this client and every worker built on
+    it; the SDK core's log lines at ``core_log_level`` and above go to Python logging (:func:`core_runtime`), never
+    to standard output."""
     return await Client.connect(
         address,
         namespace=namespace,
         data_converter=with_codec(DATA_CONVERTER, codec),
-        runtime=runtime,
+        runtime=runtime or core_runtime(core_log_level),
         interceptors=interceptors,
         **(access or TemporalAccess()).connect_options(),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 from typing import NoReturn
 
 from workers.cli.app import app
+from workers.settings import SettingsError
 
 
 def exit_without_finalization(code: int) -> NoReturn:
@@ -28,6 +30,11 @@ def main() -> NoReturn:
     code: int = 0
     try:
         app()
+    except SettingsError as exc:  # a refused MENTORFLOW_* variable: exit 2 naming it, never a traceback
+        print(f"mentorflow: {exc}", file=sys.stderr)
+        if "--json" in sys.argv:
+            print(json.dumps({"error": str(exc), "exit_code": 2, "ok": False}, indent=2, sort_keys=True))
+        code = 2
     except SystemExit as exc:
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)

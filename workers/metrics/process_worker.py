@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig, Runtime
 
 from workflows.client import MentorflowClient
+from workflows.connection import CoreLogLevel, core_runtime
 from workflows.outbox_sample import sample_outboxes
 
 __all__ = ["OUTBOX_GAUGES", "PUBLISH_BUCKETS", "PublishSeries", "WorkerMetrics", "sdk_runtime"]
@@ -35,17 +36,18 @@ OUTBOX_GAUGES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def sdk_runtime(host: str, port: int) -> Runtime | None:
+def sdk_runtime(host: str, port: int, core_log_level: CoreLogLevel = "WARN") -> Runtime | None:
     """A Temporal runtime whose core serves the SDK's metrics (``temporal_*``: workflow and activity task latencies,
     slots, polls, sticky cache, request failures) at ``http://host:port/metrics``; None when the port is 0 or the
-    runtime cannot bind it (logged; the default runtime is used then)."""
+    runtime cannot bind it (logged; the shared runtime is used then). Its core log lines go to Python logging at
+    ``core_log_level`` (workflows/connection.py: core_runtime)."""
     if port == 0:
         return None
     config = PrometheusConfig(
         bind_address=f"{host}:{port}", counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
     )
     try:
-        return Runtime(telemetry=TelemetryConfig(metrics=config))
+        return core_runtime(core_log_level, metrics=config)
     except Exception as exc:
         log.error(
             "metrics: the Temporal SDK cannot serve /metrics on %s:%d (%s); running on without it", host, port, exc
