@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
 
-from domain import Envelope, InvalidCommand
+from domain import AcceptMatch, Envelope, InvalidCommand
+from domain.scripting import command
 from tests.workflow.conftest import MENTEE, MENTOR, Lifecycle
 from workflows.caller_publisher import CallerPublisher
+from workflows.client import new_command_id
 from workflows.handover import CALLER_PUBLISHES_PATCH
-from workflows.models import Limits
+from workflows.models import CommandResult, Limits
 
 
 class Topic:
@@ -180,3 +183,49 @@ async def test_a_caller_with_nothing_more_to_send_confirms_by_a_signal(lifecycle
     await lc.sleep(days=4)  # the mentee's acceptance reminder (3 days): the timer is back on the policy's deadline
     later = [e.type for e in await lc.events() if e.seq > accepted.last_seq]
     assert "AcceptanceReminderSent" in later, later
+
+
+async def test_hostile_confirmations_are_refused_or_clamped_and_lose_nothing(lifecycle: Lifecycle) -> None:
+    """What a caller with Temporal access can send beside the client: a confirmation that is no number, negative, or
+    beyond anything handed out (the signal, or ``published_through`` on the update). A malformed one changes nothing
+    (the update is refused before it is applied, nothing appended; the signal is dropped); a too-large one confirms
+    only what was handed out, never a seq the workflow still has to publish; the workflow task never fails."""
+    lc = lifecycle
+    await lc.propose()
+    await lc.sleep(seconds=10)
+    handle = lc.client.handle(lc.relationship_id)
+    settled = await lc.client.status(lc.relationship_id)
+    assert settled.outbox == 0
+    for hostile in ("seven", None, -3, 10**30, 2**63, True, [1], {"seq": 1}):
+        await handle.signal("confirm_published", hostile)
+    accept_mentor = command(AcceptMatch, MENTOR, new_command_id())
+    for published_through in (-1, "seven", 2.5, None):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            raw = {"command": accept_mentor.model_dump(mode="json"), "published_through": published_through}
+            await handle.execute_update(
+                "command_by_publisher", raw, id=f"{accept_mentor.command_id}-{published_through}"
+            )
+        assert "Failed decoding arguments" in str(refused.value.cause)  # by the SDK, before the validator
+    status = await lc.client.status(lc.relationship_id)
+    assert status.seq == settled.seq and status.published_through == settled.published_through  # nothing appended
+
+    topic = _publishing_caller(lc, pause_after_failure=0.0)
+    topic.fail = True  # the caller's Kafka is away: the first hand-over is not published by anyone yet
+    first = await lc.do("AcceptMatch", MENTOR)
+    accept_mentee = command(AcceptMatch, MENTEE, new_command_id())
+    raw = {"command": accept_mentee.model_dump(mode="json"), "published_through": 10**30}
+    second = CommandResult.model_validate(
+        await handle.execute_update("command_by_publisher", raw, id=accept_mentee.command_id, result_type=dict)
+    )
+    assert second.publish_by_caller and second.first_seq == first.last_seq + 1
+    status = await lc.client.status(lc.relationship_id)
+    # clamped to what was handed out before this command: the second command's envelopes wait for their caller
+    assert status.published_through == first.last_seq and status.outbox == len(second.events)
+    await lc.sleep(seconds=Limits().caller_publish_grace + 5)  # nobody publishes the second range: the backstop does
+    status = await lc.client.status(lc.relationship_id)
+    assert status.outbox == 0 and status.published_through == second.last_seq
+    assert [e.seq for e in lc.published() if e.seq > first.last_seq] == list(
+        range(second.first_seq, second.last_seq + 1)
+    )
+    counts = await _history_counts(lc)
+    assert counts.get("WORKFLOW_TASK_FAILED", 0) == 0
