@@ -10,7 +10,10 @@ namespace), and the wait for that gate counts in the latency. A command Temporal
 (``RelationshipBusy``) is counted as never visible (an infinite latency in the percentiles), not dropped. Real
 worker, projector (SQLite, its own consumer group) and bare worker run in their own processes; the visibility
 poller reads the projection every 5 ms. At each rate the real and the bare runs alternate; a side that saturated
-(p99 over ``SATURATED_MS`` or under 80 % of the offered rate achieved) is not offered higher rates.
+(p99 over ``SATURATED_MS`` or under 80 % of the offered rate achieved) is not offered higher rates. The doubling
+grid alone could only give knee ratios that are powers of two, so each side's knee is then bisected
+``REFINE_STEPS`` times between its highest rate under the threshold and the next rate over it (real and bare
+alternating again): the knee is known to within an eighth of its grid step.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from workers.settings import PROJECT_ROOT
 NAME = "latency"
 RATES = (5, 10, 20, 40, 80, 160, 320)
 SMOKE_RATES = (5, 10)
+REFINE_STEPS = 2
 RELATIONSHIPS = 40
 IN_FLIGHT = 100
 KNEE_MS = 250.0
@@ -192,6 +196,17 @@ def knee(points: list[Point]) -> float:
     return float(max((p.rate for p in points if p.p(99) < KNEE_MS), default=0))
 
 
+def next_refinement(points: list[Point]) -> int | None:
+    """The rate halfway between the knee and the lowest measured rate above it whose p99 is over KNEE_MS; None when
+    there is no such bracket or it cannot be split further (a rate already measured)."""
+    low = knee(points)
+    above = [p.rate for p in points if p.rate > low and p.p(99) >= KNEE_MS]
+    if not low or not above:
+        return None
+    middle = round((low + min(above)) / 2)
+    return None if middle in {p.rate for p in points} else middle
+
+
 CURVES: dict[str, list[Point]] = {}
 
 
@@ -227,6 +242,13 @@ async def curves(smoke: bool, mf: Any, client: Any, pairs: list[Pair], bare_pair
             real.append(await real_point(rate, seconds, mf, pairs, vis))
         if not done(bare):
             bare.append(await bare_point(rate, seconds, client, bare_pairs))
+    for _ in range(0 if smoke else REFINE_STEPS):
+        if (rate := next_refinement(real)) is not None:
+            real.append(await real_point(rate, seconds, mf, pairs, vis))
+            real.sort(key=lambda p: p.rate)
+        if (rate := next_refinement(bare)) is not None:
+            bare.append(await bare_point(rate, seconds, client, bare_pairs))
+            bare.sort(key=lambda p: p.rate)
 
 
 def results(smoke: bool) -> list[Result]:
@@ -322,7 +344,8 @@ def sections(smoke: bool) -> list[str]:
         f"![latency curve: p50 and p99 against the offered rate]({path.name})",
         "",
         f"Knee (highest offered rate with p99 < {KNEE_MS:.0f} ms): real {knee(CURVES['real']):.0f}/s, "
-        f"bare {knee(CURVES['bare']):.0f}/s. An empty cell: that side had saturated at a lower rate.",
+        f"bare {knee(CURVES['bare']):.0f}/s. An empty cell: that side had saturated at a lower rate, or the rate was "
+        "offered to the other side only (each knee is bisected between the doubling grid's rates).",
         "",
         "| offered/s | real p50 ms | real p99 ms | real achieved/s | bare p50 ms | bare p99 ms | bare achieved/s |",
         "|---:|---:|---:|---:|---:|---:|---:|",
