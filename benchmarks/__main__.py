@@ -45,11 +45,14 @@ def met_text(met: bool | None) -> str:
     return "" if met is None else ("yes" if met else "**no**")
 
 
+VERDICT = {True: "met", False: "NOT met", None: "not measurable in this run"}
+
+
 def line(r: Result) -> str:
     return (
         f"RESULT {r.benchmark} | {r.name} | figure {fmt(r.figure, r.unit)} {r.unit} | "
         f"baseline {fmt(r.baseline, r.unit)} {r.unit} ({r.baseline_name}) | ratio {r.ratio:.2f}"
-        + (f" | target {r.target}: {'met' if r.met else 'NOT met'}" if r.target else "")
+        + (f" | target {r.target}: {VERDICT[r.met]}" if r.target else "")
         + (f" | {r.note}" if r.note else "")
         + (f" | load {r.load}" if r.load else "")
     )

@@ -9,15 +9,20 @@ backstop it), and the figure counts until every accepted command's events were a
 accepted. Both workers run in their own process on the same dev server, and the runs are interleaved (bare, real,
 bare, real: ``ROUNDS`` of each, each a ``1 / ROUNDS`` share of the time) so that a change in the machine's load
 touches both alike; continue-as-new happens in both when Temporal suggests it.
+
+Beside each rate, the CPU each command cost by process (:mod:`benchmarks.cpu`: the dev server, the worker, this
+process as the client, the Kafka broker), real against bare: the arithmetic of a ratio on a CPU-bound machine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
 from benchmarks.common import Result, WorkerProcess, settings, task_queue, temporal_client, topic, unique
+from benchmarks.cpu import CpuMeter, service_pids
 from benchmarks.load import Pair, bare_send, bare_start, command, open_relationship, proposal
 
 NAME = "throughput"
@@ -98,41 +103,64 @@ async def bare(client: Any, pairs: list[Pair], seconds: float) -> tuple[int, flo
 
 async def run(smoke: bool) -> list[Result]:
     seconds = 1.0 if smoke else 20.0
-    results: list[Result] = []
     rates: dict[tuple[str, int], tuple[int, float]] = {}
+    meters: dict[tuple[str, int], CpuMeter] = {}
     async with topic("throughput") as t:
         tq_bare, tq_real = task_queue(), task_queue()
         async with (
-            WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare),
-            WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t),
+            WorkerProcess("worker", "--kind", "bare", "--task-queue", tq_bare) as bare_worker,
+            WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t) as real_worker,
         ):
+            workers = {"bare": bare_worker.pid, "real": real_worker.pid}
             for n in CLIENTS:
                 client, bare_pairs = await open_bare(n, tq_bare)
                 mf, real_pairs = await open_real(n, tq_real, t)
+                for kind in workers:
+                    processes = {**service_pids(), "worker": workers[kind], "client": os.getpid()}
+                    meters[(kind, n)] = CpuMeter(processes)
                 for _ in range(ROUNDS):  # ABAB
                     runs = (
                         ("bare", bare(client, bare_pairs, seconds / ROUNDS)),
                         ("real", real(mf, real_pairs, seconds / ROUNDS)),
                     )
                     for kind, measured in runs:
+                        meters[(kind, n)].start()
                         count, elapsed = await measured
+                        meters[(kind, n)].stop()
                         before = rates.get((kind, n), (0, 0.0))
                         rates[(kind, n)] = (before[0] + count, before[1] + elapsed)
                 await mf.close()
-    for n in CLIENTS:
-        count, elapsed = rates[("real", n)]
-        bcount, belapsed = rates[("bare", n)]
-        rate, brate = count / elapsed, bcount / belapsed
-        results.append(
-            Result(
-                NAME,
-                f"commands/s, {n} client{'s' if n > 1 else ''} ({count:,} commands, published)",
-                rate,
-                "cmd/s",
-                brate,
-                "bare workflow, no-op update",
-                "≥ 0.8 of bare",
-                rate / brate >= 0.8,
-            )
-        )
-    return results
+    return [result for n in CLIENTS for result in _results(n, rates, meters)]
+
+
+def _results(
+    n: int, rates: dict[tuple[str, int], tuple[int, float]], meters: dict[tuple[str, int], CpuMeter]
+) -> list[Result]:
+    """The rate against bare, and the CPU per command by process against bare's, at ``n`` clients."""
+    count, elapsed = rates[("real", n)]
+    bcount, belapsed = rates[("bare", n)]
+    rate, brate = count / elapsed, bcount / belapsed
+    clients = f"{n} client{'s' if n > 1 else ''}"
+    cpu, bcpu = meters[("real", n)].per_command_ms(count), meters[("bare", n)].per_command_ms(bcount)
+    parts = "; ".join(f"{name} {cpu[name]:.1f} (bare {bcpu[name]:.1f})" for name in cpu)
+    return [
+        Result(
+            NAME,
+            f"commands/s, {clients} ({count:,} commands, published)",
+            rate,
+            "cmd/s",
+            brate,
+            "bare workflow, no-op update",
+            "≥ 0.8 of bare",
+            rate / brate >= 0.8,
+        ),
+        Result(
+            NAME,
+            f"CPU per command, {clients} ({' + '.join(cpu)})",
+            sum(cpu.values()),
+            "ms",
+            sum(bcpu.values()),
+            "bare workflow, no-op update",
+            note=f"ms by process: {parts}",
+        ),
+    ]
