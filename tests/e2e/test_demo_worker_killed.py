@@ -31,7 +31,7 @@ KILL_AFTER = 12.0  # seconds into the demo: relationships are in initiation and 
 
 
 def wait_for_pid(run_dir: Path, name: str, timeout: float = 120) -> int:
-    deadline = time.monotonic() + CLOSE_WITHIN
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = read_pid(run_dir, name)
         if pid is not None:

@@ -69,6 +69,19 @@ class World:
         meeting = command("LogMeeting", MENTOR, command_id, held_at=held_at.isoformat())
         return await self.client.send(rid, meeting, with_state=False)
 
+    async def project(self, database_url: str) -> None:
+        """The real projector over this world's topic into ``database_url``, until it has caught up (no group)."""
+        from projections.projector import Projector
+
+        async with Projector(
+            database_url=database_url,
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
+            topic=self.topic,
+            group_id=None,
+            dead_letter_topic=None,
+        ) as projector:
+            await projector.run(until_caught_up=True)
+
 
 @pytest.fixture
 async def world_factory(

@@ -17,7 +17,6 @@ from sqlalchemy import text
 from activities.publishing import KafkaPublisher
 from audit.verify import Auditor
 from projections.db import make_engine, migrate
-from projections.projector import Projector
 from tests.integration.devserver.conftest import World
 from tests.integration.projections.conftest import end_offsets
 from tests.integration.topic import by_key, read_topic
@@ -101,14 +100,7 @@ async def test_a_killed_caller_loses_nothing_and_duplicates_are_harmless(world: 
 
     url = f"sqlite:///{tmp_path / 'caller.db'}"
     migrate(url)
-    async with Projector(
-        database_url=url,
-        bootstrap_servers=world.settings.kafka.bootstrap_servers,
-        topic=world.topic,
-        group_id=None,
-        dead_letter_topic=None,
-    ) as projector:
-        await projector.run(until_caught_up=True)
+    await world.project(url)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

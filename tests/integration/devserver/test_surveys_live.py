@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from domain import builtin_policy, policy_from_mapping
 from projections.db import migrate
-from projections.projector import Projector
 from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, World, command
 from workers.cli import app
 
@@ -68,14 +67,7 @@ async def test_a_lowest_pulse_turns_the_relationship_red_in_the_reports(world: W
     assert code == 3 and "survey_duplicate" in out, out  # refused, the rule named
 
     migrate(sqlite_url)
-    async with Projector(
-        database_url=sqlite_url,
-        bootstrap_servers=world.settings.kafka.bootstrap_servers,
-        topic=world.topic,
-        group_id=None,
-        dead_letter_topic=None,
-    ) as projector:
-        await projector.run(until_caught_up=True)
+    await world.project(sqlite_url)
     code, out = await _cli(world, "report", "at-risk", "--program", program, "--json", "--database-url", sqlite_url)
     assert code == 0, out
     [row] = [r for r in json.loads(out) if r["relationship_id"] == rid]
