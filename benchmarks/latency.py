@@ -122,6 +122,7 @@ class Point:
     latencies: list[float] = field(default_factory=list)
     refused: int = 0
     seconds: float = 0.0
+    returned: list[float] = field(default_factory=list)  # real side: send → update returned (the rest: projection)
 
     def p(self, q: float) -> float:
         return percentile(self.latencies, q) * 1000
@@ -165,12 +166,15 @@ async def real_point(rate: int, seconds: float, mf: Any, pairs: list[Pair], vis:
     from workflows.client import RelationshipBusy
 
     start = len(vis.latencies)
+    returned: list[float] = []
 
     async def attempt(pair: Pair, i: int, sent: float) -> None:
         result = await mf.send(pair.relationship_id, command(pair, i), with_state=False)
+        returned.append(time.perf_counter() - sent)
         vis.wait(pair.relationship_id, result.last_seq, sent)
 
     point = await offer_point(rate, seconds, pairs, attempt, RelationshipBusy)
+    point.returned = returned
     deadline = time.monotonic() + 120
     while vis.pending and time.monotonic() < deadline:  # noqa: ASYNC110 (the poller resolves them)
         await asyncio.sleep(0.05)
@@ -267,7 +271,9 @@ def results(smoke: bool) -> list[Result]:
                 base.p(99),
                 "bare update, send → returned, p99",
                 note=(
-                    f"p50 {point.p(50):.0f} ms (bare {base.p(50):.0f}); achieved {point.achieved:.0f}/s "
+                    f"p50 {point.p(50):.0f} ms (bare {base.p(50):.0f}); of it send → returned p50 "
+                    f"{percentile(point.returned, 50) * 1000:.0f}, p99 {percentile(point.returned, 99) * 1000:.0f} ms; "
+                    f"achieved {point.achieved:.0f}/s "
                     f"(bare {base.achieved:.0f}/s); refused {point.refused} (bare {base.refused})"
                 ),
             )
