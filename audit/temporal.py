@@ -160,15 +160,14 @@ class ReplayOutcome:
 
 
 def _replayer(codec: PayloadCodec | None = None) -> Any:
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
     from workflows.codec import with_codec
-    from workflows.connection import core_runtime
+    from workflows.connection import DATA_CONVERTER, core_runtime
     from workflows.program import ProgramWorkflow
     from workflows.relationship import RelationshipWorkflow
 
-    converter = with_codec(pydantic_data_converter, codec)
+    converter = with_codec(DATA_CONVERTER, codec)
     # core_runtime: the SDK core's lines (a nondeterminism warning) go to the log, never into `verify --json`'s stdout
     return Replayer(workflows=[RelationshipWorkflow, ProgramWorkflow], data_converter=converter, runtime=core_runtime())
 

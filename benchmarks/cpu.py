@@ -22,19 +22,24 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
 
 
-def tree_seconds(root: int) -> float:
-    """CPU seconds of ``root`` and every live descendant (a service started through a wrapper counts whole)."""
+def tree_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each root process and every live descendant (a service started through a wrapper counts
+    whole), from one reading of /proc."""
     stats = {int(p.name): s for p in PROC.iterdir() if p.name.isdigit() and (s := _stat(int(p.name))) is not None}
     children: dict[int, list[int]] = {}
     for pid, (parent, _) in stats.items():
         children.setdefault(parent, []).append(pid)
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in stats:
-            total += stats[pid][1]
-            todo.extend(children.get(pid, []))
-    return total
+
+    def tree(root: int) -> float:
+        total, todo = 0.0, [root]
+        while todo:
+            pid = todo.pop()
+            if pid in stats:
+                total += stats[pid][1]
+                todo.extend(children.get(pid, []))
+        return total
+
+    return {name: tree(pid) for name, pid in roots.items()}
 
 
 def service_pids() -> dict[str, int]:
@@ -54,11 +59,11 @@ class CpuMeter:
         self._started: dict[str, float] = {}
 
     def start(self) -> None:
-        self._started = {name: tree_seconds(pid) for name, pid in self.processes.items()}
+        self._started = tree_seconds(self.processes)
 
     def stop(self) -> None:
-        for name, pid in self.processes.items():
-            self.seconds[name] += tree_seconds(pid) - self._started[name]
+        for name, seconds in tree_seconds(self.processes).items():
+            self.seconds[name] += seconds - self._started[name]
 
     def per_command_ms(self, commands: int) -> dict[str, float]:
         return {name: seconds * 1000 / commands for name, seconds in self.seconds.items()} if commands else {}

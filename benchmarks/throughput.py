@@ -112,12 +112,12 @@ async def run(smoke: bool) -> list[Result]:
             WorkerProcess("worker", "--kind", "real", "--task-queue", tq_real, "--topic", t) as real_worker,
         ):
             workers = {"bare": bare_worker.pid, "real": real_worker.pid}
+            services = {**service_pids(), "client": os.getpid()}
             for n in CLIENTS:
                 client, bare_pairs = await open_bare(n, tq_bare)
                 mf, real_pairs = await open_real(n, tq_real, t)
-                for kind in workers:
-                    processes = {**service_pids(), "worker": workers[kind], "client": os.getpid()}
-                    meters[(kind, n)] = CpuMeter(processes)
+                for kind, worker in workers.items():
+                    meters[(kind, n)] = CpuMeter({**services, "worker": worker})
                 for _ in range(ROUNDS):  # ABAB
                     runs = (
                         ("bare", bare(client, bare_pairs, seconds / ROUNDS)),

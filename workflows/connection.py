@@ -50,8 +50,9 @@ def core_runtime(
     call's warning landed in the middle of ``mentorflow demo --json`` (a CI run under load). Every process connects
     through one of these; without ``metrics`` it is shared per level (a runtime owns threads)."""
     logger = logging.getLogger(CORE_LOGGER)
-    if logger.level == logging.NOTSET or logger.level > _PYTHON_LEVEL.get(level, logging.DEBUG):
-        logger.setLevel(_PYTHON_LEVEL.get(level, logging.DEBUG))  # TRACE arrives as DEBUG
+    python_level = _PYTHON_LEVEL.get(level, logging.DEBUG)  # TRACE arrives as DEBUG
+    if logger.level == logging.NOTSET or logger.level > python_level:
+        logger.setLevel(python_level)
     if metrics is None and level in _runtimes:
         return _runtimes[level]
     others: CoreLogLevel = level if level in ("DEBUG", "TRACE") else "ERROR"  # other crates: hyper, tonic, h2

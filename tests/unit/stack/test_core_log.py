@@ -10,25 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.chaos.stack import free_port, mentorflow_argv
 from workers.settings import SettingsError, load_settings
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mentorflow() -> list[str]:
-    exe = Path(sys.executable).with_name("mentorflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "from workers.cli import main; main()"]
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -37,9 +26,9 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
 
 
 def test_a_json_command_prints_only_its_json_while_the_core_logs_at_debug(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{closed_port()}"
+    address = f"127.0.0.1:{free_port()}"
     done = run(
-        [*mentorflow(), "relationship", "show", "rel-core-log", "--json"],
+        [*mentorflow_argv(), "relationship", "show", "rel-core-log", "--json"],
         tmp_path,
         MENTORFLOW_TEMPORAL__ADDRESS=address,
         MENTORFLOW_TEMPORAL__CORE_LOG_LEVEL="DEBUG",
@@ -51,7 +40,7 @@ def test_a_json_command_prints_only_its_json_while_the_core_logs_at_debug(tmp_pa
 
 
 def test_core_lines_reach_the_python_logger_on_stderr(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()
     script = f"""
 import asyncio, logging
 logging.basicConfig(level=logging.DEBUG, format="%(name)s|%(levelname)s|%(message)s")
@@ -75,7 +64,7 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("as_json", [False, True])
 def test_a_refused_setting_is_exit_2_naming_each_variable_and_its_rule(tmp_path: Path, as_json: bool) -> None:
-    args = [*mentorflow(), "relationship", "show", "rel-core-log", *(["--json"] if as_json else [])]
+    args = [*mentorflow_argv(), "relationship", "show", "rel-core-log", *(["--json"] if as_json else [])]
     done = run(args, tmp_path, MENTORFLOW_TEMPORAL__CORE_LOG_LEVEL="LOUD", MENTORFLOW_KAFKA__PARTITIONS="0")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
