@@ -10,17 +10,14 @@ from collections import Counter
 import pytest
 
 from domain import IllegalTransition, InvalidCommand, NotAParticipant, Outcome, RelationshipClosedError, verify_chain
+from tests import outbox
 from tests.integration.devserver.conftest import MANAGER, MENTEE, MENTOR, World, command
 from tests.integration.topic import by_key, read_topic
 from workflows.client import RelationshipBusy, RelationshipNotFound
 
 
 async def wait_published(world: World, rid: str, seq: int, wait: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while (status := await world.client.status(rid)).published_through < seq:
-        assert loop.time() < deadline, f"published through {status.published_through}, expected {seq}"
-        await asyncio.sleep(0.1)
+    await outbox.wait_published(world.client, rid, seq, wait)
 
 
 async def test_events_reach_the_topic_in_seq_order_with_a_valid_chain(world: World) -> None:

@@ -20,6 +20,7 @@ from projections.db import make_engine, migrate
 from projections.projector import Projector
 from service.audit import AuditService
 from tests.cache import TEST_WORKFLOW_CACHE
+from tests.outbox import wait_published
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient, new_command_id
@@ -55,6 +56,7 @@ async def test_payloads_are_encrypted_at_rest_and_the_audit_still_verifies(
         await mf.send(rid, AcceptMatch(command_id=new_command_id(), actor=mentor))
         await mf.send(rid, AcceptMatch(command_id=new_command_id(), actor=mentee))
         assert (await mf.state(rid)).accepted_by == (mentor.id, mentee.id)  # the client reads through the codec
+        await wait_published(mf, rid)  # terminated, its backstop would publish nothing more
         await client.get_workflow_handle(f"relationship-{rid}").terminate("test over")
     await publisher.close()
     first_hash = started.events[0].hash

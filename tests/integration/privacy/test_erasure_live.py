@@ -51,6 +51,7 @@ from service.errors import InvalidArgument
 from service.privacy import PrivacyService
 from service.programs import ProgramService
 from tests.cache import TEST_WORKFLOW_CACHE
+from tests.sentinels import found_in, sentinel_years
 from workers.settings import Settings
 from workers.worker import build_worker
 from workflows.client import MentorflowClient, new_command_id
@@ -69,7 +70,7 @@ MENTEE_TEXTS = {
 MENTOR_GOAL = "mentor goal: public speaking"
 WITHDRAWN = f"{SECRET} withdrawn: burnout"
 SHARED_TAG = f"kite-{uuid.uuid4().hex[:8]}"  # an interest both enroll with: matching must read it opened
-MENTEE_ZONE, MENTEE_YEARS = "Pacific/Chatham", 13.375  # sealed too: found nowhere in plaintext
+MENTEE_ZONE, MENTEE_YEARS = "Pacific/Chatham", sentinel_years()  # sealed too: found nowhere in plaintext
 
 
 async def _topic_bytes(bootstrap: str, topic: str) -> bytes:
@@ -229,7 +230,10 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
     assert all(t in str(before) for t in MENTEE_TEXTS.values())
     [enrolled] = before["authored"]["program_enrollments"]
     assert (enrolled["program_id"], enrolled["profile"]["goals"]) == (program, [f"{SECRET}-finance"])
-    assert (enrolled["profile"]["timezone"], float(enrolled["profile"]["seniority_years"])) == (MENTEE_ZONE, 13.375)
+    assert (enrolled["profile"]["timezone"], float(enrolled["profile"]["seniority_years"])) == (
+        MENTEE_ZONE,
+        MENTEE_YEARS,
+    )
     assert enrolled["withdrawn_reason"] == WITHDRAWN
 
     # every store holds the relationship (the search sees it) and the mentee's text only sealed
@@ -253,8 +257,8 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
         assert report.replay is not None and report.replay["ok"]
         export_text, _, _ = await audit.export(rid)
     stores = await world.stores(rid, export_text, program)
-    leaks = {name for name, data in stores.items() if SECRET.encode() in data}
-    assert leaks == set(), f"the erased mentee's text is still in: {sorted(leaks)}"
+    leaks = found_in(SECRET.encode(), stores)
+    assert leaks == {}, f"the erased mentee's text is still in: {leaks}"
     assert MENTOR_GOAL.encode() not in stores["database"]  # the mentor's text is sealed too (under the mentor's key)
     verified = _verify_standalone(export_text, world.tmp / "export.jsonl")
     assert verified.returncode == 0 and verified.stdout.startswith("OK"), verified.stdout + verified.stderr
@@ -269,7 +273,7 @@ async def _scenario(world: World, mf: MentorflowClient) -> None:
         assert [json.loads(r) for r in rows.scalars()] == [ERASED]
     assert SHARED_TAG.encode() not in stores["topic"] + stores["program history"]  # the mentor's: sealed too
     for plain in (MENTEE_ZONE, repr(MENTEE_YEARS)):  # the profile's time zone and seniority: sealed, then shredded
-        assert {name for name, data in stores.items() if plain.encode() in data} == set(), plain
+        assert found_in(plain.encode(), stores) == {}, plain
     with pytest.raises(InvalidArgument, match="not enrolled as a mentee"):  # withdrawn, and nothing left to match on
         await service.suggestions(program, mentee.id, 1)
     await service.close()

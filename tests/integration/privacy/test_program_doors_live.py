@@ -26,6 +26,7 @@ from domain.programs.commands import CreateProgram, EnrollParticipants, Particip
 from service.programs import SEALED_ENROLL_BATCH, ProgramService
 from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.privacy.test_erasure_live import _temporal_bytes, _topic_bytes
+from tests.sentinels import found_in, sentinel_years
 from workers.cli import app
 from workers.cli.api import build_app
 from workers.connect import connect_client, connect_programs
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.integration
 MANAGER = Actor(id="pm-doors", role=Role.MANAGER)
 TOKEN = f"doors-manager-{uuid.uuid4().hex}"
 DOORS = ("client", "service", "cli", "api")
+YEARS = sentinel_years()  # sealed: found nowhere in plaintext
 WITHDRAWN = b'"type":"ParticipantWithdrawn"'  # in the envelope (its header names the type too)
 
 
@@ -50,7 +52,7 @@ def _secrets(door: str, tag: str) -> dict[str, Any]:
             "goals": [f"{tag}-{door}-goal"],
             "department": f"{tag}-{door}-dept",
             "timezone": "Pacific/Chatham",
-            "seniority_years": 13.375,
+            "seniority_years": YEARS,
         },
         "reason": f"{tag} {door}: my reason to leave",
     }
@@ -162,4 +164,5 @@ async def test_every_door_seals_profiles_and_withdrawal_reasons(
         if f"{tag}-{door}".encode() in raw or f"{tag} {door}".encode() in raw
     }
     assert leaked == set(), f"plaintext reached: {sorted(leaked)}"
-    assert b"Pacific/Chatham" not in topic + history and b"13.375" not in topic + history  # time zone, seniority
+    for plain in (b"Pacific/Chatham", repr(YEARS).encode()):  # the time zone, the seniority
+        assert found_in(plain, {"topic": topic, "program history": history}) == {}, plain
