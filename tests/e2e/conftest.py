@@ -94,8 +94,31 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             logs = "\n".join(f"--- {n}\n{tail(log_file(run_dir, n), 30)}" for n in names)
             pytest.fail(f"the API did not come up:\n{logs}")
         time.sleep(0.2)
+    live = LiveStack(base_url=base, run_dir=run_dir, env=env)
+    _warm_up(live, names, deadline=time.monotonic() + 120)
     try:
-        yield LiveStack(base_url=base, run_dir=run_dir, env=env)
+        yield live
     finally:
         for name in names:
             stop(run_dir, name)
+
+
+def _warm_up(live: LiveStack, names: dict[str, list[str]], deadline: float) -> None:
+    """Until a command is projected: /healthz answers before the worker's first producer and the projector's group
+    join are done, and on a loaded machine those can take longer than a test's one ``?wait=true`` (10 s). The
+    relationships proposed here belong to a program of their own, which no test reads."""
+    program = f"e2e-warm-up-{uuid.uuid4().hex[:6]}"
+    with live.client("e2e-manager") as manager:
+        for attempt in range(1000):
+            body = {"relationship_id": f"{program}-{attempt}", "program_id": program, "mentor_id": "e2e-warm-mona",
+                    "mentee_id": "e2e-warm-eli", "policy": "mentoring-12m"}  # fmt: skip
+            try:
+                response = manager.post("/relationships?wait=true", json=body)
+                if response.status_code == 201 and response.json()["projected"] is True:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"--- {n}\n{tail(log_file(live.run_dir, n), 30)}" for n in names)
+                pytest.fail(f"no command was projected in time:\n{logs}")
+            time.sleep(0.5)
