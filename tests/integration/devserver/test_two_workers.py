@@ -62,7 +62,8 @@ async def test_two_workers_share_the_queue_and_one_carries_on_after_the_other_is
     logs = {name: tmp_path / f"worker-{name}.log" for name in ports}
     procs = {name: _spawn(queue, prefix, tmp_path / f"run-{name}", port, logs[name]) for name, port in ports.items()}
     client = await MentorflowClient.connect(stack.temporal.address, stack.temporal.namespace, task_queue=queue)
-    rids = [f"r-{tag}-{n}" for n in range(12)]
+    rids = [f"r-{tag}-{n}" for n in range(8)]  # before the kill; more while one worker has taken none
+    later = [f"r-{tag}-later-{n}" for n in range(4)]  # after it
     try:
         async with asyncio.timeout(60):
             while min(_published(p) for p in ports.values()) < 0:
@@ -78,12 +79,19 @@ async def test_two_workers_share_the_queue_and_one_carries_on_after_the_other_is
             await client.send(rid, command("AcceptMatch", MENTOR))
             await client.send(rid, command("AcceptMatch", MENTEE))
 
-        await asyncio.gather(*(start(rid) for rid in rids[:8]))
-        # both workers took part: each published some envelopes
+        await asyncio.gather(*(start(rid) for rid in rids))
+        # both workers took part: each published some envelopes (workflow tasks stick to the worker that took a
+        # workflow first; should every one so far have gone to one worker, more relationships are started)
+        loop = asyncio.get_running_loop()
+        another_at = loop.time() + 5
         async with asyncio.timeout(60):
             while min(_published(p) for p in ports.values()) <= 0:
                 assert all(proc.poll() is None for proc in procs.values())
                 await asyncio.sleep(0.25)
+                if loop.time() > another_at and len(rids) < 40:
+                    rids.append(f"r-{tag}-{len(rids)}")
+                    await start(rids[-1])
+                    another_at = loop.time() + 2
 
         os.kill(procs["a"].pid, signal.SIGKILL)
         assert procs["a"].wait(timeout=10) == -signal.SIGKILL
@@ -92,7 +100,8 @@ async def test_two_workers_share_the_queue_and_one_carries_on_after_the_other_is
             for actor in (MENTOR, MENTEE):
                 await client.send(rid, command("SignAgreement", actor, goals=["x"], cadence="P2W"))
 
-        await asyncio.gather(*(start(rid) for rid in rids[8:]))
+        await asyncio.gather(*(start(rid) for rid in later))
+        rids += later
         await asyncio.gather(*(sign(rid) for rid in rids))
 
         # every relationship moved on and published everything (the outbox drained) through the survivor
