@@ -11,7 +11,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,19 +83,9 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     for name, argv in names.items():
         spawn(run_dir, name, argv, env=full_env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 40
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {n}\n{tail(log_file(run_dir, n), 30)}" for n in names)
-            pytest.fail(f"the API did not come up:\n{logs}")
-        time.sleep(0.2)
+    _until(lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200, 40, run_dir, names, "the API came up")
     live = LiveStack(base_url=base, run_dir=run_dir, env=env)
-    _warm_up(live, names, deadline=time.monotonic() + 120)
+    _warm_up(live, names)
     try:
         yield live
     finally:
@@ -103,22 +93,33 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             stop(run_dir, name)
 
 
-def _warm_up(live: LiveStack, names: dict[str, list[str]], deadline: float) -> None:
+def _until(ready: Callable[[], bool], seconds: float, run_dir: Path, names: Iterable[str], what: str) -> None:
+    """Polls ``ready`` (an HTTP error is a no) until it says yes; after ``seconds``, fails with the processes' logs."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"--- {n}\n{tail(log_file(run_dir, n), 30)}" for n in names)
+            pytest.fail(f"not in {seconds:g} s: {what}\n{logs}")
+        time.sleep(0.3)
+
+
+def _warm_up(live: LiveStack, names: Iterable[str]) -> None:
     """Until a command is projected: /healthz answers before the worker's first producer and the projector's group
     join are done, and on a loaded machine those can take longer than a test's one ``?wait=true`` (10 s). The
     relationships proposed here belong to a program of their own, which no test reads."""
     program = f"e2e-warm-up-{uuid.uuid4().hex[:6]}"
+    attempts = iter(range(1_000_000))
     with live.client("e2e-manager") as manager:
-        for attempt in range(1000):
-            body = {"relationship_id": f"{program}-{attempt}", "program_id": program, "mentor_id": "e2e-warm-mona",
-                    "mentee_id": "e2e-warm-eli", "policy": "mentoring-12m"}  # fmt: skip
-            try:
-                response = manager.post("/relationships?wait=true", json=body)
-                if response.status_code == 201 and response.json()["projected"] is True:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {n}\n{tail(log_file(live.run_dir, n), 30)}" for n in names)
-                pytest.fail(f"no command was projected in time:\n{logs}")
-            time.sleep(0.5)
+
+        def projected() -> bool:
+            body = {"relationship_id": f"{program}-{next(attempts)}", "program_id": program,
+                    "mentor_id": "e2e-warm-mona", "mentee_id": "e2e-warm-eli", "policy": "mentoring-12m"}  # fmt: skip
+            response = manager.post("/relationships?wait=true", json=body)
+            return response.status_code == 201 and response.json()["projected"] is True
+
+        _until(projected, 120, live.run_dir, names, "a command projected")
