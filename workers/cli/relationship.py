@@ -1,4 +1,4 @@
-"""``mentorflow relationship propose | do | show | list`` (DESIGN §8), through the application service
+"""``mentorflow relationship propose | do | show | list | republish`` (DESIGN §8), through the application service
 (service/relationships.py ``MentorflowService``) that the HTTP API uses too.
 
 Exit codes: 0 done; 2 bad usage or input (typer's usage errors, bad ``--by``, bad ``--data`` JSON, a field that
@@ -376,3 +376,57 @@ def list_relationships(
             r.relationship_id, r.program or "", r.stage or "", r.substate or "", r.health or "", r.workflow_status
         )
     console.print(table)
+
+
+@app.command(epilog=EXIT_CODES_HELP)
+def republish(
+    relationship_id: str = RELATIONSHIP_ARGUMENT,
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would be published, publish nothing"),
+    topic: str | None = typer.Option(None, "--topic", help="Kafka topic (default: the configured events topic)"),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="the audit store, for the archive of closed histories (default: configured)"
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Publish from the Temporal history what the events topic lacks (an operator's repair, for a workflow that was
+    terminated or cannot run before its outbox published: `audit verify` says "extra, not in kafka"). Only envelopes
+    of an intact chain that the topic does not contradict; 3 when the history or the topic forbids it (nothing
+    published). Safe to repeat: a second run publishes nothing."""
+    from activities.publishing import KafkaPublisher
+    from service.republishing import republish as carry_out
+    from workers.auditing import open_auditor
+    from workers.settings import load_settings
+
+    settings = load_settings()
+
+    async def call(_: Any) -> Any:
+        kafka = None if dry_run else KafkaPublisher(settings.kafka.access, topic or settings.kafka.events_topic)
+        try:
+            async with open_auditor(settings, database_url=database_url, topic=topic, replay=False) as audit:
+                return await carry_out(audit, relationship_id, None if kafka is None else kafka.send_batch)
+        finally:
+            if kafka is not None:
+                await kafka.close()
+
+    plan = _run(call, as_json)
+    if plan.refused is not None:
+        _fail(plan.refused, EXIT_REFUSED, as_json)
+    out = {"ok": True, "dry_run": dry_run, "published": 0 if dry_run else len(plan.envelopes), **plan.to_dict()}
+    if as_json:
+        print_json(out)
+        return
+    todo = out["to_publish"]
+    if not todo["count"]:
+        console.print(
+            f"{relationship_id}: the topic holds every seq through {plan.made_through}: nothing to publish",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    verb = "would publish" if dry_run else "published"
+    console.print(
+        f"{relationship_id}: {verb} seq {todo['first_seq']}..{todo['last_seq']} ({todo['count']} envelopes) from the "
+        f"Temporal history; the topic held 1..{plan.on_topic_through}",
+        highlight=False,
+        soft_wrap=True,
+    )
