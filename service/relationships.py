@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,8 @@ from service.audit import AuditService
 from service.errors import InvalidArgument, ServiceUnavailable
 from workflows.client import RelationshipBusy
 from workflows.models import CommandIdConflict, StateView
+
+log = logging.getLogger(__name__)
 
 __all__ = ["REPORT_NAMES", "CommandClient", "CommandOutcome", "ListFilter", "MentorflowService", "ReportName"]
 
@@ -53,6 +56,10 @@ class CommandOutcome:
     first_seq: int | None = None
     last_seq: int | None = None
     view: StateView | None = None
+    state_error: str | None = None
+    """Asked ``with_state``, the whole state could not be read after the command: why. The command is committed all
+    the same (its view says where it left the relationship); re-sending it would apply nothing new only with the
+    same command id."""
 
     def __post_init__(self) -> None:
         if self.view is None:
@@ -194,8 +201,13 @@ class MentorflowService:
         """The outcome of a command's result; with ``with_state`` and no state in the result (the workflow answers
         with its view since ``slim-command-result``), the whole state read by a query after the command."""
         state: RelationshipState | None = getattr(result, "state", None)
+        state_error = None
         if with_state and state is None:
-            state = await self.state(relationship_id)
+            try:
+                state = await self.state(relationship_id)
+            except Exception as exc:  # committed already: a read that fails after it is not the command's failure
+                state_error = f"the command is applied; reading the whole state after it failed: {exc}"
+                log.warning("%s (relationship %s)", state_error, relationship_id)
         return CommandOutcome(
             state=state,
             events=list(getattr(result, "events", None) or []),
@@ -204,6 +216,7 @@ class MentorflowService:
             first_seq=getattr(result, "first_seq", None),
             last_seq=getattr(result, "last_seq", None),
             view=getattr(result, "view", None),
+            state_error=state_error,
         )
 
     async def propose(self, command: ProposeRelationship, *, with_state: bool = False) -> CommandOutcome:

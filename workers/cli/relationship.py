@@ -183,25 +183,29 @@ def _load_policy(name: str | None, path: Path | None) -> Any:
 
 def _result_json(result: Any, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The JSON of a command's outcome (service.relationships.CommandOutcome, asked ``with_state``): keys scripts
-    rely on; ``state`` is the whole state as a query read it just after the command returned. ``events``: the sending
-    participant's view of them (:func:`_events_json`); None: as recorded."""
-    return {
+    rely on; ``state`` is the whole state as a query read it just after the command returned (null when that read
+    failed: the command is applied all the same, ``state_error`` says why and ``view`` where the command left it).
+    ``events``: the sending participant's view of them (:func:`_events_json`); None: as recorded."""
+    out = {
         "ok": True,
-        "relationship_id": result.state.relationship_id,
+        "relationship_id": result.summary.relationship_id,
         "command_id": result.command_id,
         "duplicate": result.duplicate,
         "first_seq": result.first_seq,
         "last_seq": result.last_seq,
         "events": [e.to_json_dict() for e in result.events] if events is None else events,
-        "state": result.state.model_dump(mode="json"),
+        "state": None if result.state is None else result.state.model_dump(mode="json"),
     }
+    if result.state is None:  # committed, but the state read after it failed: null state, the reason, the view
+        out |= {"state_error": result.state_error, "view": result.summary.model_dump(mode="json")}
+    return out
 
 
 def _print_result(result: Any, as_json: bool, events: list[dict[str, Any]] | None = None) -> None:
     if as_json:
         print_json(_result_json(result, events))
         return
-    s = result.state
+    s = result.summary  # the whole state's fields printed here are the view's too
     if result.last_seq < result.first_seq:
         appended = "nothing appended"
     else:
@@ -210,6 +214,8 @@ def _print_result(result: Any, as_json: bool, events: list[dict[str, Any]] | Non
     again = " (already applied: same command id)" if result.duplicate else ""
     console.print(f"[green]accepted[/green]{again} {s.relationship_id}: {appended}", highlight=False, soft_wrap=True)
     console.print(f"now {s.stage.value}/{s.substate.value}, health {s.health.value}, seq {s.seq}", highlight=False)
+    if result.state_error is not None:
+        err_console.print(f"[yellow]warning:[/yellow] {result.state_error}", highlight=False, soft_wrap=True)
 
 
 @app.command(epilog=EXIT_CODES_HELP)
@@ -424,9 +430,10 @@ def republish(
         )
         return
     verb = "would publish" if dry_run else "published"
+    held = f"1..{plan.on_topic_through}" if plan.on_topic_through else "none of it"
     console.print(
         f"{relationship_id}: {verb} seq {todo['first_seq']}..{todo['last_seq']} ({todo['count']} envelopes) from the "
-        f"Temporal history; the topic held 1..{plan.on_topic_through}",
+        f"Temporal history; the topic held {held}",
         highlight=False,
         soft_wrap=True,
     )

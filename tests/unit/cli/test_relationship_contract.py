@@ -50,6 +50,7 @@ class FakeClient:
     def __init__(self) -> None:
         self.script = Script(RID)
         self.error: BaseException | None = None
+        self.state_error: BaseException | None = None  # only the state query fails (after a committed command)
         self.calls: list[str] = []
 
     def _check(self, name: str) -> None:
@@ -80,6 +81,8 @@ class FakeClient:
 
     async def state(self, relationship_id: str) -> Any:
         self._check("state")
+        if self.state_error is not None:
+            raise self.state_error
         return self.script.state
 
     async def status(self, relationship_id: str) -> WorkflowStatus:
@@ -198,3 +201,21 @@ def test_failures_print_ok_false_the_error_and_the_exit_code(
         assert set(out) == {"ok", "error", "exit_code"}
         assert (out["ok"], out["exit_code"]) == (False, code) and words in out["error"], out
     assert isinstance(error, DomainError | RelationshipNotFound | RelationshipBusy | CommandIdConflict)
+
+
+def test_a_committed_command_whose_state_read_fails_is_done_not_an_error(fake: FakeClient) -> None:
+    """The update returned (committed); the query for the whole state after it fails (the worker went away, Temporal
+    busy). Exit 5 here would tell a script to send again, and without the same command id that applies it twice: the
+    command is reported done, ``state`` null, the reason and the view beside it; the line on stderr says so."""
+    assert _propose()[0] == 0
+    fake.state_error = RelationshipBusy("no worker answered the query", command_id="q", outcome_unknown=False)
+    code, out = _cli("do", RID, "accept-match", "--by", "mentor:ana", "--command-id", "cmd-accept")
+    assert code == 0, out
+    assert set(out) == RESULT_KEYS | {"state_error", "view"} and out["state"] is None
+    assert out["command_id"] == "cmd-accept" and [e["type"] for e in out["events"]] == ["MatchAccepted"]
+    assert "the command is applied" in out["state_error"] and "no worker answered" in out["state_error"]
+    assert out["view"]["relationship_id"] == RID and out["view"]["seq"] == out["last_seq"]
+    plain = CliRunner().invoke(app, ["relationship", "do", RID, "accept-match", "--by", "mentee:bo"])
+    assert plain.exit_code == 0 and "accepted" in plain.stdout and "the command is applied" in plain.stderr, (
+        plain.stdout + plain.stderr
+    )
