@@ -37,6 +37,12 @@ class Topic:
         self.shared.extend(batch)
 
 
+GRACE = Limits(caller_publish_grace=120.0)
+"""The time-skipping server skips only while the test sleeps: between commands, workflow time runs in real time, and a
+loaded machine could take the default 5 s between two of them (the backstop would publish what the test expects the
+caller to). A longer grace costs nothing: the test sleeps past it, skipped."""
+
+
 def _publishing_caller(lc: Lifecycle, **options: Any) -> Topic:
     """The lifecycle's client publishes through a :class:`Topic`; it confirms only with its next command unless
     ``confirm_after`` is given (then also by the signal, that many real seconds after publishing)."""
@@ -67,6 +73,7 @@ async def _history_counts(lc: Lifecycle) -> dict[str, int]:
 
 async def test_a_stream_of_commands_is_published_by_its_caller_and_confirmed(lifecycle: Lifecycle) -> None:
     lc = lifecycle
+    lc.client.limits = GRACE  # the backstop waits in workflow time, which runs in real time here
     await lc.propose()  # update-with-start: published by the workflow, as before
     await lc.sleep(seconds=10)
     topic = _publishing_caller(lc)
@@ -87,7 +94,7 @@ async def test_a_stream_of_commands_is_published_by_its_caller_and_confirmed(lif
     assert status.outbox == len(last.events)  # only the last command waits: nothing confirmed it yet
     assert status.published_through == last.first_seq - 1
 
-    await lc.sleep(seconds=Limits().caller_publish_grace + 5)  # the backstop publishes the unconfirmed last command
+    await lc.sleep(seconds=GRACE.caller_publish_grace + 5)  # the backstop publishes the unconfirmed last command
     status = await lc.client.status(lc.relationship_id)
     assert status.outbox == 0 and status.published_through == last.last_seq
     published = lc.published()
@@ -103,6 +110,7 @@ async def test_a_stream_of_commands_is_published_by_its_caller_and_confirmed(lif
 
 async def test_a_caller_that_cannot_publish_leaves_it_to_the_backstop(lifecycle: Lifecycle) -> None:
     lc = lifecycle
+    lc.client.limits = GRACE  # the backstop waits in workflow time, which runs in real time here
     await lc.propose()
     await lc.sleep(seconds=10)
     topic = _publishing_caller(lc, pause_after_failure=0.0)
@@ -115,7 +123,7 @@ async def test_a_caller_that_cannot_publish_leaves_it_to_the_backstop(lifecycle:
     assert lc.client.publisher is not None and lc.client.publisher.failed == 2
     assert (await lc.client.status(lc.relationship_id)).outbox == len(first.events) + len(second.events)
 
-    await lc.sleep(seconds=Limits().caller_publish_grace + 5)
+    await lc.sleep(seconds=GRACE.caller_publish_grace + 5)
     status = await lc.client.status(lc.relationship_id)
     assert status.outbox == 0 and status.published_through == second.last_seq
     published = lc.published()
@@ -160,6 +168,7 @@ async def test_a_closing_command_is_published_by_the_workflow_without_waiting(li
 
 async def test_a_caller_with_nothing_more_to_send_confirms_by_a_signal(lifecycle: Lifecycle) -> None:
     lc = lifecycle
+    lc.client.limits = GRACE  # the backstop waits in workflow time, which runs in real time here
     await lc.propose()
     await lc.sleep(seconds=10)
     _publishing_caller(lc, confirm_after=0.5)
@@ -191,6 +200,7 @@ async def test_hostile_confirmations_are_refused_or_clamped_and_lose_nothing(lif
     (the update is refused before it is applied, nothing appended; the signal is dropped); a too-large one confirms
     only what was handed out, never a seq the workflow still has to publish; the workflow task never fails."""
     lc = lifecycle
+    lc.client.limits = GRACE  # the backstop waits in workflow time, which runs in real time here
     await lc.propose()
     await lc.sleep(seconds=10)
     handle = lc.client.handle(lc.relationship_id)
@@ -221,7 +231,7 @@ async def test_hostile_confirmations_are_refused_or_clamped_and_lose_nothing(lif
     status = await lc.client.status(lc.relationship_id)
     # clamped to what was handed out before this command: the second command's envelopes wait for their caller
     assert status.published_through == first.last_seq and status.outbox == len(second.events)
-    await lc.sleep(seconds=Limits().caller_publish_grace + 5)  # nobody publishes the second range: the backstop does
+    await lc.sleep(seconds=GRACE.caller_publish_grace + 5)  # nobody publishes the second range: the backstop does
     status = await lc.client.status(lc.relationship_id)
     assert status.outbox == 0 and status.published_through == second.last_seq
     assert [e.seq for e in lc.published() if e.seq > first.last_seq] == list(
