@@ -3,10 +3,11 @@
 A workflow publishes its envelopes from its outbox; one that was terminated (Temporal's kill, not the domain's
 ``Terminate`` command) or that cannot run any more keeps, in its history only, the events it committed and had not
 published. ``audit verify`` names them (``extra, not in kafka, event_log``). The repair publishes, from the Temporal
-history, every envelope after the topic's contiguous prefix, in seq order: the first copy of each seq on the topic then
-comes in seq order (a seq the topic holds after a gap is published again: a duplicate is the same bytes, which the
-projector and verify take as one event). Nothing is published when the history's chain is broken or the topic holds a
-different envelope for a seq the history holds (a fork): those are verify's errors, for a person to read.
+history, every envelope after the topic's contiguous prefix, in seq order, the same bytes the workflow would have
+published. A gap inside the topic (which no publisher makes: each writes a contiguous range) is filled by publishing the
+missing seq and every later one again: the projector, which alarms at the gap, then applies them in order; verify
+still names the old copies' order, for a person to read. Nothing is published when the history's chain is broken, the
+topic's own copies disagree, or the topic holds a different envelope for a seq the history holds (a fork).
 
 Pure: reads two :class:`audit.sequence.StoreSequence` and says what to do.
 """
@@ -20,7 +21,11 @@ from audit.sequence import StoreSequence
 from audit.sources import envelopes_of
 from domain import GENESIS_HASH, Envelope
 
-__all__ = ["RepublishPlan", "plan_republish"]
+__all__ = ["TOPIC_FORGERIES", "RepublishPlan", "plan_republish"]
+
+TOPIC_FORGERIES = ("duplicate", "tampered", "chain")
+"""Errors inside the topic's own sequence that forbid extending it: two different copies of a seq, bytes that are
+not the canonical envelope, a broken link (an out-of-order first copy is not one: the projector recovers from it)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,6 @@ class RepublishPlan:
                 "first_seq": seqs[0] if seqs else None,
                 "last_seq": seqs[-1] if seqs else None,
             },
-            "refused": self.refused,
         }
 
 
@@ -68,10 +72,13 @@ def plan_republish(relationship_id: str, history: StoreSequence, topic: StoreSeq
     broken = [d for d in history.differences if d.severity == "error"]
     if broken:
         return refused(f"the Temporal history's chain is not intact ({broken[0].message})")
+    forged = [d for d in (topic.differences if topic else []) if d.severity == "error" and d.kind in TOPIC_FORGERIES]
+    if forged:  # e.g. a second, different copy of a seq beside the one that links: the topic is not to be extended
+        return refused(f"the topic's own copies disagree ({forged[0].message})")
     for seq, record in sorted(on_topic.items()):
         if seq > made_through:
             return refused(f"the topic holds seq {seq}, beyond the history's last ({made_through})")
-        if seq in history.by_seq and record.hash != history.by_seq[seq].hash:
+        if seq in history.by_seq and record.canonical != history.by_seq[seq].canonical:
             return refused(f"the topic holds another envelope for seq {seq} than the history (a fork)")
     try:
         missing = [e for e in envelopes_of(history.chain, relationship_id) if e.seq > through]

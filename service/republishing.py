@@ -14,11 +14,12 @@ from audit.verify import NO_HISTORY
 from domain import Envelope, RelationshipNotFound
 from service.audit import AuditService
 from service.errors import ServiceUnavailable
+from workflows.models import Limits
 
 __all__ = ["BATCH", "republish"]
 
-BATCH = 500
-"""Envelopes per publication (one relationship's contiguous range, as the outbox publishes)."""
+BATCH = Limits().publish_batch
+"""Envelopes per publication: one relationship's contiguous range, as large as the outbox publishes."""
 
 Publish = Callable[[list[Envelope]], Awaitable[object]]
 
@@ -28,14 +29,15 @@ async def republish(audit: AuditService, relationship_id: str, publish: Publish 
     Raises ``RelationshipNotFound`` when Temporal holds no history of it, :class:`ServiceUnavailable` when Temporal
     or the topic cannot be read or written (it says how far it got: run it again, it publishes what is missing)."""
     auditor = audit.auditor
+    # the topic first: what a running workflow publishes meanwhile is then in the history read after it
+    on_topic = await auditor.read_kafka(relationship_id)
+    if on_topic.records is None:
+        raise ServiceUnavailable(f"the topic could not be read ({on_topic.source}): {on_topic.error}")
     made, _, _ = await auditor.read_temporal(relationship_id)
     if not made.records and (made.records == [] or (made.error or "").startswith(NO_HISTORY)):
         raise RelationshipNotFound(relationship_id)
     if made.records is None:
         raise ServiceUnavailable(f"Temporal could not be read ({made.source}): {made.error}")
-    on_topic = await auditor.read_kafka(relationship_id)
-    if on_topic.records is None:
-        raise ServiceUnavailable(f"the topic could not be read ({on_topic.source}): {on_topic.error}")
     history = store_sequence("temporal", made.records, relationship_id)
     topic = store_sequence("kafka", on_topic.records, relationship_id) if on_topic.records else None
     plan = plan_republish(relationship_id, history, topic)

@@ -398,7 +398,10 @@ def republish(
     terminated or cannot run before its outbox published: `audit verify` says "extra, not in kafka"). Only envelopes
     of an intact chain that the topic does not contradict; 3 when the history or the topic forbids it (nothing
     published). Safe to repeat: a second run publishes nothing."""
+    from contextlib import AsyncExitStack
+
     from activities.publishing import KafkaPublisher
+    from service.errors import ServiceUnavailable
     from service.republishing import republish as carry_out
     from workers.auditing import open_auditor
     from workers.settings import load_settings
@@ -408,7 +411,13 @@ def republish(
     async def call(_: Any) -> Any:
         kafka = None if dry_run else KafkaPublisher(settings.kafka.access, topic or settings.kafka.events_topic)
         try:
-            async with open_auditor(settings, database_url=database_url, topic=topic, replay=False) as audit:
+            async with AsyncExitStack() as stores:
+                try:
+                    audit = await stores.enter_async_context(
+                        open_auditor(settings, database_url=database_url, topic=topic, replay=False)
+                    )
+                except Exception as exc:  # Temporal's connect, the audit database's URL: named, not a traceback
+                    raise ServiceUnavailable(f"cannot open Temporal and the audit store: {exc}") from exc
                 return await carry_out(audit, relationship_id, None if kafka is None else kafka.send_batch)
         finally:
             if kafka is not None:

@@ -42,7 +42,7 @@ def test_an_empty_topic_gets_the_whole_chain(history: list[Envelope]) -> None:
     assert plan.refused is None and plan.on_topic_through == 0 and list(plan.envelopes) == history
 
 
-def test_after_a_gap_every_later_seq_goes_again_so_first_copies_come_in_order(history: list[Envelope]) -> None:
+def test_after_a_gap_the_missing_seq_and_every_later_one_go_again(history: list[Envelope]) -> None:
     plan = plan_republish(RID, _history(history), _topic(history, [1, 2, 3, 5, 6]))
     assert plan.refused is None and plan.on_topic_through == 3
     assert [e.seq for e in plan.envelopes] == list(range(4, len(history) + 1))  # 5 and 6 again: duplicates
@@ -76,3 +76,23 @@ def test_a_topic_ahead_of_the_history_refuses(history: list[Envelope]) -> None:
     n = len(history)
     plan = plan_republish(RID, _history(history, drop={n}), _topic(history, list(range(1, n + 1))))
     assert plan.envelopes == () and plan.refused is not None and f"seq {n}" in plan.refused
+
+
+def test_a_second_different_copy_of_a_seq_on_the_topic_refuses(history: list[Envelope]) -> None:
+    """The genuine seq 3 links to seq 4 and is the topic's chain copy; a forged copy of it beside is the topic's own
+    error (verify: "appears twice … with different content"): the topic is not extended."""
+    topic = records("kafka", history[:5])
+    data = copy.deepcopy(dict(topic[2].data or {}))
+    data["payload"] = {**data["payload"], "forged": True}
+    topic.append(with_data(topic[2], rehash(data)))
+    plan = plan_republish(RID, _history(history), store_sequence("kafka", topic, RID))
+    assert plan.envelopes == () and plan.refused is not None and "disagree" in plan.refused
+
+
+def test_a_topic_copy_edited_under_its_original_hash_refuses(history: list[Envelope]) -> None:
+    topic = records("kafka", history[:5])
+    data = copy.deepcopy(dict(topic[4].data or {}))
+    data["payload"] = {**data["payload"], "forged": True}  # the stored hash is the genuine one: only content differs
+    topic[4] = with_data(topic[4], data)
+    plan = plan_republish(RID, _history(history), store_sequence("kafka", topic, RID))
+    assert plan.envelopes == () and plan.refused is not None and "seq 5" in plan.refused
