@@ -48,8 +48,6 @@ TemporalSource = Literal["auto", "live", "archive"]
 SETTLE_SECONDS = 5.0
 """How long a report whose only errors are a store behind at its tail is read again (publishing, projecting)."""
 SETTLE_POLL = 0.5
-NO_HISTORY = "no history"
-"""How a Temporal read that found no history of the relationship begins its error (neither live nor archived)."""
 REPLAY_BATCH = 64
 """Relationships read and then replayed together by ``verify --all`` (one ``Replayer`` pass each)."""
 
@@ -100,6 +98,8 @@ class StoreRead:
     running: bool = False
     """Temporal only: the live workflow still runs, so envelopes may wait in its outbox (in no history event yet,
     on no topic yet)."""
+    absent: bool = False
+    """Temporal only: the read worked and found no history of the relationship (neither live nor archived)."""
 
 
 @dataclass
@@ -379,7 +379,7 @@ class Auditor:
             return StoreRead(None, source, f"{type(exc).__name__}: {exc}"), [], problems
         if not histories:
             where = {"auto": "in Temporal nor in the archive", "live": "in Temporal", "archive": "in the archive"}
-            return StoreRead(None, source, f"{NO_HISTORY} {where[self.temporal_source]}"), [], problems
+            return StoreRead(None, source, f"no history {where[self.temporal_source]}", absent=True), [], problems
         runs = f" ({len(histories)} runs)" if len(histories) > 1 else ""
         running = source.startswith("workflow ") and not is_closed(histories)
         try:

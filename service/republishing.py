@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 
 from audit.republish import RepublishPlan, plan_republish
 from audit.sequence import store_sequence
-from audit.verify import NO_HISTORY
 from domain import Envelope, RelationshipNotFound
 from service.audit import AuditService
 from service.errors import ServiceUnavailable
@@ -34,7 +33,7 @@ async def republish(audit: AuditService, relationship_id: str, publish: Publish 
     if on_topic.records is None:
         raise ServiceUnavailable(f"the topic could not be read ({on_topic.source}): {on_topic.error}")
     made, _, _ = await auditor.read_temporal(relationship_id)
-    if not made.records and (made.records == [] or (made.error or "").startswith(NO_HISTORY)):
+    if made.absent or made.records == []:
         raise RelationshipNotFound(relationship_id)
     if made.records is None:
         raise ServiceUnavailable(f"Temporal could not be read ({made.source}): {made.error}")

@@ -4,6 +4,7 @@ prefix, Temporal task queue and API port."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -113,7 +114,7 @@ def _warm_up(live: LiveStack, names: Iterable[str]) -> None:
     join are done, and on a loaded machine those can take longer than a test's one ``?wait=true`` (10 s). The
     relationships proposed here belong to a program of their own, which no test reads."""
     program = f"e2e-warm-up-{uuid.uuid4().hex[:6]}"
-    attempts = iter(range(1_000_000))
+    attempts = itertools.count()
     with live.client("e2e-manager") as manager:
 
         def projected() -> bool:

@@ -20,6 +20,7 @@ from projections.db import make_engine, migrate
 from tests.integration.devserver.conftest import World
 from tests.integration.projections.conftest import end_offsets
 from tests.integration.topic import by_key, read_topic
+from tests.outbox import wait_published
 from workflows.caller_publisher import CallerPublisher
 from workflows.models import Limits
 
@@ -48,17 +49,6 @@ CALLER = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-async def _outbox_empty(world: World, rid: str) -> int:
-    """Waits until the workflow published everything (its backstop included); returns how far."""
-    deadline = asyncio.get_running_loop().time() + WAIT
-    while True:
-        status = await world.client.status(rid)
-        if status.outbox == 0 and status.published_through == status.seq:
-            return status.seq
-        assert asyncio.get_running_loop().time() < deadline, f"outbox never drained: {status}"
-        await asyncio.sleep(0.5)
 
 
 async def test_a_killed_caller_loses_nothing_and_duplicates_are_harmless(world: World, tmp_path: Path) -> None:
@@ -90,7 +80,7 @@ async def test_a_killed_caller_loses_nothing_and_duplicates_are_harmless(world: 
     handed = json.loads(out.decode().strip().splitlines()[-1])
     assert handed["first"] <= results[-1].last_seq + 1 <= handed["last"]  # its range began at the outbox's head
 
-    last = await _outbox_empty(world, rid)  # the backstop: after Limits.caller_publish_grace
+    last = (await wait_published(world.client, rid, wait=WAIT)).seq  # the backstop: after the grace
     assert last == handed["last"]
     bootstrap = world.settings.kafka.bootstrap_servers
     on_topic = sum((await end_offsets(bootstrap, world.topic)).values())  # a fresh topic: this test's records only

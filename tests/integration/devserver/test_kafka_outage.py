@@ -24,6 +24,7 @@ from tests.cache import TEST_WORKFLOW_CACHE
 from tests.integration.devserver.conftest import World
 from tests.integration.projections.conftest import read_topic as read_to_end
 from tests.integration.topic import by_key
+from tests.outbox import wait_published
 from workers.services import kafka, process
 from workers.settings import KafkaSettings, Settings
 from workers.worker import build_worker
@@ -93,11 +94,7 @@ async def test_commands_are_accepted_while_kafka_is_down_and_published_after(out
     settings = world.settings
     rid, began = await world.propose_in_trial()
     before = await world.client.state(rid)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 20
-    while (await world.client.status(rid)).published_through < before.seq:
-        assert loop.time() < deadline
-        await asyncio.sleep(0.1)
+    await wait_published(world.client, rid, before.seq, wait=20)
 
     stopped = await asyncio.to_thread(process.stop, settings.run_dir, "kafka")
     assert stopped, "the private broker was not running"
@@ -122,10 +119,7 @@ async def test_commands_are_accepted_while_kafka_is_down_and_published_after(out
     assert during.published_through == before.seq and during.outbox == accepted
 
     state = await world.client.state(rid)
-    deadline = loop.time() + 90
-    while (status := await world.client.status(rid)).published_through < state.seq:
-        assert loop.time() < deadline, status
-        await asyncio.sleep(0.25)
+    status = await wait_published(world.client, rid, state.seq, wait=90)
     assert status.outbox == 0
 
     # to the end offsets: a count would stop early when a re-sent batch left duplicates

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from audit.verify import NO_HISTORY, StoreRead
+from audit.verify import StoreRead
 from benchmarks.data import full_lifecycle
 from domain import Envelope, RelationshipNotFound
 from service import republishing
@@ -81,7 +81,7 @@ async def test_a_refused_plan_publishes_nothing() -> None:
 
 
 async def test_nobody_knows_the_relationship() -> None:
-    gone = StoreRead(None, "workflow relationship-r-x", f"{NO_HISTORY} in Temporal nor in the archive")
+    gone = StoreRead(None, "workflow relationship-r-x", "no history in Temporal nor in the archive", absent=True)
     with pytest.raises(RelationshipNotFound):
         await republishing.republish(_audit(0, temporal=gone), "r-x", Topic().publish)
 
